@@ -1,0 +1,114 @@
+//! Argument grammar of AI.TENSORSET and AI.TENSORGET, shared by the commands and (later) by
+//! the DAG ops of the same name. Errors and their order follow RedisAI (spec §4.1, §4.2).
+
+use super::DType;
+use crate::error::{AiError, AiResult};
+
+/// Where the data of an AI.TENSORSET comes from; indices point into the parsed words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// No BLOB or VALUES: a zero-filled tensor.
+    Zeros,
+    /// `BLOB <data>`: the index of the data word.
+    Blob(usize),
+    /// `VALUES v...`: the index of the first value; the values run to the end.
+    Values(usize),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TensorSetArgs {
+    pub dtype: DType,
+    pub shape: Vec<i64>,
+    pub input: Input,
+}
+
+/// Parses `<dtype> [dim ...] [BLOB <data> | VALUES <v> ...]`, the words after the key.
+///
+/// Dimensions run until the first `BLOB` or `VALUES` word; each must be an integer > 0 and
+/// their product must fit in memory arithmetic. `BLOB` takes exactly one more word;
+/// `VALUES` exactly as many as the shape has elements.
+pub fn parse_tensorset(words: &[&[u8]]) -> AiResult<TensorSetArgs> {
+    let (dtype_word, rest) = words.split_first().ok_or(AiError::WrongArity)?;
+    let dtype = DType::parse(dtype_word).ok_or(AiError::InvalidDataType)?;
+    let mut shape = Vec::new();
+    let mut len: usize = 1;
+    for (i, word) in rest.iter().enumerate() {
+        let pos = i + 1;
+        let remaining = words.len() - pos - 1;
+        if word.eq_ignore_ascii_case(b"BLOB") {
+            if remaining != 1 {
+                return Err(AiError::BlobArity);
+            }
+            return Ok(TensorSetArgs {
+                dtype,
+                shape,
+                input: Input::Blob(pos + 1),
+            });
+        }
+        if word.eq_ignore_ascii_case(b"VALUES") {
+            if remaining != len {
+                return Err(AiError::ValuesCount);
+            }
+            return Ok(TensorSetArgs {
+                dtype,
+                shape,
+                input: Input::Values(pos + 1),
+            });
+        }
+        let dim = super::number::parse_i64(word)
+            .filter(|&d| d > 0)
+            .ok_or(AiError::InvalidShape)?;
+        len = len
+            .checked_mul(dim as usize)
+            .ok_or(AiError::ShapeOverflow)?;
+        shape.push(dim);
+    }
+    Ok(TensorSetArgs {
+        dtype,
+        shape,
+        input: Input::Zeros,
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataFormat {
+    Blob,
+    Values,
+}
+
+/// What AI.TENSORGET replies with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GetFormat {
+    pub meta: bool,
+    pub data: Option<DataFormat>,
+}
+
+/// Parses the words after the key of AI.TENSORGET: any of META, BLOB, VALUES in any order
+/// (repeats allowed, as upstream); none at all means META and BLOB.
+pub fn parse_tensorget_format(words: &[&[u8]]) -> AiResult<GetFormat> {
+    if words.is_empty() {
+        return Ok(GetFormat {
+            meta: true,
+            data: Some(DataFormat::Blob),
+        });
+    }
+    let (mut meta, mut blob, mut values) = (false, false, false);
+    for w in words {
+        if w.eq_ignore_ascii_case(b"META") {
+            meta = true;
+        } else if w.eq_ignore_ascii_case(b"BLOB") {
+            blob = true;
+        } else if w.eq_ignore_ascii_case(b"VALUES") {
+            values = true;
+        } else {
+            return Err(AiError::UnsupportedFormat);
+        }
+    }
+    let data = match (blob, values) {
+        (true, true) => return Err(AiError::BothBlobAndValues),
+        (true, false) => Some(DataFormat::Blob),
+        (false, true) => Some(DataFormat::Values),
+        (false, false) => None,
+    };
+    Ok(GetFormat { meta, data })
+}
