@@ -105,7 +105,12 @@ mod tests {
             b"FLOAT\0",
             b"BOOLEAN",
         ] {
-            assert_eq!(DType::parse(bad), None, "{:?}", String::from_utf8_lossy(bad));
+            assert_eq!(
+                DType::parse(bad),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 

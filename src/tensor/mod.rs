@@ -169,16 +169,33 @@ impl Tensor {
         } else {
             Vec::new()
         };
-        Ok(Tensor::new(dtype, shape, len, Storage::Owned(data), offsets))
+        Ok(Tensor::new(
+            dtype,
+            shape,
+            len,
+            Storage::Owned(data),
+            offsets,
+        ))
     }
 
     /// A tensor holding a copy of `blob` (raw elements; `\0`-terminated strings for STRING).
-    pub fn from_blob(dtype: DType, shape: Vec<i64>, blob: &[u8], limits: Limits) -> AiResult<Tensor> {
+    pub fn from_blob(
+        dtype: DType,
+        shape: Vec<i64>,
+        blob: &[u8],
+        limits: Limits,
+    ) -> AiResult<Tensor> {
         let len = element_count(&shape)?;
         check_limit(footprint(dtype, len)?.max(blob.len() as u64), limits)?;
         let offsets = validate_blob(dtype, len, blob)?;
         let data = try_copy(blob)?;
-        Ok(Tensor::new(dtype, shape, len, Storage::Owned(data), offsets))
+        Ok(Tensor::new(
+            dtype,
+            shape,
+            len,
+            Storage::Owned(data),
+            offsets,
+        ))
     }
 
     /// Like [`Tensor::from_blob`], but keeps `bytes` alive instead of copying them.
@@ -192,15 +209,32 @@ impl Tensor {
         let blob = bytes.bytes();
         check_limit(footprint(dtype, len)?.max(blob.len() as u64), limits)?;
         let offsets = validate_blob(dtype, len, blob)?;
-        Ok(Tensor::new(dtype, shape, len, Storage::External(bytes), offsets))
+        Ok(Tensor::new(
+            dtype,
+            shape,
+            len,
+            Storage::External(bytes),
+            offsets,
+        ))
     }
 
     /// Like [`Tensor::from_blob`], taking ownership of `data` (RDB loading, backend outputs).
-    pub fn from_vec(dtype: DType, shape: Vec<i64>, data: Vec<u8>, limits: Limits) -> AiResult<Tensor> {
+    pub fn from_vec(
+        dtype: DType,
+        shape: Vec<i64>,
+        data: Vec<u8>,
+        limits: Limits,
+    ) -> AiResult<Tensor> {
         let len = element_count(&shape)?;
         check_limit(footprint(dtype, len)?.max(data.len() as u64), limits)?;
         let offsets = validate_blob(dtype, len, &data)?;
-        Ok(Tensor::new(dtype, shape, len, Storage::Owned(data), offsets))
+        Ok(Tensor::new(
+            dtype,
+            shape,
+            len,
+            Storage::Owned(data),
+            offsets,
+        ))
     }
 
     /// A tensor from one argument per element (`AI.TENSORSET ... VALUES v1 v2 ...`).
@@ -228,7 +262,13 @@ impl Tensor {
         for (value, out) in values.iter().zip(data.chunks_exact_mut(size)) {
             encode_number(dtype, value, out)?;
         }
-        Ok(Tensor::new(dtype, shape, len, Storage::Owned(data), Vec::new()))
+        Ok(Tensor::new(
+            dtype,
+            shape,
+            len,
+            Storage::Owned(data),
+            Vec::new(),
+        ))
     }
 
     fn strings_from_values(shape: Vec<i64>, values: &[&[u8]], limits: Limits) -> AiResult<Tensor> {
@@ -254,7 +294,13 @@ impl Tensor {
             data.push(0);
         }
         let len = values.len();
-        Ok(Tensor::new(DType::String, shape, len, Storage::Owned(data), offsets))
+        Ok(Tensor::new(
+            DType::String,
+            shape,
+            len,
+            Storage::Owned(data),
+            offsets,
+        ))
     }
 
     pub fn dtype(&self) -> DType {

@@ -100,7 +100,9 @@ mod tests {
         for (s, v) in ok {
             assert_eq!(parse_f64(s.as_bytes()), Some(*v), "{s}");
         }
-        for s in ["", " 1", "1 ", "nan", "NaN", "A", "1e400", "-1e400", "1,5", "\u{0}"] {
+        for s in [
+            "", " 1", "1 ", "nan", "NaN", "A", "1e400", "-1e400", "1,5", "\u{0}",
+        ] {
             assert_eq!(parse_f64(s.as_bytes()), None, "{s:?}");
         }
         assert_eq!(parse_f64(&[0xff, b'1']), None);

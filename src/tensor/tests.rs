@@ -1,4 +1,6 @@
-use super::args::{parse_tensorget_format, parse_tensorset, DataFormat, GetFormat, Input, TensorSetArgs};
+use super::args::{
+    parse_tensorget_format, parse_tensorset, DataFormat, GetFormat, Input, TensorSetArgs,
+};
 use super::*;
 
 const NO_LIMIT: Limits = Limits::UNLIMITED;
@@ -34,10 +36,7 @@ fn shape_arithmetic_is_checked() {
     assert_eq!(element_count(&[2, 3, 4]), Ok(24));
     assert_eq!(element_count(&[2, 0]), Ok(0));
     assert_eq!(element_count(&[-1]), Err(AiError::InvalidShape));
-    assert_eq!(
-        element_count(&[1 << 62, 4]),
-        Err(AiError::ShapeOverflow)
-    );
+    assert_eq!(element_count(&[1 << 62, 4]), Err(AiError::ShapeOverflow));
     assert_eq!(
         element_count(&[i64::MAX, i64::MAX]),
         Err(AiError::ShapeOverflow)
@@ -67,7 +66,13 @@ fn huge_shapes_are_refused_before_allocating() {
     );
     // STRING elements also cost their offset.
     let e = Tensor::zeros(DType::String, vec![100], Limits { max_bytes: 899 }).unwrap_err();
-    assert_eq!(e, AiError::TensorTooLarge { bytes: 900, limit: 899 });
+    assert_eq!(
+        e,
+        AiError::TensorTooLarge {
+            bytes: 900,
+            limit: 899
+        }
+    );
     assert!(Tensor::zeros(DType::String, vec![100], Limits { max_bytes: 900 }).is_ok());
 }
 
@@ -254,7 +259,12 @@ fn external_bytes_are_validated_like_copies() {
     )
     .unwrap();
     assert_eq!(values(&t), vec!["1", "2"]);
-    let e = Tensor::from_external(DType::Int16, vec![3], Box::new(Borrowed(vec![0; 4])), NO_LIMIT);
+    let e = Tensor::from_external(
+        DType::Int16,
+        vec![3],
+        Box::new(Borrowed(vec![0; 4])),
+        NO_LIMIT,
+    );
     assert_eq!(e.unwrap_err(), AiError::DataLength);
 }
 
@@ -282,15 +292,24 @@ fn tensorset_grammar() {
     );
     assert_eq!(parse(&["FLOAT", "2"]).map(|a| a.input), Ok(Input::Zeros));
     assert_eq!(parse(&["INT128", "2"]), Err(AiError::InvalidDataType));
-    assert_eq!(parse(&["INT32", "-1", "VALUES", "2", "3"]), Err(AiError::InvalidShape));
+    assert_eq!(
+        parse(&["INT32", "-1", "VALUES", "2", "3"]),
+        Err(AiError::InvalidShape)
+    );
     assert_eq!(parse(&["INT32", "0"]), Err(AiError::InvalidShape));
     assert_eq!(
         parse(&["INT32", "2", "not_a_number", "VALUES", "2", "3"]),
         Err(AiError::InvalidShape)
     );
     assert_eq!(parse(&["FLOAT", "2", "BLOB"]), Err(AiError::BlobArity));
-    assert_eq!(parse(&["FLOAT", "2", "BLOB", "a", "b"]), Err(AiError::BlobArity));
-    assert_eq!(parse(&["FLOAT", "2", "VALUES", "1"]), Err(AiError::ValuesCount));
+    assert_eq!(
+        parse(&["FLOAT", "2", "BLOB", "a", "b"]),
+        Err(AiError::BlobArity)
+    );
+    assert_eq!(
+        parse(&["FLOAT", "2", "VALUES", "1"]),
+        Err(AiError::ValuesCount)
+    );
     assert_eq!(
         parse(&["FLOAT", "2", "VALUES", "1", "2", "3"]),
         Err(AiError::ValuesCount)
@@ -310,7 +329,10 @@ fn tensorget_formats() {
     assert_eq!(parse(&[]), f(true, Some(DataFormat::Blob)));
     assert_eq!(parse(&["meta"]), f(true, None));
     assert_eq!(parse(&["BLOB"]), f(false, Some(DataFormat::Blob)));
-    assert_eq!(parse(&["values", "META"]), f(true, Some(DataFormat::Values)));
+    assert_eq!(
+        parse(&["values", "META"]),
+        f(true, Some(DataFormat::Values))
+    );
     assert_eq!(parse(&["META", "META"]), f(true, None));
     assert_eq!(parse(&["BLOB", "VALUES"]), Err(AiError::BothBlobAndValues));
     assert_eq!(parse(&["unsupported"]), Err(AiError::UnsupportedFormat));

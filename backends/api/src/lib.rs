@@ -56,7 +56,11 @@ pub struct DataType {
 
 impl DataType {
     pub const fn new(code: u8, bits: u8) -> Self {
-        DataType { code, bits, lanes: 1 }
+        DataType {
+            code,
+            bits,
+            lanes: 1,
+        }
     }
 }
 

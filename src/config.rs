@@ -1,0 +1,507 @@
+//! Settings: RedisAI's load-time arguments (spec §6), the same settings as Redis 7 module
+//! configs (`CONFIG GET ai.*`), and `AI.CONFIG`.
+//!
+//! Each setting lives in one static; load arguments, `CONFIG SET ai.<name>` and `AI.CONFIG`
+//! all write the same place, so they can never disagree. Numeric settings are atomics
+//! because worker threads read them; writes happen on the main thread only.
+//!
+//! Order at load: the module arguments are parsed and validated first (a bad one fails the
+//! load with a log line); they become the defaults of the module configs; then
+//! `RedisModule_LoadConfigs` applies any `ai.*` values from the server's own configuration,
+//! which therefore win.
+
+use std::ffi::{c_char, c_int, c_longlong, c_void, CStr, CString};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Mutex;
+
+use redis_module::raw;
+
+use crate::ctx::{api, api_has, string_bytes, OwnedString, RedisModuleCtx, RedisModuleString};
+use crate::tensor::number::parse_i64;
+use crate::tensor::Limits;
+
+/// A numeric setting.
+pub struct Numeric {
+    /// Load-time argument, RedisAI's spelling (matched case-insensitively).
+    pub arg: &'static str,
+    /// Module config name; the server shows it as `ai.<name>`.
+    pub name: &'static CStr,
+    value: AtomicI64,
+    default: i64,
+    /// Smallest value accepted as a load-time argument (RedisAI's rule).
+    arg_min: i64,
+    /// Range accepted by `CONFIG SET`.
+    min: i64,
+    max: i64,
+    /// Whether `CONFIG SET` may change it while the server runs.
+    runtime: bool,
+    /// Accepts memory units (`512mb`).
+    memory: bool,
+}
+
+impl std::fmt::Debug for Numeric {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}={}", self.arg, self.get())
+    }
+}
+
+impl Numeric {
+    #[allow(clippy::too_many_arguments)]
+    const fn new(
+        arg: &'static str,
+        name: &'static CStr,
+        default: i64,
+        arg_min: i64,
+        min: i64,
+        max: i64,
+        runtime: bool,
+        memory: bool,
+    ) -> Numeric {
+        Numeric {
+            arg,
+            name,
+            value: AtomicI64::new(default),
+            default,
+            arg_min,
+            min,
+            max,
+            runtime,
+            memory,
+        }
+    }
+
+    pub fn get(&self) -> i64 {
+        self.value.load(Ordering::Relaxed)
+    }
+
+    pub fn set(&self, v: i64) {
+        self.value.store(v, Ordering::Relaxed);
+    }
+
+    /// Validates a value given as a load-time argument or with AI.CONFIG.
+    pub fn parse(&self, word: &[u8]) -> Option<i64> {
+        parse_i64(word).filter(|v| (self.arg_min.max(self.min)..=self.max).contains(v))
+    }
+
+    fn reset(&self) {
+        self.set(self.default);
+    }
+}
+
+const MAX_THREADS: i64 = 1024;
+
+pub static THREADS_PER_QUEUE: Numeric = Numeric::new(
+    "THREADS_PER_QUEUE",
+    c"threads_per_queue",
+    1,
+    1,
+    1,
+    MAX_THREADS,
+    false,
+    false,
+);
+/// 0 leaves the choice to the backend; as a load argument it must be > 0 (as upstream).
+pub static INTER_OP_PARALLELISM: Numeric = Numeric::new(
+    "INTER_OP_PARALLELISM",
+    c"inter_op_parallelism",
+    0,
+    1,
+    0,
+    MAX_THREADS,
+    false,
+    false,
+);
+pub static INTRA_OP_PARALLELISM: Numeric = Numeric::new(
+    "INTRA_OP_PARALLELISM",
+    c"intra_op_parallelism",
+    0,
+    1,
+    0,
+    MAX_THREADS,
+    false,
+    false,
+);
+/// Bytes per chunk when a model is saved or returned by AI.MODELGET (511 MiB by default).
+pub static MODEL_CHUNK_SIZE: Numeric = Numeric::new(
+    "MODEL_CHUNK_SIZE",
+    c"model_chunk_size",
+    535_822_336,
+    1,
+    1,
+    i64::MAX,
+    true,
+    true,
+);
+/// Milliseconds after which a running ONNX session is terminated.
+pub static MODEL_EXECUTION_TIMEOUT: Numeric = Numeric::new(
+    "MODEL_EXECUTION_TIMEOUT",
+    c"model_execution_timeout",
+    5000,
+    1000,
+    1000,
+    i64::MAX,
+    false,
+    false,
+);
+/// Cap on ONNX Runtime's allocations in MB; 0 = unlimited.
+pub static BACKEND_MEMORY_LIMIT: Numeric = Numeric::new(
+    "BACKEND_MEMORY_LIMIT",
+    c"backend_memory_limit",
+    0,
+    1,
+    0,
+    i64::MAX,
+    false,
+    false,
+);
+/// Largest tensor a client may create, in bytes; 0 = the server's `proto-max-bulk-len`.
+pub static TENSOR_MAX_BYTES: Numeric = Numeric::new(
+    "TENSOR_MAX_BYTES",
+    c"tensor_max_bytes",
+    0,
+    0,
+    0,
+    i64::MAX,
+    true,
+    true,
+);
+
+pub static NUMERIC: [&Numeric; 7] = [
+    &THREADS_PER_QUEUE,
+    &INTER_OP_PARALLELISM,
+    &INTRA_OP_PARALLELISM,
+    &MODEL_CHUNK_SIZE,
+    &MODEL_EXECUTION_TIMEOUT,
+    &BACKEND_MEMORY_LIMIT,
+    &TENSOR_MAX_BYTES,
+];
+
+/// The server's `proto-max-bulk-len`, read at load and on every change.
+static PROTO_MAX_BULK_LEN: AtomicI64 = AtomicI64::new(512 * 1024 * 1024);
+
+/// Where backend plugins are looked up (relative plugin paths are resolved against it).
+static BACKENDS_PATH: Mutex<String> = Mutex::new(String::new());
+/// Keeps the string returned to `CONFIG GET ai.backendspath` alive until the next call.
+static BACKENDS_PATH_REPLY: Mutex<Option<OwnedString>> = Mutex::new(None);
+
+/// The backends RedisAI knows, by their names in commands and load arguments.
+pub const BACKENDS: [&str; 4] = ["TF", "TFLITE", "TORCH", "ONNX"];
+
+pub fn backends_path() -> String {
+    BACKENDS_PATH
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+}
+
+pub fn set_backends_path(path: &str) {
+    *BACKENDS_PATH.lock().unwrap_or_else(|p| p.into_inner()) = path.to_string();
+}
+
+/// Limits applied to tensors created from client input.
+pub fn tensor_limits() -> Limits {
+    let configured = TENSOR_MAX_BYTES.get();
+    let max = if configured > 0 {
+        configured
+    } else {
+        PROTO_MAX_BULK_LEN.load(Ordering::Relaxed)
+    };
+    Limits {
+        max_bytes: max.max(0) as u64,
+    }
+}
+
+/// Load-time arguments, validated.
+#[derive(Debug, Default)]
+pub struct LoadArgs {
+    pub backends_path: Option<String>,
+    /// (backend, path) pairs to load at start.
+    pub preload: Vec<(&'static str, String)>,
+    pub numeric: Vec<(&'static Numeric, i64)>,
+}
+
+/// Parses `KEY VALUE` pairs as RedisAI does: keys case-insensitive, every value validated.
+pub fn parse_load_args(words: &[&[u8]]) -> Result<LoadArgs, String> {
+    if words.len() % 2 != 0 {
+        return Err(format!(
+            "module arguments must be KEY VALUE pairs; '{}' has no value",
+            String::from_utf8_lossy(words[words.len() - 1])
+        ));
+    }
+    let mut out = LoadArgs::default();
+    for pair in words.chunks_exact(2) {
+        let (key, value) = (pair[0], pair[1]);
+        let shown = || {
+            format!(
+                "error processing argument: {} {}",
+                String::from_utf8_lossy(key),
+                String::from_utf8_lossy(value)
+            )
+        };
+        let text = || {
+            std::str::from_utf8(value)
+                .map(str::to_string)
+                .map_err(|_| format!("{}: not valid UTF-8", shown()))
+        };
+        if key.eq_ignore_ascii_case(b"BACKENDSPATH") {
+            out.backends_path = Some(text()?);
+        } else if let Some(b) = BACKENDS
+            .iter()
+            .find(|b| key.eq_ignore_ascii_case(b.as_bytes()))
+        {
+            out.preload.push((b, text()?));
+        } else if let Some(n) = NUMERIC
+            .iter()
+            .find(|n| key.eq_ignore_ascii_case(n.arg.as_bytes()))
+        {
+            let v = n.parse(value).ok_or_else(|| {
+                format!(
+                    "{} (expected an integer from {} to {})",
+                    shown(),
+                    n.arg_min.max(n.min),
+                    n.max
+                )
+            })?;
+            out.numeric.push((n, v));
+        } else {
+            return Err(format!("{} (unknown argument)", shown()));
+        }
+    }
+    Ok(out)
+}
+
+/// The folder that holds this shared object (the default BACKENDSPATH).
+fn module_dir() -> Option<String> {
+    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    // SAFETY: dladdr only reads the address; any function of this library will do.
+    let found = unsafe { libc::dladdr(module_dir as *const c_void, &mut info) };
+    if found == 0 || info.dli_fname.is_null() {
+        return None;
+    }
+    // SAFETY: dladdr filled a NUL-terminated path.
+    let path = unsafe { CStr::from_ptr(info.dli_fname) }
+        .to_string_lossy()
+        .into_owned();
+    let dir = std::path::Path::new(&path).parent()?;
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    Some(dir.to_string_lossy().into_owned())
+}
+
+/// Applies validated load arguments (and the defaults for what they leave out).
+pub fn apply_load_args(args: &LoadArgs) -> Result<(), String> {
+    for n in NUMERIC {
+        n.reset();
+    }
+    for (n, v) in &args.numeric {
+        n.set(*v);
+    }
+    let path = match &args.backends_path {
+        Some(p) => p.clone(),
+        None => module_dir().unwrap_or_else(|| ".".to_string()),
+    };
+    set_backends_path(&path);
+    if let Some((backend, path)) = args.preload.first() {
+        return Err(format!(
+            "{backend} {path}: backend plugins are not available in this version of the module \
+             yet; remove the argument"
+        ));
+    }
+    Ok(())
+}
+
+unsafe extern "C" fn get_numeric(_name: *const c_char, privdata: *mut c_void) -> c_longlong {
+    (*(privdata as *const Numeric)).get()
+}
+
+unsafe extern "C" fn set_numeric(
+    _name: *const c_char,
+    value: c_longlong,
+    privdata: *mut c_void,
+    _err: *mut *mut RedisModuleString,
+) -> c_int {
+    // The server has already checked the range given at registration.
+    (*(privdata as *const Numeric)).set(value);
+    raw::REDISMODULE_OK as c_int
+}
+
+unsafe extern "C" fn get_backends_path(
+    _name: *const c_char,
+    _privdata: *mut c_void,
+) -> *mut RedisModuleString {
+    let s = OwnedString::new(backends_path().as_bytes());
+    let p = s.as_ptr();
+    *BACKENDS_PATH_REPLY
+        .lock()
+        .unwrap_or_else(|p| p.into_inner()) = Some(s);
+    p
+}
+
+unsafe extern "C" fn set_backends_path_config(
+    _name: *const c_char,
+    value: *mut RedisModuleString,
+    _privdata: *mut c_void,
+    err: *mut *mut RedisModuleString,
+) -> c_int {
+    match std::str::from_utf8(string_bytes(value)) {
+        Ok(p) => {
+            set_backends_path(p);
+            raw::REDISMODULE_OK as c_int
+        }
+        Err(_) => {
+            let msg = c"BACKENDSPATH must be valid UTF-8";
+            *err = api!(RedisModule_CreateString)(
+                std::ptr::null_mut(),
+                msg.as_ptr(),
+                msg.to_bytes().len(),
+            );
+            raw::REDISMODULE_ERR as c_int
+        }
+    }
+}
+
+/// Registers the module configs and applies the server's `ai.*` configuration.
+pub fn register(ctx: *mut RedisModuleCtx) -> Result<(), String> {
+    if !api_has!(RedisModule_RegisterNumericConfig) {
+        return Ok(()); // Servers before 7.0 have no module configs; the arguments still work.
+    }
+    for n in NUMERIC {
+        let mut flags = raw::REDISMODULE_CONFIG_DEFAULT;
+        if !n.runtime {
+            flags |= raw::REDISMODULE_CONFIG_IMMUTABLE;
+        }
+        if n.memory {
+            flags |= raw::REDISMODULE_CONFIG_MEMORY;
+        }
+        // SAFETY: OnLoad context; the name and the setting are static.
+        let status = unsafe {
+            api!(RedisModule_RegisterNumericConfig)(
+                ctx,
+                n.name.as_ptr(),
+                n.get(),
+                flags,
+                n.min,
+                n.max,
+                Some(get_numeric),
+                Some(set_numeric),
+                None,
+                std::ptr::from_ref::<Numeric>(n) as *mut c_void,
+            )
+        };
+        if status != raw::REDISMODULE_OK as c_int {
+            return Err(format!("could not register config ai.{:?}", n.name));
+        }
+    }
+    let default = CString::new(backends_path()).map_err(|_| "BACKENDSPATH contains NUL")?;
+    // SAFETY: OnLoad context; static name.
+    let status = unsafe {
+        api!(RedisModule_RegisterStringConfig)(
+            ctx,
+            c"backendspath".as_ptr(),
+            default.as_ptr(),
+            raw::REDISMODULE_CONFIG_DEFAULT,
+            Some(get_backends_path),
+            Some(set_backends_path_config),
+            None,
+            std::ptr::null_mut(),
+        )
+    };
+    if status != raw::REDISMODULE_OK as c_int {
+        return Err("could not register config ai.backendspath".to_string());
+    }
+    // SAFETY: OnLoad context, after every config is registered.
+    if unsafe { api!(RedisModule_LoadConfigs)(ctx) } != raw::REDISMODULE_OK as c_int {
+        return Err("invalid ai.* value in the server configuration".to_string());
+    }
+    Ok(())
+}
+
+/// Re-reads `proto-max-bulk-len`, the default tensor size limit.
+pub fn refresh_server_limits(ctx: &redis_module::Context) {
+    let Ok(redis_module::RedisValue::Array(reply)) =
+        ctx.call("CONFIG", &["GET", "proto-max-bulk-len"])
+    else {
+        return;
+    };
+    let value = reply.get(1).and_then(|v| match v {
+        redis_module::RedisValue::SimpleString(s) => s.parse::<i64>().ok(),
+        redis_module::RedisValue::BulkString(s) => s.parse::<i64>().ok(),
+        redis_module::RedisValue::BulkRedisString(s) => s.parse_integer().ok(),
+        redis_module::RedisValue::StringBuffer(b) => parse_i64(b),
+        _ => None,
+    });
+    if let Some(v) = value {
+        PROTO_MAX_BULK_LEN.store(v, Ordering::Relaxed);
+    }
+}
+
+/// Server event: a configuration changed (`CONFIG SET`).
+///
+/// # Safety
+/// Called by the server with the event's context and `RedisModuleConfigChange` data.
+pub unsafe extern "C" fn on_config_change(
+    ctx: *mut RedisModuleCtx,
+    _eid: raw::RedisModuleEvent,
+    _subevent: u64,
+    data: *mut c_void,
+) {
+    crate::types::guard("config change event", (), || {
+        let change = &*(data as *const raw::RedisModuleConfigChange);
+        let names = (0..change.num_changes as usize)
+            .map(|i| CStr::from_ptr(*change.config_names.add(i)).to_bytes());
+        if names.into_iter().any(|n| n == b"proto-max-bulk-len") {
+            refresh_server_limits(&redis_module::Context::new(ctx));
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(words: &[&str]) -> Result<LoadArgs, String> {
+        let w: Vec<&[u8]> = words.iter().map(|s| s.as_bytes()).collect();
+        parse_load_args(&w)
+    }
+
+    #[test]
+    fn load_args_are_validated() {
+        let a = parse(&[
+            "THREADS_PER_QUEUE",
+            "4",
+            "backendspath",
+            "/x",
+            "MODEL_CHUNK_SIZE",
+            "10",
+        ])
+        .unwrap();
+        assert_eq!(a.backends_path.as_deref(), Some("/x"));
+        assert_eq!(a.numeric.len(), 2);
+        assert!(std::ptr::eq(a.numeric[0].0, &THREADS_PER_QUEUE));
+        assert_eq!(a.numeric[0].1, 4);
+        let a = parse(&["ONNX", "redisai_onnxruntime.so"]).unwrap();
+        assert_eq!(
+            a.preload,
+            vec![("ONNX", "redisai_onnxruntime.so".to_string())]
+        );
+
+        for bad in [
+            &["THREADS_PER_QUEUE", "0"][..],
+            &["THREADS_PER_QUEUE", "x"],
+            &["THREADS_PER_QUEUE"],
+            &["INTER_OP_PARALLELISM", "0"],
+            &["INTRA_OP_PARALLELISM", "-1"],
+            &["MODEL_EXECUTION_TIMEOUT", "999"],
+            &["MODEL_CHUNK_SIZE", "0"],
+            &["BACKEND_MEMORY_LIMIT", "0"],
+            &["NO_SUCH_SETTING", "1"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+        let e = parse(&["THREADS_PER_QUEUE", "0"]).unwrap_err();
+        assert!(
+            e.contains("error processing argument: THREADS_PER_QUEUE 0"),
+            "{e}"
+        );
+        assert!(parse(&["MODEL_EXECUTION_TIMEOUT", "1000", "TENSOR_MAX_BYTES", "0"]).is_ok());
+    }
+}

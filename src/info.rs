@@ -1,0 +1,82 @@
+//! The `ai_*` sections of `INFO MODULES` (spec §7). Section order and field names are
+//! RedisAI's, because tools locate sections by position and check field lists; the
+//! `ai_backends_info` header is always present, even with no backend loaded.
+
+use std::ffi::{c_int, CStr, CString};
+
+use redis_module::raw::RedisModuleInfoCtx;
+
+use crate::config;
+use crate::ctx::api;
+
+/// Git commit the module was built from (set by build.rs; "unknown" outside a checkout).
+const GIT_SHA: &str = env!("REDISAI_GIT_SHA");
+
+struct Info(*mut RedisModuleInfoCtx);
+
+impl Info {
+    fn section(&self, name: &CStr) {
+        // SAFETY: live info context.
+        unsafe { api!(RedisModule_InfoAddSection)(self.0, name.as_ptr()) };
+    }
+
+    fn text(&self, field: &CStr, value: &str) {
+        let value = CString::new(value).unwrap_or_default();
+        // SAFETY: live info context, NUL-terminated strings.
+        unsafe { api!(RedisModule_InfoAddFieldCString)(self.0, field.as_ptr(), value.as_ptr()) };
+    }
+
+    fn long(&self, field: &CStr, value: i64) {
+        // SAFETY: live info context.
+        unsafe { api!(RedisModule_InfoAddFieldLongLong)(self.0, field.as_ptr(), value) };
+    }
+}
+
+/// CPU time of `who` as (system, user), each `seconds.micros`.
+fn cpu(who: c_int) -> (String, String) {
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage fills the struct.
+    if unsafe { libc::getrusage(who, &mut u) } != 0 {
+        return ("0.000000".into(), "0.000000".into());
+    }
+    let fmt = |t: libc::timeval| format!("{}.{:06}", t.tv_sec, t.tv_usec);
+    (fmt(u.ru_stime), fmt(u.ru_utime))
+}
+
+/// Registered with `RedisModule_RegisterInfoFunc`; runs on the main thread.
+pub unsafe extern "C" fn info(ctx: *mut RedisModuleInfoCtx, _for_crash_report: c_int) {
+    crate::types::guard("INFO", (), || {
+        let i = Info(ctx);
+        i.section(c"versions");
+        i.text(c"RedisAI_version", env!("CARGO_PKG_VERSION"));
+        // No low-level C API is exported to other modules (yet); 0 says so.
+        i.long(c"low_level_API_version", 0);
+        i.long(c"rdb_version", crate::types::ENCODING_VERSION.into());
+
+        i.section(c"git");
+        i.text(c"git_sha", GIT_SHA);
+
+        i.section(c"load_time_configs");
+        i.long(c"threads_per_queue", config::THREADS_PER_QUEUE.get());
+        i.long(c"inter_op_parallelism", config::INTER_OP_PARALLELISM.get());
+        i.long(c"intra_op_parallelism", config::INTRA_OP_PARALLELISM.get());
+        i.long(
+            c"model_execution_timeout",
+            config::MODEL_EXECUTION_TIMEOUT.get(),
+        );
+        i.long(c"backend_memory_limit", config::BACKEND_MEMORY_LIMIT.get());
+
+        i.section(c"backends_info");
+
+        i.section(c"cpu");
+        let (sys, user) = cpu(libc::RUSAGE_SELF);
+        i.text(c"self_used_cpu_sys", &sys);
+        i.text(c"self_used_cpu_user", &user);
+        let (sys, user) = cpu(libc::RUSAGE_CHILDREN);
+        i.text(c"children_used_cpu_sys", &sys);
+        i.text(c"children_used_cpu_user", &user);
+        let (sys, user) = cpu(libc::RUSAGE_THREAD);
+        i.text(c"main_thread_used_cpu_sys", &sys);
+        i.text(c"main_thread_used_cpu_user", &user);
+    })
+}

@@ -1,0 +1,122 @@
+//! redisai: RedisAI-compatible model serving (and, later, vector search) as a Redis module.
+//!
+//! This file is the table of contents: the module's identity, its data types, its commands
+//! and what happens at load. The logic lives in the modules below.
+
+// Only the pure core is public; the Redis glue is reachable from the server alone.
+mod alloc;
+mod commands;
+mod config;
+mod ctx;
+pub mod error;
+mod info;
+pub mod tensor;
+mod types;
+
+use std::ffi::c_int;
+
+use redis_module::{raw, redis_module, Context, RedisString, Status};
+
+use commands::{command, CommandSpec};
+use ctx::{api, Level};
+use types::tensor::TENSOR_TYPE;
+
+/// The module version as Redis shows it (`MODULE LIST`): major·10000 + minor·100 + patch.
+pub const MODULE_VERSION: i32 = {
+    const fn num(s: &str) -> i32 {
+        let b = s.as_bytes();
+        let mut i = 0;
+        let mut n = 0;
+        while i < b.len() {
+            n = n * 10 + (b[i] - b'0') as i32;
+            i += 1;
+        }
+        n
+    }
+    num(env!("CARGO_PKG_VERSION_MAJOR")) * 10000
+        + num(env!("CARGO_PKG_VERSION_MINOR")) * 100
+        + num(env!("CARGO_PKG_VERSION_PATCH"))
+};
+
+/// Every command: name, handler, flags, first key, last key, key step (spec §1.3).
+static COMMANDS: &[CommandSpec] = &[
+    command!(
+        "AI.TENSORSET",
+        commands::tensor::tensorset,
+        "write deny-oom",
+        1,
+        1,
+        1
+    ),
+    command!(
+        "AI.TENSORGET",
+        commands::tensor::tensorget,
+        "readonly",
+        1,
+        1,
+        1
+    ),
+    // Not "write" as upstream: it changes no data, and replicas need it to reach backends.
+    command!("AI.CONFIG", commands::admin::config, "", 0, 0, 0),
+];
+
+fn init(ctx: &Context, args: &[RedisString]) -> Status {
+    match load(ctx, args) {
+        Ok(()) => Status::Ok,
+        Err(e) => {
+            ctx::log_raw(
+                ctx.ctx,
+                Level::Warning,
+                &format!("redisai failed to load: {e}"),
+            );
+            Status::Err
+        }
+    }
+}
+
+fn load(ctx: &Context, args: &[RedisString]) -> Result<(), String> {
+    let raw_ctx = ctx.ctx;
+    // SAFETY: OnLoad context.
+    unsafe {
+        api!(RedisModule_SetModuleOptions)(
+            raw_ctx,
+            raw::REDISMODULE_OPTIONS_HANDLE_IO_ERRORS as c_int,
+        )
+    };
+    let words: Vec<&[u8]> = args.iter().map(|a| a.as_slice()).collect();
+    let load_args = config::parse_load_args(&words)?;
+    config::apply_load_args(&load_args)?;
+    config::register(raw_ctx)?;
+    config::refresh_server_limits(ctx);
+    commands::register(raw_ctx, COMMANDS)?;
+    // SAFETY: OnLoad context; the callbacks are 'static functions.
+    unsafe {
+        api!(RedisModule_RegisterInfoFunc)(raw_ctx, Some(info::info));
+        api!(RedisModule_SubscribeToServerEvent)(
+            raw_ctx,
+            raw::RedisModuleEvent {
+                id: raw::REDISMODULE_EVENT_CONFIG,
+                dataver: 1,
+            },
+            Some(config::on_config_change),
+        );
+    }
+    ctx::log_raw(
+        raw_ctx,
+        Level::Notice,
+        &format!(
+            "redisai {} loaded (backends path {})",
+            env!("CARGO_PKG_VERSION"),
+            config::backends_path()
+        ),
+    );
+    Ok(())
+}
+
+redis_module! {
+    name: "ai",
+    version: MODULE_VERSION,
+    allocator: (alloc::HybridAlloc, alloc::HybridAlloc),
+    data_types: [TENSOR_TYPE],
+    init: init,
+}

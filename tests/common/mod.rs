@@ -1,0 +1,347 @@
+//! Test harness: every test starts its own redis-server with the module, on a free port, in
+//! its own directory, and the server is killed when the handle is dropped.
+//!
+//! `REDIS_SERVER` picks the server binary (default `redis-server` on PATH; point it at
+//! `valkey-server` to run the same tests against Valkey). `REDISAI_MODULE` picks the module
+//! (default: the newest of target/release and target/debug `libredisai.so`).
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+pub use redis::Value;
+
+pub fn server_binary() -> String {
+    std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".to_string())
+}
+
+pub fn module_path() -> PathBuf {
+    if let Ok(p) = std::env::var("REDISAI_MODULE") {
+        return PathBuf::from(p);
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let candidates = ["target/release/libredisai.so", "target/debug/libredisai.so"];
+    let newest = candidates
+        .iter()
+        .map(|c| root.join(c))
+        .filter_map(|p| p.metadata().and_then(|m| m.modified()).ok().map(|t| (t, p)))
+        .max();
+    match newest {
+        Some((_, p)) => p,
+        None => {
+            panic!("libredisai.so not found: run `cargo build --release` (or `make build`) first")
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free port")
+}
+
+static NEXT_DIR: AtomicUsize = AtomicUsize::new(0);
+
+fn fresh_dir() -> PathBuf {
+    let n = NEXT_DIR.fetch_add(1, Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("redisai-test-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create test dir");
+    dir
+}
+
+/// How to start a server.
+#[derive(Clone, Debug, Default)]
+pub struct Opts {
+    /// Arguments after the module path (RedisAI load-time arguments).
+    pub module_args: Vec<String>,
+    /// Extra server arguments, e.g. `["--appendonly", "yes"]`.
+    pub server_args: Vec<String>,
+    /// Start without loading the module.
+    pub no_module: bool,
+}
+
+impl Opts {
+    pub fn module_args(mut self, a: &[&str]) -> Self {
+        self.module_args = a.iter().map(|s| s.to_string()).collect();
+        self
+    }
+    pub fn server_args(mut self, a: &[&str]) -> Self {
+        self.server_args.extend(a.iter().map(|s| s.to_string()));
+        self
+    }
+    pub fn no_module(mut self) -> Self {
+        self.no_module = true;
+        self
+    }
+}
+
+pub struct Server {
+    child: Option<Child>,
+    pub port: u16,
+    pub dir: PathBuf,
+    opts: Opts,
+}
+
+impl Server {
+    pub fn start() -> Server {
+        Server::with(Opts::default())
+    }
+
+    pub fn with(opts: Opts) -> Server {
+        Server::try_start(opts, fresh_dir())
+            .unwrap_or_else(|log| panic!("server did not start:\n{log}"))
+    }
+
+    /// Starts a server; on failure returns the server log.
+    pub fn try_start(opts: Opts, dir: PathBuf) -> Result<Server, String> {
+        let mut last = String::new();
+        for _ in 0..5 {
+            let port = free_port();
+            let mut cmd = Command::new(server_binary());
+            cmd.current_dir(&dir)
+                .arg("--port")
+                .arg(port.to_string())
+                .args(["--bind", "127.0.0.1", "--save", "", "--dir"])
+                .arg(&dir)
+                .args(["--logfile", "server.log", "--daemonize", "no"])
+                .args([
+                    "--enable-debug-command",
+                    "yes",
+                    "--enable-module-command",
+                    "yes",
+                ]);
+            if !opts.no_module {
+                cmd.arg("--loadmodule").arg(module_path());
+                cmd.args(&opts.module_args);
+            }
+            cmd.args(&opts.server_args);
+            cmd.stdout(Stdio::null()).stderr(Stdio::null());
+            let child = cmd
+                .spawn()
+                .map_err(|e| format!("cannot run {}: {e}", server_binary()))?;
+            let mut server = Server {
+                child: Some(child),
+                port,
+                dir: dir.clone(),
+                opts: opts.clone(),
+            };
+            if server.wait_ready(Duration::from_secs(20)) {
+                return Ok(server);
+            }
+            last = server.log();
+            server.kill();
+            if !last.contains("Address already in use") {
+                return Err(last);
+            }
+        }
+        Err(last)
+    }
+
+    fn wait_ready(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(c) = self.child.as_mut() {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return false;
+                }
+            }
+            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+                if s.write_all(b"PING\r\n").is_ok() {
+                    let mut line = String::new();
+                    if BufReader::new(&s).read_line(&mut line).is_ok() && line.starts_with("+PONG")
+                    {
+                        return true;
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    pub fn client(&self) -> redis::Connection {
+        redis::Client::open(self.url())
+            .and_then(|c| c.get_connection())
+            .expect("connect")
+    }
+
+    pub fn client_resp3(&self) -> redis::Connection {
+        redis::Client::open(format!("{}?protocol=resp3", self.url()))
+            .and_then(|c| c.get_connection())
+            .expect("connect")
+    }
+
+    /// Stops the server with SHUTDOWN (saving if persistence is on) and waits for it.
+    pub fn shutdown(&mut self) {
+        if let Ok(mut c) = redis::Client::open(self.url()).and_then(|c| c.get_connection()) {
+            let _: redis::RedisResult<Value> = redis::cmd("SHUTDOWN").query(&mut c);
+        }
+        if let Some(mut child) = self.child.take() {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Shuts down and starts again in the same directory with the same options.
+    pub fn restart(mut self) -> Server {
+        self.shutdown();
+        let dir = self.dir.clone();
+        let opts = self.opts.clone();
+        std::mem::forget(self);
+        Server::try_start(opts, dir).unwrap_or_else(|log| panic!("server did not restart:\n{log}"))
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// `used_memory` from INFO.
+    pub fn used_memory(&self) -> i64 {
+        info_field(&mut self.client(), "memory", "used_memory")
+            .parse()
+            .expect("used_memory")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            eprintln!("server log kept in {}", self.dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// A field of an INFO section.
+pub fn info_field(con: &mut redis::Connection, section: &str, field: &str) -> String {
+    let info: String = redis::cmd("INFO").arg(section).query(con).expect("INFO");
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("no {field} in INFO {section}"))
+        .trim()
+        .to_string()
+}
+
+/// Runs a command given as words, returning the reply or the exact error text.
+pub fn run(con: &mut redis::Connection, words: &[&[u8]]) -> Result<Value, String> {
+    let mut cmd = redis::cmd(std::str::from_utf8(words[0]).expect("command name"));
+    for w in &words[1..] {
+        cmd.arg(*w);
+    }
+    cmd.query::<Value>(con).map_err(|e| error_text(&e))
+}
+
+/// `run` with string words.
+pub fn exec(con: &mut redis::Connection, words: &[&str]) -> Result<Value, String> {
+    let w: Vec<&[u8]> = words.iter().map(|s| s.as_bytes()).collect();
+    run(con, &w)
+}
+
+/// The error text exactly as the server sent it (after the `-`).
+pub fn error_text(e: &redis::RedisError) -> String {
+    match (e.code(), e.detail()) {
+        (Some(code), Some(detail)) => format!("{code} {detail}"),
+        (Some(code), None) => code.to_string(),
+        _ => format!("(client error) {e}"),
+    }
+}
+
+/// Asserts that `words` fails with exactly `expected`.
+#[track_caller]
+pub fn assert_err(con: &mut redis::Connection, words: &[&str], expected: &str) {
+    match exec(con, words) {
+        Err(text) => assert_eq!(text, expected, "error text for {words:?}"),
+        Ok(v) => panic!("{words:?} succeeded with {v:?}, expected error {expected:?}"),
+    }
+}
+
+#[track_caller]
+pub fn assert_ok(con: &mut redis::Connection, words: &[&str]) {
+    match exec(con, words) {
+        Ok(Value::Okay) => {}
+        other => panic!("{words:?} gave {other:?}, expected OK"),
+    }
+}
+
+/// Sends raw bytes and reads one raw reply line-wise until `n` bytes arrive or a timeout.
+pub fn raw_roundtrip(port: u16, request: &[u8]) -> Vec<u8> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    s.write_all(request).unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 65536];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(_) => break,
+        }
+    }
+    out
+}
+
+/// The keys in the database, sorted.
+pub fn keys(con: &mut redis::Connection) -> Vec<String> {
+    let mut k: Vec<String> = redis::cmd("KEYS").arg("*").query(con).expect("KEYS");
+    k.sort();
+    k
+}
+
+/// Bulk string bytes of a reply.
+pub fn bytes(v: &Value) -> Vec<u8> {
+    match v {
+        Value::BulkString(b) => b.clone(),
+        Value::SimpleString(s) => s.as_bytes().to_vec(),
+        other => panic!("not a string: {other:?}"),
+    }
+}
+
+/// Elements of an array reply.
+pub fn array(v: &Value) -> &[Value] {
+    match v {
+        Value::Array(a) => a,
+        other => panic!("not an array: {other:?}"),
+    }
+}
+
+/// Waits until `f` is true or panics after `timeout`.
+#[track_caller]
+pub fn wait_for(timeout: Duration, what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("timed out waiting for {what}");
+}
