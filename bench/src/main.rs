@@ -1,1 +1,291 @@
-fn main() {}
+//! `make bench`: AI.TENSORSET / AI.TENSORGET BLOB throughput against SET / GET of the same
+//! bytes on the same server in the same run, reported as ratios.
+//!
+//! The load generator writes pre-encoded commands on raw sockets and only skims the replies,
+//! so the client costs the same for both sides of each ratio and stays out of the way of the
+//! server (one redis-server thread is what is measured). Rounds alternate between baseline
+//! and candidate so drift of the machine shows up in both.
+//!
+//! Usage: redisai-bench [--server PATH] [--module PATH] [--seconds N] [--clients N]
+//!                      [--rounds N] [--sizes KiB,KiB]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+struct Config {
+    server: String,
+    module: String,
+    seconds: f64,
+    clients: usize,
+    rounds: usize,
+    sizes: Vec<usize>,
+}
+
+fn parse_args() -> Config {
+    let mut c = Config {
+        server: std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into()),
+        module: std::env::var("REDISAI_MODULE")
+            .unwrap_or_else(|_| "target/release/libredisai.so".into()),
+        seconds: 2.0,
+        clients: 32,
+        rounds: 3,
+        sizes: vec![1024, 256 * 1024],
+    };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i + 1 < args.len() {
+        let v = args[i + 1].clone();
+        match args[i].as_str() {
+            "--server" => c.server = v,
+            "--module" => c.module = v,
+            "--seconds" => c.seconds = v.parse().expect("--seconds"),
+            "--clients" => c.clients = v.parse().expect("--clients"),
+            "--rounds" => c.rounds = v.parse().expect("--rounds"),
+            "--sizes" => {
+                c.sizes = v
+                    .split(',')
+                    .map(|s| s.parse::<usize>().expect("--sizes: KiB,KiB") * 1024)
+                    .collect()
+            }
+            other => panic!("unknown argument {other}"),
+        }
+        i += 2;
+    }
+    c
+}
+
+struct Server {
+    child: Child,
+    port: u16,
+    dir: std::path::PathBuf,
+}
+
+impl Server {
+    fn start(cfg: &Config) -> Server {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port");
+        let dir = std::env::temp_dir().join(format!("redisai-bench-{}", std::process::id()));
+        // The server changes into --dir, so the module path must not be relative.
+        let module = std::fs::canonicalize(&cfg.module)
+            .unwrap_or_else(|e| panic!("module {}: {e} (run `make build` first)", cfg.module));
+        std::fs::create_dir_all(&dir).expect("bench dir");
+        let mut child = Command::new(&cfg.server)
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .args(["--appendonly", "no", "--logfile", "server.log"])
+            .arg("--dir")
+            .arg(&dir)
+            .arg("--loadmodule")
+            .arg(&module)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", cfg.server));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                break;
+            }
+            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+                if s.write_all(b"PING\r\n").is_ok() {
+                    let mut line = String::new();
+                    if BufReader::new(&s).read_line(&mut line).is_ok() && line.starts_with("+PONG")
+                    {
+                        return Server { child, port, dir };
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!(
+            "redis-server did not start; see {}",
+            dir.join("server.log").display()
+        );
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn encode(words: &[&[u8]]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", words.len()).into_bytes();
+    for w in words {
+        out.extend(format!("${}\r\n", w.len()).as_bytes());
+        out.extend_from_slice(w);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// Reads one reply, returning an error for `-` replies.
+fn skip_reply(r: &mut BufReader<TcpStream>, line: &mut Vec<u8>) -> Result<(), String> {
+    line.clear();
+    r.read_until(b'\n', line).map_err(|e| e.to_string())?;
+    match line.first() {
+        Some(b'+') | Some(b':') => Ok(()),
+        Some(b'-') => Err(String::from_utf8_lossy(line).trim().to_string()),
+        Some(b'$') => {
+            let n: i64 = std::str::from_utf8(&line[1..])
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+                .ok_or("bad bulk length")?;
+            if n >= 0 {
+                let mut left = n as usize + 2;
+                let mut buf = [0u8; 65536];
+                while left > 0 {
+                    let k = r
+                        .read(&mut buf[..left.min(65536)])
+                        .map_err(|e| e.to_string())?;
+                    if k == 0 {
+                        return Err("connection closed".into());
+                    }
+                    left -= k;
+                }
+            }
+            Ok(())
+        }
+        Some(b'*') => {
+            let n: i64 = std::str::from_utf8(&line[1..])
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+                .ok_or("bad array length")?;
+            for _ in 0..n.max(0) {
+                skip_reply(r, line)?;
+            }
+            Ok(())
+        }
+        _ => Err(format!(
+            "unexpected reply {:?}",
+            String::from_utf8_lossy(line)
+        )),
+    }
+}
+
+/// Runs `per_client(i)` commands from `clients` connections, `pipeline` at a time, for
+/// `seconds`; returns operations per second.
+fn measure(
+    port: u16,
+    clients: usize,
+    pipeline: usize,
+    seconds: f64,
+    per_client: &(dyn Fn(usize) -> Vec<u8> + Sync),
+) -> f64 {
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicU64::new(0));
+    let barrier = Arc::new(Barrier::new(clients + 1));
+    std::thread::scope(|scope| {
+        for i in 0..clients {
+            let (stop, done, barrier) = (stop.clone(), done.clone(), barrier.clone());
+            let batch: Vec<u8> = per_client(i).repeat(pipeline);
+            scope.spawn(move || {
+                let mut w = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+                w.set_nodelay(true).ok();
+                let mut r = BufReader::with_capacity(1 << 20, w.try_clone().expect("clone"));
+                let mut line = Vec::new();
+                barrier.wait();
+                while !stop.load(Ordering::Relaxed) {
+                    w.write_all(&batch).expect("write");
+                    for _ in 0..pipeline {
+                        if let Err(e) = skip_reply(&mut r, &mut line) {
+                            eprintln!("benchmark command failed: {e}");
+                            std::process::exit(1);
+                        }
+                    }
+                    done.fetch_add(pipeline as u64, Ordering::Relaxed);
+                }
+            });
+        }
+        barrier.wait();
+        let start = Instant::now();
+        std::thread::sleep(Duration::from_secs_f64(seconds));
+        let n = done.load(Ordering::Relaxed);
+        let elapsed = start.elapsed().as_secs_f64();
+        stop.store(true, Ordering::Relaxed);
+        n as f64 / elapsed
+    })
+}
+
+fn main() {
+    let cfg = parse_args();
+    let server = Server::start(&cfg);
+    let port = server.port;
+    println!(
+        "redisai tensor I/O benchmark: {} clients, {} s per run, best of {} alternating rounds",
+        cfg.clients, cfg.seconds, cfg.rounds
+    );
+    println!("server: {} with {}", cfg.server, cfg.module);
+    println!();
+    println!(
+        "| payload | pipeline | SET ops/s | AI.TENSORSET ops/s | ratio | GET ops/s | AI.TENSORGET ops/s | ratio |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    let mut worst = f64::INFINITY;
+    for size in cfg.sizes.clone() {
+        // Deep pipelines for small values; for large ones the socket buffers are the limit.
+        let pipeline = if size <= 16 * 1024 { 32 } else { 4 };
+        let blob: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+        let elems = (size / 4).to_string();
+        let key = |i: usize| format!("bench:{i}");
+        let set = |i: usize| encode(&[b"SET", key(i).as_bytes(), &blob]);
+        let tset = |i: usize| {
+            let k = format!("tensor:{i}");
+            encode(&[
+                b"AI.TENSORSET",
+                k.as_bytes(),
+                b"FLOAT",
+                elems.as_bytes(),
+                b"BLOB",
+                &blob,
+            ])
+        };
+        let get = |i: usize| encode(&[b"GET", key(i).as_bytes()]);
+        let tget = |i: usize| {
+            let k = format!("tensor:{i}");
+            encode(&[b"AI.TENSORGET", k.as_bytes(), b"BLOB"])
+        };
+        let mut best = [0f64; 4];
+        for _ in 0..cfg.rounds {
+            for (slot, f) in [
+                (0, &set as &(dyn Fn(usize) -> Vec<u8> + Sync)),
+                (1, &tset),
+                (2, &get),
+                (3, &tget),
+            ] {
+                let ops = measure(port, cfg.clients, pipeline, cfg.seconds, f);
+                best[slot] = best[slot].max(ops);
+            }
+        }
+        let set_ratio = best[1] / best[0];
+        let get_ratio = best[3] / best[2];
+        worst = worst.min(set_ratio).min(get_ratio);
+        println!(
+            "| {} KiB | {pipeline} | {:.0} | {:.0} | {:.3} | {:.0} | {:.0} | {:.3} |",
+            size / 1024,
+            best[0],
+            best[1],
+            set_ratio,
+            best[2],
+            best[3],
+            get_ratio
+        );
+    }
+    println!();
+    println!("lowest ratio: {worst:.3} (target >= 0.95)");
+}
