@@ -13,6 +13,8 @@ use std::sync::Arc;
 
 use redis_module::raw;
 
+use crate::tensor::args::Words;
+
 /// Calls a function of the Redis module API. The table is filled by `RedisModule_Init`; a
 /// missing entry means the server is older than the module supports, which is a bug at the
 /// call site (it should have checked with [`api_has!`]).
@@ -97,12 +99,9 @@ impl<'a> Args<'a> {
         string_bytes(self.argv[i])
     }
 
-    /// The bytes of arguments `from..`.
-    pub fn words(&self, from: usize) -> Vec<&'a [u8]> {
-        self.argv[from.min(self.argv.len())..]
-            .iter()
-            .map(|&s| string_bytes(s))
-            .collect()
+    /// Arguments `from..`, as words for the parsers (nothing is copied).
+    pub fn tail(&self, from: usize) -> ArgWords<'a> {
+        ArgWords(&self.argv[from.min(self.argv.len())..])
     }
 
     pub fn raw(&self, i: usize) -> *mut RedisModuleString {
@@ -111,6 +110,17 @@ impl<'a> Args<'a> {
 
     pub fn all(&self) -> &'a [*mut RedisModuleString] {
         self.argv
+    }
+}
+
+pub struct ArgWords<'a>(&'a [*mut RedisModuleString]);
+
+impl<'a> Words<'a> for ArgWords<'a> {
+    fn count(&self) -> usize {
+        self.0.len()
+    }
+    fn word(&self, i: usize) -> &'a [u8] {
+        string_bytes(self.0[i])
     }
 }
 
@@ -161,10 +171,12 @@ impl Drop for OwnedString {
 /// The string is an argument object the server created for this command; once the command
 /// returns, this is its only reference, so dropping it later on another thread (when the
 /// last `Arc` of a tensor goes away on a worker) does not race with the main thread.
+///
+/// The bytes are looked up on every access rather than remembered: right after a command
+/// returns, the server trims the unused tail of any argument a module kept
+/// (`trimStringObjectIfNeeded`), which may move the bytes.
 pub struct HeldString {
     s: NonNull<RedisModuleString>,
-    ptr: *const u8,
-    len: usize,
 }
 
 // SAFETY: the held string is immutable and referenced only through this handle (see above).
@@ -176,23 +188,15 @@ impl HeldString {
     pub fn hold(s: *mut RedisModuleString) -> HeldString {
         // SAFETY: `s` is a live argument; a NULL context makes the reference ours to free.
         let held = unsafe { api!(RedisModule_HoldString)(ptr::null_mut(), s) };
-        let held = NonNull::new(held).expect("RedisModule_HoldString returned NULL");
-        let bytes = string_bytes(held.as_ptr());
         HeldString {
-            s: held,
-            ptr: bytes.as_ptr(),
-            len: bytes.len(),
+            s: NonNull::new(held).expect("RedisModule_HoldString returned NULL"),
         }
     }
 }
 
 impl crate::tensor::ExternalBytes for HeldString {
     fn bytes(&self) -> &[u8] {
-        if self.len == 0 {
-            return &[];
-        }
-        // SAFETY: the string is alive and unmodified while held.
-        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+        string_bytes(self.s.as_ptr())
     }
 
     fn heap_size(&self) -> usize {
@@ -200,7 +204,7 @@ impl crate::tensor::ExternalBytes for HeldString {
             // SAFETY: live string; called from MEMORY USAGE on the main thread.
             unsafe { api!(RedisModule_MallocSizeString)(self.s.as_ptr()) }
         } else {
-            self.len
+            string_bytes(self.s.as_ptr()).len()
         }
     }
 }
@@ -363,7 +367,40 @@ impl Key<'_> {
 
     /// Stores `value`, replacing (and freeing) what the key held. The key must be open for
     /// writing and empty or of type `T`.
+    ///
+    /// A value of the same type is swapped in place: no new key object and no dictionary
+    /// delete and insert, which is most of the cost of overwriting a small tensor. Like
+    /// `SET`, and like the full replacement, an overwrite clears the key's TTL.
     pub fn set<T: StoredType>(&self, value: Arc<T>) {
+        if self.holds::<T>() {
+            let p = Arc::into_raw(value) as *mut std::ffi::c_void;
+            let mut old: *mut std::ffi::c_void = ptr::null_mut();
+            // SAFETY: open writable key holding a T; on success the old value is handed back
+            // to us and the new one is owned by the key.
+            let status = unsafe {
+                api!(RedisModule_ModuleTypeReplaceValue)(self.raw, T::redis_type(), p, &mut old)
+            };
+            if status == raw::REDISMODULE_OK as c_int {
+                if !old.is_null() {
+                    // SAFETY: values of T's type are Arc<T>::into_raw pointers.
+                    drop(unsafe { Arc::from_raw(old as *const T) });
+                }
+                // SAFETY: open writable key.
+                unsafe {
+                    if api!(RedisModule_GetExpire)(self.raw) != raw::REDISMODULE_NO_EXPIRE as i64 {
+                        api!(RedisModule_SetExpire)(self.raw, raw::REDISMODULE_NO_EXPIRE as i64);
+                    }
+                }
+                return;
+            }
+            // SAFETY: the key did not take the value.
+            let value = unsafe { Arc::from_raw(p as *const T) };
+            return self.set_new(value);
+        }
+        self.set_new(value);
+    }
+
+    fn set_new<T: StoredType>(&self, value: Arc<T>) {
         let p = Arc::into_raw(value) as *mut std::ffi::c_void;
         // SAFETY: open writable key; ownership of `p` moves to Redis, returned to us in the
         // type's free callback.

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use crate::config;
 use crate::ctx::{Args, Ctx, HeldString};
 use crate::error::{AiError, AiResult};
-use crate::tensor::args::{parse_tensorget_format, parse_tensorset, DataFormat, GetFormat, Input};
+use crate::tensor::args::{
+    parse_tensorget_format, parse_tensorset, tail, DataFormat, GetFormat, Input, Words,
+};
 use crate::tensor::{Tensor, Value};
 
 /// A BLOB at least this long is kept as the argument string instead of being copied: for a
@@ -20,17 +22,17 @@ pub fn tensorset(ctx: &Ctx, args: &Args) -> AiResult<()> {
     }
     let key = ctx.open_key(args.raw(1), true);
     key.check_type::<Tensor>()?;
-    let words = args.words(2);
+    let words = args.tail(2);
     let req = parse_tensorset(&words)?;
     let limits = config::tensor_limits();
     let tensor = match req.input {
         Input::Zeros => Tensor::zeros(req.dtype, req.shape, limits)?,
-        Input::Blob(i) if words[i].len() >= KEEP_BLOB_FROM => {
+        Input::Blob(i) if words.word(i).len() >= KEEP_BLOB_FROM => {
             let held = HeldString::hold(args.raw(2 + i));
             Tensor::from_external(req.dtype, req.shape, Box::new(held), limits)?
         }
-        Input::Blob(i) => Tensor::from_blob(req.dtype, req.shape, words[i], limits)?,
-        Input::Values(i) => Tensor::from_values(req.dtype, req.shape, &words[i..], limits)?,
+        Input::Blob(i) => Tensor::from_blob(req.dtype, req.shape, words.word(i), limits)?,
+        Input::Values(i) => Tensor::from_values(req.dtype, req.shape, &tail(&words, i), limits)?,
     };
     key.set(Arc::new(tensor));
     drop(key);
@@ -48,7 +50,7 @@ pub fn tensorget(ctx: &Ctx, args: &Args) -> AiResult<()> {
     let key = ctx.open_key(args.raw(1), false);
     // Key existence and type are checked before the format words, as upstream.
     let tensor = key.get::<Tensor>()?.ok_or(AiError::TensorKeyEmpty)?;
-    let format = parse_tensorget_format(&args.words(2))?;
+    let format = parse_tensorget_format(&args.tail(2))?;
     reply_tensor(ctx, tensor, format);
     Ok(())
 }

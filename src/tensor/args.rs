@@ -1,8 +1,43 @@
 //! Argument grammar of AI.TENSORSET and AI.TENSORGET, shared by the commands and (later) by
 //! the DAG ops of the same name. Errors and their order follow RedisAI (spec §4.1, §4.2).
 
-use super::DType;
+use super::{DType, Shape};
 use crate::error::{AiError, AiResult};
+
+/// A sequence of command words, however the caller holds them (a slice in tests, the
+/// server's argument vector in the commands), so parsing never copies the argument list.
+pub trait Words<'a> {
+    fn count(&self) -> usize;
+    fn word(&self, i: usize) -> &'a [u8];
+}
+
+impl<'a> Words<'a> for [&'a [u8]] {
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn word(&self, i: usize) -> &'a [u8] {
+        self[i]
+    }
+}
+
+/// The words of `inner` from index `from` on.
+pub struct Tail<'w, W: ?Sized> {
+    inner: &'w W,
+    from: usize,
+}
+
+pub fn tail<W: ?Sized>(inner: &W, from: usize) -> Tail<'_, W> {
+    Tail { inner, from }
+}
+
+impl<'a, W: Words<'a> + ?Sized> Words<'a> for Tail<'_, W> {
+    fn count(&self) -> usize {
+        self.inner.count().saturating_sub(self.from)
+    }
+    fn word(&self, i: usize) -> &'a [u8] {
+        self.inner.word(self.from + i)
+    }
+}
 
 /// Where the data of an AI.TENSORSET comes from; indices point into the parsed words.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,7 +53,7 @@ pub enum Input {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TensorSetArgs {
     pub dtype: DType,
-    pub shape: Vec<i64>,
+    pub shape: Shape,
     pub input: Input,
 }
 
@@ -27,14 +62,16 @@ pub struct TensorSetArgs {
 /// Dimensions run until the first `BLOB` or `VALUES` word; each must be an integer > 0 and
 /// their product must fit in memory arithmetic. `BLOB` takes exactly one more word;
 /// `VALUES` exactly as many as the shape has elements.
-pub fn parse_tensorset(words: &[&[u8]]) -> AiResult<TensorSetArgs> {
-    let (dtype_word, rest) = words.split_first().ok_or(AiError::WrongArity)?;
-    let dtype = DType::parse(dtype_word).ok_or(AiError::InvalidDataType)?;
-    let mut shape = Vec::new();
+pub fn parse_tensorset<'a, W: Words<'a> + ?Sized>(words: &W) -> AiResult<TensorSetArgs> {
+    if words.count() == 0 {
+        return Err(AiError::WrongArity);
+    }
+    let dtype = DType::parse(words.word(0)).ok_or(AiError::InvalidDataType)?;
+    let mut shape = Shape::new();
     let mut len: usize = 1;
-    for (i, word) in rest.iter().enumerate() {
-        let pos = i + 1;
-        let remaining = words.len() - pos - 1;
+    for pos in 1..words.count() {
+        let word = words.word(pos);
+        let remaining = words.count() - pos - 1;
         if word.eq_ignore_ascii_case(b"BLOB") {
             if remaining != 1 {
                 return Err(AiError::BlobArity);
@@ -85,15 +122,16 @@ pub struct GetFormat {
 
 /// Parses the words after the key of AI.TENSORGET: any of META, BLOB, VALUES in any order
 /// (repeats allowed, as upstream); none at all means META and BLOB.
-pub fn parse_tensorget_format(words: &[&[u8]]) -> AiResult<GetFormat> {
-    if words.is_empty() {
+pub fn parse_tensorget_format<'a, W: Words<'a> + ?Sized>(words: &W) -> AiResult<GetFormat> {
+    if words.count() == 0 {
         return Ok(GetFormat {
             meta: true,
             data: Some(DataFormat::Blob),
         });
     }
     let (mut meta, mut blob, mut values) = (false, false, false);
-    for w in words {
+    for i in 0..words.count() {
+        let w = words.word(i);
         if w.eq_ignore_ascii_case(b"META") {
             meta = true;
         } else if w.eq_ignore_ascii_case(b"BLOB") {

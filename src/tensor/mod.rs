@@ -16,7 +16,13 @@ pub mod number;
 
 pub use dtype::DType;
 
+use args::Words;
+use smallvec::SmallVec;
+
 use crate::error::{AiError, AiResult};
+
+/// Dimensions, row-major. Tensors rarely have more than four, which then need no allocation.
+pub type Shape = SmallVec<[i64; 4]>;
 
 /// Bytes that a tensor keeps alive without owning them on the Rust heap: the glue uses it to
 /// keep a large BLOB argument (a Redis string) instead of copying it.
@@ -46,7 +52,7 @@ enum Storage {
 
 pub struct Tensor {
     dtype: DType,
-    shape: Vec<i64>,
+    shape: Shape,
     len: usize,
     storage: Storage,
     /// STRING tensors only: where each element starts in the data.
@@ -145,7 +151,7 @@ fn validate_blob(dtype: DType, len: usize, blob: &[u8]) -> AiResult<Vec<u64>> {
 }
 
 impl Tensor {
-    fn new(dtype: DType, shape: Vec<i64>, len: usize, storage: Storage, offsets: Vec<u64>) -> Self {
+    fn new(dtype: DType, shape: Shape, len: usize, storage: Storage, offsets: Vec<u64>) -> Self {
         Tensor {
             dtype,
             shape,
@@ -156,7 +162,7 @@ impl Tensor {
     }
 
     /// A tensor with every element zero (every STRING element empty).
-    pub fn zeros(dtype: DType, shape: Vec<i64>, limits: Limits) -> AiResult<Tensor> {
+    pub fn zeros(dtype: DType, shape: Shape, limits: Limits) -> AiResult<Tensor> {
         let len = element_count(&shape)?;
         check_limit(footprint(dtype, len)?, limits)?;
         let data = try_vec(len * dtype.elem_size(), 0u8)?;
@@ -179,12 +185,7 @@ impl Tensor {
     }
 
     /// A tensor holding a copy of `blob` (raw elements; `\0`-terminated strings for STRING).
-    pub fn from_blob(
-        dtype: DType,
-        shape: Vec<i64>,
-        blob: &[u8],
-        limits: Limits,
-    ) -> AiResult<Tensor> {
+    pub fn from_blob(dtype: DType, shape: Shape, blob: &[u8], limits: Limits) -> AiResult<Tensor> {
         let len = element_count(&shape)?;
         check_limit(footprint(dtype, len)?.max(blob.len() as u64), limits)?;
         let offsets = validate_blob(dtype, len, blob)?;
@@ -201,7 +202,7 @@ impl Tensor {
     /// Like [`Tensor::from_blob`], but keeps `bytes` alive instead of copying them.
     pub fn from_external(
         dtype: DType,
-        shape: Vec<i64>,
+        shape: Shape,
         bytes: Box<dyn ExternalBytes>,
         limits: Limits,
     ) -> AiResult<Tensor> {
@@ -219,12 +220,7 @@ impl Tensor {
     }
 
     /// Like [`Tensor::from_blob`], taking ownership of `data` (RDB loading, backend outputs).
-    pub fn from_vec(
-        dtype: DType,
-        shape: Vec<i64>,
-        data: Vec<u8>,
-        limits: Limits,
-    ) -> AiResult<Tensor> {
+    pub fn from_vec(dtype: DType, shape: Shape, data: Vec<u8>, limits: Limits) -> AiResult<Tensor> {
         let len = element_count(&shape)?;
         check_limit(footprint(dtype, len)?.max(data.len() as u64), limits)?;
         let offsets = validate_blob(dtype, len, &data)?;
@@ -243,14 +239,14 @@ impl Tensor {
     /// RedisAI, negative values are accepted for the signed types. A FLOAT value whose
     /// magnitude does not fit an f32 is refused rather than stored as infinity. STRING
     /// elements may end with one `\0` (added when missing) and contain no other.
-    pub fn from_values(
+    pub fn from_values<'a, W: Words<'a> + ?Sized>(
         dtype: DType,
-        shape: Vec<i64>,
-        values: &[&[u8]],
+        shape: Shape,
+        values: &W,
         limits: Limits,
     ) -> AiResult<Tensor> {
         let len = element_count(&shape)?;
-        if values.len() != len {
+        if values.count() != len {
             return Err(AiError::ValuesCount);
         }
         check_limit(footprint(dtype, len)?, limits)?;
@@ -259,8 +255,8 @@ impl Tensor {
         }
         let size = dtype.elem_size();
         let mut data = try_vec(len * size, 0u8)?;
-        for (value, out) in values.iter().zip(data.chunks_exact_mut(size)) {
-            encode_number(dtype, value, out)?;
+        for (i, out) in data.chunks_exact_mut(size).enumerate() {
+            encode_number(dtype, values.word(i), out)?;
         }
         Ok(Tensor::new(
             dtype,
@@ -271,29 +267,36 @@ impl Tensor {
         ))
     }
 
-    fn strings_from_values(shape: Vec<i64>, values: &[&[u8]], limits: Limits) -> AiResult<Tensor> {
+    fn strings_from_values<'a, W: Words<'a> + ?Sized>(
+        shape: Shape,
+        values: &W,
+        limits: Limits,
+    ) -> AiResult<Tensor> {
+        let n = values.count();
         let mut total: u64 = 0;
-        for v in values {
+        for i in 0..n {
+            let v = values.word(i);
             let body = v.strip_suffix(&[0]).unwrap_or(v);
             if body.contains(&0) {
                 return Err(AiError::NulInString);
             }
             total += body.len() as u64 + 1;
         }
-        check_limit(total + 8 * values.len() as u64, limits)?;
+        check_limit(total + 8 * n as u64, limits)?;
         let total = usize::try_from(total).map_err(|_| AiError::ShapeOverflow)?;
         let mut data = Vec::new();
         data.try_reserve_exact(total)
             .map_err(|_| AiError::OutOfMemory {
                 bytes: total as u64,
             })?;
-        let mut offsets = try_vec(values.len(), 0u64)?;
-        for (v, off) in values.iter().zip(offsets.iter_mut()) {
+        let mut offsets = try_vec(n, 0u64)?;
+        for (i, off) in offsets.iter_mut().enumerate() {
+            let v = values.word(i);
             *off = data.len() as u64;
             data.extend_from_slice(v.strip_suffix(&[0]).unwrap_or(v));
             data.push(0);
         }
-        let len = values.len();
+        let len = n;
         Ok(Tensor::new(
             DType::String,
             shape,
@@ -381,7 +384,11 @@ impl Tensor {
             Storage::External(e) => e.heap_size(),
         };
         std::mem::size_of::<Tensor>()
-            + self.shape.capacity() * std::mem::size_of::<i64>()
+            + if self.shape.spilled() {
+                self.shape.capacity() * std::mem::size_of::<i64>()
+            } else {
+                0
+            }
             + self.offsets.capacity() * std::mem::size_of::<u64>()
             + data
     }

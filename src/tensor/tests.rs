@@ -25,9 +25,13 @@ fn values(t: &Tensor) -> Vec<String> {
     out
 }
 
+fn sh(dims: &[i64]) -> Shape {
+    Shape::from_slice(dims)
+}
+
 fn from_values(dtype: DType, shape: &[i64], vals: &[&str]) -> AiResult<Tensor> {
     let w = words(vals);
-    Tensor::from_values(dtype, shape.to_vec(), &refs(&w), NO_LIMIT)
+    Tensor::from_values(dtype, sh(shape), &refs(&w)[..], NO_LIMIT)
 }
 
 #[test]
@@ -48,7 +52,7 @@ fn huge_shapes_are_refused_before_allocating() {
     let limits = Limits {
         max_bytes: 512 << 20,
     };
-    let e = Tensor::zeros(DType::Float, vec![65536, 65536, 65536], limits).unwrap_err();
+    let e = Tensor::zeros(DType::Float, sh(&[65536, 65536, 65536]), limits).unwrap_err();
     assert_eq!(
         e,
         AiError::TensorTooLarge {
@@ -58,14 +62,14 @@ fn huge_shapes_are_refused_before_allocating() {
     );
     // 2^62 * 4 elements overflows before the byte size is even computed.
     let w = words(&["FLOAT", "4611686018427387904", "4"]);
-    assert_eq!(parse_tensorset(&refs(&w)), Err(AiError::ShapeOverflow));
+    assert_eq!(parse_tensorset(&refs(&w)[..]), Err(AiError::ShapeOverflow));
     // 2^61 elements of 8 bytes: the count fits, the byte size does not.
     assert_eq!(
-        Tensor::zeros(DType::Double, vec![1 << 61, 4], NO_LIMIT).unwrap_err(),
+        Tensor::zeros(DType::Double, sh(&[1 << 61, 4]), NO_LIMIT).unwrap_err(),
         AiError::ShapeOverflow
     );
     // STRING elements also cost their offset.
-    let e = Tensor::zeros(DType::String, vec![100], Limits { max_bytes: 899 }).unwrap_err();
+    let e = Tensor::zeros(DType::String, sh(&[100]), Limits { max_bytes: 899 }).unwrap_err();
     assert_eq!(
         e,
         AiError::TensorTooLarge {
@@ -73,13 +77,13 @@ fn huge_shapes_are_refused_before_allocating() {
             limit: 899
         }
     );
-    assert!(Tensor::zeros(DType::String, vec![100], Limits { max_bytes: 900 }).is_ok());
+    assert!(Tensor::zeros(DType::String, sh(&[100]), Limits { max_bytes: 900 }).is_ok());
 }
 
 #[test]
 fn zeros_of_every_dtype() {
     for d in DType::ALL {
-        let t = Tensor::zeros(d, vec![2, 3], NO_LIMIT).unwrap();
+        let t = Tensor::zeros(d, sh(&[2, 3]), NO_LIMIT).unwrap();
         assert_eq!(t.len(), 6);
         assert_eq!(t.data().len(), 6 * d.elem_size());
         let expected = if d == DType::String { "" } else { "0" };
@@ -121,7 +125,7 @@ fn values_round_trip_for_every_numeric_dtype() {
             })
             .collect();
         assert_eq!(values(&t), expected, "{d:?}");
-        let copy = Tensor::from_blob(*d, vec![2, 2], t.data(), NO_LIMIT).unwrap();
+        let copy = Tensor::from_blob(*d, sh(&[2, 2]), t.data(), NO_LIMIT).unwrap();
         assert_eq!(copy, t);
     }
 }
@@ -179,24 +183,25 @@ fn float_values_are_narrowed_to_f32() {
 #[test]
 fn blob_length_and_bool_content_are_checked() {
     assert_eq!(
-        Tensor::from_blob(DType::Float, vec![2], &[0; 7], NO_LIMIT).unwrap_err(),
+        Tensor::from_blob(DType::Float, sh(&[2]), &[0; 7], NO_LIMIT).unwrap_err(),
         AiError::DataLength
     );
     assert_eq!(
-        Tensor::from_blob(DType::Float, vec![2], &[0; 9], NO_LIMIT).unwrap_err(),
+        Tensor::from_blob(DType::Float, sh(&[2]), &[0; 9], NO_LIMIT).unwrap_err(),
         AiError::DataLength
     );
     assert_eq!(
-        Tensor::from_blob(DType::Bool, vec![2], &[2, 1], NO_LIMIT).unwrap_err(),
+        Tensor::from_blob(DType::Bool, sh(&[2]), &[2, 1], NO_LIMIT).unwrap_err(),
         AiError::BoolElements
     );
     // Upstream skipped the last byte; every byte is checked here.
     assert_eq!(
-        Tensor::from_blob(DType::Bool, vec![2], &[1, 7], NO_LIMIT).unwrap_err(),
+        Tensor::from_blob(DType::Bool, sh(&[2]), &[1, 7], NO_LIMIT).unwrap_err(),
         AiError::BoolElements
     );
-    assert!(Tensor::from_blob(DType::Bool, vec![2], &[1, 0], NO_LIMIT).is_ok());
-    let e = Tensor::from_blob(DType::UInt8, vec![4], &[1; 4], Limits { max_bytes: 3 }).unwrap_err();
+    assert!(Tensor::from_blob(DType::Bool, sh(&[2]), &[1, 0], NO_LIMIT).is_ok());
+    let e =
+        Tensor::from_blob(DType::UInt8, sh(&[4]), &[1; 4], Limits { max_bytes: 3 }).unwrap_err();
     assert_eq!(e, AiError::TensorTooLarge { bytes: 4, limit: 3 });
 }
 
@@ -220,7 +225,7 @@ fn string_values_follow_the_nul_rules() {
 
 #[test]
 fn string_blobs_need_one_terminator_per_element() {
-    let t = Tensor::from_blob(DType::String, vec![2, 2], b"s11\0s12\0\0s22\0", NO_LIMIT).unwrap();
+    let t = Tensor::from_blob(DType::String, sh(&[2, 2]), b"s11\0s12\0\0s22\0", NO_LIMIT).unwrap();
     assert_eq!(values(&t), vec!["s11", "s12", "", "s22"]);
     for bad in [
         &b"single c-string\0"[..],
@@ -230,7 +235,7 @@ fn string_blobs_need_one_terminator_per_element() {
         b"no terminator at all",
     ] {
         assert_eq!(
-            Tensor::from_blob(DType::String, vec![2], bad, NO_LIMIT).unwrap_err(),
+            Tensor::from_blob(DType::String, sh(&[2]), bad, NO_LIMIT).unwrap_err(),
             AiError::StringElements,
             "{:?}",
             String::from_utf8_lossy(bad)
@@ -253,7 +258,7 @@ impl ExternalBytes for Borrowed {
 fn external_bytes_are_validated_like_copies() {
     let t = Tensor::from_external(
         DType::Int16,
-        vec![2],
+        sh(&[2]),
         Box::new(Borrowed(vec![1, 0, 2, 0])),
         NO_LIMIT,
     )
@@ -261,7 +266,7 @@ fn external_bytes_are_validated_like_copies() {
     assert_eq!(values(&t), vec!["1", "2"]);
     let e = Tensor::from_external(
         DType::Int16,
-        vec![3],
+        sh(&[3]),
         Box::new(Borrowed(vec![0; 4])),
         NO_LIMIT,
     );
@@ -272,13 +277,13 @@ fn external_bytes_are_validated_like_copies() {
 fn tensorset_grammar() {
     let parse = |s: &[&str]| {
         let w = words(s);
-        parse_tensorset(&refs(&w))
+        parse_tensorset(&refs(&w)[..])
     };
     assert_eq!(
         parse(&["float", "2", "3", "blob", "x"]),
         Ok(TensorSetArgs {
             dtype: DType::Float,
-            shape: vec![2, 3],
+            shape: sh(&[2, 3]),
             input: Input::Blob(4),
         })
     );
@@ -288,7 +293,7 @@ fn tensorset_grammar() {
     );
     assert_eq!(
         parse(&["FLOAT", "VALUES", "3"]).map(|a| (a.shape, a.input)),
-        Ok((vec![], Input::Values(2)))
+        Ok((sh(&[]), Input::Values(2)))
     );
     assert_eq!(parse(&["FLOAT", "2"]).map(|a| a.input), Ok(Input::Zeros));
     assert_eq!(parse(&["INT128", "2"]), Err(AiError::InvalidDataType));
@@ -323,7 +328,7 @@ fn tensorset_grammar() {
 fn tensorget_formats() {
     let parse = |s: &[&str]| {
         let w = words(s);
-        parse_tensorget_format(&refs(&w))
+        parse_tensorget_format(&refs(&w)[..])
     };
     let f = |meta, data| Ok(GetFormat { meta, data });
     assert_eq!(parse(&[]), f(true, Some(DataFormat::Blob)));
@@ -341,7 +346,7 @@ fn tensorget_formats() {
 
 #[test]
 fn heap_size_counts_the_data() {
-    let t = Tensor::zeros(DType::Double, vec![1000], NO_LIMIT).unwrap();
+    let t = Tensor::zeros(DType::Double, sh(&[1000]), NO_LIMIT).unwrap();
     assert!(t.heap_size() >= 8000);
     assert!(t.heap_size() < 8000 + 256);
 }

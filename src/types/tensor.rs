@@ -10,7 +10,7 @@ use redis_module::raw::{self, RedisModuleDigest, RedisModuleIO, RedisModuleStrin
 use super::io::{emit_aof, IoError, IoResult, Reader, Writer};
 use super::{guard, ENCODING_VERSION};
 use crate::ctx::{api, OwnedString, StoredType};
-use crate::tensor::{DType, Limits, Tensor};
+use crate::tensor::{DType, Limits, Shape, Tensor};
 
 pub static TENSOR_TYPE: RedisType = RedisType::new(
     "AI_TENSOR",
@@ -95,11 +95,11 @@ fn load_dims(
     r: &mut Reader,
     ndims: u64,
     mut read: impl FnMut(&mut Reader) -> IoResult<i64>,
-) -> IoResult<Vec<i64>> {
+) -> IoResult<Shape> {
     if ndims > i32::MAX as u64 {
         return Err(r.fail(&format!("AI_TENSOR: invalid number of dimensions {ndims}")));
     }
-    let mut shape = Vec::new();
+    let mut shape = Shape::new();
     for _ in 0..ndims {
         let d = read(r)?;
         if d < 0 {
@@ -110,7 +110,7 @@ fn load_dims(
     Ok(shape)
 }
 
-fn build(r: &Reader, code: u64, bits: u64, shape: Vec<i64>, data: Vec<u8>) -> IoResult<Tensor> {
+fn build(r: &Reader, code: u64, bits: u64, shape: Shape, data: Vec<u8>) -> IoResult<Tensor> {
     let dtype = DType::from_dl(code, bits).ok_or_else(|| {
         r.fail(&format!(
             "AI_TENSOR: unsupported data type (DLPack code {code}, bits {bits})"

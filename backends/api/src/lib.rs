@@ -133,9 +133,9 @@ mod tests {
     #[test]
     fn layouts_are_stable() {
         assert_eq!(size_of::<DataType>(), 4);
-        assert_eq!(size_of::<TensorView>(), 48);
+        assert_eq!(size_of::<TensorView>(), 40);
         assert_eq!(align_of::<TensorView>(), 8);
-        assert_eq!(size_of::<OwnedTensor>(), 64);
+        assert_eq!(size_of::<OwnedTensor>(), 56);
         assert_eq!(size_of::<ErrorMessage>(), 16);
         assert_eq!(size_of::<BackendVTable>(), 24);
     }
