@@ -1,0 +1,89 @@
+# redisai: thin targets over cargo. `make run` and `make test` install what they need.
+#
+#   make run        build, then start redis-server on $(PORT) with the module
+#   make test       unit + integration tests (Rust), client compatibility tests (Python)
+#   make bench      tensor I/O throughput against SET/GET, as ratios
+#   make lint       rustfmt + clippy, warnings are errors
+#   make test-valkey  the integration tests against Valkey 8 (fetched from Debian backports)
+
+SHELL := /bin/bash
+CARGO ?= cargo
+JOBS ?= 2
+PORT ?= 6379
+MODULE := $(CURDIR)/target/release/libredisai.so
+VENV := $(CURDIR)/.venv
+CACHE := $(HOME)/.cache/redisai
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Pinned so that the client tests are reproducible; redisai 1.3.0 requires redis-py < 5.
+PY_PACKAGES := redisai==1.3.0 redis==4.6.0 numpy==1.26.4 pytest==7.4.4 hiredis==2.3.2
+
+.PHONY: all build deps deps-system deps-python run test test-rust test-python bench lint fmt clean test-valkey
+
+all: build
+
+# System packages: redis-server (the server we load into) and libclang (bindgen, used by the
+# redis-module crate). apt-get runs only when something is missing.
+deps-system:
+	@missing=""; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	dpkg -s libclang-dev >/dev/null 2>&1 || missing="$$missing libclang-dev clang"; \
+	python3 -c 'import venv, ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+deps-python: $(VENV)/.installed
+
+$(VENV)/.installed: Makefile
+	@test -x $(VENV)/bin/python || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check $(PY_PACKAGES)
+	@touch $@
+
+deps: deps-system deps-python
+
+build: deps-system
+	$(CARGO) build --release -j$(JOBS) --workspace
+
+run: build
+	@echo "redis-server on port $(PORT) with $(MODULE)"
+	@echo "connect with: redis-cli -p $(PORT)   (try: AI.TENSORSET t FLOAT 2 VALUES 1 2)"
+	redis-server --port $(PORT) --save "" --loadmodule $(MODULE)
+
+test: deps build test-rust test-python
+
+test-rust:
+	REDISAI_MODULE=$(MODULE) $(CARGO) test --release -j$(JOBS) --workspace
+
+test-python: deps-python
+	REDISAI_MODULE=$(MODULE) $(VENV)/bin/python -m pytest -q tests/python
+	REDISAI_MODULE=$(MODULE) $(VENV)/bin/python tests/python/run_example.py examples/tensors.py
+
+bench: build
+	REDISAI_MODULE=$(MODULE) $(CURDIR)/target/release/redisai-bench
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -j$(JOBS) -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+# Valkey 8.0 from bookworm-backports, unpacked under ~/.cache (the system is not touched).
+VALKEY := $(CACHE)/valkey/usr/bin/valkey-server
+$(VALKEY):
+	mkdir -p $(CACHE)/valkey-deb/lists/partial $(CACHE)/valkey-deb/cache/archives/partial
+	cd $(CACHE)/valkey-deb && echo "deb http://deb.debian.org/debian bookworm-backports main" > sources.list && \
+	  apt-get -o Dir::Etc::sourcelist=$$PWD/sources.list -o Dir::Etc::sourceparts=- \
+	    -o Dir::State::lists=$$PWD/lists -o Dir::Cache=$$PWD/cache update -qq && \
+	  apt-get -o Dir::Etc::sourcelist=$$PWD/sources.list -o Dir::Etc::sourceparts=- \
+	    -o Dir::State::lists=$$PWD/lists -o Dir::Cache=$$PWD/cache download valkey-server valkey-tools
+	for d in $(CACHE)/valkey-deb/*.deb; do dpkg-deb -x $$d $(CACHE)/valkey; done
+	@test -x $(VALKEY)
+
+test-valkey: build $(VALKEY)
+	REDIS_SERVER=$(VALKEY) REDISAI_MODULE=$(MODULE) $(CARGO) test --release -j$(JOBS) --workspace
+
+clean:
+	$(CARGO) clean
+	rm -rf $(VENV)
