@@ -3,8 +3,10 @@
 //!
 //! The load generator writes pre-encoded commands on raw sockets and only skims the replies,
 //! so the client costs the same for both sides of each ratio and stays out of the way of the
-//! server (one redis-server thread is what is measured). Rounds alternate between baseline
-//! and candidate so drift of the machine shows up in both.
+//! server (one redis-server thread is what is measured). On a machine with two or more CPUs
+//! the server is pinned to the first and the clients to the others, so the clients do not
+//! steal the server's time. Rounds alternate between baseline and candidate so drift of the
+//! machine shows up in both.
 //!
 //! Usage: redisai-bench [--server PATH] [--module PATH] [--seconds N] [--clients N]
 //!                      [--rounds N] [--sizes KiB,KiB]
@@ -30,9 +32,9 @@ fn parse_args() -> Config {
         server: std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into()),
         module: std::env::var("REDISAI_MODULE")
             .unwrap_or_else(|_| "target/release/libredisai.so".into()),
-        seconds: 2.0,
+        seconds: 1.0,
         clients: 32,
-        rounds: 3,
+        rounds: 7,
         sizes: vec![1024, 256 * 1024],
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -75,7 +77,16 @@ impl Server {
         let module = std::fs::canonicalize(&cfg.module)
             .unwrap_or_else(|e| panic!("module {}: {e} (run `make build` first)", cfg.module));
         std::fs::create_dir_all(&dir).expect("bench dir");
-        let mut child = Command::new(&cfg.server)
+        let cpus = available_cpus();
+        let mut command = if cpus.len() >= 2 {
+            pin_self(&cpus[1..]);
+            let mut c = Command::new("taskset");
+            c.args(["-c", &cpus[0].to_string(), &cfg.server]);
+            c
+        } else {
+            Command::new(&cfg.server)
+        };
+        let child = command
             .args([
                 "--port",
                 &port.to_string(),
@@ -93,9 +104,11 @@ impl Server {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", cfg.server));
+        // From here on, Drop kills and reaps the server whatever happens.
+        let mut server = Server { child, port, dir };
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
+            if let Ok(Some(_)) = server.child.try_wait() {
                 break;
             }
             if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
@@ -103,16 +116,41 @@ impl Server {
                     let mut line = String::new();
                     if BufReader::new(&s).read_line(&mut line).is_ok() && line.starts_with("+PONG")
                     {
-                        return Server { child, port, dir };
+                        return server;
                     }
                 }
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!(
-            "redis-server did not start; see {}",
-            dir.join("server.log").display()
-        );
+        let log = std::fs::read_to_string(server.dir.join("server.log")).unwrap_or_default();
+        drop(server);
+        panic!("redis-server did not start:\n{log}");
+    }
+}
+
+/// CPUs this process may run on.
+fn available_cpus() -> Vec<usize> {
+    // SAFETY: cpu_set_t is plain data; sched_getaffinity fills it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return Vec::new();
+        }
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|&c| libc::CPU_ISSET(c, &set))
+            .collect()
+    }
+}
+
+/// Restricts this process (and the client threads it starts later) to `cpus`.
+fn pin_self(cpus: &[usize]) {
+    // SAFETY: as above.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for &c in cpus {
+            libc::CPU_SET(c, &mut set);
+        }
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
     }
 }
 
@@ -222,12 +260,18 @@ fn measure(
     })
 }
 
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
 fn main() {
     let cfg = parse_args();
     let server = Server::start(&cfg);
     let port = server.port;
     println!(
-        "redisai tensor I/O benchmark: {} clients, {} s per run, best of {} alternating rounds",
+        "redisai tensor I/O benchmark: {} clients, {} s per run, {} rounds; ops/s and ratios are \
+         medians over the rounds, each ratio taken within one round",
         cfg.clients, cfg.seconds, cfg.rounds
     );
     println!("server: {} with {}", cfg.server, cfg.module);
@@ -260,29 +304,39 @@ fn main() {
             let k = format!("tensor:{i}");
             encode(&[b"AI.TENSORGET", k.as_bytes(), b"BLOB"])
         };
-        let mut best = [0f64; 4];
+        // Every key exists before the first round, whatever order the rounds run in.
+        measure(port, cfg.clients, 1, 0.05, &set);
+        measure(port, cfg.clients, 1, 0.05, &tset);
+        // Each round measures all four back to back; a ratio is taken within a round, so
+        // slow drift of the machine cancels, and the median of the rounds is reported.
+        let mut ops: [Vec<f64>; 4] = Default::default();
+        let (mut set_ratios, mut get_ratios) = (Vec::new(), Vec::new());
         for _ in 0..cfg.rounds {
+            let mut round = [0f64; 4];
             for (slot, f) in [
                 (0, &set as &(dyn Fn(usize) -> Vec<u8> + Sync)),
                 (1, &tset),
                 (2, &get),
                 (3, &tget),
             ] {
-                let ops = measure(port, cfg.clients, pipeline, cfg.seconds, f);
-                best[slot] = best[slot].max(ops);
+                round[slot] = measure(port, cfg.clients, pipeline, cfg.seconds, f);
+                ops[slot].push(round[slot]);
             }
+            set_ratios.push(round[1] / round[0]);
+            get_ratios.push(round[3] / round[2]);
         }
-        let set_ratio = best[1] / best[0];
-        let get_ratio = best[3] / best[2];
+        let med: Vec<f64> = ops.iter_mut().map(|v| median(v)).collect();
+        let set_ratio = median(&mut set_ratios);
+        let get_ratio = median(&mut get_ratios);
         worst = worst.min(set_ratio).min(get_ratio);
         println!(
             "| {} KiB | {pipeline} | {:.0} | {:.0} | {:.3} | {:.0} | {:.0} | {:.3} |",
             size / 1024,
-            best[0],
-            best[1],
+            med[0],
+            med[1],
             set_ratio,
-            best[2],
-            best[3],
+            med[2],
+            med[3],
             get_ratio
         );
     }
