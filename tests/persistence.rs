@@ -76,19 +76,10 @@ fn fill(c: &mut redis::Connection) {
     let big: Vec<u8> = (0..40000u32)
         .flat_map(|i| (i as f32).to_ne_bytes())
         .collect();
-    let r = run(
-        c,
-        &[
-            b"AI.TENSORSET",
-            b"big",
-            b"FLOAT",
-            b"200",
-            b"200",
-            b"BLOB",
-            &big,
-        ],
+    assert_eq!(
+        set_blob(c, "big", "FLOAT", &["200", "200"], &big),
+        Ok(Value::Okay)
     );
-    assert_eq!(r, Ok(Value::Okay));
 }
 
 /// Every key with its full TENSORGET reply (META + BLOB, and VALUES).

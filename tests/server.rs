@@ -440,10 +440,7 @@ fn replicas_receive_tensors() {
         &["AI.TENSORSET", "after", "STRING", "2", "VALUES", "a", "b"],
     );
     let big: Vec<u8> = (0..20000u32).flat_map(|i| i.to_ne_bytes()).collect();
-    let res = run(
-        &mut m,
-        &[b"AI.TENSORSET", b"big", b"INT32", b"20000", b"BLOB", &big],
-    );
+    let res = set_blob(&mut m, "big", "INT32", &["20000"], &big);
     assert_eq!(res, Ok(Value::Okay));
     let acked = exec(&mut m, &["WAIT", "1", "5000"]).unwrap();
     assert_eq!(acked, Value::Int(1));

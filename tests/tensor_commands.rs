@@ -59,19 +59,10 @@ fn every_numeric_dtype_round_trips_through_values_and_blob() {
 
         // Store the blob under another key; both read back identically in every format.
         let blob = bytes(&exec(&mut c, &["AI.TENSORGET", "a", "BLOB"]).unwrap());
-        let r = run(
-            &mut c,
-            &[
-                b"AI.TENSORSET",
-                b"b",
-                dt.as_bytes(),
-                b"2",
-                b"3",
-                b"BLOB",
-                &blob,
-            ],
+        assert_eq!(
+            set_blob(&mut c, "b", dt, &["2", "3"], &blob),
+            Ok(Value::Okay)
         );
-        assert_eq!(r, Ok(Value::Okay));
         for fmt in ["META", "VALUES", "BLOB"] {
             assert_eq!(
                 exec(&mut c, &["AI.TENSORGET", "a", fmt]),
@@ -590,10 +581,7 @@ fn large_blobs_are_kept_and_validated() {
     // 64 KiB, above the size from which the argument string is kept instead of copied.
     let n = 16384usize;
     let blob: Vec<u8> = (0..n).flat_map(|i| (i as f32).to_ne_bytes()).collect();
-    let r = run(
-        &mut c,
-        &[b"AI.TENSORSET", b"big", b"FLOAT", b"16384", b"BLOB", &blob],
-    );
+    let r = set_blob(&mut c, "big", "FLOAT", &["16384"], &blob);
     assert_eq!(r, Ok(Value::Okay));
     assert_eq!(
         run(&mut c, &[b"AI.TENSORGET", b"big", b"BLOB"]),
@@ -623,42 +611,19 @@ fn large_blobs_are_kept_and_validated() {
 
     let mut bools = vec![1u8; 40000];
     bools[39999] = 2;
-    let r = run(
-        &mut c,
-        &[b"AI.TENSORSET", b"b", b"BOOL", b"40000", b"BLOB", &bools],
-    );
+    let r = set_blob(&mut c, "b", "BOOL", &["40000"], &bools);
     assert_eq!(
         r,
         Err("ERR BOOL tensor elements must be 0 or 1".to_string())
     );
     let mut strings = b"x\0".repeat(20000);
     assert_eq!(
-        run(
-            &mut c,
-            &[
-                b"AI.TENSORSET",
-                b"s",
-                b"STRING",
-                b"20000",
-                b"BLOB",
-                &strings
-            ]
-        ),
+        set_blob(&mut c, "s", "STRING", &["20000"], &strings),
         Ok(Value::Okay)
     );
     strings.pop();
     assert_eq!(
-        run(
-            &mut c,
-            &[
-                b"AI.TENSORSET",
-                b"s",
-                b"STRING",
-                b"20000",
-                b"BLOB",
-                &strings
-            ]
-        ),
+        set_blob(&mut c, "s", "STRING", &["20000"], &strings),
         Err("ERR Number of string elements in data blob does not match tensor length".to_string())
     );
     let v = exec(&mut c, &["AI.TENSORGET", "s", "VALUES"]).unwrap();
@@ -668,17 +633,7 @@ fn large_blobs_are_kept_and_validated() {
     let before = s.used_memory();
     for i in 0..50 {
         let key = format!("k{i}");
-        let r = run(
-            &mut c,
-            &[
-                b"AI.TENSORSET",
-                key.as_bytes(),
-                b"FLOAT",
-                b"16384",
-                b"BLOB",
-                &blob,
-            ],
-        );
+        let r = set_blob(&mut c, &key, "FLOAT", &["16384"], &blob);
         assert_eq!(r, Ok(Value::Okay));
     }
     assert!(s.used_memory() > before + 50 * blob.len() as i64);

@@ -150,6 +150,19 @@ fn validate_blob(dtype: DType, len: usize, blob: &[u8]) -> AiResult<Vec<u64>> {
     }
 }
 
+/// Checks a shape and its blob before a tensor is built from them: the size limit, then the
+/// blob's content. Returns the element count and the STRING offsets.
+fn check_blob(
+    dtype: DType,
+    shape: &[i64],
+    blob: &[u8],
+    limits: Limits,
+) -> AiResult<(usize, Vec<u64>)> {
+    let len = element_count(shape)?;
+    check_limit(footprint(dtype, len)?.max(blob.len() as u64), limits)?;
+    Ok((len, validate_blob(dtype, len, blob)?))
+}
+
 impl Tensor {
     fn new(dtype: DType, shape: Shape, len: usize, storage: Storage, offsets: Vec<u64>) -> Self {
         Tensor {
@@ -186,9 +199,7 @@ impl Tensor {
 
     /// A tensor holding a copy of `blob` (raw elements; `\0`-terminated strings for STRING).
     pub fn from_blob(dtype: DType, shape: Shape, blob: &[u8], limits: Limits) -> AiResult<Tensor> {
-        let len = element_count(&shape)?;
-        check_limit(footprint(dtype, len)?.max(blob.len() as u64), limits)?;
-        let offsets = validate_blob(dtype, len, blob)?;
+        let (len, offsets) = check_blob(dtype, &shape, blob, limits)?;
         let data = try_copy(blob)?;
         Ok(Tensor::new(
             dtype,
@@ -206,10 +217,7 @@ impl Tensor {
         bytes: Box<dyn ExternalBytes>,
         limits: Limits,
     ) -> AiResult<Tensor> {
-        let len = element_count(&shape)?;
-        let blob = bytes.bytes();
-        check_limit(footprint(dtype, len)?.max(blob.len() as u64), limits)?;
-        let offsets = validate_blob(dtype, len, blob)?;
+        let (len, offsets) = check_blob(dtype, &shape, bytes.bytes(), limits)?;
         Ok(Tensor::new(
             dtype,
             shape,
@@ -221,9 +229,7 @@ impl Tensor {
 
     /// Like [`Tensor::from_blob`], taking ownership of `data` (RDB loading, backend outputs).
     pub fn from_vec(dtype: DType, shape: Shape, data: Vec<u8>, limits: Limits) -> AiResult<Tensor> {
-        let len = element_count(&shape)?;
-        check_limit(footprint(dtype, len)?.max(data.len() as u64), limits)?;
-        let offsets = validate_blob(dtype, len, &data)?;
+        let (len, offsets) = check_blob(dtype, &shape, &data, limits)?;
         Ok(Tensor::new(
             dtype,
             shape,

@@ -259,6 +259,21 @@ pub fn run(con: &mut redis::Connection, words: &[&[u8]]) -> Result<Value, String
     cmd.query::<Value>(con).map_err(|e| error_text(&e))
 }
 
+/// `AI.TENSORSET key dtype dims... BLOB blob`.
+pub fn set_blob(
+    con: &mut redis::Connection,
+    key: &str,
+    dtype: &str,
+    dims: &[&str],
+    blob: &[u8],
+) -> Result<Value, String> {
+    let mut words: Vec<&[u8]> = vec![b"AI.TENSORSET", key.as_bytes(), dtype.as_bytes()];
+    words.extend(dims.iter().map(|d| d.as_bytes()));
+    words.push(b"BLOB");
+    words.push(blob);
+    run(con, &words)
+}
+
 /// `run` with string words.
 pub fn exec(con: &mut redis::Connection, words: &[&str]) -> Result<Value, String> {
     let w: Vec<&[u8]> = words.iter().map(|s| s.as_bytes()).collect();
