@@ -472,3 +472,47 @@ fn maxmemory_refuses_tensorset_but_not_tensorget() {
     assert!(exec(&mut c, &["AI.TENSORGET", "t", "VALUES"]).is_ok());
     assert!(exec(&mut c, &["AI.CONFIG", "GET", "MODEL_CHUNK_SIZE"]).is_ok());
 }
+
+#[test]
+fn cluster_routes_tensor_commands_by_their_key() {
+    let s = Server::with(Opts::default().server_args(&[
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        "nodes.conf",
+        "--cluster-require-full-coverage",
+        "no",
+    ]));
+    let mut c = s.client();
+    assert_ok(&mut c, &["CLUSTER", "ADDSLOTSRANGE", "0", "8191"]);
+    wait_for(Duration::from_secs(10), "cluster state ok", || {
+        let info: String = redis::cmd("CLUSTER").arg("INFO").query(&mut c).unwrap();
+        info.contains("cluster_state:ok")
+    });
+    let slot = |c: &mut redis::Connection, k: &str| -> i64 {
+        redis::cmd("CLUSTER")
+            .arg("KEYSLOT")
+            .arg(k)
+            .query(c)
+            .unwrap()
+    };
+    let served = (0..)
+        .map(|i| format!("k{i}"))
+        .find(|k| slot(&mut c, k) < 8192)
+        .unwrap();
+    let foreign = (0..)
+        .map(|i| format!("k{i}"))
+        .find(|k| slot(&mut c, k) >= 8192)
+        .unwrap();
+    assert_ok(&mut c, &["AI.TENSORSET", &served, "FLOAT", "1"]);
+    assert!(exec(&mut c, &["AI.TENSORGET", &served, "META"]).is_ok());
+    for cmd in [
+        vec!["AI.TENSORSET", foreign.as_str(), "FLOAT", "1"],
+        vec!["AI.TENSORGET", foreign.as_str(), "META"],
+    ] {
+        let e = exec(&mut c, &cmd).unwrap_err();
+        assert_eq!(e, "CLUSTERDOWN Hash slot not served", "{cmd:?}");
+    }
+    // AI.CONFIG has no key and runs on any node.
+    assert!(exec(&mut c, &["AI.CONFIG", "GET", "MODEL_CHUNK_SIZE"]).is_ok());
+}
