@@ -16,6 +16,7 @@ use std::sync::Mutex;
 
 use redis_module::raw;
 
+use crate::backend::BackendKind;
 use crate::ctx::{api, api_has, string_bytes, OwnedString, RedisModuleCtx, RedisModuleString};
 use crate::tensor::number::parse_i64;
 use crate::tensor::Limits;
@@ -179,23 +180,49 @@ pub static NUMERIC: [&Numeric; 7] = [
 /// The server's `proto-max-bulk-len`, read at load and on every change.
 static PROTO_MAX_BULK_LEN: AtomicI64 = AtomicI64::new(512 * 1024 * 1024);
 
-/// Where backend plugins are looked up (relative plugin paths are resolved against it).
-static BACKENDS_PATH: Mutex<String> = Mutex::new(String::new());
-/// Keeps the string returned to `CONFIG GET ai.backendspath` alive until the next call.
-static BACKENDS_PATH_REPLY: Mutex<Option<OwnedString>> = Mutex::new(None);
+/// A text setting.
+pub struct Text {
+    /// Load-time argument (matched case-insensitively).
+    pub arg: &'static str,
+    /// Module config name (`ai.<name>`).
+    pub name: &'static CStr,
+    value: Mutex<String>,
+    /// Keeps the string returned to `CONFIG GET` alive until the next call.
+    reply: Mutex<Option<OwnedString>>,
+}
 
-/// The backends RedisAI knows, by their names in commands and load arguments.
-pub const BACKENDS: [&str; 4] = ["TF", "TFLITE", "TORCH", "ONNX"];
+impl Text {
+    const fn new(arg: &'static str, name: &'static CStr) -> Text {
+        Text {
+            arg,
+            name,
+            value: Mutex::new(String::new()),
+            reply: Mutex::new(None),
+        }
+    }
+
+    pub fn get(&self) -> String {
+        self.value.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn set(&self, v: &str) {
+        *self.value.lock().unwrap_or_else(|p| p.into_inner()) = v.to_string();
+    }
+}
+
+/// Where backend plugins are looked up (relative plugin paths are resolved against it).
+pub static BACKENDSPATH: Text = Text::new("BACKENDSPATH", c"backendspath");
+/// The ONNX Runtime library the ONNX backend opens; empty = the one beside the plugin.
+pub static ONNXRUNTIME_PATH: Text = Text::new("ONNXRUNTIME_PATH", c"onnxruntime_path");
+
+pub static TEXTS: [&Text; 2] = [&BACKENDSPATH, &ONNXRUNTIME_PATH];
 
 pub fn backends_path() -> String {
-    BACKENDS_PATH
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone()
+    BACKENDSPATH.get()
 }
 
 pub fn set_backends_path(path: &str) {
-    *BACKENDS_PATH.lock().unwrap_or_else(|p| p.into_inner()) = path.to_string();
+    BACKENDSPATH.set(path);
 }
 
 /// Limits applied to tensors created from client input.
@@ -212,11 +239,11 @@ pub fn tensor_limits() -> Limits {
 }
 
 /// Load-time arguments, validated.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct LoadArgs {
-    pub backends_path: Option<String>,
-    /// (backend, path) pairs to load at start.
-    pub preload: Vec<(&'static str, String)>,
+    pub texts: Vec<(&'static Text, String)>,
+    /// (backend, plugin path) pairs to load at start.
+    pub preload: Vec<(BackendKind, String)>,
     pub numeric: Vec<(&'static Numeric, i64)>,
 }
 
@@ -243,12 +270,12 @@ pub fn parse_load_args(words: &[&[u8]]) -> Result<LoadArgs, String> {
                 .map(str::to_string)
                 .map_err(|_| format!("{}: not valid UTF-8", shown()))
         };
-        if key.eq_ignore_ascii_case(b"BACKENDSPATH") {
-            out.backends_path = Some(text()?);
-        } else if let Some(b) = BACKENDS
+        if let Some(t) = TEXTS
             .iter()
-            .find(|b| key.eq_ignore_ascii_case(b.as_bytes()))
+            .find(|t| key.eq_ignore_ascii_case(t.arg.as_bytes()))
         {
+            out.texts.push((t, text()?));
+        } else if let Some(b) = BackendKind::parse(key) {
             out.preload.push((b, text()?));
         } else if let Some(n) = NUMERIC
             .iter()
@@ -295,16 +322,10 @@ pub fn apply_load_args(args: &LoadArgs) -> Result<(), String> {
     for (n, v) in &args.numeric {
         n.set(*v);
     }
-    let path = match &args.backends_path {
-        Some(p) => p.clone(),
-        None => module_dir().unwrap_or_else(|| ".".to_string()),
-    };
-    set_backends_path(&path);
-    if let Some((backend, path)) = args.preload.first() {
-        return Err(format!(
-            "{backend} {path}: backend plugins are not available in this version of the module \
-             yet; remove the argument"
-        ));
+    BACKENDSPATH.set(&module_dir().unwrap_or_else(|| ".".to_string()));
+    ONNXRUNTIME_PATH.set("");
+    for (t, v) in &args.texts {
+        t.set(v);
     }
     Ok(())
 }
@@ -324,31 +345,31 @@ unsafe extern "C" fn set_numeric(
     raw::REDISMODULE_OK as c_int
 }
 
-unsafe extern "C" fn get_backends_path(
+unsafe extern "C" fn get_text(
     _name: *const c_char,
-    _privdata: *mut c_void,
+    privdata: *mut c_void,
 ) -> *mut RedisModuleString {
-    let s = OwnedString::new(backends_path().as_bytes());
+    let t = &*(privdata as *const Text);
+    let s = OwnedString::new(t.get().as_bytes());
     let p = s.as_ptr();
-    *BACKENDS_PATH_REPLY
-        .lock()
-        .unwrap_or_else(|p| p.into_inner()) = Some(s);
+    *t.reply.lock().unwrap_or_else(|p| p.into_inner()) = Some(s);
     p
 }
 
-unsafe extern "C" fn set_backends_path_config(
+unsafe extern "C" fn set_text(
     _name: *const c_char,
     value: *mut RedisModuleString,
-    _privdata: *mut c_void,
+    privdata: *mut c_void,
     err: *mut *mut RedisModuleString,
 ) -> c_int {
+    let t = &*(privdata as *const Text);
     match std::str::from_utf8(string_bytes(value)) {
-        Ok(p) => {
-            set_backends_path(p);
+        Ok(v) => {
+            t.set(v);
             raw::REDISMODULE_OK as c_int
         }
         Err(_) => {
-            let msg = c"BACKENDSPATH must be valid UTF-8";
+            let msg = c"the value must be valid UTF-8";
             *err = api!(RedisModule_CreateString)(
                 std::ptr::null_mut(),
                 msg.as_ptr(),
@@ -391,22 +412,24 @@ pub fn register(ctx: *mut RedisModuleCtx) -> Result<(), String> {
             return Err(format!("could not register config ai.{:?}", n.name));
         }
     }
-    let default = CString::new(backends_path()).map_err(|_| "BACKENDSPATH contains NUL")?;
-    // SAFETY: OnLoad context; static name.
-    let status = unsafe {
-        api!(RedisModule_RegisterStringConfig)(
-            ctx,
-            c"backendspath".as_ptr(),
-            default.as_ptr(),
-            raw::REDISMODULE_CONFIG_DEFAULT,
-            Some(get_backends_path),
-            Some(set_backends_path_config),
-            None,
-            std::ptr::null_mut(),
-        )
-    };
-    if status != raw::REDISMODULE_OK as c_int {
-        return Err("could not register config ai.backendspath".to_string());
+    for t in TEXTS {
+        let default = CString::new(t.get()).map_err(|_| format!("{} contains NUL", t.arg))?;
+        // SAFETY: OnLoad context; static name and setting.
+        let status = unsafe {
+            api!(RedisModule_RegisterStringConfig)(
+                ctx,
+                t.name.as_ptr(),
+                default.as_ptr(),
+                raw::REDISMODULE_CONFIG_DEFAULT,
+                Some(get_text),
+                Some(set_text),
+                None,
+                std::ptr::from_ref::<Text>(t) as *mut c_void,
+            )
+        };
+        if status != raw::REDISMODULE_OK as c_int {
+            return Err(format!("could not register config ai.{:?}", t.name));
+        }
     }
     // SAFETY: OnLoad context, after every config is registered.
     if unsafe { api!(RedisModule_LoadConfigs)(ctx) } != raw::REDISMODULE_OK as c_int {
@@ -474,14 +497,16 @@ mod tests {
             "10",
         ])
         .unwrap();
-        assert_eq!(a.backends_path.as_deref(), Some("/x"));
+        assert_eq!(a.texts.len(), 1);
+        assert!(std::ptr::eq(a.texts[0].0, &BACKENDSPATH));
+        assert_eq!(a.texts[0].1, "/x");
         assert_eq!(a.numeric.len(), 2);
         assert!(std::ptr::eq(a.numeric[0].0, &THREADS_PER_QUEUE));
         assert_eq!(a.numeric[0].1, 4);
         let a = parse(&["ONNX", "redisai_onnxruntime.so"]).unwrap();
         assert_eq!(
             a.preload,
-            vec![("ONNX", "redisai_onnxruntime.so".to_string())]
+            vec![(BackendKind::Onnx, "redisai_onnxruntime.so".to_string())]
         );
 
         for bad in [
@@ -497,7 +522,9 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "{bad:?}");
         }
-        let e = parse(&["THREADS_PER_QUEUE", "0"]).unwrap_err();
+        let Err(e) = parse(&["THREADS_PER_QUEUE", "0"]) else {
+            panic!("THREADS_PER_QUEUE 0 accepted");
+        };
         assert!(
             e.contains("error processing argument: THREADS_PER_QUEUE 0"),
             "{e}"

@@ -228,6 +228,10 @@ impl Ctx {
         Ctx { raw }
     }
 
+    pub fn raw_ctx(&self) -> *mut RedisModuleCtx {
+        self.raw
+    }
+
     pub fn log(&self, level: Level, msg: &str) {
         log_raw(self.raw, level, msg);
     }
@@ -304,6 +308,57 @@ impl Ctx {
         };
     }
 
+    /// The context flags (`REDISMODULE_CTX_FLAGS_*`).
+    pub fn flags(&self) -> u32 {
+        // SAFETY: live context.
+        unsafe { api!(RedisModule_GetContextFlags)(self.raw) as u32 }
+    }
+
+    /// Whether the command may block its client (it may not inside MULTI, Lua, or when
+    /// another module calls it).
+    pub fn may_block(&self) -> bool {
+        let deny = raw::REDISMODULE_CTX_FLAGS_MULTI
+            | raw::REDISMODULE_CTX_FLAGS_LUA
+            | raw::REDISMODULE_CTX_FLAGS_DENY_BLOCKING;
+        self.flags() & deny == 0
+    }
+
+    /// Whether this call only asks for the command's key positions (`getkeys-api`).
+    pub fn is_keys_position_request(&self) -> bool {
+        // SAFETY: live context.
+        unsafe { api!(RedisModule_IsKeysPositionRequest)(self.raw) != 0 }
+    }
+
+    /// Reports argument `pos` as a key, during a keys-position request.
+    pub fn key_at(&self, pos: usize) {
+        // SAFETY: live context in a keys-position request.
+        unsafe { api!(RedisModule_KeyAtPos)(self.raw, pos as c_int) };
+    }
+
+    /// Replicates `AI.TENSORSET key DTYPE dims... BLOB data`: how a computed tensor reaches
+    /// replicas and the AOF (they never run models themselves).
+    pub fn replicate_tensor(&self, key: *mut RedisModuleString, t: &crate::tensor::Tensor) {
+        let mut args = Vec::with_capacity(t.shape().len() + 3);
+        args.push(OwnedString::new(t.dtype().name().as_bytes()));
+        for d in t.shape() {
+            args.push(OwnedString::new(d.to_string().as_bytes()));
+        }
+        args.push(OwnedString::new(b"BLOB"));
+        args.push(OwnedString::new(t.data()));
+        let raw: Vec<*mut RedisModuleString> = args.iter().map(|s| s.as_ptr()).collect();
+        // SAFETY: "s" = the key, "v" = an array of strings and its length; all alive here.
+        unsafe {
+            api!(RedisModule_Replicate)(
+                self.raw,
+                c"AI.TENSORSET".as_ptr(),
+                c"sv".as_ptr(),
+                key,
+                raw.as_ptr(),
+                raw.len(),
+            )
+        };
+    }
+
     pub fn open_key(&self, name: *mut RedisModuleString, write: bool) -> Key<'_> {
         let mode = if write {
             raw::KeyMode::READ | raw::KeyMode::WRITE
@@ -358,6 +413,24 @@ impl Key<'_> {
         Ok(Some(unsafe {
             &*(api!(RedisModule_ModuleTypeGetValue)(self.raw) as *const T)
         }))
+    }
+
+    /// Like [`Key::get`], sharing ownership of the value.
+    pub fn get_arc<T: StoredType>(&self) -> crate::error::AiResult<Option<Arc<T>>> {
+        Ok(self.get::<T>()?.map(|v| {
+            let p: *const T = v;
+            // SAFETY: `p` came from Arc::into_raw and the key still holds its reference.
+            unsafe {
+                Arc::increment_strong_count(p);
+                Arc::from_raw(p)
+            }
+        }))
+    }
+
+    /// Deletes the key (it must be open for writing).
+    pub fn delete(&self) {
+        // SAFETY: open writable key.
+        unsafe { api!(RedisModule_DeleteKey)(self.raw) };
     }
 
     /// Fails with WRONGTYPE unless the key is empty or holds a `T`.

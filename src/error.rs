@@ -51,6 +51,52 @@ pub enum AiError {
     ChunkSizeMissing,
     ChunkSizeInvalid,
 
+    // AI.MODELSTORE / AI.MODELSET
+    InvalidDevice,
+    UnsupportedDevice,
+    InvalidBatchSize,
+    InvalidMinBatchSize,
+    MinBatchWithoutBatch,
+    InvalidMinBatchTimeout,
+    MinBatchTimeoutWithoutMinBatch,
+    MinBatchTimeoutWithoutBatch,
+    AutoBatchingTflite,
+    MissingBlob,
+    ExpectedBlob,
+    TfInputsMissing,
+    TfOutputsMissing,
+    InputCountInvalid,
+    OutputCountInvalid,
+    InputNamesCount,
+    OutputNamesCount,
+    InputsNotForBackend,
+    TfIoMissing,
+    InputsNotSpecified,
+    OutputsNotSpecified,
+    CouldNotLoadBackend,
+    /// A backend's own message, sent as it is (RedisAI sends them without `ERR`).
+    Backend(String),
+
+    // AI.MODELGET / AI.MODELDEL / AI.MODELEXECUTE / AI.MODELRUN
+    ModelKeyEmpty,
+    InputCountNotPositive,
+    OutputCountNotPositive,
+    InputsMismatch,
+    OutputsMismatch,
+    InputKeysCount,
+    OutputKeysCount,
+    TimeoutMissing,
+    TimeoutInvalid,
+    /// `Invalid argument: <token>` (no `ERR`).
+    InvalidArgument(String),
+    /// RedisAI's own arity text for the run commands (not RedisModule_WrongArity's).
+    RunArity(&'static str),
+    InTransaction,
+    BatchSizeMismatch,
+
+    // AI.INFO
+    NoRunInfo,
+
     /// A bug: a panic or broken invariant caught at the command edge.
     Internal(String),
 }
@@ -95,6 +141,63 @@ impl fmt::Display for AiError {
             BackendsPathNotUtf8 => f.write_str("ERR BACKENDSPATH: the path must be valid UTF-8"),
             ChunkSizeMissing => f.write_str("ERR MODEL_CHUNK_SIZE: missing chunk size"),
             ChunkSizeInvalid => f.write_str("ERR MODEL_CHUNK_SIZE: invalid chunk size"),
+            InvalidDevice => f.write_str("ERR Invalid DEVICE"),
+            UnsupportedDevice => f.write_str("ERR unsupported device"),
+            InvalidBatchSize => f.write_str("ERR Invalid argument for BATCHSIZE"),
+            InvalidMinBatchSize => f.write_str("ERR Invalid argument for MINBATCHSIZE"),
+            MinBatchWithoutBatch => f.write_str("ERR MINBATCHSIZE specified without BATCHSIZE"),
+            InvalidMinBatchTimeout => f.write_str("ERR Invalid argument for MINBATCHTIMEOUT"),
+            MinBatchTimeoutWithoutMinBatch => {
+                f.write_str("ERR MINBATCHTIMEOUT specified without MINBATCHSIZE")
+            }
+            MinBatchTimeoutWithoutBatch => {
+                f.write_str("ERR MINBATCHTIMEOUT specified without BATCHSIZE")
+            }
+            AutoBatchingTflite => f.write_str("ERR Auto-batching not supported by the TFLITE backend"),
+            MissingBlob => f.write_str("ERR Insufficient arguments, missing model BLOB"),
+            ExpectedBlob => f.write_str("ERR Invalid argument, expected BLOB"),
+            TfInputsMissing => f.write_str("ERR INPUTS not specified for TF"),
+            TfOutputsMissing => f.write_str("ERR OUTPUTS not specified for TF"),
+            InputCountInvalid => f.write_str("ERR Invalid argument for input_count"),
+            OutputCountInvalid => f.write_str("ERR Invalid argument for output_count"),
+            InputNamesCount => f.write_str(
+                "ERR number of model inputs does not match the number of given arguments",
+            ),
+            OutputNamesCount => f.write_str(
+                "ERR number of model outputs does not match the number of given arguments",
+            ),
+            InputsNotForBackend => {
+                f.write_str("ERR INPUTS argument should not be specified for this backend")
+            }
+            TfIoMissing => f.write_str("ERR Insufficient arguments, INPUTS and OUTPUTS not specified"),
+            InputsNotSpecified => f.write_str("ERR INPUTS not specified"),
+            OutputsNotSpecified => f.write_str("ERR OUTPUTS not specified"),
+            CouldNotLoadBackend => f.write_str("ERR Could not load backend"),
+            Backend(text) => f.write_str(text),
+            ModelKeyEmpty => f.write_str("ERR model key is empty"),
+            InputCountNotPositive => f.write_str("ERR Input count must be a positive integer"),
+            OutputCountNotPositive => f.write_str("ERR Output count must be a positive integer"),
+            InputsMismatch => {
+                f.write_str("Number of keys given as INPUTS here does not match model definition")
+            }
+            OutputsMismatch => {
+                f.write_str("Number of keys given as OUTPUTS here does not match model definition")
+            }
+            InputKeysCount => f.write_str(
+                "ERR number of input keys to AI.MODELEXECUTE command does not match the number of given arguments",
+            ),
+            OutputKeysCount => f.write_str(
+                "ERR number of output keys to AI.MODELEXECUTE command does not match the number of given arguments",
+            ),
+            TimeoutMissing => f.write_str("ERR No value provided for TIMEOUT"),
+            TimeoutInvalid => f.write_str("ERR Invalid value for TIMEOUT"),
+            InvalidArgument(token) => write!(f, "Invalid argument: {token}"),
+            RunArity(command) => write!(f, "ERR wrong number of arguments for '{command}' command"),
+            InTransaction => {
+                f.write_str("ERR Cannot run RedisAI command within a transaction or a LUA script")
+            }
+            BatchSizeMismatch => f.write_str("ERR Model did not generate the expected batch size"),
+            NoRunInfo => f.write_str("ERR cannot find run info for key"),
             Internal(what) => write!(f, "ERR internal error: {what}"),
         }
     }

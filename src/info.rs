@@ -6,8 +6,10 @@ use std::ffi::{c_int, CStr, CString};
 
 use redis_module::raw::RedisModuleInfoCtx;
 
+use crate::backend::{self, BackendKind};
 use crate::config;
 use crate::ctx::api;
+use crate::exec;
 
 /// Git commit the module was built from (set by build.rs; "unknown" outside a checkout).
 const GIT_SHA: &str = env!("REDISAI_GIT_SHA");
@@ -67,6 +69,19 @@ pub unsafe extern "C" fn info(ctx: *mut RedisModuleInfoCtx, _for_crash_report: c
         i.long(c"backend_memory_limit", config::BACKEND_MEMORY_LIMIT.get());
 
         i.section(c"backends_info");
+        for plugin in backend::all_loaded() {
+            match plugin.kind {
+                BackendKind::Onnx => {
+                    i.text(c"onnxruntime_version", &plugin.engine_version);
+                    // One engine session per worker thread of every queue.
+                    let sessions = config::THREADS_PER_QUEUE.get() * exec::queues().len() as i64;
+                    i.long(c"onnxruntime_maximum_run_sessions_number", sessions);
+                }
+                BackendKind::Torch => i.text(c"Torch_version", &plugin.engine_version),
+                BackendKind::Tf => i.text(c"TensorFlow_version", &plugin.engine_version),
+                BackendKind::Tflite => i.text(c"TensorFlowLite_version", &plugin.engine_version),
+            }
+        }
 
         i.section(c"cpu");
         let (sys, user) = cpu(libc::RUSAGE_SELF);
@@ -78,5 +93,15 @@ pub unsafe extern "C" fn info(ctx: *mut RedisModuleInfoCtx, _for_crash_report: c
         let (sys, user) = cpu(libc::RUSAGE_THREAD);
         i.text(c"main_thread_used_cpu_sys", &sys);
         i.text(c"main_thread_used_cpu_user", &user);
+        for q in exec::queues() {
+            // A device such as GPU:1 cannot stand in a field name as is (':' ends the name).
+            let device = q.name.replace(':', "_");
+            for (n, seconds) in q.worker_cpu_seconds().into_iter().enumerate() {
+                let field = format!("queue_{device}_bthread_n{}_used_cpu_total", n + 1);
+                if let Ok(field) = CString::new(field) {
+                    i.text(&field, &format!("{seconds:.6}"));
+                }
+            }
+        }
     })
 }

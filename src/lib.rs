@@ -5,20 +5,26 @@
 
 // Only the pure core is public; the Redis glue is reachable from the server alone.
 mod alloc;
+mod backend;
 mod commands;
 mod config;
 mod ctx;
 pub mod error;
+mod exec;
 mod info;
+mod model;
+mod stats;
 pub mod tensor;
 mod types;
 
-use std::ffi::c_int;
+use std::ffi::{c_int, c_void};
+use std::time::Duration;
 
 use redis_module::{raw, redis_module, Context, RedisString, Status};
 
 use commands::{command, CommandSpec};
 use ctx::{api, Level};
+use types::model::MODEL_TYPE;
 use types::tensor::TENSOR_TYPE;
 
 /// The module version as Redis shows it (`MODULE LIST`): major·10000 + minor·100 + patch.
@@ -39,25 +45,20 @@ pub const MODULE_VERSION: i32 = {
 };
 
 /// Every command: name, handler, flags, first key, last key, key step (spec §1.3).
+#[rustfmt::skip]
 static COMMANDS: &[CommandSpec] = &[
-    command!(
-        "AI.TENSORSET",
-        commands::tensor::tensorset,
-        "write deny-oom",
-        1,
-        1,
-        1
-    ),
-    command!(
-        "AI.TENSORGET",
-        commands::tensor::tensorget,
-        "readonly",
-        1,
-        1,
-        1
-    ),
+    command!("AI.TENSORSET",    commands::tensor::tensorset,   "write deny-oom", 1, 1, 1),
+    command!("AI.TENSORGET",    commands::tensor::tensorget,   "readonly",       1, 1, 1),
+    command!("AI.MODELSTORE",   commands::model::modelstore,   "write deny-oom", 1, 1, 1),
+    command!("AI.MODELSET",     commands::model::modelset,     "write deny-oom", 1, 1, 1),
+    command!("AI.MODELGET",     commands::model::modelget,     "readonly",       1, 1, 1),
+    command!("AI.MODELDEL",     commands::model::modeldel,     "write",          1, 1, 1),
+    command!("AI.MODELEXECUTE", commands::model::modelexecute, "write deny-oom getkeys-api", 4, 4, 1),
+    command!("AI.MODELRUN",     commands::model::modelrun,     "write deny-oom getkeys-api", 3, 3, 1),
+    command!("AI._MODELSCAN",   commands::model::modelscan,    "readonly",       0, 0, 0),
+    command!("AI.INFO",         commands::model::info,         "readonly",       1, 1, 1),
     // Not "write" as upstream: it changes no data, and replicas need it to reach backends.
-    command!("AI.CONFIG", commands::admin::config, "", 0, 0, 0),
+    command!("AI.CONFIG",       commands::admin::config,       "",               0, 0, 0),
 ];
 
 fn init(ctx: &Context, args: &[RedisString]) -> Status {
@@ -88,6 +89,9 @@ fn load(ctx: &Context, args: &[RedisString]) -> Result<(), String> {
     config::apply_load_args(&load_args)?;
     config::register(raw_ctx)?;
     config::refresh_server_limits(ctx);
+    for (kind, path) in &load_args.preload {
+        backend::load(*kind, path)?;
+    }
     commands::register(raw_ctx, COMMANDS)?;
     // SAFETY: OnLoad context; the callbacks are 'static functions.
     unsafe {
@@ -99,6 +103,14 @@ fn load(ctx: &Context, args: &[RedisString]) -> Result<(), String> {
                 dataver: 1,
             },
             Some(config::on_config_change),
+        );
+        api!(RedisModule_SubscribeToServerEvent)(
+            raw_ctx,
+            raw::RedisModuleEvent {
+                id: raw::REDISMODULE_EVENT_SHUTDOWN,
+                dataver: 1,
+            },
+            Some(on_shutdown),
         );
     }
     ctx::log_raw(
@@ -113,10 +125,23 @@ fn load(ctx: &Context, args: &[RedisString]) -> Result<(), String> {
     Ok(())
 }
 
+/// Server event: the server is exiting. Workers stop taking jobs; a run in progress gets a
+/// moment to finish so no engine is mid-call while the process tears down.
+unsafe extern "C" fn on_shutdown(
+    _ctx: *mut ctx::RedisModuleCtx,
+    _eid: raw::RedisModuleEvent,
+    _subevent: u64,
+    _data: *mut c_void,
+) {
+    types::guard("shutdown event", (), || {
+        exec::shutdown(Duration::from_secs(2))
+    });
+}
+
 redis_module! {
     name: "ai",
     version: MODULE_VERSION,
     allocator: (alloc::HybridAlloc, alloc::HybridAlloc),
-    data_types: [TENSOR_TYPE],
+    data_types: [TENSOR_TYPE, MODEL_TYPE],
     init: init,
 }

@@ -1,5 +1,6 @@
 //! AI.CONFIG (spec §4.18).
 
+use crate::backend::{self, BackendKind};
 use crate::config;
 use crate::ctx::{Args, Ctx, Level};
 use crate::error::{AiError, AiResult};
@@ -17,22 +18,14 @@ pub fn config(ctx: &Ctx, args: &Args) -> AiResult<()> {
         if args.len() < 4 {
             return Err(AiError::WrongArity);
         }
-        let backend = args.bytes(2);
-        if !config::BACKENDS
-            .iter()
-            .any(|b| backend.eq_ignore_ascii_case(b.as_bytes()))
-        {
-            return Err(AiError::UnsupportedBackend);
+        let kind = BackendKind::parse(args.bytes(2)).ok_or(AiError::UnsupportedBackend)?;
+        let path = String::from_utf8_lossy(args.bytes(3));
+        if let Err(e) = backend::load(kind, &path) {
+            ctx.log(Level::Warning, &format!("AI.CONFIG LOADBACKEND: {e}"));
+            return Err(AiError::ErrorLoadingBackend);
         }
-        ctx.log(
-            Level::Warning,
-            &format!(
-                "AI.CONFIG LOADBACKEND {}: backend plugins are not available in this version of \
-                 the module yet",
-                String::from_utf8_lossy(backend)
-            ),
-        );
-        return Err(AiError::ErrorLoadingBackend);
+        ctx.reply_ok();
+        return Ok(());
     }
     if sub.eq_ignore_ascii_case(b"BACKENDSPATH") {
         if args.len() < 3 {

@@ -7,6 +7,8 @@
 //! boundary (which would abort redis-server).
 
 pub mod admin;
+pub mod blocking;
+pub mod model;
 pub mod tensor;
 
 use std::ffi::{c_int, CStr};

@@ -4,7 +4,6 @@
 use std::ffi::{c_int, c_void};
 use std::sync::Arc;
 
-use redis_module::native_types::RedisType;
 use redis_module::raw::{self, RedisModuleDigest, RedisModuleIO, RedisModuleString};
 
 use super::io::{emit_aof, IoError, IoResult, Reader, Writer};
@@ -12,31 +11,7 @@ use super::{guard, ENCODING_VERSION};
 use crate::ctx::{api, OwnedString, StoredType};
 use crate::tensor::{DType, Limits, Shape, Tensor};
 
-pub static TENSOR_TYPE: RedisType = RedisType::new(
-    "AI_TENSOR",
-    ENCODING_VERSION,
-    raw::RedisModuleTypeMethods {
-        version: raw::REDISMODULE_TYPE_METHOD_VERSION as u64,
-        rdb_load: Some(rdb_load),
-        rdb_save: Some(rdb_save),
-        aof_rewrite: Some(aof_rewrite),
-        mem_usage: Some(mem_usage),
-        digest: Some(digest),
-        free: Some(free),
-        aux_load: None,
-        aux_save: None,
-        aux_save_triggers: 0,
-        free_effort: Some(free_effort),
-        unlink: None,
-        copy: Some(copy),
-        defrag: None,
-        mem_usage2: None,
-        free_effort2: None,
-        unlink2: None,
-        copy2: None,
-        aux_save2: None,
-    },
-);
+super::redis_type!(TENSOR_TYPE, "AI_TENSOR");
 
 impl StoredType for Tensor {
     fn redis_type() -> *mut raw::RedisModuleType {

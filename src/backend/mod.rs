@@ -1,0 +1,478 @@
+//! Backend plugins, host side: finding and loading `libredisai_<backend>.so`, and calling
+//! through its table (`backends/api`). The module never links an ML engine itself.
+//!
+//! Concurrency: the registry (one slot per backend kind) is a mutex taken only to load or look
+//! up a plugin; a loaded plugin is an `Arc` that is never unloaded, its table is immutable,
+//! and the plugin's functions are safe to call from any thread under the ABI's threading
+//! contract (see `backends/api`). A [`PluginModel`] is shared by `Arc` between the keyspace
+//! and running jobs; it frees the plugin's model when the last reference goes.
+
+use std::ffi::{c_char, c_void, CStr, CString};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use redisai_backend_api::{
+    BackendVTable, EntryPoint, ErrorMessage, HostInfo, ModelIo, ModelSpec, OwnedTensor, TensorView,
+    ABI_VERSION, DL_NONE, ENTRY_POINT, STATUS_OK, STATUS_TIMED_OUT,
+};
+
+use crate::config;
+use crate::ctx::{log, Level};
+use crate::tensor::{DType, Limits, Shape, Tensor};
+
+/// The backends RedisAI knows. The discriminants are RedisAI's RDB codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BackendKind {
+    Tf = 0,
+    Tflite = 1,
+    Torch = 2,
+    Onnx = 3,
+}
+
+impl BackendKind {
+    pub const ALL: [BackendKind; 4] = [
+        BackendKind::Tf,
+        BackendKind::Tflite,
+        BackendKind::Torch,
+        BackendKind::Onnx,
+    ];
+
+    pub fn parse(name: &[u8]) -> Option<BackendKind> {
+        BackendKind::ALL
+            .into_iter()
+            .find(|k| name.eq_ignore_ascii_case(k.name().as_bytes()))
+    }
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            BackendKind::Tf => "TF",
+            BackendKind::Tflite => "TFLITE",
+            BackendKind::Torch => "TORCH",
+            BackendKind::Onnx => "ONNX",
+        }
+    }
+
+    pub fn from_code(code: u64) -> Option<BackendKind> {
+        BackendKind::ALL.into_iter().find(|k| *k as u64 == code)
+    }
+
+    /// The plugin file looked up in BACKENDSPATH when none was loaded explicitly.
+    pub const fn library(self) -> &'static str {
+        match self {
+            BackendKind::Tf => "libredisai_tf.so",
+            BackendKind::Tflite => "libredisai_tflite.so",
+            BackendKind::Torch => "libredisai_torch.so",
+            BackendKind::Onnx => "libredisai_onnx.so",
+        }
+    }
+}
+
+/// A loaded plugin.
+pub struct Plugin {
+    pub kind: BackendKind,
+    pub engine_version: String,
+    table: &'static BackendVTable,
+    _lib: libloading::Library,
+}
+
+// SAFETY: the table is immutable and its functions are thread-safe by the ABI contract.
+unsafe impl Send for Plugin {}
+unsafe impl Sync for Plugin {}
+
+static PLUGINS: Mutex<[Option<Arc<Plugin>>; 4]> = Mutex::new([None, None, None, None]);
+
+fn registry() -> std::sync::MutexGuard<'static, [Option<Arc<Plugin>>; 4]> {
+    PLUGINS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Loaded plugins, in RedisAI's order.
+pub fn all_loaded() -> Vec<Arc<Plugin>> {
+    registry().iter().flatten().cloned().collect()
+}
+
+/// Loads the plugin at `path` (relative paths are under BACKENDSPATH) for `kind`. Loading a
+/// kind twice is an error, as in RedisAI.
+pub fn load(kind: BackendKind, path: &str) -> Result<Arc<Plugin>, String> {
+    let mut reg = registry();
+    if reg[kind as usize].is_some() {
+        return Err(format!("{} backend already loaded", kind.name()));
+    }
+    let plugin = Arc::new(open(kind, &resolve(path))?);
+    reg[kind as usize] = Some(plugin.clone());
+    Ok(plugin)
+}
+
+/// The plugin of `kind`, loading the default one from BACKENDSPATH on first use.
+pub fn ensure(kind: BackendKind) -> Result<Arc<Plugin>, String> {
+    let mut reg = registry();
+    if let Some(p) = &reg[kind as usize] {
+        return Ok(p.clone());
+    }
+    let plugin = Arc::new(open(kind, &resolve(kind.library()))?);
+    reg[kind as usize] = Some(plugin.clone());
+    Ok(plugin)
+}
+
+fn resolve(path: &str) -> PathBuf {
+    let p = Path::new(path);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        Path::new(&config::backends_path()).join(p)
+    }
+}
+
+unsafe extern "C" fn host_log(level: u32, message: *const u8, len: usize) {
+    if message.is_null() {
+        return;
+    }
+    // SAFETY: the plugin passes `len` readable bytes for the duration of the call.
+    let text = String::from_utf8_lossy(unsafe { std::slice::from_raw_parts(message, len) });
+    let level = if level == 0 {
+        Level::Warning
+    } else {
+        Level::Notice
+    };
+    log(level, &text);
+}
+
+/// Copies a plugin's error message and gives it back to the plugin.
+fn take_error(e: &mut ErrorMessage, fallback: &str) -> String {
+    if e.message.is_null() {
+        return fallback.to_string();
+    }
+    // SAFETY: the plugin set a NUL-terminated string and its release function.
+    let text = unsafe { CStr::from_ptr(e.message) }
+        .to_string_lossy()
+        .into_owned();
+    if let Some(release) = e.release {
+        // SAFETY: released once, with the plugin's own function.
+        unsafe { release(e.message) };
+    }
+    *e = ErrorMessage::empty();
+    text
+}
+
+fn open(kind: BackendKind, path: &Path) -> Result<Plugin, String> {
+    if !path.exists() {
+        return Err(format!(
+            "{} backend: no plugin at {}",
+            kind.name(),
+            path.display()
+        ));
+    }
+    // RTLD_LOCAL: each plugin keeps its own engine symbols (two engines may bundle the same
+    // third-party libraries at different versions).
+    // SAFETY: loading a shared object runs its initialisers; a plugin is trusted code.
+    let lib = unsafe {
+        libloading::os::unix::Library::open(
+            Some(path),
+            libloading::os::unix::RTLD_NOW | libloading::os::unix::RTLD_LOCAL,
+        )
+    }
+    .map_err(|e| {
+        format!(
+            "{} backend: cannot load {}: {e}",
+            kind.name(),
+            path.display()
+        )
+    })?;
+    let lib = libloading::Library::from(lib);
+    // SAFETY: the symbol has the EntryPoint signature by the ABI contract.
+    let entry: EntryPoint = unsafe {
+        *lib.get::<EntryPoint>(ENTRY_POINT).map_err(|_| {
+            format!(
+                "{} backend: {} is not a redisai backend plugin (no entry point)",
+                kind.name(),
+                path.display()
+            )
+        })?
+    };
+    let plugin_path = CString::new(path.to_string_lossy().as_bytes()).map_err(|e| e.to_string())?;
+    let engine = match kind {
+        BackendKind::Onnx => config::ONNXRUNTIME_PATH.get(),
+        _ => String::new(),
+    };
+    let engine_path = CString::new(engine).map_err(|e| e.to_string())?;
+    let info = HostInfo {
+        size: std::mem::size_of::<HostInfo>() as u32,
+        abi_version: ABI_VERSION,
+        threads_per_queue: config::THREADS_PER_QUEUE.get() as u32,
+        inter_op_threads: config::INTER_OP_PARALLELISM.get() as u32,
+        intra_op_threads: config::INTRA_OP_PARALLELISM.get() as u32,
+        execution_timeout_ms: config::MODEL_EXECUTION_TIMEOUT.get() as u64,
+        plugin_path: plugin_path.as_ptr(),
+        engine_path: engine_path.as_ptr(),
+        log: Some(host_log),
+    };
+    let mut err = ErrorMessage::empty();
+    // SAFETY: valid HostInfo and error slot for the duration of the call.
+    let table = unsafe { entry(&info, &mut err) };
+    if table.is_null() {
+        let why = take_error(&mut err, "the plugin refused to load");
+        return Err(format!("{} backend: {why}", kind.name()));
+    }
+    // SAFETY: a non-null table lives as long as the plugin, which is never unloaded.
+    let table: &'static BackendVTable = unsafe { &*table };
+    if table.abi_version != ABI_VERSION
+        || (table.size as usize) < std::mem::size_of::<BackendVTable>()
+    {
+        return Err(format!(
+            "{} backend: plugin ABI version {} (table of {} bytes), the module speaks {ABI_VERSION}",
+            kind.name(),
+            table.abi_version,
+            table.size
+        ));
+    }
+    // SAFETY: static NUL-terminated strings of the plugin.
+    let name = unsafe { CStr::from_ptr(table.name) }
+        .to_string_lossy()
+        .into_owned();
+    if name != kind.name() {
+        return Err(format!(
+            "{} backend: {} is the {name} backend",
+            kind.name(),
+            path.display()
+        ));
+    }
+    let engine_version = unsafe { CStr::from_ptr(table.engine_version) }
+        .to_string_lossy()
+        .into_owned();
+    log(
+        Level::Notice,
+        &format!(
+            "{} backend loaded from {} (engine {engine_version})",
+            kind.name(),
+            path.display()
+        ),
+    );
+    Ok(Plugin {
+        kind,
+        engine_version,
+        table,
+        _lib: lib,
+    })
+}
+
+/// Why a run produced no outputs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunFailure {
+    /// The text the client receives.
+    Error(String),
+    /// Stopped by MODEL_EXECUTION_TIMEOUT.
+    TimedOut,
+}
+
+/// A model prepared by a plugin; freed through the plugin when dropped.
+pub struct PluginModel {
+    plugin: Arc<Plugin>,
+    handle: *mut c_void,
+    pub inputs: Vec<String>,
+    pub outputs: Vec<String>,
+}
+
+// SAFETY: the handle is only used through the plugin's thread-safe functions, and the host
+// never runs one worker index twice at once on a model.
+unsafe impl Send for PluginModel {}
+unsafe impl Sync for PluginModel {}
+
+fn c_strings(names: &[&str]) -> Result<Vec<CString>, String> {
+    names
+        .iter()
+        .map(|n| CString::new(*n).map_err(|_| format!("name {n:?} contains NUL")))
+        .collect()
+}
+
+/// # Safety
+/// `p` points to `n` NUL-terminated strings (or `n` is 0).
+unsafe fn names(p: *const *const c_char, n: u32) -> Vec<String> {
+    if p.is_null() {
+        return Vec::new();
+    }
+    (0..n as usize)
+        .map(|i| {
+            unsafe { CStr::from_ptr(*p.add(i)) }
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect()
+}
+
+impl Plugin {
+    /// Prepares a model; an error is the text the client receives.
+    pub fn load_model(
+        self: &Arc<Self>,
+        blob: &[u8],
+        device: &str,
+        inputs: &[&str],
+        outputs: &[&str],
+    ) -> Result<PluginModel, String> {
+        let device = CString::new(device.to_ascii_uppercase()).map_err(|_| "ERR Invalid DEVICE")?;
+        let ins = c_strings(inputs)?;
+        let outs = c_strings(outputs)?;
+        let in_ptrs: Vec<*const c_char> = ins.iter().map(|s| s.as_ptr()).collect();
+        let out_ptrs: Vec<*const c_char> = outs.iter().map(|s| s.as_ptr()).collect();
+        let spec = ModelSpec {
+            size: std::mem::size_of::<ModelSpec>() as u32,
+            blob: blob.as_ptr(),
+            blob_len: blob.len(),
+            device: device.as_ptr(),
+            n_inputs: in_ptrs.len() as u32,
+            inputs: in_ptrs.as_ptr(),
+            n_outputs: out_ptrs.len() as u32,
+            outputs: out_ptrs.as_ptr(),
+        };
+        let mut handle = std::ptr::null_mut();
+        let mut io = ModelIo::empty();
+        let mut err = ErrorMessage::empty();
+        // SAFETY: everything the spec points to lives for the call.
+        let status = unsafe {
+            (self.table.model_load)(self.table.state, &spec, &mut handle, &mut io, &mut err)
+        };
+        if status != STATUS_OK || handle.is_null() {
+            return Err(take_error(&mut err, "the backend could not load the model"));
+        }
+        // SAFETY: the names belong to the model handle, valid until model_free.
+        let (inputs, outputs) = unsafe {
+            (
+                names(io.inputs, io.n_inputs),
+                names(io.outputs, io.n_outputs),
+            )
+        };
+        Ok(PluginModel {
+            plugin: self.clone(),
+            handle,
+            inputs,
+            outputs,
+        })
+    }
+}
+
+/// Gives a plugin's output back to it when dropped.
+struct Released(OwnedTensor);
+
+impl Drop for Released {
+    fn drop(&mut self) {
+        if let Some(release) = self.0.release {
+            // SAFETY: released once, with the plugin's own function.
+            unsafe { release(self.0.owner) };
+        }
+    }
+}
+
+impl PluginModel {
+    /// Runs the model on worker `worker` of its device queue. Outputs the model produced as
+    /// something other than a tensor come back as `None`.
+    pub fn run(
+        &self,
+        worker: usize,
+        inputs: &[&Tensor],
+    ) -> Result<Vec<Option<Tensor>>, RunFailure> {
+        let views: Vec<TensorView> = inputs
+            .iter()
+            .map(|t| {
+                let data = t.data();
+                let offsets = t.string_offsets();
+                TensorView {
+                    dtype: t.dtype().dl(),
+                    ndim: t.shape().len() as u32,
+                    shape: t.shape().as_ptr(),
+                    data: data.as_ptr() as *const c_void,
+                    byte_len: data.len() as u64,
+                    string_offsets: if offsets.is_empty() {
+                        std::ptr::null()
+                    } else {
+                        offsets.as_ptr()
+                    },
+                }
+            })
+            .collect();
+        let n = self.outputs.len();
+        let empty = TensorView {
+            dtype: redisai_backend_api::DataType::new(DL_NONE, 0),
+            ndim: 0,
+            shape: std::ptr::null(),
+            data: std::ptr::null(),
+            byte_len: 0,
+            string_offsets: std::ptr::null(),
+        };
+        let mut outs: Vec<OwnedTensor> = (0..n)
+            .map(|_| OwnedTensor {
+                view: empty,
+                owner: std::ptr::null_mut(),
+                release: None,
+            })
+            .collect();
+        let mut err = ErrorMessage::empty();
+        let table = self.plugin.table;
+        // SAFETY: the views borrow `inputs`, alive for the call; `outs` has `n` slots.
+        let status = unsafe {
+            (table.model_run)(
+                table.state,
+                self.handle,
+                worker as u32,
+                views.as_ptr(),
+                views.len(),
+                outs.as_mut_ptr(),
+                n,
+                &mut err,
+            )
+        };
+        // Whatever happens next, every output goes back to the plugin.
+        let outs: Vec<Released> = outs.into_iter().map(Released).collect();
+        match status {
+            STATUS_OK => {}
+            STATUS_TIMED_OUT => return Err(RunFailure::TimedOut),
+            _ => {
+                return Err(RunFailure::Error(take_error(
+                    &mut err,
+                    "the backend failed to run the model",
+                )))
+            }
+        }
+        outs.iter().map(|o| output_tensor(&o.0.view)).collect()
+    }
+}
+
+/// Copies a plugin's output into a module tensor (validated like any other tensor).
+fn output_tensor(v: &TensorView) -> Result<Option<Tensor>, RunFailure> {
+    if v.dtype.code == DL_NONE {
+        return Ok(None);
+    }
+    let dtype = DType::from_dl(v.dtype.code.into(), v.dtype.bits.into())
+        .ok_or_else(|| RunFailure::Error("ERR unsupported dtype".to_string()))?;
+    // SAFETY: the plugin's view is valid until it is released, after this copy.
+    let (shape, data) = unsafe {
+        let shape = if v.ndim == 0 || v.shape.is_null() {
+            &[][..]
+        } else {
+            std::slice::from_raw_parts(v.shape, v.ndim as usize)
+        };
+        let data = if v.byte_len == 0 || v.data.is_null() {
+            &[][..]
+        } else {
+            std::slice::from_raw_parts(v.data as *const u8, v.byte_len as usize)
+        };
+        (shape, data)
+    };
+    let mut copy = Vec::new();
+    copy.try_reserve_exact(data.len()).map_err(|_| {
+        RunFailure::Error(format!(
+            "ERR out of memory copying a {} byte output",
+            data.len()
+        ))
+    })?;
+    copy.extend_from_slice(data);
+    Tensor::from_vec(dtype, Shape::from_slice(shape), copy, Limits::UNLIMITED)
+        .map(Some)
+        .map_err(|e| RunFailure::Error(format!("ERR invalid output from the backend: {e}")))
+}
+
+impl Drop for PluginModel {
+    fn drop(&mut self) {
+        let table = self.plugin.table;
+        // SAFETY: the handle came from this plugin's model_load and is freed once, after every
+        // run (runs hold an Arc of the model).
+        unsafe { (table.model_free)(table.state, self.handle) };
+    }
+}

@@ -1,0 +1,321 @@
+//! AI.MODELSTORE, AI.MODELSET, AI.MODELGET, AI.MODELDEL, AI.MODELEXECUTE, AI.MODELRUN,
+//! AI._MODELSCAN and AI.INFO (spec §4.3–§4.8, §4.17, §4.19).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::blocking::Blocked;
+use crate::config;
+use crate::ctx::{ArgWords, Args, Ctx, Level};
+use crate::error::{AiError, AiResult};
+use crate::exec::{self, Job};
+use crate::model::args::{
+    parse_modelexecute, parse_modelget, parse_modelrun, parse_modelset, parse_modelstore, ExecArgs,
+    StoreArgs,
+};
+use crate::model::{chunks, Model, ModelSource};
+use crate::stats::{self, Kind};
+use crate::tensor::args::Words;
+use crate::tensor::Tensor;
+
+/// `AI.MODELSTORE <key> <backend> <device> [TAG <tag>] [BATCHSIZE <n> [MINBATCHSIZE <m>
+/// [MINBATCHTIMEOUT <ms>]]] [INPUTS <n> <name>... OUTPUTS <m> <name>...] BLOB <chunk>...`
+pub fn modelstore(ctx: &Ctx, args: &Args) -> AiResult<()> {
+    if args.len() < 6 {
+        return Err(AiError::WrongArity);
+    }
+    let words = args.tail(2);
+    let req = parse_modelstore(&words)?;
+    store(ctx, args, &words, req)
+}
+
+/// `AI.MODELSET <key> <backend> <device> [TAG <tag>] [BATCHSIZE <n> [MINBATCHSIZE <m>
+/// [MINBATCHTIMEOUT <ms>]]] [INPUTS <name>... OUTPUTS <name>...] BLOB <chunk>...` (deprecated)
+pub fn modelset(ctx: &Ctx, args: &Args) -> AiResult<()> {
+    if args.len() < 4 {
+        return Err(AiError::WrongArity);
+    }
+    let words = args.tail(2);
+    let req = parse_modelset(&words)?;
+    store(ctx, args, &words, req)
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn store(ctx: &Ctx, args: &Args, words: &ArgWords<'_>, req: StoreArgs<'_>) -> AiResult<()> {
+    // The key is checked before the (possibly slow) model preparation, not after it.
+    let key = ctx.open_key(args.raw(1), true);
+    key.check_type::<Model>()?;
+    let len: usize = req.blob.clone().map(|i| words.word(i).len()).sum();
+    let mut blob = Vec::new();
+    blob.try_reserve_exact(len)
+        .map_err(|_| AiError::OutOfMemory { bytes: len as u64 })?;
+    for i in req.blob.clone() {
+        blob.extend_from_slice(words.word(i));
+    }
+    let device = std::str::from_utf8(req.device)
+        .map_err(|_| AiError::UnsupportedDevice)?
+        .to_string();
+    let source = ModelSource {
+        backend: req.backend,
+        device,
+        tag: req.tag.to_vec(),
+        batch: req.batch,
+        inputs: req.inputs.iter().map(|n| text(n)).collect(),
+        outputs: req.outputs.iter().map(|n| text(n)).collect(),
+        blob,
+    };
+    let model = source.prepare()?.registered(args.bytes(1));
+    key.set(Arc::new(model));
+    drop(key);
+    ctx.replicate_verbatim();
+    ctx.reply_ok();
+    Ok(())
+}
+
+/// Replies with a model blob, in chunks of MODEL_CHUNK_SIZE when it is larger.
+fn reply_blob(ctx: &Ctx, blob: &[u8]) {
+    let parts = chunks(blob.len(), config::MODEL_CHUNK_SIZE.get().max(1) as usize);
+    if parts.len() == 1 {
+        ctx.reply_bulk(blob);
+        return;
+    }
+    ctx.reply_array(parts.len());
+    for p in parts {
+        ctx.reply_bulk(&blob[p]);
+    }
+}
+
+fn reply_names(ctx: &Ctx, names: &[String]) {
+    ctx.reply_array(names.len());
+    for n in names {
+        ctx.reply_bulk(n.as_bytes());
+    }
+}
+
+/// `AI.MODELGET <key> [META] [BLOB]`
+pub fn modelget(ctx: &Ctx, args: &Args) -> AiResult<()> {
+    if !(2..=4).contains(&args.len()) {
+        return Err(AiError::WrongArity);
+    }
+    let key = ctx.open_key(args.raw(1), false);
+    let m = key.get::<Model>()?.ok_or(AiError::ModelKeyEmpty)?;
+    let (meta, blob) = parse_modelget(&args.tail(2));
+    if !meta {
+        reply_blob(ctx, &m.blob);
+        return Ok(());
+    }
+    ctx.reply_array(if blob { 18 } else { 16 });
+    ctx.reply_bulk(b"backend");
+    ctx.reply_bulk(m.backend.name().as_bytes());
+    ctx.reply_bulk(b"device");
+    ctx.reply_bulk(m.device.as_bytes());
+    ctx.reply_bulk(b"tag");
+    ctx.reply_bulk(&m.tag);
+    ctx.reply_bulk(b"batchsize");
+    ctx.reply_long(m.batch.size as i64);
+    ctx.reply_bulk(b"minbatchsize");
+    ctx.reply_long(m.batch.min_size as i64);
+    ctx.reply_bulk(b"inputs");
+    reply_names(ctx, m.inputs());
+    ctx.reply_bulk(b"outputs");
+    reply_names(ctx, m.outputs());
+    ctx.reply_bulk(b"minbatchtimeout");
+    ctx.reply_long(m.batch.min_timeout_ms as i64);
+    if blob {
+        ctx.reply_bulk(b"blob");
+        reply_blob(ctx, &m.blob);
+    }
+    Ok(())
+}
+
+/// `AI.MODELDEL <key>`
+pub fn modeldel(ctx: &Ctx, args: &Args) -> AiResult<()> {
+    if args.len() != 2 {
+        return Err(AiError::WrongArity);
+    }
+    let key = ctx.open_key(args.raw(1), true);
+    key.get::<Model>()?.ok_or(AiError::ModelKeyEmpty)?;
+    key.delete();
+    drop(key);
+    ctx.replicate_verbatim();
+    ctx.reply_ok();
+    Ok(())
+}
+
+fn model_at(ctx: &Ctx, args: &Args, i: usize) -> AiResult<Arc<Model>> {
+    ctx.open_key(args.raw(i), false)
+        .get_arc::<Model>()?
+        .ok_or(AiError::ModelKeyEmpty)
+}
+
+/// `AI.MODELEXECUTE <key> INPUTS <n> <key>... OUTPUTS <m> <key>... [TIMEOUT <ms>]`
+pub fn modelexecute(ctx: &Ctx, args: &Args) -> AiResult<()> {
+    if ctx.is_keys_position_request() {
+        report_execute_keys(ctx, args);
+        return Ok(());
+    }
+    if !ctx.may_block() {
+        return Err(AiError::InTransaction);
+    }
+    if args.len() < 8 {
+        return Err(AiError::RunArity("AI.MODELEXECUTE"));
+    }
+    let model = model_at(ctx, args, 1)?;
+    let req = parse_modelexecute(&args.tail(2), model.inputs().len(), model.outputs().len())?;
+    run(ctx, args, 2, model, req)
+}
+
+/// `AI.MODELRUN <key> [TIMEOUT <ms>] INPUTS <key>... OUTPUTS <key>...` (deprecated)
+pub fn modelrun(ctx: &Ctx, args: &Args) -> AiResult<()> {
+    if ctx.is_keys_position_request() {
+        report_run_keys(ctx, args);
+        return Ok(());
+    }
+    ctx.log(
+        Level::Warning,
+        "AI.MODELRUN is deprecated and will be removed in a future version, use AI.MODELEXECUTE",
+    );
+    if !ctx.may_block() {
+        return Err(AiError::InTransaction);
+    }
+    if args.len() < 6 {
+        return Err(AiError::RunArity("AI.MODELRUN"));
+    }
+    let model = model_at(ctx, args, 1)?;
+    let req = parse_modelrun(&args.tail(2), model.inputs().len(), model.outputs().len())?;
+    run(ctx, args, 2, model, req)
+}
+
+/// Snapshots the inputs, checks the output keys, blocks the client and queues the job.
+fn run(ctx: &Ctx, args: &Args, base: usize, model: Arc<Model>, req: ExecArgs) -> AiResult<()> {
+    let inputs: Vec<Arc<Tensor>> = req
+        .inputs
+        .iter()
+        .map(|&i| {
+            ctx.open_key(args.raw(base + i), false)
+                .get_arc::<Tensor>()?
+                .ok_or(AiError::TensorKeyEmpty)
+        })
+        .collect::<AiResult<_>>()?;
+    // RedisAI ran the model and then failed to store into a key of another type, after
+    // replying OK; checking first means a run either stores everything or is refused.
+    for &o in &req.outputs {
+        ctx.open_key(args.raw(base + o), false)
+            .check_type::<Tensor>()?;
+    }
+    let queue = exec::queue(&model.queue_name()).map_err(|e| {
+        ctx.log(Level::Warning, &e);
+        AiError::Backend("ERR Could not initialize queue on requested device".into())
+    })?;
+    let outputs = req
+        .outputs
+        .iter()
+        .map(|&o| args.bytes(base + o).to_vec())
+        .collect();
+    let timeout = req.timeout_ms.map(Duration::from_millis);
+    let blocked = Blocked::block(ctx, outputs);
+    queue.push(Job::new(model, inputs, timeout, Box::new(blocked)));
+    Ok(())
+}
+
+/// Key positions of AI.MODELEXECUTE for the cluster and ACLs, read as far as they parse.
+fn report_execute_keys(ctx: &Ctx, args: &Args) {
+    let n = args.len();
+    if n > 1 {
+        ctx.key_at(1);
+    }
+    let mut pos = 2;
+    for section in ["INPUTS", "OUTPUTS"] {
+        if pos + 1 >= n || !args.bytes(pos).eq_ignore_ascii_case(section.as_bytes()) {
+            return;
+        }
+        let Some(count) = crate::tensor::number::parse_i64(args.bytes(pos + 1)).filter(|&c| c >= 0)
+        else {
+            return;
+        };
+        let first = pos + 2;
+        let end = (first + count as usize).min(n);
+        (first..end).for_each(|i| ctx.key_at(i));
+        pos = end;
+    }
+}
+
+/// Key positions of AI.MODELRUN: the model, then every word after INPUTS except the first
+/// OUTPUTS.
+fn report_run_keys(ctx: &Ctx, args: &Args) {
+    let n = args.len();
+    if n > 1 {
+        ctx.key_at(1);
+    }
+    let Some(inputs_at) = (2..n).find(|&i| args.bytes(i).eq_ignore_ascii_case(b"INPUTS")) else {
+        return;
+    };
+    let mut seen_outputs = false;
+    for i in inputs_at + 1..n {
+        if !seen_outputs && args.bytes(i).eq_ignore_ascii_case(b"OUTPUTS") {
+            seen_outputs = true;
+        } else {
+            ctx.key_at(i);
+        }
+    }
+}
+
+/// `AI._MODELSCAN` (experimental): `[key, tag]` of every stored model.
+pub fn modelscan(ctx: &Ctx, args: &Args) -> AiResult<()> {
+    if args.len() != 1 {
+        return Err(AiError::WrongArity);
+    }
+    ctx.log(
+        Level::Warning,
+        "AI._MODELSCAN is experimental and might be removed in future versions",
+    );
+    let entries = stats::list(Kind::Model);
+    ctx.reply_array(entries.len());
+    for (key, tag) in entries {
+        ctx.reply_array(2);
+        ctx.reply_bulk(&key);
+        ctx.reply_bulk(&tag);
+    }
+    Ok(())
+}
+
+/// `AI.INFO <key> [RESETSTAT]`
+pub fn info(ctx: &Ctx, args: &Args) -> AiResult<()> {
+    if !(2..=3).contains(&args.len()) {
+        return Err(AiError::WrongArity);
+    }
+    let s = stats::lookup(args.bytes(1)).ok_or(AiError::NoRunInfo)?;
+    if args.len() == 3 && args.bytes(2).eq_ignore_ascii_case(b"RESETSTAT") {
+        s.reset();
+        ctx.reply_ok();
+        return Ok(());
+    }
+    let c = s.counters();
+    ctx.reply_array(18);
+    ctx.reply_bulk(b"key");
+    ctx.reply_bulk(&s.key);
+    ctx.reply_bulk(b"type");
+    ctx.reply_bulk(match s.kind {
+        Kind::Model => b"MODEL",
+    });
+    ctx.reply_bulk(b"backend");
+    ctx.reply_bulk(s.backend.name().as_bytes());
+    ctx.reply_bulk(b"device");
+    ctx.reply_bulk(s.device.as_bytes());
+    ctx.reply_bulk(b"tag");
+    ctx.reply_bulk(&s.tag);
+    ctx.reply_bulk(b"duration");
+    ctx.reply_long(c.duration_us as i64);
+    ctx.reply_bulk(b"samples");
+    ctx.reply_long(match s.kind {
+        Kind::Model => c.samples as i64,
+    });
+    ctx.reply_bulk(b"calls");
+    ctx.reply_long(c.calls as i64);
+    ctx.reply_bulk(b"errors");
+    ctx.reply_long(c.errors as i64);
+    Ok(())
+}

@@ -1,0 +1,401 @@
+//! Execution: one run queue per device, worker threads, auto-batching.
+//!
+//! # Threads and what they own
+//!
+//! * The **main thread** (Redis) parses a run command, snapshots its inputs (`Arc<Tensor>`,
+//!   no copy), blocks the client and pushes a [`Job`] on the model's device [`Queue`]. Later, in the blocked client's
+//!   reply callback, it writes the outputs to the keyspace. It never waits for a worker.
+//! * **Workers**: `THREADS_PER_QUEUE` per device queue (`CPU`, `GPU:0`, ...), created with the
+//!   queue on first use. A worker takes ready work from its queue, runs it through the
+//!   backend with its own index (the plugin keeps per-worker engine state by that index), and
+//!   hands the outcome to the job's [`Completion`], which unblocks the client.
+//!
+//! # Locks
+//!
+//! * `QUEUES` (the list of queues): taken to find or create a queue, and by INFO. Never held
+//!   while taking a queue's lock.
+//! * `Queue::state` (one per queue): the pending jobs and the shutdown flag. Held while
+//!   choosing work (a scan of the pending jobs) and never while a model runs or a client is
+//!   unblocked. Workers sleep on `Queue::wake` — no polling: they wake for a new job, for
+//!   shutdown, or at the earliest moment something waiting becomes ready (a batch's
+//!   MINBATCHTIMEOUT, a job's TIMEOUT).
+//!
+//! # Invariants
+//!
+//! * A job is in exactly one place: a queue, or the hands of one worker. It completes exactly
+//!   once (outputs, error or TIMEDOUT), except at shutdown, when pending jobs are dropped.
+//! * A batch only joins jobs of the same model object (`Arc` identity: a model stored again
+//!   is a new batch group), with compatible inputs, up to BATCHSIZE rows; an input that does
+//!   not batch runs alone.
+//! * Models and inputs are immutable and reference counted, so AI.MODELDEL, a new
+//!   AI.MODELSTORE or an AI.TENSORSET during a run only affects later runs.
+//!
+//! Rejected: a global queue (a slow GPU would hold CPU work back); polling with a short sleep
+//! as RedisAI did (1 ms wake-ups per worker, idle or not); running models on the main thread.
+
+pub mod batch;
+
+use std::collections::VecDeque;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crate::backend::RunFailure;
+use crate::config;
+use crate::ctx::{log, Level};
+use crate::model::Model;
+use crate::tensor::Tensor;
+
+/// How a run ended, for one job.
+#[derive(Debug)]
+pub enum Outcome {
+    /// One entry per model output; `None` for outputs that are not tensors.
+    Outputs(Vec<Option<Tensor>>),
+    /// The text the client receives.
+    Failed(String),
+    TimedOut,
+}
+
+/// Told when its job starts running and when it ends (the blocked client, in the module).
+pub trait Completion: Send {
+    fn started(&mut self) {}
+    fn finished(self: Box<Self>, outcome: Outcome);
+}
+
+pub struct Job {
+    pub model: Arc<Model>,
+    pub inputs: Vec<Arc<Tensor>>,
+    /// TIMEOUT: a job still waiting at this moment completes as timed out.
+    pub deadline: Option<Instant>,
+    pub completion: Box<dyn Completion>,
+    enqueued: Instant,
+}
+
+impl Job {
+    pub fn new(
+        model: Arc<Model>,
+        inputs: Vec<Arc<Tensor>>,
+        timeout: Option<Duration>,
+        completion: Box<dyn Completion>,
+    ) -> Job {
+        let now = Instant::now();
+        Job {
+            model,
+            inputs,
+            deadline: timeout.map(|t| now + t),
+            completion,
+            enqueued: now,
+        }
+    }
+}
+
+#[derive(Default)]
+struct State {
+    jobs: VecDeque<Job>,
+    shutdown: bool,
+    /// Workers still running (for a bounded wait at shutdown).
+    alive: usize,
+}
+
+pub struct Queue {
+    pub name: String,
+    state: Mutex<State>,
+    wake: Condvar,
+    /// CPU-time clocks of this queue's workers, for INFO.
+    clocks: Mutex<Vec<libc::clockid_t>>,
+}
+
+static QUEUES: Mutex<Vec<Arc<Queue>>> = Mutex::new(Vec::new());
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The queue of `device` (upper-cased), created with its workers on first use.
+pub fn queue(device: &str) -> Result<Arc<Queue>, String> {
+    let name = device.to_ascii_uppercase();
+    let mut queues = lock(&QUEUES);
+    if let Some(q) = queues.iter().find(|q| q.name == name) {
+        return Ok(q.clone());
+    }
+    let q = Arc::new(Queue {
+        name: name.clone(),
+        state: Mutex::new(State::default()),
+        wake: Condvar::new(),
+        clocks: Mutex::new(Vec::new()),
+    });
+    let threads = config::THREADS_PER_QUEUE.get().max(1) as usize;
+    for index in 0..threads {
+        let worker_queue = q.clone();
+        lock(&q.state).alive += 1;
+        let spawned = std::thread::Builder::new()
+            .name(format!(
+                "redisai-{}-{}",
+                name.to_ascii_lowercase(),
+                index + 1
+            ))
+            .spawn(move || worker(worker_queue, index));
+        if let Err(e) = spawned {
+            lock(&q.state).alive -= 1;
+            // Workers already started stay with the queue; it is kept only if it has any.
+            if index == 0 {
+                return Err(format!("could not start a worker for {name}: {e}"));
+            }
+            break;
+        }
+    }
+    queues.push(q.clone());
+    Ok(q)
+}
+
+/// Every queue, for INFO.
+pub fn queues() -> Vec<Arc<Queue>> {
+    lock(&QUEUES).clone()
+}
+
+impl Queue {
+    /// CPU seconds used by each worker, in worker order.
+    pub fn worker_cpu_seconds(&self) -> Vec<f64> {
+        lock(&self.clocks)
+            .iter()
+            .map(|&clock| {
+                let mut ts = libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                };
+                // SAFETY: a clock id obtained from pthread_getcpuclockid; the call only reads.
+                if unsafe { libc::clock_gettime(clock, &mut ts) } == 0 {
+                    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
+                } else {
+                    0.0
+                }
+            })
+            .collect()
+    }
+
+    /// Queues a job. After shutdown the job is dropped, which completes it with an error.
+    pub fn push(&self, job: Job) {
+        let mut st = lock(&self.state);
+        if st.shutdown {
+            return;
+        }
+        st.jobs.push_back(job);
+        drop(st);
+        self.wake.notify_one();
+    }
+}
+
+/// Stops every worker: pending jobs are dropped, running ones may finish within `grace`.
+pub fn shutdown(grace: Duration) {
+    let deadline = Instant::now() + grace;
+    for q in queues() {
+        let mut st = lock(&q.state);
+        st.shutdown = true;
+        st.jobs.clear();
+        q.wake.notify_all();
+        while st.alive > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            st = q
+                .wake
+                .wait_timeout(st, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+}
+
+enum Work {
+    Expired(Job),
+    Run(Vec<Job>),
+}
+
+/// Removes and returns the next work that is ready, or says when to look again.
+fn choose(jobs: &mut VecDeque<Job>, now: Instant) -> Result<Work, Option<Instant>> {
+    if let Some(i) = jobs
+        .iter()
+        .position(|j| j.deadline.is_some_and(|d| d <= now))
+    {
+        return Ok(Work::Expired(jobs.remove(i).expect("index from position")));
+    }
+    let mut wake: Option<Instant> = jobs.iter().filter_map(|j| j.deadline).min();
+    let mut grouped = vec![false; jobs.len()];
+    for i in 0..jobs.len() {
+        if grouped[i] {
+            continue;
+        }
+        let job = &jobs[i];
+        let opts = job.model.batch;
+        let own = batch::rows(&job.inputs);
+        let alone = match own {
+            None => true,
+            Some(r) => opts.size == 0 || r >= opts.size,
+        };
+        if alone {
+            return Ok(Work::Run(vec![jobs.remove(i).expect("index in range")]));
+        }
+        let mut members = vec![i];
+        let mut total = own.unwrap_or(0);
+        for (k, other) in jobs.iter().enumerate().skip(i + 1) {
+            if total >= opts.size {
+                break;
+            }
+            if grouped[k] || !Arc::ptr_eq(&other.model, &job.model) {
+                continue;
+            }
+            let Some(r) = batch::rows(&other.inputs) else {
+                continue;
+            };
+            if total + r <= opts.size && batch::compatible(&job.inputs, &other.inputs) {
+                members.push(k);
+                total += r;
+                grouped[k] = true;
+            }
+        }
+        let timeout = Duration::from_millis(opts.min_timeout_ms);
+        let waited_enough = opts.min_timeout_ms > 0 && now >= job.enqueued + timeout;
+        if opts.min_size == 0 || total >= opts.min_size || waited_enough {
+            // Remove from the back so earlier indices stay valid; keep queue order.
+            let mut taken: Vec<Job> = members
+                .iter()
+                .rev()
+                .map(|&k| jobs.remove(k).expect("member index in range"))
+                .collect();
+            taken.reverse();
+            return Ok(Work::Run(taken));
+        }
+        if opts.min_timeout_ms > 0 {
+            let ready_at = job.enqueued + timeout;
+            wake = Some(wake.map_or(ready_at, |w| w.min(ready_at)));
+        }
+        grouped[i] = true;
+    }
+    Err(wake)
+}
+
+fn worker(q: Arc<Queue>, index: usize) {
+    let mut clock: libc::clockid_t = 0;
+    // SAFETY: asks for the CPU clock of the calling thread.
+    if unsafe { libc::pthread_getcpuclockid(libc::pthread_self(), &mut clock) } == 0 {
+        let mut clocks = lock(&q.clocks);
+        if clocks.len() <= index {
+            clocks.resize(index + 1, clock);
+        }
+        clocks[index] = clock;
+    }
+    loop {
+        let work = {
+            let mut st = lock(&q.state);
+            loop {
+                if st.shutdown {
+                    st.alive -= 1;
+                    q.wake.notify_all();
+                    return;
+                }
+                let now = Instant::now();
+                match choose(&mut st.jobs, now) {
+                    Ok(work) => break work,
+                    Err(Some(at)) => {
+                        st = q
+                            .wake
+                            .wait_timeout(st, at.saturating_duration_since(now))
+                            .unwrap_or_else(|p| p.into_inner())
+                            .0;
+                    }
+                    Err(None) => st = q.wake.wait(st).unwrap_or_else(|p| p.into_inner()),
+                }
+            }
+        };
+        match work {
+            Work::Expired(job) => job.completion.finished(Outcome::TimedOut),
+            Work::Run(jobs) => run(jobs, index),
+        }
+    }
+}
+
+/// Runs one job, or a batch of jobs of one model, and completes each.
+fn run(mut jobs: Vec<Job>, worker: usize) {
+    for j in &mut jobs {
+        j.completion.started();
+    }
+    let model = jobs[0].model.clone();
+    let start = Instant::now();
+    let result =
+        catch_unwind(AssertUnwindSafe(|| execute(&model, &jobs, worker))).unwrap_or_else(|p| {
+            let what = crate::commands::panic_message(&p);
+            log(
+                Level::Warning,
+                &format!("panic while running a model: {what}"),
+            );
+            Err(RunFailure::Error(format!("ERR internal error: {what}")))
+        });
+    let micros = start.elapsed().as_micros() as u64;
+    let outcomes: Vec<Outcome> = match result {
+        Ok(per_job) => per_job
+            .into_iter()
+            .map(|outputs| {
+                // RedisAI counts dimension 0 of the first output as the run's samples.
+                let samples = outputs
+                    .first()
+                    .and_then(|o| o.as_ref())
+                    .and_then(|t| t.shape().first().copied())
+                    .unwrap_or(0);
+                model.stats.record(micros, samples.max(0) as u64);
+                Outcome::Outputs(outputs)
+            })
+            .collect(),
+        Err(failure) => jobs
+            .iter()
+            .map(|_| {
+                model.stats.record_error();
+                match &failure {
+                    RunFailure::TimedOut => Outcome::TimedOut,
+                    RunFailure::Error(e) => Outcome::Failed(e.clone()),
+                }
+            })
+            .collect(),
+    };
+    // The run's references to the model and inputs go before the clients hear back, so a
+    // model deleted meanwhile is gone (with its statistics) by the time they see the reply.
+    drop(model);
+    let completions: Vec<Box<dyn Completion>> = jobs.into_iter().map(|j| j.completion).collect();
+    for (c, outcome) in completions.into_iter().zip(outcomes) {
+        c.finished(outcome);
+    }
+}
+
+type PerJob = Vec<Vec<Option<Tensor>>>;
+
+fn execute(model: &Model, jobs: &[Job], worker: usize) -> Result<PerJob, RunFailure> {
+    if let [job] = jobs {
+        let inputs: Vec<&Tensor> = job.inputs.iter().map(|t| t.as_ref()).collect();
+        return Ok(vec![model.prepared.run(worker, &inputs)?]);
+    }
+    let requests: Vec<&[Arc<Tensor>]> = jobs.iter().map(|j| j.inputs.as_slice()).collect();
+    let joined = batch::join(&requests).map_err(|e| RunFailure::Error(e.to_string()))?;
+    let refs: Vec<&Tensor> = joined.iter().collect();
+    let outputs = model.prepared.run(worker, &refs)?;
+    let sizes: Vec<u64> = jobs
+        .iter()
+        .map(|j| batch::rows(&j.inputs).unwrap_or(0))
+        .collect();
+    let mut per_job: PerJob = jobs
+        .iter()
+        .map(|_| Vec::with_capacity(outputs.len()))
+        .collect();
+    for out in outputs {
+        match out {
+            None => per_job.iter_mut().for_each(|p| p.push(None)),
+            Some(t) => {
+                let pieces =
+                    batch::split(&t, &sizes).map_err(|e| RunFailure::Error(e.to_string()))?;
+                for (p, piece) in per_job.iter_mut().zip(pieces) {
+                    p.push(Some(piece));
+                }
+            }
+        }
+    }
+    Ok(per_job)
+}
