@@ -10,14 +10,22 @@ SHELL := /bin/bash
 CARGO ?= cargo
 JOBS ?= 2
 PORT ?= 6379
-MODULE := $(CURDIR)/target/release/libredisai.so
+RELEASE := $(CURDIR)/target/release
+MODULE := $(RELEASE)/libredisai.so
+MODELS := $(CURDIR)/target/test-models
 VENV := $(CURDIR)/.venv
 CACHE := $(HOME)/.cache/redisai
+ARCH := $(shell uname -m)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# ONNX Runtime for the ONNX backend: the library out of PyPI's wheel, the release the
+# plugin's `ort` crate (2.0.0-rc.15) is written for. Kept in ~/.cache, copied beside the plugin.
+ORT_VERSION := 1.31.1
+ORT_LIB := libonnxruntime.so.$(ORT_VERSION)
 # Pinned so that the client tests are reproducible; redisai 1.3.0 requires redis-py < 5.
-PY_PACKAGES := redisai==1.3.0 redis==4.6.0 numpy==1.26.4 pytest==7.4.4 hiredis==2.3.2
+PY_PACKAGES := redisai==1.3.0 redis==4.6.0 numpy==2.4.6 pytest==7.4.4 hiredis==2.3.2 \
+	onnx==1.23.2 onnxruntime==$(ORT_VERSION)
 
-.PHONY: all build deps deps-system deps-python run test test-rust test-python bench lint fmt clean test-valkey
+.PHONY: all build deps deps-system deps-python deps-onnx models run test test-rust test-python bench lint fmt clean test-valkey
 
 all: build
 
@@ -35,32 +43,58 @@ deps-system:
 
 deps-python: $(VENV)/.installed
 
-$(VENV)/.installed: Makefile
-	@test -x $(VENV)/bin/python || python3 -m venv $(VENV)
+$(VENV)/bin/python:
+	python3 -m venv $(VENV)
+
+$(VENV)/.installed: Makefile | $(VENV)/bin/python
 	$(VENV)/bin/pip install -q --disable-pip-version-check $(PY_PACKAGES)
 	@touch $@
 
-deps: deps-system deps-python
+# The venv's pip fetches it: Debian's python3 has no pip of its own.
+$(CACHE)/$(ORT_LIB): | $(VENV)/bin/python
+	mkdir -p $(CACHE)/wheels
+	$(VENV)/bin/pip download -q --disable-pip-version-check --no-deps --only-binary=:all: \
+	  --python-version 3.11 --platform manylinux_2_28_$(ARCH) --platform manylinux_2_27_$(ARCH) \
+	  -d $(CACHE)/wheels onnxruntime==$(ORT_VERSION)
+	python3 -c 'import glob, sys, zipfile; \
+	  wheel = glob.glob("$(CACHE)/wheels/onnxruntime-$(ORT_VERSION)-*.whl")[0]; \
+	  open(sys.argv[1], "wb").write(zipfile.ZipFile(wheel).read("onnxruntime/capi/$(ORT_LIB)"))' $@.part
+	mv $@.part $@
 
-build: deps-system
+$(RELEASE)/$(ORT_LIB): $(CACHE)/$(ORT_LIB)
+	mkdir -p $(RELEASE)
+	cp $< $@
+
+deps-onnx: $(RELEASE)/$(ORT_LIB)
+
+deps: deps-system deps-onnx deps-python
+
+build: deps-system deps-onnx
 	$(CARGO) build --release -j$(JOBS) --workspace
+
+# The tiny ONNX models the tests use, made with the onnx package (nothing is downloaded).
+models: $(MODELS)/.done
+
+$(MODELS)/.done: tests/models/make_models.py $(VENV)/.installed
+	$(VENV)/bin/python tests/models/make_models.py $(MODELS)
+	@touch $@
 
 run: build
 	@echo "redis-server on port $(PORT) with $(MODULE)"
 	@echo "connect with: redis-cli -p $(PORT)   (try: AI.TENSORSET t FLOAT 2 VALUES 1 2)"
 	redis-server --port $(PORT) --save "" --loadmodule $(MODULE)
 
-test: deps build test-rust test-python
+test: deps build models test-rust test-python
 
-test-rust:
-	REDISAI_MODULE=$(MODULE) $(CARGO) test --release -j$(JOBS) --workspace
+test-rust: models
+	REDISAI_MODULE=$(MODULE) REDISAI_TEST_MODELS=$(MODELS) $(CARGO) test --release -j$(JOBS) --workspace
 
-test-python: deps-python
-	REDISAI_MODULE=$(MODULE) $(VENV)/bin/python -m pytest -q tests/python
+test-python: deps-python models
+	REDISAI_MODULE=$(MODULE) REDISAI_TEST_MODELS=$(MODELS) $(VENV)/bin/python -m pytest -q tests/python
 	REDISAI_MODULE=$(MODULE) $(VENV)/bin/python tests/python/run_example.py examples/tensors.py
 
-bench: build
-	REDISAI_MODULE=$(MODULE) $(CURDIR)/target/release/redisai-bench
+bench: build models
+	REDISAI_MODULE=$(MODULE) REDISAI_TEST_MODELS=$(MODELS) $(RELEASE)/redisai-bench
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -81,8 +115,9 @@ $(VALKEY):
 	for d in $(CACHE)/valkey-deb/*.deb; do dpkg-deb -x $$d $(CACHE)/valkey; done
 	@test -x $(VALKEY)
 
-test-valkey: build $(VALKEY)
-	REDIS_SERVER=$(VALKEY) REDISAI_MODULE=$(MODULE) $(CARGO) test --release -j$(JOBS) --workspace
+test-valkey: build models $(VALKEY)
+	REDIS_SERVER=$(VALKEY) REDISAI_MODULE=$(MODULE) REDISAI_TEST_MODELS=$(MODELS) \
+	  $(CARGO) test --release -j$(JOBS) --workspace
 
 clean:
 	$(CARGO) clean

@@ -187,22 +187,23 @@ impl Server {
             .expect("connect")
     }
 
-    /// Stops the server with SHUTDOWN (saving if persistence is on) and waits for it.
-    pub fn shutdown(&mut self) {
+    /// Stops the server with SHUTDOWN (saving if persistence is on) and waits for it; the
+    /// exit status, or None when it had to be killed.
+    pub fn shutdown(&mut self) -> Option<std::process::ExitStatus> {
         if let Ok(mut c) = redis::Client::open(self.url()).and_then(|c| c.get_connection()) {
             let _: redis::RedisResult<Value> = redis::cmd("SHUTDOWN").query(&mut c);
         }
-        if let Some(mut child) = self.child.take() {
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
+        let mut child = self.child.take()?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
             }
-            let _ = child.kill();
-            let _ = child.wait();
+            std::thread::sleep(Duration::from_millis(20));
         }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
     }
 
     /// Shuts down and starts again in the same directory with the same options.
@@ -272,6 +273,12 @@ pub fn set_blob(
     words.push(b"BLOB");
     words.push(blob);
     run(con, &words)
+}
+
+/// The words of a command written as one line (`w("AI.TENSORSET x FLOAT 1 VALUES 2")`), for
+/// commands whose arguments hold no spaces.
+pub fn w(line: &str) -> Vec<&str> {
+    line.split_whitespace().collect()
 }
 
 /// `run` with string words.
@@ -359,4 +366,91 @@ pub fn wait_for(timeout: Duration, what: &str, mut f: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(20));
     }
     panic!("timed out waiting for {what}");
+}
+
+/// The generated test models (REDISAI_TEST_MODELS, default target/test-models), or why they
+/// cannot be used: the ONNX tests need the models, the ONNX plugin and ONNX Runtime beside
+/// the module. `make test` provides all three.
+pub fn onnx_setup() -> Result<PathBuf, String> {
+    let dir = std::env::var("REDISAI_TEST_MODELS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-models"));
+    if !dir.join("mlp.onnx").exists() {
+        return Err(format!(
+            "no test models in {} (run `make models`)",
+            dir.display()
+        ));
+    }
+    let module_dir = module_path()
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    for f in ["libredisai_onnx.so", "libonnxruntime.so.1.31.1"] {
+        if !module_dir.join(f).exists() {
+            return Err(format!(
+                "{f} is not beside the module in {} (run `make build`)",
+                module_dir.display()
+            ));
+        }
+    }
+    Ok(dir)
+}
+
+/// Returns the models directory, or prints why the test cannot run and returns from it.
+#[macro_export]
+macro_rules! onnx_or_skip {
+    () => {
+        match common::onnx_setup() {
+            Ok(dir) => dir,
+            Err(why) => {
+                eprintln!("SKIPPED {}: {why}", module_path!());
+                println!("SKIPPED: {why}");
+                return;
+            }
+        }
+    };
+}
+
+/// The bytes of a generated model.
+pub fn model_file(dir: &Path, name: &str) -> Vec<u8> {
+    std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// `AI.MODELSTORE key ONNX device [options...] BLOB <file>`.
+pub fn store_model(
+    con: &mut redis::Connection,
+    key: &str,
+    blob: &[u8],
+    options: &[&str],
+) -> Result<Value, String> {
+    let mut words: Vec<&[u8]> = vec![b"AI.MODELSTORE", key.as_bytes(), b"ONNX", b"CPU"];
+    words.extend(options.iter().map(|o| o.as_bytes()));
+    words.push(b"BLOB");
+    words.push(blob);
+    run(con, &words)
+}
+
+/// f32 values of a tensor, read with TENSORGET BLOB.
+pub fn floats(con: &mut redis::Connection, key: &str) -> Vec<f32> {
+    let b = bytes(&exec(con, &["AI.TENSORGET", key, "BLOB"]).expect("TENSORGET"));
+    b.chunks_exact(4)
+        .map(|c| f32::from_ne_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+/// AI.INFO as (field, value) pairs.
+pub fn ai_info(con: &mut redis::Connection, key: &str) -> Vec<(String, Value)> {
+    let v = exec(con, &["AI.INFO", key]).expect("AI.INFO");
+    array(&v)
+        .chunks(2)
+        .map(|p| (String::from_utf8(bytes(&p[0])).unwrap(), p[1].clone()))
+        .collect()
+}
+
+/// An integer field of AI.INFO.
+pub fn ai_info_int(con: &mut redis::Connection, key: &str, field: &str) -> i64 {
+    match ai_info(con, key).into_iter().find(|(f, _)| f == field) {
+        Some((_, Value::Int(i))) => i,
+        other => panic!("AI.INFO {key} {field}: {other:?}"),
+    }
 }
