@@ -1,15 +1,19 @@
-//! `make bench`: AI.TENSORSET / AI.TENSORGET BLOB throughput against SET / GET of the same
-//! bytes on the same server in the same run, reported as ratios.
+//! `make bench`: what redisai costs over the plain thing, measured in the same run.
+//!
+//! - tensors: AI.TENSORSET / AI.TENSORGET BLOB throughput against SET / GET of the same bytes.
+//! - models (`models.rs`): the per-call overhead of AI.MODELEXECUTE over running the same ONNX
+//!   model with ONNX Runtime in-process, and batched against unbatched throughput.
 //!
 //! The load generator writes pre-encoded commands on raw sockets and only skims the replies,
 //! so the client costs the same for both sides of each ratio and stays out of the way of the
-//! server (one redis-server thread is what is measured). On a machine with two or more CPUs
-//! the server is pinned to the first and the clients to the others, so the clients do not
-//! steal the server's time. Rounds alternate between baseline and candidate so drift of the
-//! machine shows up in both.
+//! server. On a machine with two or more CPUs the server is pinned to the first and the
+//! clients to the others, so the clients do not steal the server's time. Rounds alternate
+//! between baseline and candidate so drift of the machine shows up in both.
 //!
 //! Usage: redisai-bench [--server PATH] [--module PATH] [--seconds N] [--clients N]
-//!                      [--rounds N] [--sizes KiB,KiB]
+//!                      [--rounds N] [--sizes KiB,KiB] [--suites tensors,models]
+
+mod models;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -25,6 +29,7 @@ struct Config {
     clients: usize,
     rounds: usize,
     sizes: Vec<usize>,
+    suites: Vec<String>,
 }
 
 fn parse_args() -> Config {
@@ -36,6 +41,7 @@ fn parse_args() -> Config {
         clients: 32,
         rounds: 7,
         sizes: vec![1024, 256 * 1024],
+        suites: vec!["tensors".into(), "models".into()],
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -53,6 +59,7 @@ fn parse_args() -> Config {
                     .map(|s| s.parse::<usize>().expect("--sizes: KiB,KiB") * 1024)
                     .collect()
             }
+            "--suites" => c.suites = v.split(',').map(str::to_string).collect(),
             other => panic!("unknown argument {other}"),
         }
         i += 2;
@@ -67,7 +74,8 @@ struct Server {
 }
 
 impl Server {
-    fn start(cfg: &Config) -> Server {
+    /// Starts redis-server with the module (and `module_args` after it) on a free port.
+    fn start(cfg: &Config, module_args: &[&str]) -> Server {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
@@ -100,6 +108,7 @@ impl Server {
             .arg(&dir)
             .arg("--loadmodule")
             .arg(&module)
+            .args(module_args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -267,7 +276,18 @@ fn median(v: &mut [f64]) -> f64 {
 
 fn main() {
     let cfg = parse_args();
-    let server = Server::start(&cfg);
+    for suite in &cfg.suites {
+        match suite.as_str() {
+            "tensors" => tensors(&cfg),
+            "models" => models::run(&cfg),
+            other => panic!("unknown suite {other} (tensors, models)"),
+        }
+        println!();
+    }
+}
+
+fn tensors(cfg: &Config) {
+    let server = Server::start(cfg, &[]);
     let port = server.port;
     println!(
         "redisai tensor I/O benchmark: {} clients, {} s per run, {} rounds; ops/s and ratios are \
