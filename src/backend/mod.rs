@@ -465,7 +465,11 @@ fn output_tensor(v: &TensorView) -> Result<Option<Tensor>, RunFailure> {
     copy.extend_from_slice(data);
     Tensor::from_vec(dtype, Shape::from_slice(shape), copy, Limits::UNLIMITED)
         .map(Some)
-        .map_err(|e| RunFailure::Error(format!("ERR invalid output from the backend: {e}")))
+        .map_err(|e| {
+            let e = e.to_string();
+            let why = e.strip_prefix("ERR ").unwrap_or(&e);
+            RunFailure::Error(format!("ERR invalid output from the backend: {why}"))
+        })
 }
 
 impl Drop for PluginModel {
