@@ -94,6 +94,35 @@ pub enum AiError {
     InTransaction,
     BatchSizeMismatch,
 
+    // AI.DAGEXECUTE / AI.DAGRUN and their _RO forms
+    /// `ERR missing arguments for '<command>' command` (AI.DAGEXECUTE's own arity text).
+    DagArity(&'static str),
+    LoadArgsMissing,
+    LoadCountInvalid,
+    LoadCountMismatch,
+    PersistArgsMissing,
+    PersistCountInvalid,
+    PersistNotUnique,
+    PersistCountMismatch,
+    PersistInReadOnly,
+    RoutingMissing,
+    /// Two spaces before the token, as RedisAI (spec §14).
+    DagUnexpected(String),
+    DagNeedsKeyword,
+    DagEmpty,
+    DagUnsupportedOp,
+    /// A deprecated run op inside AI.DAGEXECUTE (`AI.MODELRUN`, `AI.SCRIPTRUN`).
+    DagDeprecatedOp(&'static str),
+    /// A current run op inside the deprecated AI.DAGRUN.
+    DagNewOpInDagrun(&'static str),
+    ScriptInReadOnlyDag,
+    DagInputMissing,
+    DagPersistMissing,
+    DagTimeoutInOp,
+    /// An op's own arity text inside a DAG (`AI.TENSORSET`, `AI.TENSORGET`; no `ERR`).
+    DagOpArity(&'static str),
+    ScriptKeyEmpty,
+
     // AI.INFO
     NoRunInfo,
 
@@ -197,6 +226,48 @@ impl fmt::Display for AiError {
                 f.write_str("ERR Cannot run RedisAI command within a transaction or a LUA script")
             }
             BatchSizeMismatch => f.write_str("ERR Model did not generate the expected batch size"),
+            DagArity(command) => write!(f, "ERR missing arguments for '{command}' command"),
+            LoadArgsMissing => f.write_str("ERR missing arguments after LOAD keyword in DAG command"),
+            LoadCountInvalid => {
+                f.write_str("ERR invalid or negative value found in number of keys to LOAD")
+            }
+            LoadCountMismatch => f.write_str(
+                "ERR number of keys to LOAD into DAG does not match the number of given arguments",
+            ),
+            PersistArgsMissing => {
+                f.write_str("ERR missing arguments after PERSIST keyword in DAG command")
+            }
+            PersistCountInvalid => {
+                f.write_str("ERR invalid or negative value found in number of keys to PERSIST")
+            }
+            PersistNotUnique => f.write_str("ERR PERSIST keys must be unique"),
+            PersistCountMismatch => f.write_str(
+                "ERR number of keys to PERSIST after DAG execution does not match the number of given arguments",
+            ),
+            PersistInReadOnly => f.write_str("ERR PERSIST cannot be specified in a read-only DAG"),
+            RoutingMissing => f.write_str("ERR Missing ROUTING value"),
+            DagUnexpected(token) => {
+                write!(f, "ERR Invalid DAG command. Unexpected argument:  {token}")
+            }
+            DagNeedsKeyword => f.write_str(
+                "ERR AI.DAGEXECUTE and AI.DAGEXECUTE_RO commands must contain at least one out of ROUTING, LOAD, PERSIST keywords",
+            ),
+            DagEmpty => f.write_str("ERR DAG is empty"),
+            DagUnsupportedOp => f.write_str("Unsupported command within DAG"),
+            DagDeprecatedOp(op) => {
+                write!(f, "Deprecated {op} cannot be used in AI.DAGEXECUTE command")
+            }
+            DagNewOpInDagrun(op) => {
+                write!(f, "{op} cannot be used in a deprecated AI.DAGRUN command")
+            }
+            ScriptInReadOnlyDag => f.write_str(
+                "ERR AI.SCRIPTEXECUTE command cannot be specified in a read-only DAG",
+            ),
+            DagInputMissing => f.write_str("ERR INPUT key cannot be found in DAG"),
+            DagPersistMissing => f.write_str("ERR PERSIST key cannot be found in DAG"),
+            DagTimeoutInOp => f.write_str("ERR TIMEOUT not allowed within a DAG command"),
+            DagOpArity(op) => write!(f, "wrong number of arguments for '{op}' command"),
+            ScriptKeyEmpty => f.write_str("ERR script key is empty"),
             NoRunInfo => f.write_str("ERR cannot find run info for key"),
             Internal(what) => write!(f, "ERR internal error: {what}"),
         }

@@ -9,6 +9,7 @@ mod backend;
 mod commands;
 mod config;
 mod ctx;
+mod dag;
 pub mod error;
 mod exec;
 mod info;
@@ -55,6 +56,10 @@ static COMMANDS: &[CommandSpec] = &[
     command!("AI.MODELDEL",     commands::model::modeldel,     "write",          1, 1, 1),
     command!("AI.MODELEXECUTE", commands::model::modelexecute, "write deny-oom getkeys-api", 4, 4, 1),
     command!("AI.MODELRUN",     commands::model::modelrun,     "write deny-oom getkeys-api", 3, 3, 1),
+    command!("AI.DAGEXECUTE",   commands::dag::dagexecute,     "write deny-oom getkeys-api", 3, 3, 1),
+    command!("AI.DAGEXECUTE_RO", commands::dag::dagexecute_ro, "readonly getkeys-api", 3, 3, 1),
+    command!("AI.DAGRUN",       commands::dag::dagrun,         "write deny-oom getkeys-api", 3, 3, 1),
+    command!("AI.DAGRUN_RO",    commands::dag::dagrun_ro,      "readonly getkeys-api", 3, 3, 1),
     command!("AI._MODELSCAN",   commands::model::modelscan,    "readonly",       0, 0, 0),
     command!("AI.INFO",         commands::model::info,         "readonly",       1, 1, 1),
     // Not "write" as upstream: it changes no data, and replicas need it to reach backends.

@@ -1,5 +1,7 @@
-//! Blocked clients: a run command blocks its client, a worker finishes the job, and the reply
-//! callback (main thread, GIL held) stores the outputs, replicates them and replies.
+//! Blocked clients: a run command (AI.MODELEXECUTE, AI.DAGEXECUTE, ...) blocks its client
+//! while its plan runs; the reply callback (main thread, GIL held) writes the outputs or
+//! PERSIST keys, replicates them as AI.TENSORSET and replies. [`reply_plan`] is also how a
+//! DAG without model ops answers at once.
 
 use std::ffi::{c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -7,33 +9,34 @@ use std::sync::Arc;
 
 use redis_module::raw::{self, RedisModuleBlockedClient};
 
+use super::tensor::reply_tensor;
 use crate::ctx::{api, api_has, log, Ctx, Level, OwnedString, RedisModuleCtx, RedisModuleString};
+use crate::dag::run::{Client, Finished, OpResult};
+use crate::dag::{OpKind, Outline, Slot, Style};
 use crate::error::AiError;
-use crate::exec::{Completion, Outcome};
 use crate::tensor::Tensor;
 
 /// What the reply callback receives.
 struct Reply {
-    outputs: Vec<Vec<u8>>,
-    outcome: Outcome,
+    outline: Outline,
+    finished: Finished,
 }
 
-/// A blocked client waiting for its job; the job's `Completion`.
+/// A blocked client waiting for its plan.
 pub struct Blocked {
     bc: *mut RedisModuleBlockedClient,
-    /// Output key names, in model output order.
-    outputs: Vec<Vec<u8>>,
+    outline: Option<Outline>,
     measuring: bool,
-    done: bool,
 }
 
 // SAFETY: RedisModule_UnblockClient and the time measurement calls are meant to be called
-// from the thread working for the blocked client; the handle is used by one thread at a time.
+// from the thread working for the blocked client; the handle is used by one thread at a time
+// (the plan's lock orders the calls).
 unsafe impl Send for Blocked {}
 
 impl Blocked {
-    /// Blocks the client of `ctx` until its job completes.
-    pub fn block(ctx: &Ctx, outputs: Vec<Vec<u8>>) -> Blocked {
+    /// Blocks the client of `ctx` until its plan finishes.
+    pub fn block(ctx: &Ctx, outline: Outline) -> Blocked {
         // SAFETY: a live command context; the callbacks are 'static functions.
         let bc = unsafe {
             api!(RedisModule_BlockClient)(
@@ -46,49 +49,49 @@ impl Blocked {
         };
         Blocked {
             bc,
-            outputs,
+            outline: Some(outline),
             measuring: false,
-            done: false,
         }
     }
 
-    fn unblock(&mut self, outcome: Outcome) {
-        if self.done {
+    fn unblock(&mut self, finished: Finished) {
+        let Some(outline) = self.outline.take() else {
             return;
-        }
-        self.done = true;
+        };
         if self.measuring {
             // SAFETY: the handle is live until unblocked, just below.
             unsafe { api!(RedisModule_BlockedClientMeasureTimeEnd)(self.bc) };
         }
-        let reply = Box::new(Reply {
-            outputs: std::mem::take(&mut self.outputs),
-            outcome,
-        });
+        let reply = Box::new(Reply { outline, finished });
         // SAFETY: ownership of the reply passes to the server, back to us in free_reply.
         unsafe { api!(RedisModule_UnblockClient)(self.bc, Box::into_raw(reply) as *mut c_void) };
     }
 }
 
-impl Completion for Blocked {
+impl Client for Blocked {
     fn started(&mut self) {
         // Background time counts in SLOWLOG and INFO commandstats (Redis 6.2+).
-        if api_has!(RedisModule_BlockedClientMeasureTimeStart) {
+        if !self.measuring && api_has!(RedisModule_BlockedClientMeasureTimeStart) {
             // SAFETY: live handle.
             unsafe { api!(RedisModule_BlockedClientMeasureTimeStart)(self.bc) };
             self.measuring = true;
         }
     }
 
-    fn finished(mut self: Box<Self>, outcome: Outcome) {
-        self.unblock(outcome);
+    fn finished(mut self: Box<Self>, result: Finished) {
+        self.unblock(result);
     }
 }
 
 impl Drop for Blocked {
-    /// A job dropped without running (shutdown) still releases its client.
+    /// A plan dropped without finishing (shutdown) still releases its client.
     fn drop(&mut self) {
-        self.unblock(Outcome::Failed("ERR the server is shutting down".into()));
+        let n = self.outline.as_ref().map_or(0, |o| o.ops.len());
+        self.unblock(Finished {
+            timed_out: false,
+            results: vec![OpResult::Failed("ERR the server is shutting down".into()); n],
+            slots: Vec::new(),
+        });
     }
 }
 
@@ -112,14 +115,12 @@ unsafe extern "C" fn reply_callback(
         let reply = unsafe {
             &mut *(api!(RedisModule_GetBlockedClientPrivateData)(ctx.raw_ctx()) as *mut Reply)
         };
-        match std::mem::replace(&mut reply.outcome, Outcome::TimedOut) {
-            Outcome::TimedOut => ctx.reply_simple(c"TIMEDOUT"),
-            Outcome::Failed(text) => ctx.reply_error(&text),
-            Outcome::Outputs(outs) => match store_outputs(&ctx, &reply.outputs, outs) {
-                Ok(()) => ctx.reply_ok(),
-                Err(e) => ctx.reply_error(&e.to_string()),
-            },
-        }
+        let finished = Finished {
+            timed_out: reply.finished.timed_out,
+            results: std::mem::take(&mut reply.finished.results),
+            slots: std::mem::take(&mut reply.finished.slots),
+        };
+        reply_plan(&ctx, &reply.outline, finished);
     }));
     if let Err(p) = result {
         let what = super::panic_message(&p);
@@ -132,22 +133,104 @@ unsafe extern "C" fn reply_callback(
     raw::REDISMODULE_OK as c_int
 }
 
-/// Writes each computed output to its key and replicates it as AI.TENSORSET. The keys were
-/// checked before the run, but a client may have written something else there meanwhile:
-/// all are checked again first, so either every output is stored or none is.
-fn store_outputs(ctx: &Ctx, keys: &[Vec<u8>], outputs: Vec<Option<Tensor>>) -> Result<(), AiError> {
-    let names: Vec<OwnedString> = keys.iter().map(|k| OwnedString::new(k)).collect();
-    for (name, out) in names.iter().zip(&outputs) {
-        if out.is_some() {
+/// Answers a finished plan and, when every op succeeded, writes its keys.
+///
+/// A run command answers `OK` or its op's error. A DAG answers one entry per op: `OK` for
+/// AI.TENSORSET and model ops that ran, the error of a failed op, `NA` for ops that did not
+/// run, and for AI.TENSORGET the tensor as it was at that point, or `NA` after a failure.
+/// A timeout answers `TIMEDOUT` alone. Nothing is written unless every op succeeded.
+pub fn reply_plan(ctx: &Ctx, outline: &Outline, finished: Finished) {
+    if finished.timed_out {
+        ctx.reply_simple(c"TIMEDOUT");
+        return;
+    }
+    let failure = finished.results.iter().find_map(|r| match r {
+        OpResult::Failed(text) => Some(text.as_str()),
+        _ => None,
+    });
+    let complete =
+        failure.is_none() && finished.results.iter().all(|r| matches!(r, OpResult::Done));
+    if outline.style == Style::Single {
+        match failure {
+            Some(text) => ctx.reply_error(text),
+            None if !complete => {
+                ctx.reply_error(&AiError::Internal("op did not run".into()).to_string())
+            }
+            None => match persist(ctx, &outline.persist, &finished.slots) {
+                Ok(()) => ctx.reply_ok(),
+                Err(e) => ctx.reply_error(&e.to_string()),
+            },
+        }
+        return;
+    }
+    // The keys were checked when the DAG was parsed, but a client may have written
+    // something else there meanwhile: checked again before the reply is committed to.
+    if complete {
+        if let Err(e) = check_persist(ctx, &outline.persist, &finished.slots) {
+            ctx.reply_error(&e.to_string());
+            return;
+        }
+    }
+    ctx.reply_array(outline.ops.len());
+    let mut broken = false;
+    for (i, op) in outline.ops.iter().enumerate() {
+        let result = finished.results.get(i).unwrap_or(&OpResult::NotRun);
+        match op {
+            OpKind::Set => ctx.reply_simple(c"OK"),
+            OpKind::Run => match result {
+                OpResult::Done => ctx.reply_simple(c"OK"),
+                OpResult::Failed(text) => {
+                    broken = true;
+                    ctx.reply_error(text);
+                }
+                OpResult::NotRun => {
+                    broken = true;
+                    ctx.reply_simple(c"NA");
+                }
+            },
+            OpKind::Get { slot, format } => match finished.slots.get(*slot) {
+                Some(Some(t)) if !broken => reply_tensor(ctx, t, *format),
+                _ => ctx.reply_simple(c"NA"),
+            },
+        }
+    }
+    if complete {
+        // Checked above; nothing can have changed on the main thread since.
+        let _ = persist(ctx, &outline.persist, &finished.slots);
+    }
+}
+
+fn check_persist(
+    ctx: &Ctx,
+    keys: &[(Vec<u8>, Slot)],
+    slots: &[Option<Arc<Tensor>>],
+) -> Result<(), AiError> {
+    for (key, slot) in keys {
+        if matches!(slots.get(*slot), Some(Some(_))) {
+            let name = OwnedString::new(key);
             ctx.open_key(name.as_ptr(), false).check_type::<Tensor>()?;
         }
     }
-    for (name, out) in names.iter().zip(outputs) {
-        let Some(tensor) = out else { continue };
-        let tensor = Arc::new(tensor);
+    Ok(())
+}
+
+/// Writes each tensor to its key and replicates it as AI.TENSORSET: every key is checked
+/// first, so either all are written or none. A slot without a tensor (a model output that
+/// is not one) is skipped.
+fn persist(
+    ctx: &Ctx,
+    keys: &[(Vec<u8>, Slot)],
+    slots: &[Option<Arc<Tensor>>],
+) -> Result<(), AiError> {
+    check_persist(ctx, keys, slots)?;
+    for (key, slot) in keys {
+        let Some(Some(tensor)) = slots.get(*slot) else {
+            continue;
+        };
+        let name = OwnedString::new(key);
         ctx.open_key(name.as_ptr(), true).set(tensor.clone());
         ctx.notify(c"ai.tensorset", name.as_ptr());
-        ctx.replicate_tensor(name.as_ptr(), &tensor);
+        ctx.replicate_tensor(name.as_ptr(), tensor);
     }
     Ok(())
 }

@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod blocking;
+pub mod dag;
 pub mod model;
 pub mod tensor;
 

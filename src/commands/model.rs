@@ -2,13 +2,11 @@
 //! AI._MODELSCAN and AI.INFO (spec §4.3–§4.8, §4.17, §4.19).
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use super::blocking::Blocked;
 use crate::config;
 use crate::ctx::{ArgWords, Args, Ctx, Level};
+use crate::dag::Plan;
 use crate::error::{AiError, AiResult};
-use crate::exec::{self, Job};
 use crate::model::args::{
     parse_modelexecute, parse_modelget, parse_modelrun, parse_modelset, parse_modelstore, ExecArgs,
     StoreArgs,
@@ -189,7 +187,7 @@ pub fn modelrun(ctx: &Ctx, args: &Args) -> AiResult<()> {
     run(ctx, args, 2, model, req)
 }
 
-/// Snapshots the inputs, checks the output keys, blocks the client and queues the job.
+/// Snapshots the inputs, checks the output keys, and runs the model as a single-op plan.
 fn run(ctx: &Ctx, args: &Args, base: usize, model: Arc<Model>, req: ExecArgs) -> AiResult<()> {
     let inputs: Vec<Arc<Tensor>> = req
         .inputs
@@ -206,19 +204,12 @@ fn run(ctx: &Ctx, args: &Args, base: usize, model: Arc<Model>, req: ExecArgs) ->
         ctx.open_key(args.raw(base + o), false)
             .check_type::<Tensor>()?;
     }
-    let queue = exec::queue(&model.queue_name()).map_err(|e| {
-        ctx.log(Level::Warning, &e);
-        AiError::Backend("ERR Could not initialize queue on requested device".into())
-    })?;
     let outputs = req
         .outputs
         .iter()
         .map(|&o| args.bytes(base + o).to_vec())
         .collect();
-    let timeout = req.timeout_ms.map(Duration::from_millis);
-    let blocked = Blocked::block(ctx, outputs);
-    queue.push(Job::new(model, inputs, timeout, Box::new(blocked)));
-    Ok(())
+    super::dag::execute(ctx, Plan::single(model, inputs, outputs, req.timeout_ms))
 }
 
 /// Key positions of AI.MODELEXECUTE for the cluster and ACLs, read as far as they parse.

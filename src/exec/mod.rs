@@ -2,13 +2,15 @@
 //!
 //! # Threads and what they own
 //!
-//! * The **main thread** (Redis) parses a run command, snapshots its inputs (`Arc<Tensor>`,
-//!   no copy), blocks the client and pushes a [`Job`] on the model's device [`Queue`]. Later, in the blocked client's
-//!   reply callback, it writes the outputs to the keyspace. It never waits for a worker.
+//! * The **main thread** (Redis) parses a run command into a plan (`crate::dag`), snapshots
+//!   its inputs (`Arc<Tensor>`, no copy), blocks the client and pushes a [`Job`] per ready
+//!   model op on the model's device [`Queue`]. Later, in the blocked client's reply callback,
+//!   it writes the outputs to the keyspace. It never waits for a worker.
 //! * **Workers**: `THREADS_PER_QUEUE` per device queue (`CPU`, `GPU:0`, ...), created with the
 //!   queue on first use. A worker takes ready work from its queue, runs it through the
 //!   backend with its own index (the plugin keeps per-worker engine state by that index), and
-//!   hands the outcome to the job's [`Completion`], which unblocks the client.
+//!   hands the outcome to the job's [`Completion`] (its plan, which queues the ops that now
+//!   can run, or unblocks the client when none is left).
 //!
 //! # Locks
 //!
@@ -72,19 +74,19 @@ pub struct Job {
 }
 
 impl Job {
-    pub fn new(
+    /// A job that expires at `deadline` if it is still queued then (a DAG's ops share one).
+    pub fn with_deadline(
         model: Arc<Model>,
         inputs: Vec<Arc<Tensor>>,
-        timeout: Option<Duration>,
+        deadline: Option<Instant>,
         completion: Box<dyn Completion>,
     ) -> Job {
-        let now = Instant::now();
         Job {
             model,
             inputs,
-            deadline: timeout.map(|t| now + t),
+            deadline,
             completion,
-            enqueued: now,
+            enqueued: Instant::now(),
         }
     }
 }

@@ -1,5 +1,5 @@
-//! Argument grammar of AI.TENSORSET and AI.TENSORGET, shared by the commands and (later) by
-//! the DAG ops of the same name. Errors and their order follow RedisAI (spec §4.1, §4.2).
+//! Argument grammar of AI.TENSORSET and AI.TENSORGET, shared by the commands and by the DAG
+//! ops of the same name. Errors and their order follow RedisAI (spec §4.1, §4.2).
 
 use super::{DType, Shape};
 use crate::error::{AiError, AiResult};
@@ -35,6 +35,28 @@ impl<'a, W: Words<'a> + ?Sized> Words<'a> for Tail<'_, W> {
         self.inner.count().saturating_sub(self.from)
     }
     fn word(&self, i: usize) -> &'a [u8] {
+        self.inner.word(self.from + i)
+    }
+}
+
+/// `len` words of `inner` from index `from` on (one op of a DAG).
+pub struct Window<'w, W: ?Sized> {
+    inner: &'w W,
+    from: usize,
+    len: usize,
+}
+
+pub fn window<'a, W: Words<'a> + ?Sized>(inner: &W, from: usize, len: usize) -> Window<'_, W> {
+    let len = len.min(inner.count().saturating_sub(from));
+    Window { inner, from, len }
+}
+
+impl<'a, W: Words<'a> + ?Sized> Words<'a> for Window<'_, W> {
+    fn count(&self) -> usize {
+        self.len
+    }
+    fn word(&self, i: usize) -> &'a [u8] {
+        assert!(i < self.len, "word {i} of a window of {}", self.len);
         self.inner.word(self.from + i)
     }
 }

@@ -1,0 +1,119 @@
+//! AI.DAGEXECUTE, AI.DAGEXECUTE_RO and the deprecated AI.DAGRUN, AI.DAGRUN_RO (spec §4.15,
+//! §4.16): parse into a plan on the main thread, then run it like any run command.
+
+use std::sync::Arc;
+
+use super::blocking::{reply_plan, Blocked};
+use crate::config;
+use crate::ctx::{Args, Ctx, Level};
+use crate::dag::run::{self, Finished};
+use crate::dag::{self, Flavor, Keyspace, Plan, Runnable};
+use crate::error::{AiError, AiResult};
+use crate::model::Model;
+use crate::tensor::Tensor;
+
+pub fn dagexecute(ctx: &Ctx, args: &Args) -> AiResult<()> {
+    dag_command(ctx, args, Flavor::Execute)
+}
+
+pub fn dagexecute_ro(ctx: &Ctx, args: &Args) -> AiResult<()> {
+    dag_command(ctx, args, Flavor::ExecuteRo)
+}
+
+pub fn dagrun(ctx: &Ctx, args: &Args) -> AiResult<()> {
+    dag_command(ctx, args, Flavor::Run)
+}
+
+pub fn dagrun_ro(ctx: &Ctx, args: &Args) -> AiResult<()> {
+    dag_command(ctx, args, Flavor::RunRo)
+}
+
+fn dag_command(ctx: &Ctx, args: &Args, flavor: Flavor) -> AiResult<()> {
+    if ctx.is_keys_position_request() {
+        for pos in dag::key_positions(&args.tail(0)) {
+            ctx.key_at(pos);
+        }
+        return Ok(());
+    }
+    if matches!(flavor, Flavor::Run | Flavor::RunRo) {
+        ctx.log(
+            Level::Warning,
+            &format!(
+                "{} is deprecated and will be removed in a future version, use AI.DAGEXECUTE",
+                flavor.name()
+            ),
+        );
+    }
+    if !ctx.may_block() {
+        return Err(AiError::InTransaction);
+    }
+    let mut keyspace = CommandKeys { ctx, args };
+    let plan = dag::parse(
+        flavor,
+        &args.tail(0),
+        &mut keyspace,
+        config::tensor_limits(),
+    )?;
+    execute(ctx, plan)
+}
+
+/// Runs a plan: at once if it has no model op, else on the device queues with the client
+/// blocked until it ends.
+pub fn execute(ctx: &Ctx, plan: Plan<Model>) -> AiResult<()> {
+    if !plan.has_runs() {
+        reply_plan(ctx, &plan.outline, Finished::immediate(plan.graph));
+        return Ok(());
+    }
+    let prepared = run::prepare(plan.graph).map_err(|e| {
+        ctx.log(Level::Warning, &e);
+        AiError::Backend("ERR Could not initialize queue on requested device".into())
+    })?;
+    let blocked = Blocked::block(ctx, plan.outline);
+    run::start(prepared, Box::new(blocked));
+    Ok(())
+}
+
+impl Runnable for Model {
+    fn input_count(&self) -> usize {
+        self.inputs().len()
+    }
+    fn output_count(&self) -> usize {
+        self.outputs().len()
+    }
+}
+
+/// The keyspace through the running command's arguments.
+struct CommandKeys<'c, 'a> {
+    ctx: &'c Ctx,
+    args: &'c Args<'a>,
+}
+
+impl Keyspace<Model> for CommandKeys<'_, '_> {
+    fn tensor(&mut self, word: usize) -> AiResult<Arc<Tensor>> {
+        self.ctx
+            .open_key(self.args.raw(word), false)
+            .get_arc::<Tensor>()?
+            .ok_or(AiError::TensorKeyEmpty)
+    }
+
+    fn model(&mut self, word: usize) -> AiResult<Arc<Model>> {
+        self.ctx
+            .open_key(self.args.raw(word), false)
+            .get_arc::<Model>()?
+            .ok_or(AiError::ModelKeyEmpty)
+    }
+
+    fn script(&mut self, word: usize) -> AiError {
+        if self.ctx.open_key(self.args.raw(word), false).is_empty() {
+            AiError::ScriptKeyEmpty
+        } else {
+            AiError::WrongType
+        }
+    }
+
+    fn writable(&mut self, word: usize) -> AiResult<()> {
+        self.ctx
+            .open_key(self.args.raw(word), false)
+            .check_type::<Tensor>()
+    }
+}

@@ -1,0 +1,587 @@
+//! DAGs: several tensor and model ops in one command, with tensors local to the command.
+//!
+//! `parse` (this file) is pure: it turns the words of AI.DAGEXECUTE / AI.DAGRUN (and their
+//! `_RO` forms) into a [`Plan`], validating everything RedisAI validates, in RedisAI's order
+//! (spec §4.15, §4.16), before anything is queued. Keyspace reads go through [`Keyspace`],
+//! so the planner is tested without a server. `run` executes a plan's model ops on the
+//! device queues.
+//!
+//! Tensor names are renamed to slots as they are parsed (each op's outputs get fresh slots),
+//! so an op sees the latest version of a name before it, an AI.TENSORGET sees the value at
+//! its position, and PERSIST stores the last version. AI.TENSORSET ops are materialised while
+//! parsing; AI.TENSORGET ops are answered from the final slots when replying.
+//!
+//! AI.MODELEXECUTE and AI.MODELRUN are single-op plans ([`Plan::single`]) on the same engine.
+
+pub mod run;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::error::{AiError, AiResult};
+use crate::model::args::{parse_modelexecute, parse_modelrun};
+use crate::tensor::args::{
+    parse_tensorget_format, parse_tensorset, tail, window, GetFormat, Input, Words,
+};
+use crate::tensor::number::parse_i64;
+use crate::tensor::{Limits, Tensor};
+
+/// Index of a tensor version inside one plan.
+pub type Slot = usize;
+
+/// What the planner needs to know of a model.
+pub trait Runnable {
+    fn input_count(&self) -> usize;
+    fn output_count(&self) -> usize;
+}
+
+/// The keyspace as the planner sees it. `word` is the position of the key in the parsed
+/// words, for callers that open keys by their argument.
+pub trait Keyspace<M> {
+    /// A tensor to LOAD: `ERR tensor key is empty ...` or WRONGTYPE.
+    fn tensor(&mut self, word: usize) -> AiResult<Arc<Tensor>>;
+    /// A model to run: `ERR model key is empty` or WRONGTYPE.
+    fn model(&mut self, word: usize) -> AiResult<Arc<M>>;
+    /// A script to run. No script can exist yet (the TORCH backend is not built), so this
+    /// is always the error for that key: `ERR script key is empty` or WRONGTYPE.
+    fn script(&mut self, word: usize) -> AiError;
+    /// A key PERSIST will write: WRONGTYPE unless it is empty or holds a tensor.
+    fn writable(&mut self, word: usize) -> AiResult<()>;
+}
+
+/// Which command is being parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    Execute,
+    ExecuteRo,
+    /// The deprecated AI.DAGRUN.
+    Run,
+    RunRo,
+}
+
+impl Flavor {
+    pub fn name(self) -> &'static str {
+        match self {
+            Flavor::Execute => "AI.DAGEXECUTE",
+            Flavor::ExecuteRo => "AI.DAGEXECUTE_RO",
+            Flavor::Run => "AI.DAGRUN",
+            Flavor::RunRo => "AI.DAGRUN_RO",
+        }
+    }
+    pub fn read_only(self) -> bool {
+        matches!(self, Flavor::ExecuteRo | Flavor::RunRo)
+    }
+    fn deprecated(self) -> bool {
+        matches!(self, Flavor::Run | Flavor::RunRo)
+    }
+}
+
+/// How the client is answered: a run command's single `OK`, or one entry per op.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    Single,
+    Dag,
+}
+
+/// A model op: which model, which slots it reads and writes.
+pub struct RunOp<M> {
+    pub model: Arc<M>,
+    pub inputs: Vec<Slot>,
+    pub outputs: Vec<Slot>,
+}
+
+/// One op of the plan, as the reply sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpKind {
+    /// AI.TENSORSET: done while parsing, always `OK`.
+    Set,
+    /// AI.TENSORGET of `slot`.
+    Get { slot: Slot, format: GetFormat },
+    /// A model op: `OK`, its error, or `NA` if it never ran.
+    Run,
+}
+
+/// What the reply needs: the op kinds, and the keys to write when every op succeeded.
+#[derive(Debug, Clone)]
+pub struct Outline {
+    pub style: Style,
+    pub ops: Vec<OpKind>,
+    /// `(key, slot)`: PERSIST keys, or a run command's output keys.
+    pub persist: Vec<(Vec<u8>, Slot)>,
+}
+
+/// What runs: the slots (filled for LOADed and AI.TENSORSET tensors) and the model ops.
+pub struct Graph<M> {
+    pub slots: Vec<Option<Arc<Tensor>>>,
+    /// Indexed like `Outline::ops`; `None` for tensor ops.
+    pub runs: Vec<Option<RunOp<M>>>,
+    /// The op that writes each slot (`None`: filled before the run).
+    pub producer: Vec<Option<usize>>,
+    pub timeout_ms: Option<u64>,
+}
+
+pub struct Plan<M> {
+    pub graph: Graph<M>,
+    pub outline: Outline,
+}
+
+impl<M> Plan<M> {
+    /// AI.MODELEXECUTE / AI.MODELRUN: one model op on tensors already read from the
+    /// keyspace, writing `outputs` (key names, in model output order).
+    pub fn single(
+        model: Arc<M>,
+        inputs: Vec<Arc<Tensor>>,
+        outputs: Vec<Vec<u8>>,
+        timeout_ms: Option<u64>,
+    ) -> Plan<M> {
+        let n_in = inputs.len();
+        let n_out = outputs.len();
+        let mut slots: Vec<Option<Arc<Tensor>>> = inputs.into_iter().map(Some).collect();
+        slots.resize_with(n_in + n_out, || None);
+        let mut producer = vec![None; n_in];
+        producer.resize(n_in + n_out, Some(0));
+        Plan {
+            graph: Graph {
+                slots,
+                runs: vec![Some(RunOp {
+                    model,
+                    inputs: (0..n_in).collect(),
+                    outputs: (n_in..n_in + n_out).collect(),
+                })],
+                producer,
+                timeout_ms,
+            },
+            outline: Outline {
+                style: Style::Single,
+                ops: vec![OpKind::Run],
+                persist: outputs.into_iter().zip(n_in..).collect(),
+            },
+        }
+    }
+
+    pub fn has_runs(&self) -> bool {
+        self.graph.runs.iter().any(Option::is_some)
+    }
+}
+
+fn is(word: &[u8], keyword: &str) -> bool {
+    word.eq_ignore_ascii_case(keyword.as_bytes())
+}
+
+fn lossy(word: &[u8]) -> String {
+    String::from_utf8_lossy(word).into_owned()
+}
+
+/// An op as first parsed: names are still word positions.
+enum Parsed<M> {
+    Set {
+        name: usize,
+        tensor: Tensor,
+    },
+    Get {
+        name: usize,
+        format: GetFormat,
+    },
+    Run {
+        model: Arc<M>,
+        inputs: Vec<usize>,
+        outputs: Vec<usize>,
+    },
+}
+
+/// Parses a whole DAG command (`words[0]` is the command name).
+pub fn parse<'a, M, W, K>(
+    flavor: Flavor,
+    words: &W,
+    keyspace: &mut K,
+    limits: Limits,
+) -> AiResult<Plan<M>>
+where
+    M: Runnable,
+    W: Words<'a> + ?Sized,
+    K: Keyspace<M>,
+{
+    let n = words.count();
+    match flavor {
+        Flavor::Execute | Flavor::ExecuteRo if n < 6 => {
+            return Err(AiError::DagArity(flavor.name()))
+        }
+        Flavor::Run | Flavor::RunRo if n < 4 => return Err(AiError::RunArity(flavor.name())),
+        _ => {}
+    }
+
+    // Sections before the first `|>`, each at most once, then the ops' word ranges.
+    let mut names: HashMap<&'a [u8], Slot> = HashMap::new();
+    let mut slots: Vec<Option<Arc<Tensor>>> = Vec::new();
+    let mut persist: Vec<(&'a [u8], usize)> = Vec::new();
+    let (mut load, mut keep, mut routing, mut timeout) = (false, false, false, None);
+    let mut op_ranges: Vec<(usize, usize)> = Vec::new();
+    let mut pos = 1;
+    while pos < n {
+        let w = words.word(pos);
+        if op_ranges.is_empty() {
+            if is(w, "LOAD") && !load {
+                pos += load_section(words, pos, keyspace, &mut names, &mut slots)?;
+                load = true;
+                continue;
+            }
+            if is(w, "PERSIST") && !keep {
+                if flavor.read_only() {
+                    return Err(AiError::PersistInReadOnly);
+                }
+                pos += persist_section(words, pos, &mut persist)?;
+                keep = true;
+                continue;
+            }
+            if is(w, "ROUTING") && !routing {
+                if pos + 1 == n {
+                    return Err(AiError::RoutingMissing);
+                }
+                pos += 2;
+                routing = true;
+                continue;
+            }
+            if is(w, "TIMEOUT") && timeout.is_none() {
+                let value = (pos + 1 < n).then(|| words.word(pos + 1));
+                let value = value.ok_or(AiError::TimeoutMissing)?;
+                // RedisAI's DAG compared a pointer with 0 here, so it let 0 and negative
+                // timeouts through; like AI.MODELEXECUTE, only positive ones mean anything.
+                let ms = parse_i64(value)
+                    .filter(|&t| t > 0)
+                    .ok_or(AiError::TimeoutInvalid)?;
+                timeout = Some(ms as u64);
+                pos += 2;
+                continue;
+            }
+        }
+        if w == b"|>" && pos + 1 < n {
+            pos += 1;
+            let start = pos;
+            while pos < n && words.word(pos) != b"|>" {
+                pos += 1;
+            }
+            op_ranges.push((start, pos - start));
+            continue;
+        }
+        return Err(AiError::DagUnexpected(lossy(w)));
+    }
+    if matches!(flavor, Flavor::Execute | Flavor::ExecuteRo) && !load && !keep && !routing {
+        return Err(AiError::DagNeedsKeyword);
+    }
+    if op_ranges.is_empty() {
+        return Err(AiError::DagEmpty);
+    }
+
+    // Every op is parsed before any name is resolved, as RedisAI reports errors.
+    let parsed: Vec<Parsed<M>> = op_ranges
+        .iter()
+        .map(|&(start, len)| parse_op(flavor, words, start, len, keyspace, limits))
+        .collect::<AiResult<_>>()?;
+
+    let mut ops = Vec::with_capacity(parsed.len());
+    let mut runs = Vec::with_capacity(parsed.len());
+    let mut producer: Vec<Option<usize>> = vec![None; slots.len()];
+    for (index, op) in parsed.into_iter().enumerate() {
+        match op {
+            Parsed::Set { name, tensor } => {
+                slots.push(Some(Arc::new(tensor)));
+                producer.push(None);
+                names.insert(words.word(name), slots.len() - 1);
+                ops.push(OpKind::Set);
+                runs.push(None);
+            }
+            Parsed::Get { name, format } => {
+                let slot = *names
+                    .get(words.word(name))
+                    .ok_or(AiError::DagInputMissing)?;
+                ops.push(OpKind::Get { slot, format });
+                runs.push(None);
+            }
+            Parsed::Run {
+                model,
+                inputs,
+                outputs,
+            } => {
+                let inputs = inputs
+                    .iter()
+                    .map(|&w| names.get(words.word(w)).copied())
+                    .collect::<Option<Vec<Slot>>>()
+                    .ok_or(AiError::DagInputMissing)?;
+                let outputs = outputs
+                    .iter()
+                    .map(|&w| {
+                        slots.push(None);
+                        producer.push(Some(index));
+                        names.insert(words.word(w), slots.len() - 1);
+                        slots.len() - 1
+                    })
+                    .collect();
+                ops.push(OpKind::Run);
+                runs.push(Some(RunOp {
+                    model,
+                    inputs,
+                    outputs,
+                }));
+            }
+        }
+    }
+
+    let persist = persist
+        .into_iter()
+        .map(|(name, word)| {
+            let slot = *names.get(name).ok_or(AiError::DagPersistMissing)?;
+            Ok((name.to_vec(), slot, word))
+        })
+        .collect::<AiResult<Vec<_>>>()?;
+    // Checked last so that every RedisAI error keeps its precedence; nothing has been
+    // written or queued yet.
+    for (_, _, word) in &persist {
+        keyspace.writable(*word)?;
+    }
+    Ok(Plan {
+        graph: Graph {
+            slots,
+            runs,
+            producer,
+            timeout_ms: timeout,
+        },
+        outline: Outline {
+            style: Style::Dag,
+            ops,
+            persist: persist
+                .into_iter()
+                .map(|(name, slot, _)| (name, slot))
+                .collect(),
+        },
+    })
+}
+
+/// `KEYWORD <n> <word>...` at `pos`: calls `each` with the position of each of the `n`
+/// words, as RedisAI does (an error of one word is reported before a short list). Returns
+/// the number of words used. The errors, in order: fewer than two words after the keyword,
+/// a count that is not a positive integer, fewer words than the count.
+fn counted_section<'a, W: Words<'a> + ?Sized>(
+    words: &W,
+    pos: usize,
+    [missing, invalid, mismatch]: [AiError; 3],
+    mut each: impl FnMut(usize) -> AiResult<()>,
+) -> AiResult<usize> {
+    let n = words.count();
+    if n - pos < 3 {
+        return Err(missing);
+    }
+    let count = parse_i64(words.word(pos + 1))
+        .filter(|&c| c > 0)
+        .ok_or(invalid)? as u64;
+    let mut done = 0u64;
+    let mut at = pos + 2;
+    while at < n && done < count {
+        each(at)?;
+        done += 1;
+        at += 1;
+    }
+    if done != count {
+        return Err(mismatch);
+    }
+    Ok(at - pos)
+}
+
+/// `LOAD <n> <key>...`: reads each key as it goes.
+fn load_section<'a, M, W, K>(
+    words: &W,
+    pos: usize,
+    keyspace: &mut K,
+    names: &mut HashMap<&'a [u8], Slot>,
+    slots: &mut Vec<Option<Arc<Tensor>>>,
+) -> AiResult<usize>
+where
+    W: Words<'a> + ?Sized,
+    K: Keyspace<M>,
+{
+    use AiError::{LoadArgsMissing, LoadCountInvalid, LoadCountMismatch};
+    let errors = [LoadArgsMissing, LoadCountInvalid, LoadCountMismatch];
+    counted_section(words, pos, errors, |at| {
+        slots.push(Some(keyspace.tensor(at)?));
+        // A name loaded twice keeps its first slot (the same tensor).
+        names.entry(words.word(at)).or_insert(slots.len() - 1);
+        Ok(())
+    })
+}
+
+/// `PERSIST <n> <key>...`: names only; they are resolved after the ops.
+fn persist_section<'a, W: Words<'a> + ?Sized>(
+    words: &W,
+    pos: usize,
+    persist: &mut Vec<(&'a [u8], usize)>,
+) -> AiResult<usize> {
+    use AiError::{PersistArgsMissing, PersistCountInvalid, PersistCountMismatch};
+    let errors = [
+        PersistArgsMissing,
+        PersistCountInvalid,
+        PersistCountMismatch,
+    ];
+    counted_section(words, pos, errors, |at| {
+        let name = words.word(at);
+        if persist.iter().any(|(p, _)| *p == name) {
+            return Err(AiError::PersistNotUnique);
+        }
+        persist.push((name, at));
+        Ok(())
+    })
+}
+
+/// One op: `len` words from `start`, the first being the op's command name.
+fn parse_op<'a, M, W, K>(
+    flavor: Flavor,
+    words: &W,
+    start: usize,
+    len: usize,
+    keyspace: &mut K,
+    limits: Limits,
+) -> AiResult<Parsed<M>>
+where
+    M: Runnable,
+    W: Words<'a> + ?Sized,
+    K: Keyspace<M>,
+{
+    if len == 0 {
+        return Err(AiError::DagUnsupportedOp);
+    }
+    let op = window(words, start, len);
+    let name = op.word(0);
+    if is(name, "AI.TENSORGET") {
+        if !(2..=4).contains(&len) {
+            return Err(AiError::DagOpArity("AI.TENSORGET"));
+        }
+        let format = parse_tensorget_format(&tail(&op, 2))?;
+        return Ok(Parsed::Get {
+            name: start + 1,
+            format,
+        });
+    }
+    if is(name, "AI.TENSORSET") {
+        if len < 4 {
+            return Err(AiError::DagOpArity("AI.TENSORSET"));
+        }
+        let values = tail(&op, 2);
+        let req = parse_tensorset(&values)?;
+        let tensor = match req.input {
+            Input::Zeros => Tensor::zeros(req.dtype, req.shape, limits)?,
+            Input::Blob(i) => Tensor::from_blob(req.dtype, req.shape, values.word(i), limits)?,
+            Input::Values(i) => {
+                Tensor::from_values(req.dtype, req.shape, &tail(&values, i), limits)?
+            }
+        };
+        return Ok(Parsed::Set {
+            name: start + 1,
+            tensor,
+        });
+    }
+    let modern = is(name, "AI.MODELEXECUTE") || is(name, "AI.SCRIPTEXECUTE");
+    let old = is(name, "AI.MODELRUN") || is(name, "AI.SCRIPTRUN");
+    let canonical = |n: &[u8]| -> &'static str {
+        [
+            "AI.MODELEXECUTE",
+            "AI.SCRIPTEXECUTE",
+            "AI.MODELRUN",
+            "AI.SCRIPTRUN",
+        ]
+        .into_iter()
+        .find(|c| is(n, c))
+        .unwrap_or("")
+    };
+    if modern && flavor.deprecated() {
+        return Err(AiError::DagNewOpInDagrun(canonical(name)));
+    }
+    if old && !flavor.deprecated() {
+        return Err(AiError::DagDeprecatedOp(canonical(name)));
+    }
+    if is(name, "AI.MODELEXECUTE") || is(name, "AI.MODELRUN") {
+        let execute = is(name, "AI.MODELEXECUTE");
+        if len < if execute { 8 } else { 6 } {
+            return Err(AiError::RunArity(canonical(name)));
+        }
+        let model = keyspace.model(start + 1)?;
+        let rest = tail(&op, 2);
+        let (ins, outs) = (model.input_count(), model.output_count());
+        let args = if execute {
+            parse_modelexecute(&rest, ins, outs)?
+        } else {
+            parse_modelrun(&rest, ins, outs)?
+        };
+        if args.timeout_ms.is_some() {
+            return Err(AiError::DagTimeoutInOp);
+        }
+        let at = |i: usize| start + 2 + i;
+        return Ok(Parsed::Run {
+            model,
+            inputs: args.inputs.into_iter().map(at).collect(),
+            outputs: args.outputs.into_iter().map(at).collect(),
+        });
+    }
+    if is(name, "AI.SCRIPTEXECUTE") || is(name, "AI.SCRIPTRUN") {
+        if is(name, "AI.SCRIPTEXECUTE") && flavor.read_only() {
+            return Err(AiError::ScriptInReadOnlyDag);
+        }
+        if len < 3 {
+            return Err(AiError::RunArity(canonical(name)));
+        }
+        return Err(keyspace.script(start + 1));
+    }
+    Err(AiError::DagUnsupportedOp)
+}
+
+/// Positions of the keys a DAG command touches, for the cluster and ACLs: LOAD and PERSIST
+/// keys, the ROUTING value, and the key after each model or script op. DAG-local names are
+/// not keys. Read as far as the words parse.
+pub fn key_positions<'a, W: Words<'a> + ?Sized>(words: &W) -> Vec<usize> {
+    let n = words.count();
+    let mut keys = Vec::new();
+    let mut pos = 1;
+    let mut in_ops = false;
+    while pos < n {
+        let w = words.word(pos);
+        if w == b"|>" {
+            in_ops = true;
+            let op = pos + 1;
+            if op + 1 < n
+                && [
+                    "AI.MODELEXECUTE",
+                    "AI.SCRIPTEXECUTE",
+                    "AI.MODELRUN",
+                    "AI.SCRIPTRUN",
+                ]
+                .iter()
+                .any(|c| is(words.word(op), c))
+            {
+                keys.push(op + 1);
+            }
+            pos += 1;
+            continue;
+        }
+        if !in_ops && (is(w, "LOAD") || is(w, "PERSIST")) {
+            let Some(count) = (pos + 1 < n)
+                .then(|| parse_i64(words.word(pos + 1)))
+                .flatten()
+                .filter(|&c| c > 0)
+            else {
+                pos += 1;
+                continue;
+            };
+            let first = pos + 2;
+            let end = first.saturating_add(count as usize).min(n);
+            keys.extend(first..end);
+            pos = end;
+            continue;
+        }
+        if !in_ops && is(w, "ROUTING") && pos + 1 < n {
+            keys.push(pos + 1);
+            pos += 2;
+            continue;
+        }
+        pos += 1;
+    }
+    keys
+}
