@@ -920,14 +920,7 @@ fn replicas_get_outputs_without_running_models() {
     let master = Server::start();
     let replica = Server::start();
     let mut m = setup(&dir, &master);
-    let mut r = replica.client();
-    assert_ok(
-        &mut r,
-        &["REPLICAOF", "127.0.0.1", &master.port.to_string()],
-    );
-    wait_for(Duration::from_secs(20), "replica sync", || {
-        info_field(&mut r, "replication", "master_link_status") == "up"
-    });
+    let mut r = replicate_from(&master, &replica);
     assert_ok(&mut m, &w("AI.TENSORSET a FLOAT 2 2 VALUES 1 2 3 4"));
     assert_ok(
         &mut m,

@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::time::Duration;
 
 use common::*;
 
@@ -422,19 +421,12 @@ fn replicas_receive_tensors() {
     let master = Server::start();
     let replica = Server::start();
     let mut m = master.client();
-    let mut r = replica.client();
     // Data present before the sync travels in the RDB, later writes as commands.
     assert_ok(
         &mut m,
         &["AI.TENSORSET", "before", "INT32", "2", "VALUES", "1", "2"],
     );
-    assert_ok(
-        &mut r,
-        &["REPLICAOF", "127.0.0.1", &master.port.to_string()],
-    );
-    wait_for(Duration::from_secs(20), "replica sync", || {
-        info_field(&mut r, "replication", "master_link_status") == "up"
-    });
+    let mut r = replicate_from(&master, &replica);
     assert_ok(
         &mut m,
         &["AI.TENSORSET", "after", "STRING", "2", "VALUES", "a", "b"],
@@ -475,35 +467,9 @@ fn maxmemory_refuses_tensorset_but_not_tensorget() {
 
 #[test]
 fn cluster_routes_tensor_commands_by_their_key() {
-    let s = Server::with(Opts::default().server_args(&[
-        "--cluster-enabled",
-        "yes",
-        "--cluster-config-file",
-        "nodes.conf",
-        "--cluster-require-full-coverage",
-        "no",
-    ]));
-    let mut c = s.client();
-    assert_ok(&mut c, &["CLUSTER", "ADDSLOTSRANGE", "0", "8191"]);
-    wait_for(Duration::from_secs(10), "cluster state ok", || {
-        let info: String = redis::cmd("CLUSTER").arg("INFO").query(&mut c).unwrap();
-        info.contains("cluster_state:ok")
-    });
-    let slot = |c: &mut redis::Connection, k: &str| -> i64 {
-        redis::cmd("CLUSTER")
-            .arg("KEYSLOT")
-            .arg(k)
-            .query(c)
-            .unwrap()
-    };
-    let served = (0..)
-        .map(|i| format!("k{i}"))
-        .find(|k| slot(&mut c, k) < 8192)
-        .unwrap();
-    let foreign = (0..)
-        .map(|i| format!("k{i}"))
-        .find(|k| slot(&mut c, k) >= 8192)
-        .unwrap();
+    let (_s, mut c) = half_cluster();
+    let served = cluster_keys(&mut c, true, 1).remove(0);
+    let foreign = cluster_keys(&mut c, false, 1).remove(0);
     assert_ok(&mut c, &["AI.TENSORSET", &served, "FLOAT", "1"]);
     assert!(exec(&mut c, &["AI.TENSORGET", &served, "META"]).is_ok());
     for cmd in [

@@ -454,3 +454,52 @@ pub fn ai_info_int(con: &mut redis::Connection, key: &str, field: &str) -> i64 {
         other => panic!("AI.INFO {key} {field}: {other:?}"),
     }
 }
+
+/// A one-node cluster serving slots 0..8191 only, so keys elsewhere meet CLUSTERDOWN.
+pub fn half_cluster() -> (Server, redis::Connection) {
+    let s = Server::with(Opts::default().server_args(&[
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        "nodes.conf",
+        "--cluster-require-full-coverage",
+        "no",
+    ]));
+    let mut c = s.client();
+    assert_ok(&mut c, &["CLUSTER", "ADDSLOTSRANGE", "0", "8191"]);
+    wait_for(Duration::from_secs(10), "cluster state ok", || {
+        let info: String = redis::cmd("CLUSTER").arg("INFO").query(&mut c).unwrap();
+        info.contains("cluster_state:ok")
+    });
+    (s, c)
+}
+
+/// The first key names `k0`, `k1`, ... whose slot is served by `half_cluster` (`served`)
+/// or not.
+pub fn cluster_keys(c: &mut redis::Connection, served: bool, n: usize) -> Vec<String> {
+    (0..)
+        .map(|i| format!("k{i}"))
+        .filter(|k| {
+            let slot: i64 = redis::cmd("CLUSTER")
+                .arg("KEYSLOT")
+                .arg(k)
+                .query(c)
+                .unwrap();
+            (slot < 8192) == served
+        })
+        .take(n)
+        .collect()
+}
+
+/// Makes `replica` a replica of `master` and waits until it is in sync.
+pub fn replicate_from(master: &Server, replica: &Server) -> redis::Connection {
+    let mut r = replica.client();
+    assert_ok(
+        &mut r,
+        &["REPLICAOF", "127.0.0.1", &master.port.to_string()],
+    );
+    wait_for(Duration::from_secs(20), "replica sync", || {
+        info_field(&mut r, "replication", "master_link_status") == "up"
+    });
+    r
+}

@@ -1,5 +1,5 @@
 """redisai-py 1.3.0 driving ONNX models, unchanged: modelstore / modelexecute / modelget /
-tensorget, and outputs equal to what ONNX Runtime's own Python package computes for the
+tensorget / dag, and outputs equal to what ONNX Runtime's own Python package computes for the
 same model and inputs.
 
 The models come from tests/models/make_models.py (REDISAI_TEST_MODELS, built by `make models`).
@@ -144,3 +144,34 @@ def test_error_texts_clients_see(server):
     with pytest.raises(Exception, match="Number of keys given as OUTPUTS here does not match model definition"):
         con.modelexecute("mlp", ["x"], ["y", "z"])
     assert con.exists("y") == 0
+
+
+def test_dag_pipeline_in_one_call(server):
+    """set input -> model A -> model B -> get output, in one AI.DAGEXECUTE through redisai-py:
+    the numbers are ONNX Runtime's own, and only the PERSIST key reaches the keyspace."""
+    con = client(server)
+    con.modelstore("mlp", "ONNX", "CPU", model_bytes("mlp.onnx"))
+    con.modelstore("double", "ONNX", "CPU", model_bytes("double.onnx"))
+    before = set(con.keys())
+    x = np.random.default_rng(3).standard_normal((3, 4)).astype(np.float32)
+    dag = con.dag(persist="result")
+    dag.tensorset("x", x)
+    dag.modelexecute("mlp", inputs="x", outputs="probs")
+    dag.modelexecute("double", inputs="probs", outputs="result")
+    dag.tensorget("result")
+    ok_set, ok_a, ok_b, got = dag.execute()
+    assert (ok_set, ok_a, ok_b) == ("OK", "OK", "OK")
+    (probs,) = reference("mlp.onnx", {"x": x})
+    (want,) = reference("double.onnx", {"x": probs})
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(con.tensorget("result"), want)
+    assert set(con.keys()) - before == {b"result"}
+
+    # A read-only DAG on a LOADed key writes nothing.
+    con.tensorset("input", x)
+    ro = con.dag(load="input", readonly=True)
+    ro.modelexecute("mlp", inputs="input", outputs="p")
+    ro.tensorget("p")
+    _, p = ro.execute()
+    np.testing.assert_array_equal(p, probs)
+    assert set(con.keys()) - before == {b"result", b"input"}
