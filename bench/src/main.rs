@@ -234,28 +234,59 @@ fn measure(
     seconds: f64,
     per_client: &(dyn Fn(usize) -> Vec<u8> + Sync),
 ) -> f64 {
+    let unit = |i: usize| vec![per_client(i); pipeline];
+    pipeline as f64 * measure_units(port, clients, seconds, &unit, Sending::Together)
+}
+
+/// How a unit's commands are sent.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sending {
+    /// All at once, then all replies are read (pipelined).
+    Together,
+    /// One at a time, each reply read before the next command is sent.
+    OneByOne,
+}
+
+/// Runs units of commands (`unit(i)` for client `i`) from `clients` connections for
+/// `seconds`; returns units per second.
+fn measure_units(
+    port: u16,
+    clients: usize,
+    seconds: f64,
+    unit: &(dyn Fn(usize) -> Vec<Vec<u8>> + Sync),
+    send: Sending,
+) -> f64 {
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
     let barrier = Arc::new(Barrier::new(clients + 1));
     std::thread::scope(|scope| {
         for i in 0..clients {
             let (stop, done, barrier) = (stop.clone(), done.clone(), barrier.clone());
-            let batch: Vec<u8> = per_client(i).repeat(pipeline);
+            let commands = unit(i);
+            let joined = commands.concat();
             scope.spawn(move || {
                 let mut w = TcpStream::connect(("127.0.0.1", port)).expect("connect");
                 w.set_nodelay(true).ok();
                 let mut r = BufReader::with_capacity(1 << 20, w.try_clone().expect("clone"));
                 let mut line = Vec::new();
+                let mut reply = |r: &mut BufReader<TcpStream>| {
+                    if let Err(e) = skip_reply(r, &mut line) {
+                        eprintln!("benchmark command failed: {e}");
+                        std::process::exit(1);
+                    }
+                };
                 barrier.wait();
                 while !stop.load(Ordering::Relaxed) {
-                    w.write_all(&batch).expect("write");
-                    for _ in 0..pipeline {
-                        if let Err(e) = skip_reply(&mut r, &mut line) {
-                            eprintln!("benchmark command failed: {e}");
-                            std::process::exit(1);
+                    if send == Sending::Together {
+                        w.write_all(&joined).expect("write");
+                        commands.iter().for_each(|_| reply(&mut r));
+                    } else {
+                        for c in &commands {
+                            w.write_all(c).expect("write");
+                            reply(&mut r);
                         }
                     }
-                    done.fetch_add(pipeline as u64, Ordering::Relaxed);
+                    done.fetch_add(1, Ordering::Relaxed);
                 }
             });
         }

@@ -15,6 +15,9 @@
 //! in some VMs), so the same two hand-offs are timed between two threads of this process and
 //! reported beside the overhead, and what is left is what redisai's own code costs.
 //!
+//! DAG: one AI.DAGEXECUTE doing TENSORSET + MODELEXECUTE + TENSORGET against the same three
+//! as separate commands, sent one by one (a round trip each) or pipelined.
+//!
 //! Throughput: 64 clients each run a model on a one-row input of their own, against the model
 //! stored without BATCHSIZE and stored with BATCHSIZE 64: the MLP, whose run is cheaper than
 //! the command around it, and `wide` (two 1024-wide layers), whose run is not.
@@ -28,7 +31,7 @@ use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;
 use ort::value::TensorRef;
 
-use crate::{encode, measure, median, skip_reply, Config, Server};
+use crate::{encode, measure, measure_units, median, skip_reply, Config, Sending, Server};
 
 const THROUGHPUT_CLIENTS: usize = 64;
 /// The engine release the plugin checks for (`backends/onnx`).
@@ -296,6 +299,63 @@ pub fn run(cfg: &Config) {
     }
     let ping = |_: usize| encode(&[b"PING"]);
     let one_call = mlp.execute(false);
+    let row: Vec<u8> = mlp.row.iter().flat_map(|v| v.to_le_bytes()).collect();
+    // One DAG against the same three steps as separate commands.
+    let dag = |_: usize| {
+        vec![encode(&[
+            b"AI.DAGEXECUTE",
+            b"ROUTING",
+            b"x",
+            b"|>",
+            b"AI.TENSORSET",
+            b"in",
+            b"FLOAT",
+            b"1",
+            b"4",
+            b"BLOB",
+            &row,
+            b"|>",
+            b"AI.MODELEXECUTE",
+            b"mlp",
+            b"INPUTS",
+            b"1",
+            b"in",
+            b"OUTPUTS",
+            b"1",
+            b"out",
+            b"|>",
+            b"AI.TENSORGET",
+            b"out",
+            b"BLOB",
+        ])]
+    };
+    let three = |i: usize| {
+        let (x, y) = (format!("dag:x:{i}"), format!("dag:y:{i}"));
+        vec![
+            encode(&[
+                b"AI.TENSORSET",
+                x.as_bytes(),
+                b"FLOAT",
+                b"1",
+                b"4",
+                b"BLOB",
+                &row,
+            ]),
+            encode(&[
+                b"AI.MODELEXECUTE",
+                b"mlp",
+                b"INPUTS",
+                b"1",
+                x.as_bytes(),
+                b"OUTPUTS",
+                b"1",
+                y.as_bytes(),
+            ]),
+            encode(&[b"AI.TENSORGET", y.as_bytes(), b"BLOB"]),
+        ]
+    };
+    // Per client count: DAGs/s, three commands one by one /s, three pipelined /s.
+    let mut dags: Vec<[Vec<f64>; 3]> = vec![Default::default(), Default::default()];
     // Warm-up: sessions, allocator, the output keys.
     for s in &subjects {
         measure(port, THROUGHPUT_CLIENTS, 1, 0.2, &s.execute(false));
@@ -319,6 +379,29 @@ pub fn run(cfg: &Config) {
         overheads.push(e - p - o);
         handoffs.push(1e6 / handoff_round_trips_per_second(cfg.seconds));
         ceiling.push(measure(port, THROUGHPUT_CLIENTS, 1, cfg.seconds, &ping));
+        for (clients, d) in [1, THROUGHPUT_CLIENTS].into_iter().zip(&mut dags) {
+            d[0].push(measure_units(
+                port,
+                clients,
+                cfg.seconds,
+                &dag,
+                Sending::Together,
+            ));
+            d[1].push(measure_units(
+                port,
+                clients,
+                cfg.seconds,
+                &three,
+                Sending::OneByOne,
+            ));
+            d[2].push(measure_units(
+                port,
+                clients,
+                cfg.seconds,
+                &three,
+                Sending::Together,
+            ));
+        }
         for (s, t) in subjects.iter().zip(&mut throughput) {
             let u = measure(port, THROUGHPUT_CLIENTS, 1, cfg.seconds, &s.execute(false));
             let b = measure(port, THROUGHPUT_CLIENTS, 1, cfg.seconds, &s.execute(true));
@@ -377,6 +460,17 @@ pub fn run(cfg: &Config) {
     }
     println!();
     println!(
-        "not measured yet: a one-DAG TENSORSET+MODELEXECUTE+TENSORGET (AI.DAGEXECUTE is not built)"
+        "| TENSORSET + MODELEXECUTE (MLP) + TENSORGET | one AI.DAGEXECUTE /s | three commands, one by one /s | three commands, pipelined /s | DAG / one by one | DAG / pipelined |"
     );
+    println!("|---|---|---|---|---|---|");
+    for (clients, d) in [1, THROUGHPUT_CLIENTS].into_iter().zip(&mut dags) {
+        let [dag, one, piped] = d;
+        let (dag, one, piped) = (median(dag), median(one), median(piped));
+        println!(
+            "| {clients} client{} | {dag:.0} | {one:.0} | {piped:.0} | **{:.2}** | **{:.2}** |",
+            if clients == 1 { "" } else { "s" },
+            dag / one,
+            dag / piped
+        );
+    }
 }
