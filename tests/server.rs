@@ -3,7 +3,6 @@
 
 mod common;
 
-
 use common::*;
 
 fn module_list(c: &mut redis::Connection) -> Vec<Value> {
