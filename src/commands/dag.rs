@@ -64,12 +64,8 @@ pub fn execute(ctx: &Ctx, plan: Plan<Model>) -> AiResult<()> {
         reply_plan(ctx, &plan.outline, Finished::immediate(plan.graph));
         return Ok(());
     }
-    let prepared = run::prepare(plan.graph).map_err(|e| {
-        ctx.log(Level::Warning, &e);
-        AiError::Backend("ERR Could not initialize queue on requested device".into())
-    })?;
     let blocked = Blocked::block(ctx, plan.outline);
-    run::start(prepared, Box::new(blocked));
+    run::start(plan.graph, Box::new(blocked));
     Ok(())
 }
 

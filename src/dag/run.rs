@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::{Graph, RunOp, Slot};
-use crate::exec::{self, Completion, Job, Outcome};
+use crate::exec::{Completion, Job, Outcome};
 use crate::model::Model;
 use crate::tensor::Tensor;
 
@@ -79,8 +79,6 @@ struct State {
 }
 
 struct Shared {
-    /// Each op's device queue (`None` for tensor ops), found before the plan started.
-    queues: Vec<Option<Arc<exec::Queue>>>,
     state: Mutex<State>,
 }
 
@@ -88,41 +86,18 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
 
-    /// Pushes jobs made by `ready_jobs`; called without the state lock.
-    fn push(&self, jobs: Vec<(usize, Job)>) {
-        for (op, job) in jobs {
-            if let Some(q) = &self.queues[op] {
-                q.push(job);
-            }
-        }
+/// Pushes jobs made by `ready_jobs` onto their models' queues; called without the state lock.
+fn push(jobs: Vec<Job>) {
+    for job in jobs {
+        let queue = job.model.queue.clone();
+        queue.push(job);
     }
 }
 
-/// A graph whose device queues have been found (or created): nothing can fail after this.
-pub struct Prepared {
-    graph: Graph<Model>,
-    queues: Vec<Option<Arc<exec::Queue>>>,
-}
-
-/// Finds the queue of every model op's device. Done before the client is blocked, so that a
-/// queue that cannot be started is an ordinary error reply.
-pub fn prepare(graph: Graph<Model>) -> Result<Prepared, String> {
-    let queues = graph
-        .runs
-        .iter()
-        .map(|r| {
-            r.as_ref()
-                .map(|r| exec::queue(&r.model.queue_name()))
-                .transpose()
-        })
-        .collect::<Result<_, String>>()?;
-    Ok(Prepared { graph, queues })
-}
-
 /// Queues the plan's ready model ops; the client hears from the last op to end.
-pub fn start(prepared: Prepared, client: Box<dyn Client>) {
-    let Prepared { graph, queues } = prepared;
+pub fn start(graph: Graph<Model>, client: Box<dyn Client>) {
     let status = graph
         .runs
         .iter()
@@ -140,7 +115,6 @@ pub fn start(prepared: Prepared, client: Box<dyn Client>) {
         })
         .collect();
     let shared = Arc::new(Shared {
-        queues,
         state: Mutex::new(State {
             slots: graph.slots,
             runs: graph.runs,
@@ -160,12 +134,12 @@ pub fn start(prepared: Prepared, client: Box<dyn Client>) {
     let mut st = shared.lock();
     let ready = ready_jobs(&shared, &mut st);
     // Nothing may have been able to run (an input that can never exist).
-    advance(&shared, st, ready);
+    advance(st, ready);
 }
 
 /// After a change of state: the plan is over when nothing is in flight (the client is told,
 /// outside the lock), else the ready jobs are pushed (outside the lock).
-fn advance(shared: &Shared, mut st: MutexGuard<'_, State>, ready: Vec<(usize, Job)>) {
+fn advance(mut st: MutexGuard<'_, State>, ready: Vec<Job>) {
     if st.in_flight == 0 {
         let (client, result) = finish(&mut st);
         drop(st);
@@ -175,7 +149,7 @@ fn advance(shared: &Shared, mut st: MutexGuard<'_, State>, ready: Vec<(usize, Jo
         return;
     }
     drop(st);
-    shared.push(ready);
+    push(ready);
 }
 
 /// Ends the plan. Its model references go first: a model deleted meanwhile is gone (with
@@ -193,7 +167,7 @@ fn finish(st: &mut State) -> (Option<Box<dyn Client>>, Finished) {
 /// Marks every model op whose inputs all exist as in flight and makes its job. An op
 /// waiting for a slot that its producer left empty (a non-tensor output) can never run:
 /// it fails, and the plan stops.
-fn ready_jobs(shared: &Arc<Shared>, st: &mut State) -> Vec<(usize, Job)> {
+fn ready_jobs(shared: &Arc<Shared>, st: &mut State) -> Vec<Job> {
     let mut jobs = Vec::new();
     for op in 0..st.runs.len() {
         if st.stop || st.status[op] != Status::Waiting {
@@ -215,18 +189,15 @@ fn ready_jobs(shared: &Arc<Shared>, st: &mut State) -> Vec<(usize, Job)> {
             let model = run.model.clone();
             st.status[op] = Status::InFlight;
             st.in_flight += 1;
-            jobs.push((
-                op,
-                Job::with_deadline(
-                    model,
-                    inputs,
-                    st.deadline,
-                    Box::new(OpDone {
-                        shared: shared.clone(),
-                        op,
-                        done: false,
-                    }),
-                ),
+            jobs.push(Job::with_deadline(
+                model,
+                inputs,
+                st.deadline,
+                Box::new(OpDone {
+                    shared: shared.clone(),
+                    op,
+                    done: false,
+                }),
             ));
         } else if missing
             .iter()
@@ -280,7 +251,7 @@ impl OpDone {
             }
         }
         let ready = ready_jobs(&self.shared, &mut st);
-        advance(&self.shared, st, ready);
+        advance(st, ready);
     }
 }
 

@@ -36,6 +36,8 @@ pub struct Model {
     pub blob: Vec<u8>,
     pub prepared: Arc<PluginModel>,
     pub stats: Arc<RunStats>,
+    /// The run queue of `device`, found when the model was prepared (runs need no lookup).
+    pub queue: Arc<exec::Queue>,
 }
 
 /// What a model is made from: AI.MODELSTORE's arguments, or what RDB kept of them.
@@ -75,7 +77,7 @@ impl ModelSource {
         let prepared = plugin
             .load_model(&self.blob, &self.device, &ins, &outs)
             .map_err(AiError::Backend)?;
-        exec::queue(&self.device).map_err(|e| {
+        let queue = exec::queue(&self.device).map_err(|e| {
             log(Level::Warning, &e);
             AiError::Backend("ERR Could not initialize queue on requested device".into())
         })?;
@@ -94,6 +96,7 @@ impl ModelSource {
             blob: self.blob,
             prepared: Arc::new(prepared),
             stats,
+            queue,
         })
     }
 }
@@ -127,6 +130,7 @@ impl Model {
                 &self.device,
                 &self.tag,
             )),
+            queue: self.queue.clone(),
         }
     }
 
@@ -136,11 +140,6 @@ impl Model {
 
     pub fn outputs(&self) -> &[String] {
         &self.prepared.outputs
-    }
-
-    /// The run queue this model runs on.
-    pub fn queue_name(&self) -> String {
-        self.device.to_ascii_uppercase()
     }
 
     /// Bytes held on the heap, for MEMORY USAGE (the engine's own memory is not visible).
