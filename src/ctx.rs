@@ -78,6 +78,19 @@ pub fn log(level: Level, msg: &str) {
     log_raw(ptr::null_mut(), level, msg);
 }
 
+/// The words after the key of `AI.TENSORSET key DTYPE dims... BLOB data` that recreate `t`:
+/// what replicas (for computed tensors) and the AOF receive.
+pub fn tensorset_args(t: &crate::tensor::Tensor) -> Vec<OwnedString> {
+    let mut args = Vec::with_capacity(t.shape().len() + 3);
+    args.push(OwnedString::new(t.dtype().name().as_bytes()));
+    for d in t.shape() {
+        args.push(OwnedString::new(d.to_string().as_bytes()));
+    }
+    args.push(OwnedString::new(b"BLOB"));
+    args.push(OwnedString::new(t.data()));
+    args
+}
+
 /// The command arguments, borrowed for the duration of the command.
 pub struct Args<'a> {
     argv: &'a [*mut RedisModuleString],
@@ -338,13 +351,7 @@ impl Ctx {
     /// Replicates `AI.TENSORSET key DTYPE dims... BLOB data`: how a computed tensor reaches
     /// replicas and the AOF (they never run models themselves).
     pub fn replicate_tensor(&self, key: *mut RedisModuleString, t: &crate::tensor::Tensor) {
-        let mut args = Vec::with_capacity(t.shape().len() + 3);
-        args.push(OwnedString::new(t.dtype().name().as_bytes()));
-        for d in t.shape() {
-            args.push(OwnedString::new(d.to_string().as_bytes()));
-        }
-        args.push(OwnedString::new(b"BLOB"));
-        args.push(OwnedString::new(t.data()));
+        let args = tensorset_args(t);
         let raw: Vec<*mut RedisModuleString> = args.iter().map(|s| s.as_ptr()).collect();
         // SAFETY: "s" = the key, "v" = an array of strings and its length; all alive here.
         unsafe {

@@ -8,7 +8,7 @@ use redis_module::raw::{self, RedisModuleDigest, RedisModuleIO, RedisModuleStrin
 
 use super::io::{emit_aof, IoError, IoResult, Reader, Writer};
 use super::{guard, ENCODING_VERSION};
-use crate::ctx::{api, OwnedString, StoredType};
+use crate::ctx::{api, tensorset_args, StoredType};
 use crate::tensor::{DType, Limits, Shape, Tensor};
 
 super::redis_type!(TENSOR_TYPE, "AI_TENSOR");
@@ -152,14 +152,7 @@ unsafe extern "C" fn aof_rewrite(
     value: *mut c_void,
 ) {
     guard("AI_TENSOR aof_rewrite", (), || {
-        let t = tensor(value);
-        let mut args = Vec::with_capacity(t.shape().len() + 3);
-        args.push(OwnedString::new(t.dtype().name().as_bytes()));
-        for d in t.shape() {
-            args.push(OwnedString::new(d.to_string().as_bytes()));
-        }
-        args.push(OwnedString::new(b"BLOB"));
-        args.push(OwnedString::new(t.data()));
+        let args = tensorset_args(tensor(value));
         let raw: Vec<_> = args.iter().map(|s| s.as_ptr()).collect();
         emit_aof(aof, c"AI.TENSORSET", key, &raw);
     })
