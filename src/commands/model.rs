@@ -14,7 +14,7 @@ use crate::model::args::{
 use crate::model::{chunks, Model, ModelSource};
 use crate::stats::{self, Kind};
 use crate::tensor::args::Words;
-use crate::tensor::Tensor;
+use crate::tensor::{try_concat, Tensor};
 
 /// `AI.MODELSTORE <key> <backend> <device> [TAG <tag>] [BATCHSIZE <n> [MINBATCHSIZE <m>
 /// [MINBATCHTIMEOUT <ms>]]] [INPUTS <n> <name>... OUTPUTS <m> <name>...] BLOB <chunk>...`
@@ -46,13 +46,7 @@ fn store(ctx: &Ctx, args: &Args, words: &ArgWords<'_>, req: StoreArgs<'_>) -> Ai
     // The key is checked before the (possibly slow) model preparation, not after it.
     let key = ctx.open_key(args.raw(1), true);
     key.check_type::<Model>()?;
-    let len: usize = req.blob.clone().map(|i| words.word(i).len()).sum();
-    let mut blob = Vec::new();
-    blob.try_reserve_exact(len)
-        .map_err(|_| AiError::OutOfMemory { bytes: len as u64 })?;
-    for i in req.blob.clone() {
-        blob.extend_from_slice(words.word(i));
-    }
+    let blob = try_concat(req.blob.clone().map(|i| words.word(i)))?;
     let device = std::str::from_utf8(req.device)
         .map_err(|_| AiError::UnsupportedDevice)?
         .to_string();

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::error::{AiError, AiResult};
-use crate::tensor::{element_count, Limits, Shape, Tensor};
+use crate::tensor::{element_count, try_concat, Limits, Shape, Tensor};
 
 /// Rows a request contributes to a batch: the dimension 0 all its inputs share. `None` when
 /// the request cannot be batched (no inputs, a scalar, or inputs that disagree).
@@ -36,15 +36,7 @@ pub fn join(requests: &[&[Arc<Tensor>]]) -> AiResult<Vec<Tensor>> {
             let rows: i64 = parts.iter().map(|t| t.shape()[0]).sum();
             let mut shape = Shape::from_slice(parts[0].shape());
             shape[0] = rows;
-            let bytes: usize = parts.iter().map(|t| t.data().len()).sum();
-            let mut data = Vec::new();
-            data.try_reserve_exact(bytes)
-                .map_err(|_| AiError::OutOfMemory {
-                    bytes: bytes as u64,
-                })?;
-            for t in &parts {
-                data.extend_from_slice(t.data());
-            }
+            let data = try_concat(parts.iter().map(|t| t.data()))?;
             Tensor::from_vec(parts[0].dtype(), shape, data, Limits::UNLIMITED)
         })
         .collect()
@@ -77,12 +69,7 @@ pub fn split(t: &Tensor, sizes: &[u64]) -> AiResult<Vec<Tensor>> {
             row += n;
             let mut shape = Shape::from_slice(t.shape());
             shape[0] = n as i64;
-            Tensor::from_vec(
-                t.dtype(),
-                shape,
-                data[start..end].to_vec(),
-                Limits::UNLIMITED,
-            )
+            Tensor::from_blob(t.dtype(), shape, &data[start..end], Limits::UNLIMITED)
         })
         .collect()
 }

@@ -104,12 +104,22 @@ fn try_vec<T: Clone>(n: usize, fill: T) -> AiResult<Vec<T>> {
 }
 
 fn try_copy(bytes: &[u8]) -> AiResult<Vec<u8>> {
+    try_concat(std::iter::once(bytes))
+}
+
+/// The concatenation of `parts`, or `OutOfMemory` instead of aborting when it cannot be
+/// allocated (sizes come from clients).
+pub fn try_concat<'a, I>(parts: I) -> AiResult<Vec<u8>>
+where
+    I: Iterator<Item = &'a [u8]> + Clone,
+{
+    let bytes: usize = parts.clone().map(<[u8]>::len).sum();
     let mut v = Vec::new();
-    v.try_reserve_exact(bytes.len())
+    v.try_reserve_exact(bytes)
         .map_err(|_| AiError::OutOfMemory {
-            bytes: bytes.len() as u64,
+            bytes: bytes as u64,
         })?;
-    v.extend_from_slice(bytes);
+    parts.for_each(|p| v.extend_from_slice(p));
     Ok(v)
 }
 
