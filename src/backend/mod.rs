@@ -18,6 +18,7 @@ use redisai_backend_api::{
 
 use crate::config;
 use crate::ctx::{log, Level};
+use crate::error::AiError;
 use crate::tensor::{DType, Limits, Shape, Tensor};
 
 /// The backends RedisAI knows. The discriminants are RedisAI's RDB codes.
@@ -283,21 +284,6 @@ fn c_strings(names: &[&str]) -> Result<Vec<CString>, String> {
         .collect()
 }
 
-/// # Safety
-/// `p` points to `n` NUL-terminated strings (or `n` is 0).
-unsafe fn names(p: *const *const c_char, n: u32) -> Vec<String> {
-    if p.is_null() {
-        return Vec::new();
-    }
-    (0..n as usize)
-        .map(|i| {
-            unsafe { CStr::from_ptr(*p.add(i)) }
-                .to_string_lossy()
-                .into_owned()
-        })
-        .collect()
-}
-
 impl Plugin {
     /// Prepares a model; an error is the text the client receives.
     pub fn load_model(
@@ -333,12 +319,7 @@ impl Plugin {
             return Err(take_error(&mut err, "the backend could not load the model"));
         }
         // SAFETY: the names belong to the model handle, valid until model_free.
-        let (inputs, outputs) = unsafe {
-            (
-                names(io.inputs, io.n_inputs),
-                names(io.outputs, io.n_outputs),
-            )
-        };
+        let (inputs, outputs) = unsafe { io.names() };
         Ok(PluginModel {
             plugin: self.clone(),
             handle,
@@ -455,20 +436,18 @@ fn output_tensor(v: &TensorView) -> Result<Option<Tensor>, RunFailure> {
         };
         (shape, data)
     };
-    let mut copy = Vec::new();
-    copy.try_reserve_exact(data.len()).map_err(|_| {
-        RunFailure::Error(format!(
-            "ERR out of memory copying a {} byte output",
-            data.len()
-        ))
-    })?;
-    copy.extend_from_slice(data);
-    Tensor::from_vec(dtype, Shape::from_slice(shape), copy, Limits::UNLIMITED)
+    // Validated before it is copied; a refused output costs no allocation.
+    Tensor::from_blob(dtype, Shape::from_slice(shape), data, Limits::UNLIMITED)
         .map(Some)
-        .map_err(|e| {
-            let e = e.to_string();
-            let why = e.strip_prefix("ERR ").unwrap_or(&e);
-            RunFailure::Error(format!("ERR invalid output from the backend: {why}"))
+        .map_err(|e| match e {
+            AiError::OutOfMemory { bytes } => {
+                RunFailure::Error(format!("ERR out of memory copying a {bytes} byte output"))
+            }
+            e => {
+                let e = e.to_string();
+                let why = e.strip_prefix("ERR ").unwrap_or(&e);
+                RunFailure::Error(format!("ERR invalid output from the backend: {why}"))
+            }
         })
 }
 

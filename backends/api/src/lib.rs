@@ -182,6 +182,34 @@ impl ModelIo {
             outputs: std::ptr::null(),
         }
     }
+
+    /// The input and output names, copied.
+    ///
+    /// # Safety
+    /// Filled by a plugin's `model_load` for a model that has not been freed.
+    pub unsafe fn names(&self) -> (Vec<String>, Vec<String>) {
+        unsafe {
+            (
+                read_names(self.inputs, self.n_inputs),
+                read_names(self.outputs, self.n_outputs),
+            )
+        }
+    }
+}
+
+/// # Safety
+/// `p` points to `n` NUL-terminated strings (or is null).
+unsafe fn read_names(p: *const *const c_char, n: u32) -> Vec<String> {
+    if p.is_null() {
+        return Vec::new();
+    }
+    (0..n as usize)
+        .map(|i| {
+            unsafe { CStr::from_ptr(*p.add(i)) }
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect()
 }
 
 /// The table a plugin returns from its entry point.

@@ -154,17 +154,9 @@ fn a_backend_works_through_the_c_side() {
     assert_eq!(unsafe { CStr::from_ptr(table.engine_version) }, c"1.2.3");
 
     let (model, io) = load(table, b"abc", c"CPU").unwrap();
-    let names = |p: *const *const c_char, n: u32| -> Vec<String> {
-        (0..n as usize)
-            .map(|i| {
-                unsafe { CStr::from_ptr(*p.add(i)) }
-                    .to_string_lossy()
-                    .into_owned()
-            })
-            .collect()
-    };
-    assert_eq!(names(io.inputs, io.n_inputs), ["x"]);
-    assert_eq!(names(io.outputs, io.n_outputs), ["y", "summary"]);
+    let (inputs, outputs) = unsafe { io.names() };
+    assert_eq!(inputs, ["x"]);
+    assert_eq!(outputs, ["y", "summary"]);
 
     let data = [1u8, 2, 3, 4];
     let shape = [2i64, 2];
