@@ -128,23 +128,15 @@ pub fn parse_modelstore<'a, W: Words<'a> + ?Sized>(words: &W) -> AiResult<StoreA
         if !is(word, "INPUTS") {
             return Err(AiError::TfInputsMissing);
         }
-        let n = unsigned(c.next())
-            .filter(|&n| n > 0)
-            .ok_or(AiError::InputCountInvalid)?;
-        if (c.remaining() as u64) < n {
-            return Err(AiError::InputNamesCount);
-        }
-        inputs = c.take(n as usize);
+        inputs = counted_names(&mut c, AiError::InputCountInvalid, AiError::InputNamesCount)?;
         if !c.advance_if("OUTPUTS") {
             return Err(AiError::TfOutputsMissing);
         }
-        let n = unsigned(c.next())
-            .filter(|&n| n > 0)
-            .ok_or(AiError::OutputCountInvalid)?;
-        if (c.remaining() as u64) < n {
-            return Err(AiError::OutputNamesCount);
-        }
-        outputs = c.take(n as usize);
+        outputs = counted_names(
+            &mut c,
+            AiError::OutputCountInvalid,
+            AiError::OutputNamesCount,
+        )?;
         word = c.next().ok_or(AiError::ExpectedBlob)?;
     } else if is(word, "INPUTS") {
         return Err(AiError::InputsNotForBackend);
@@ -164,6 +156,20 @@ pub fn parse_modelstore<'a, W: Words<'a> + ?Sized>(words: &W) -> AiResult<StoreA
         outputs,
         blob: c.pos..words.count(),
     })
+}
+
+/// `<n> <name>...` after TF's INPUTS or OUTPUTS: `invalid` unless `n` is a positive
+/// integer, `short` if fewer names follow.
+fn counted_names<'a, W: Words<'a> + ?Sized>(
+    c: &mut Cursor<'_, W>,
+    invalid: AiError,
+    short: AiError,
+) -> AiResult<Vec<&'a [u8]>> {
+    let n = unsigned(c.next()).filter(|&n| n > 0).ok_or(invalid)?;
+    if (c.remaining() as u64) < n {
+        return Err(short);
+    }
+    Ok(c.take(n as usize))
 }
 
 /// AI.MODELSET's older grammar: `<backend> <device> [TAG tag] [BATCHSIZE n [MINBATCHSIZE m
