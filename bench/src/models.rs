@@ -179,6 +179,20 @@ fn handoff_round_trips_per_second(seconds: f64) -> f64 {
     rate
 }
 
+/// `AI.MODELEXECUTE model INPUTS 1 x OUTPUTS 1 y`, encoded.
+fn modelexecute(model: &str, x: &str, y: &str) -> Vec<u8> {
+    encode(&[
+        b"AI.MODELEXECUTE",
+        model.as_bytes(),
+        b"INPUTS",
+        b"1",
+        x.as_bytes(),
+        b"OUTPUTS",
+        b"1",
+        y.as_bytes(),
+    ])
+}
+
 /// A model of the tests and a one-row input for it.
 struct Subject {
     name: &'static str,
@@ -258,16 +272,7 @@ impl Subject {
                 format!("{}:x:{i}", self.name),
                 format!("{}:y:{i}", self.name),
             );
-            encode(&[
-                b"AI.MODELEXECUTE",
-                model.as_bytes(),
-                b"INPUTS",
-                b"1",
-                x.as_bytes(),
-                b"OUTPUTS",
-                b"1",
-                y.as_bytes(),
-            ])
+            modelexecute(&model, &x, &y)
         }
     }
 }
@@ -341,16 +346,7 @@ pub fn run(cfg: &Config) {
                 b"BLOB",
                 &row,
             ]),
-            encode(&[
-                b"AI.MODELEXECUTE",
-                b"mlp",
-                b"INPUTS",
-                b"1",
-                x.as_bytes(),
-                b"OUTPUTS",
-                b"1",
-                y.as_bytes(),
-            ]),
+            modelexecute("mlp", &x, &y),
             encode(&[b"AI.TENSORGET", y.as_bytes(), b"BLOB"]),
         ]
     };
