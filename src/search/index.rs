@@ -1,0 +1,701 @@
+//! One index's documents: what each indexed hash contributes, the vector indexes, and query
+//! execution. Pure: the glue hands in field values read from the keyspace and gets back the
+//! keys (and distances) to answer with.
+//!
+//! Non-vector filters are evaluated by scanning the documents' values (no inverted indexes
+//! yet): simple and exact, linear in the number of documents. A KNN with a filter then picks
+//! the cheaper of an exact scan over the matches and a filtered HNSW search.
+
+use std::collections::HashMap;
+
+use super::hnsw::HnswIndex;
+use super::query::{normalize_tags, tokenize, Expr, Query};
+use super::schema::{Algorithm, Field, FieldKind, FieldValue, IndexDef};
+use super::vector::{FlatIndex, VectorIndex};
+
+struct Doc {
+    key: Box<[u8]>,
+    values: Box<[FieldValue]>,
+    /// Raw TEXT/TAG values, kept for SORTBY on them (empty when the schema has none).
+    raw: Box<[Option<Box<[u8]>>]>,
+}
+
+impl Doc {
+    /// Heap bytes, for FT.INFO; kept as a running total rather than recounted.
+    fn bytes(&self) -> usize {
+        let values: usize = self
+            .values
+            .iter()
+            .map(|v| match v {
+                FieldValue::Text(t) | FieldValue::Tag(t) => {
+                    t.iter().map(|s| s.capacity() + 24).sum::<usize>() + 24
+                }
+                _ => 0,
+            })
+            .sum();
+        std::mem::size_of::<Option<Doc>>()
+            + 2 * self.key.len()
+            + 24
+            + std::mem::size_of_val(&*self.values)
+            + values
+            + std::mem::size_of_val(&*self.raw)
+            + self.raw.iter().flatten().map(|r| r.len()).sum::<usize>()
+    }
+}
+
+/// An indexing failure, as FT.INFO reports it.
+#[derive(Debug, Clone, Default)]
+pub struct Failures {
+    pub count: u64,
+    pub last_error: Option<String>,
+    pub last_key: Option<Vec<u8>>,
+}
+
+impl Failures {
+    fn record(&mut self, error: &str, key: &[u8]) {
+        self.count += 1;
+        self.last_error = Some(error.to_string());
+        self.last_key = Some(key.to_vec());
+    }
+}
+
+/// Changes to a vector field made while its index is being rebuilt, replayed on the new one.
+type ChangeLog = Vec<(u32, Option<Vec<f32>>)>;
+
+/// A vector index to build afresh off the main thread (see [`IndexData::start_rebuilds`]).
+pub struct RebuildJob {
+    pub field: usize,
+    epoch: u64,
+}
+
+pub struct IndexData {
+    key_to_id: HashMap<Box<[u8]>, u32>,
+    rebuilding: Vec<Option<ChangeLog>>,
+    /// Bumped when every document is dropped, so a rebuild started before cannot bring them
+    /// back.
+    epoch: u64,
+    /// Documents by id; ids of removed documents are reused (`free`).
+    docs: Vec<Option<Doc>>,
+    free: Vec<u32>,
+    live: usize,
+    doc_bytes: usize,
+    vectors: Vec<Option<Box<dyn VectorIndex>>>,
+    pub failures: Failures,
+    pub field_failures: Vec<Failures>,
+}
+
+/// A matching document before paging: id, the distances it yields, its score.
+type Scored = (u32, Vec<(String, f64)>, f64);
+
+/// How results are ordered (FT.SEARCH SORTBY).
+#[derive(Debug, Clone)]
+pub struct SortBy {
+    pub name: String,
+    pub ascending: bool,
+}
+
+/// What FT.SEARCH asks of the index once its query is parsed.
+pub struct Request {
+    pub query: Query,
+    pub sort: Option<SortBy>,
+    pub offset: usize,
+    pub count: usize,
+    /// INKEYS: only these documents may match.
+    pub in_keys: Option<std::collections::HashSet<Vec<u8>>>,
+}
+
+/// One result: the document's key and the distances the query yields for it.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    pub key: Vec<u8>,
+    pub distances: Vec<(String, f64)>,
+    pub score: f64,
+}
+
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub total: usize,
+    pub hits: Vec<Hit>,
+}
+
+impl IndexData {
+    pub fn new(def: &IndexDef) -> IndexData {
+        let vectors: Vec<Option<Box<dyn VectorIndex>>> = (0..def.fields.len())
+            .map(|i| new_vector_index(def, i))
+            .collect();
+        IndexData {
+            rebuilding: vectors.iter().map(|_| None).collect(),
+            epoch: 0,
+            key_to_id: HashMap::new(),
+            docs: Vec::new(),
+            free: Vec::new(),
+            live: 0,
+            doc_bytes: 0,
+            vectors,
+            failures: Failures::default(),
+            field_failures: vec![Failures::default(); def.fields.len()],
+        }
+    }
+
+    pub fn num_docs(&self) -> usize {
+        self.live
+    }
+
+    pub fn max_doc_id(&self) -> u32 {
+        self.docs.len() as u32
+    }
+
+    fn doc(&self, id: u32) -> Option<&Doc> {
+        self.docs.get(id as usize).and_then(Option::as_ref)
+    }
+
+    fn all_docs(&self) -> impl Iterator<Item = (u32, &Doc)> {
+        self.docs
+            .iter()
+            .enumerate()
+            .filter_map(|(id, d)| Some((id as u32, d.as_ref()?)))
+    }
+
+    pub fn vector_memory(&self) -> usize {
+        self.vectors.iter().flatten().map(|v| v.memory()).sum()
+    }
+
+    /// Approximate heap bytes of the document table.
+    pub fn doc_memory(&self) -> usize {
+        self.doc_bytes
+            + self.docs.capacity() * std::mem::size_of::<Option<Doc>>()
+            + self.key_to_id.capacity() * 24
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &[u8]> {
+        self.all_docs().map(|(_, d)| &*d.key)
+    }
+
+    /// Indexes (or re-indexes) `key` from its hash fields, one per schema field (`None`
+    /// where the hash lacks it). A value that cannot be indexed rejects the whole document,
+    /// and an older version of it leaves the index, as RediSearch does.
+    pub fn upsert(
+        &mut self,
+        def: &IndexDef,
+        key: &[u8],
+        raw: &[Option<&[u8]>],
+    ) -> Result<(), String> {
+        let mut values = Vec::with_capacity(def.fields.len());
+        let keeps_raw = def
+            .fields
+            .iter()
+            .any(|f| matches!(f.kind, FieldKind::Text { .. } | FieldKind::Tag { .. }));
+        let mut raws = Vec::with_capacity(if keeps_raw { def.fields.len() } else { 0 });
+        let mut vecs: Vec<(usize, Vec<f32>)> = Vec::new();
+        for (i, field) in def.fields.iter().enumerate() {
+            let r = raw.get(i).copied().flatten();
+            match field_value(field, r, &mut vecs, i) {
+                Ok(v) => values.push(v),
+                Err(e) => {
+                    self.remove(key);
+                    self.failures.record(&e, key);
+                    self.field_failures[i].record(&e, key);
+                    return Err(e);
+                }
+            }
+            if keeps_raw {
+                raws.push(match field.kind {
+                    FieldKind::Text { .. } | FieldKind::Tag { .. } => r.map(Box::from),
+                    _ => None,
+                });
+            }
+        }
+        let id = match self.key_to_id.get(key) {
+            Some(&id) => id,
+            None => {
+                let id = match self.free.pop() {
+                    Some(id) => id,
+                    None => {
+                        self.docs.push(None);
+                        (self.docs.len() - 1) as u32
+                    }
+                };
+                self.key_to_id.insert(key.into(), id);
+                id
+            }
+        };
+        for (i, index) in self.vectors.iter_mut().enumerate() {
+            let Some(index) = index else { continue };
+            let v = vecs.iter().find(|(f, _)| *f == i).map(|(_, v)| v);
+            match v {
+                Some(v) => index.insert(id, v),
+                None => index.remove(id),
+            }
+            if let Some(log) = &mut self.rebuilding[i] {
+                log.push((id, v.cloned()));
+            }
+        }
+        let doc = Doc {
+            key: key.into(),
+            values: values.into(),
+            raw: raws.into(),
+        };
+        self.doc_bytes += doc.bytes();
+        let slot = &mut self.docs[id as usize];
+        match slot.replace(doc) {
+            Some(old) => self.doc_bytes -= old.bytes(),
+            None => self.live += 1,
+        }
+        Ok(())
+    }
+
+    pub fn remove(&mut self, key: &[u8]) -> bool {
+        let Some(id) = self.key_to_id.remove(key) else {
+            return false;
+        };
+        if let Some(old) = self.docs.get_mut(id as usize).and_then(Option::take) {
+            self.doc_bytes -= old.bytes();
+            self.live -= 1;
+        }
+        self.free.push(id);
+        for index in self.vectors.iter_mut().flatten() {
+            index.remove(id);
+        }
+        for log in self.rebuilding.iter_mut().flatten() {
+            log.push((id, None));
+        }
+        true
+    }
+
+    pub fn contains(&self, key: &[u8]) -> bool {
+        self.key_to_id.contains_key(key)
+    }
+
+    /// Forgets every document (FLUSHALL, a new RDB being loaded).
+    pub fn clear(&mut self, def: &IndexDef) {
+        let failures = std::mem::take(&mut self.failures);
+        let field_failures = std::mem::take(&mut self.field_failures);
+        let epoch = self.epoch + 1;
+        *self = IndexData::new(def);
+        self.failures = failures;
+        self.field_failures = field_failures;
+        self.epoch = epoch;
+    }
+
+    /// Removed vectors still held by the vector indexes.
+    pub fn tombstones(&self) -> usize {
+        self.vectors.iter().flatten().map(|v| v.tombstones()).sum()
+    }
+
+    /// Marks the vector fields whose index has wasted enough space to be rebuilt, and returns
+    /// them as jobs for [`rebuild`]. From now until the job is done their changes are logged.
+    pub fn start_rebuilds(&mut self) -> Vec<RebuildJob> {
+        let mut jobs = Vec::new();
+        for (field, index) in self.vectors.iter().enumerate() {
+            let Some(index) = index else { continue };
+            if self.rebuilding[field].is_none() && index.needs_rebuild() {
+                self.rebuilding[field] = Some(Vec::new());
+                jobs.push(RebuildJob {
+                    field,
+                    epoch: self.epoch,
+                });
+            }
+        }
+        jobs
+    }
+
+    /// Swaps in a rebuilt vector index after replaying the changes made while it was built.
+    fn finish_rebuild(&mut self, job: &RebuildJob, mut fresh: Box<dyn VectorIndex>) {
+        if job.epoch != self.epoch {
+            return;
+        }
+        let Some(log) = self.rebuilding[job.field].take() else {
+            return;
+        };
+        for (id, v) in log {
+            match v {
+                Some(v) => fresh.insert(id, &v),
+                None => fresh.remove(id),
+            }
+        }
+        self.vectors[job.field] = Some(fresh);
+    }
+
+    pub fn search(&self, def: &IndexDef, req: &Request) -> Result<Outcome, String> {
+        let q = &req.query;
+        // Each VECTOR_RANGE clause is answered once, up front; the filter then looks ids up.
+        let ranges: Vec<(Option<String>, HashMap<u32, f32>)> = q
+            .filter
+            .vector_ranges()
+            .into_iter()
+            .map(|e| match e {
+                Expr::VectorRange {
+                    field,
+                    radius,
+                    vector,
+                    epsilon,
+                    yield_as,
+                    ..
+                } => {
+                    let found = match self.vectors.get(*field).and_then(|v| v.as_ref()) {
+                        Some(index) => index.range(
+                            vector,
+                            *radius as f32,
+                            epsilon.unwrap_or(vector_epsilon(def, *field)) as f32,
+                            None,
+                        ),
+                        None => Vec::new(),
+                    };
+                    (
+                        yield_as.clone(),
+                        found.into_iter().map(|(d, id)| (id, d)).collect(),
+                    )
+                }
+                _ => (None, HashMap::new()),
+            })
+            .collect();
+        let matches = |id: u32, doc: &Doc| {
+            if req
+                .in_keys
+                .as_ref()
+                .is_some_and(|keys| !keys.contains(&*doc.key))
+            {
+                return false;
+            }
+            q.filter.matches(&doc.values, &|clause| {
+                ranges.get(clause).is_some_and(|r| r.1.contains_key(&id))
+            })
+        };
+        let range_distances = |id: u32| -> Vec<(String, f64)> {
+            ranges
+                .iter()
+                .filter_map(|(alias, found)| Some((alias.clone()?, *found.get(&id)? as f64)))
+                .collect()
+        };
+
+        let mut hits: Vec<Scored> = match &q.knn {
+            Some(knn) => {
+                let Some(index) = self.vectors.get(knn.field).and_then(|v| v.as_ref()) else {
+                    return Err("Error parsing vector similarity query: not a vector field".into());
+                };
+                let ef = knn
+                    .ef_runtime
+                    .unwrap_or(vector_ef(def, knn.field))
+                    .max(knn.k);
+                let alias = knn
+                    .alias
+                    .clone()
+                    .unwrap_or_else(|| format!("__{}_score", def.fields[knn.field].name));
+                let found = if matches!(q.filter, Expr::All) && req.in_keys.is_none() {
+                    index.knn(&knn.vector, knn.k, ef, None)
+                } else {
+                    let allowed: std::collections::HashSet<u32> = self
+                        .all_docs()
+                        .filter(|(id, doc)| matches(*id, doc))
+                        .map(|(id, _)| id)
+                        .collect();
+                    // An exact scan costs one distance per match; a filtered HNSW search
+                    // visits about ef·2M/selectivity nodes. Take the cheaper.
+                    let n = index.len().max(1) as f64;
+                    let m = allowed.len() as f64;
+                    if m * m < 32.0 * ef as f64 * n {
+                        let mut top = super::vector::TopK::new(knn.k);
+                        for &id in &allowed {
+                            if let Some(d) = index.distance_to(&knn.vector, id) {
+                                top.push(d, id);
+                            }
+                        }
+                        top.into_sorted()
+                    } else {
+                        let f = |id: u32| allowed.contains(&id);
+                        index.knn(&knn.vector, knn.k, ef, Some(&f))
+                    }
+                };
+                let mut v: Vec<Scored> = found
+                    .into_iter()
+                    .filter(|(_, id)| self.doc(*id).is_some())
+                    .map(|(d, id)| {
+                        let mut dists = vec![(alias.clone(), d as f64)];
+                        dists.extend(range_distances(id));
+                        (id, dists, d as f64)
+                    })
+                    .collect();
+                // Equal distances are ordered by key, not by internal id, so an answer does
+                // not change when a reload renumbers the documents.
+                v.sort_by(|a, b| {
+                    a.2.total_cmp(&b.2)
+                        .then_with(|| self.key_of(a.0).cmp(self.key_of(b.0)))
+                });
+                v
+            }
+            None if req.sort.is_none() && ranges.is_empty() => {
+                // Document order needs no sort: count every match, keep only the page.
+                let mut total = 0;
+                let mut page = Vec::new();
+                for (id, doc) in self.all_docs() {
+                    if matches(id, doc) {
+                        if total >= req.offset && page.len() < req.count {
+                            page.push((id, Vec::new(), 1.0));
+                        }
+                        total += 1;
+                    }
+                }
+                return Ok(Outcome {
+                    total,
+                    hits: self.page(page.into_iter()),
+                });
+            }
+            None => {
+                let mut v: Vec<Scored> = self
+                    .all_docs()
+                    .filter(|(id, doc)| matches(*id, doc))
+                    .map(|(id, _)| (id, range_distances(id), 1.0))
+                    .collect();
+                if req.sort.is_none() && !ranges.is_empty() {
+                    // Range results come nearest first, as vector results do elsewhere.
+                    let first =
+                        |h: &Scored| ranges[0].1.get(&h.0).copied().unwrap_or(f32::INFINITY);
+                    v.sort_by(|a, b| first(a).total_cmp(&first(b)).then(a.0.cmp(&b.0)));
+                }
+                v
+            }
+        };
+        if let Some(sort) = &req.sort {
+            let key = self.sort_key(def, &sort.name, &hits)?;
+            let mut keyed: Vec<(SortKey, Scored)> = key.into_iter().zip(hits).collect();
+            keyed.sort_by(|a, b| {
+                let o = a.0.cmp_with(&b.0, sort.ascending);
+                o.then_with(|| self.key_of(a.1 .0).cmp(self.key_of(b.1 .0)))
+            });
+            hits = keyed.into_iter().map(|(_, h)| h).collect();
+        }
+        let total = hits.len();
+        let hits = self.page(hits.into_iter().skip(req.offset).take(req.count));
+        Ok(Outcome { total, hits })
+    }
+
+    fn page(&self, scored: impl Iterator<Item = Scored>) -> Vec<Hit> {
+        scored
+            .filter_map(|(id, distances, score)| {
+                Some(Hit {
+                    key: self.doc(id)?.key.to_vec(),
+                    distances,
+                    score,
+                })
+            })
+            .collect()
+    }
+
+    fn key_of(&self, id: u32) -> &[u8] {
+        self.doc(id).map_or(&[], |d| &*d.key)
+    }
+
+    fn sort_key(
+        &self,
+        def: &IndexDef,
+        name: &str,
+        hits: &[Scored],
+    ) -> Result<Vec<SortKey>, String> {
+        if let Some(f) = def.field(name) {
+            return Ok(hits
+                .iter()
+                .map(|(id, _, _)| match self.doc(*id) {
+                    Some(doc) => match (&doc.values[f], doc.raw.get(f)) {
+                        (FieldValue::Numeric(n), _) => SortKey::Num(*n),
+                        (_, Some(Some(raw))) => SortKey::Str(raw.to_ascii_lowercase()),
+                        _ => SortKey::Missing,
+                    },
+                    None => SortKey::Missing,
+                })
+                .collect());
+        }
+        // A distance the query yields (the command checked the name).
+        Ok(hits
+            .iter()
+            .map(|h| {
+                h.1.iter()
+                    .find(|(n, _)| n == name)
+                    .map_or(SortKey::Missing, |(_, d)| SortKey::Num(*d))
+            })
+            .collect())
+    }
+}
+
+fn new_vector_index(def: &IndexDef, field: usize) -> Option<Box<dyn VectorIndex>> {
+    let FieldKind::Vector(p) = &def.fields[field].kind else {
+        return None;
+    };
+    let cap = p.initial_cap.unwrap_or(0);
+    Some(match p.algorithm {
+        Algorithm::Flat => Box::new(FlatIndex::new(p.dim, p.metric, cap)),
+        Algorithm::Hnsw => Box::new(HnswIndex::new(
+            p.dim,
+            p.metric,
+            p.m,
+            p.ef_construction,
+            cap,
+            0x5eed ^ field as u64,
+        )),
+    })
+}
+
+/// Builds `job`'s vector index afresh from a snapshot of the live vectors and swaps it in.
+/// The snapshot is copied under the read lock; the build itself holds no lock, so searches
+/// and writes go on meanwhile (writes are logged and replayed at the swap). Deletes replayed
+/// at the swap are tombstones again, so the swap may call for another round: it runs here.
+pub fn rebuild(def: &IndexDef, data: &std::sync::RwLock<IndexData>, job: RebuildJob) {
+    let mut jobs = vec![job];
+    while let Some(job) = jobs.pop() {
+        let snapshot = {
+            let d = data.read().unwrap_or_else(|e| e.into_inner());
+            match d.vectors.get(job.field).and_then(|v| v.as_ref()) {
+                Some(v) if d.epoch == job.epoch => v.live_vectors(),
+                _ => continue,
+            }
+        };
+        let Some(mut fresh) = new_vector_index(def, job.field) else {
+            continue;
+        };
+        for (id, v) in &snapshot {
+            fresh.insert(*id, v);
+        }
+        drop(snapshot);
+        let mut d = data.write().unwrap_or_else(|e| e.into_inner());
+        d.finish_rebuild(&job, fresh);
+        jobs.extend(d.start_rebuilds());
+    }
+}
+
+fn vector_ef(def: &IndexDef, field: usize) -> usize {
+    match &def.fields[field].kind {
+        FieldKind::Vector(p) => p.ef_runtime,
+        _ => 10,
+    }
+}
+
+fn vector_epsilon(def: &IndexDef, field: usize) -> f64 {
+    match &def.fields[field].kind {
+        FieldKind::Vector(p) => p.epsilon,
+        _ => 0.01,
+    }
+}
+
+fn field_value(
+    field: &Field,
+    raw: Option<&[u8]>,
+    vecs: &mut Vec<(usize, Vec<f32>)>,
+    i: usize,
+) -> Result<FieldValue, String> {
+    let Some(raw) = raw else {
+        return Ok(FieldValue::Missing);
+    };
+    Ok(match &field.kind {
+        FieldKind::Text { .. } => FieldValue::Text(tokenize(&String::from_utf8_lossy(raw))),
+        FieldKind::Tag {
+            separator,
+            case_sensitive,
+        } => FieldValue::Tag(normalize_tags(
+            &String::from_utf8_lossy(raw),
+            *separator,
+            *case_sensitive,
+        )),
+        FieldKind::Numeric => {
+            let n = std::str::from_utf8(raw)
+                .ok()
+                .and_then(|s| s.trim().parse::<f64>().ok())
+                .filter(|n| !n.is_nan())
+                .ok_or_else(|| {
+                    format!(
+                        "Invalid numeric value: '{}'",
+                        String::from_utf8_lossy(&raw[..raw.len().min(64)])
+                    )
+                })?;
+            FieldValue::Numeric(n)
+        }
+        FieldKind::Vector(p) => {
+            let mut v = Vec::new();
+            p.dtype.decode(raw, p.dim, &mut v).map_err(|expected| {
+                format!(
+                    "Could not add vector with blob size {} (expected size {expected})",
+                    raw.len()
+                )
+            })?;
+            if v.iter().any(|x| !x.is_finite()) {
+                return Err("Could not add vector: it holds NaN or infinite values".into());
+            }
+            vecs.push((i, v));
+            FieldValue::Vector
+        }
+    })
+}
+
+enum SortKey {
+    Num(f64),
+    Str(Vec<u8>),
+    Missing,
+}
+
+impl SortKey {
+    /// Missing values sort last in either direction, as RediSearch does.
+    fn cmp_with(&self, other: &SortKey, ascending: bool) -> std::cmp::Ordering {
+        use std::cmp::Ordering::*;
+        let o = match (self, other) {
+            (SortKey::Missing, SortKey::Missing) => return Equal,
+            (SortKey::Missing, _) => return Greater,
+            (_, SortKey::Missing) => return Less,
+            (SortKey::Num(a), SortKey::Num(b)) => a.total_cmp(b),
+            (SortKey::Str(a), SortKey::Str(b)) => a.cmp(b),
+            (SortKey::Num(_), SortKey::Str(_)) => Less,
+            (SortKey::Str(_), SortKey::Num(_)) => Greater,
+        };
+        if ascending {
+            o
+        } else {
+            o.reverse()
+        }
+    }
+}
+
+/// A double as RediSearch prints it in replies: `%.12g` (shortest of fixed and exponent form,
+/// trailing zeros dropped).
+pub fn format_score(v: f64) -> String {
+    if v == 0.0 {
+        return "0".into();
+    }
+    if !v.is_finite() {
+        return if v.is_nan() {
+            "nan".into()
+        } else if v > 0.0 {
+            "inf".into()
+        } else {
+            "-inf".into()
+        };
+    }
+    const P: i32 = 12;
+    let sci = format!("{:.*e}", (P - 1) as usize, v);
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let trim = |s: &str| -> String {
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s.to_string()
+        }
+    };
+    if !(-4..P).contains(&exp) {
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{}e{sign}{:02}", trim(mantissa), exp.abs())
+    } else {
+        trim(&format!("{:.*}", (P - 1 - exp) as usize, v))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_like_printf_g12() {
+        assert_eq!(format_score(0.7715000510215759), "0.771500051022");
+        assert_eq!(format_score(1.0), "1");
+        assert_eq!(format_score(1.1920928955078125e-07), "1.19209289551e-07");
+        assert_eq!(format_score(123456.0), "123456");
+        assert_eq!(format_score(-2.5), "-2.5");
+        assert_eq!(format_score(1e13), "1e+13");
+    }
+}

@@ -1,0 +1,482 @@
+//! An index definition (FT.CREATE) and the values a document contributes to it.
+
+use super::vector::{DataType, Metric};
+
+/// FT.CREATE `VECTOR FLAT|HNSW`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithm {
+    Flat,
+    Hnsw,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct VectorParams {
+    pub algorithm: Algorithm,
+    pub dtype: DataType,
+    pub dim: usize,
+    pub metric: Metric,
+    pub initial_cap: Option<usize>,
+    pub block_size: Option<usize>,
+    pub m: usize,
+    pub ef_construction: usize,
+    pub ef_runtime: usize,
+    pub epsilon: f64,
+}
+
+impl VectorParams {
+    pub fn blob_size(&self) -> usize {
+        self.dim * self.dtype.size()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum FieldKind {
+    Text { weight: f64, nostem: bool },
+    Tag { separator: u8, case_sensitive: bool },
+    Numeric,
+    Vector(VectorParams),
+}
+
+impl FieldKind {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            FieldKind::Text { .. } => "TEXT",
+            FieldKind::Tag { .. } => "TAG",
+            FieldKind::Numeric => "NUMERIC",
+            FieldKind::Vector(_) => "VECTOR",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Field {
+    /// The hash field the value is read from (`identifier` in FT.INFO).
+    pub identifier: Vec<u8>,
+    /// The name queries use (`@name`), `AS` or else the identifier (`attribute`).
+    pub name: String,
+    pub kind: FieldKind,
+    pub sortable: bool,
+    pub unf: bool,
+    pub noindex: bool,
+    pub suffix_trie: bool,
+    pub index_missing: bool,
+    pub index_empty: bool,
+}
+
+/// One field's value in one document, as the index keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FieldValue {
+    /// The hash has no such field (or the field is a vector, kept in its vector index).
+    Missing,
+    /// Lower-cased tokens in document order (phrases need the order).
+    Text(Vec<String>),
+    /// Tags after splitting on the separator and trimming; lower-cased unless the field is
+    /// CASESENSITIVE.
+    Tag(Vec<String>),
+    Numeric(f64),
+    Vector,
+}
+
+/// FT.CREATE: everything after the index name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexDef {
+    pub name: String,
+    pub prefixes: Vec<Vec<u8>>,
+    pub default_score: f64,
+    pub skip_initial_scan: bool,
+    /// Custom STOPWORDS list, if given (FT.INFO shows it).
+    pub stopwords: Option<Vec<String>>,
+    pub fields: Vec<Field>,
+    /// The FT.CREATE words after the index name, kept to persist the definition: re-parsing
+    /// them on load is the one way to rebuild an identical definition.
+    pub args: Vec<Vec<u8>>,
+}
+
+fn upper(w: &[u8]) -> Vec<u8> {
+    w.to_ascii_uppercase()
+}
+
+fn text(w: &[u8]) -> String {
+    String::from_utf8_lossy(w).into_owned()
+}
+
+struct Cursor<'a> {
+    words: &'a [&'a [u8]],
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn peek(&self) -> Option<&'a [u8]> {
+        self.words.get(self.at).copied()
+    }
+    fn peek_is(&self, kw: &str) -> bool {
+        self.peek()
+            .is_some_and(|w| w.eq_ignore_ascii_case(kw.as_bytes()))
+    }
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let w = self.peek()?;
+        self.at += 1;
+        Some(w)
+    }
+    fn value(&mut self, what: &str) -> Result<&'a [u8], String> {
+        self.next()
+            .ok_or_else(|| format!("Bad arguments for {what}: missing value"))
+    }
+    fn number<T: std::str::FromStr>(&mut self, what: &str) -> Result<T, String> {
+        let w = self.value(what)?;
+        std::str::from_utf8(w)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| format!("Bad arguments for {what}: could not parse `{}`", text(w)))
+    }
+}
+
+/// Parses FT.CREATE's arguments after the index name. Options that do not change what a
+/// search returns (LANGUAGE, SCORE, NOOFFSETS, ...) are accepted and ignored.
+pub fn parse_create(name: &[u8], words: &[&[u8]]) -> Result<IndexDef, String> {
+    let mut c = Cursor { words, at: 0 };
+    let mut def = IndexDef {
+        name: text(name),
+        prefixes: Vec::new(),
+        default_score: 1.0,
+        skip_initial_scan: false,
+        stopwords: None,
+        fields: Vec::new(),
+        args: words.iter().map(|w| w.to_vec()).collect(),
+    };
+    loop {
+        let Some(w) = c.next() else {
+            return Err("Fields arguments are missing".into());
+        };
+        match upper(w).as_slice() {
+            b"ON" => {
+                let on = c.value("ON")?;
+                if on.eq_ignore_ascii_case(b"JSON") {
+                    return Err(
+                        "ON JSON needs RedisJSON, which is not loaded; only ON HASH is supported"
+                            .into(),
+                    );
+                }
+                if !on.eq_ignore_ascii_case(b"HASH") {
+                    return Err(format!("Unknown index type `{}`", text(on)));
+                }
+            }
+            b"PREFIX" => {
+                let n: usize = c.number("PREFIX")?;
+                if n > words.len() {
+                    return Err("Bad arguments for PREFIX: not enough prefixes".into());
+                }
+                for _ in 0..n {
+                    def.prefixes.push(c.value("PREFIX")?.to_vec());
+                }
+            }
+            b"SCORE" => def.default_score = c.number("SCORE")?,
+            b"FILTER" => {
+                return Err("FILTER expressions on FT.CREATE are not supported".into());
+            }
+            b"LANGUAGE" | b"LANGUAGE_FIELD" | b"SCORE_FIELD" | b"PAYLOAD_FIELD" | b"TEMPORARY" => {
+                c.value(&text(w))?;
+            }
+            b"MAXTEXTFIELDS" | b"NOOFFSETS" | b"NOHL" | b"NOFIELDS" | b"NOFREQS" | b"ASYNC" => {}
+            b"SKIPINITIALSCAN" => def.skip_initial_scan = true,
+            b"STOPWORDS" => {
+                let n: usize = c.number("STOPWORDS")?;
+                if n > words.len() {
+                    return Err("Bad arguments for STOPWORDS: not enough words".into());
+                }
+                let mut list = Vec::with_capacity(n);
+                for _ in 0..n {
+                    list.push(text(c.value("STOPWORDS")?).to_lowercase());
+                }
+                def.stopwords = Some(list);
+            }
+            b"SCHEMA" => break,
+            _ => return Err(format!("Unknown argument `{}`", text(w))),
+        }
+    }
+    if c.peek().is_none() {
+        return Err("Fields arguments are missing".into());
+    }
+    while let Some(ident) = c.next() {
+        let field = parse_field(ident, &mut c)?;
+        if def.fields.iter().any(|f| f.name == field.name) {
+            return Err(format!("Duplicate field in schema - {}", field.name));
+        }
+        def.fields.push(field);
+    }
+    Ok(def)
+}
+
+fn parse_field(ident: &[u8], c: &mut Cursor) -> Result<Field, String> {
+    let mut name = text(ident);
+    if c.peek_is("AS") {
+        c.next();
+        name = text(c.value("AS")?);
+    }
+    let Some(ty) = c.next() else {
+        return Err(format!("Field `{name}` has no type"));
+    };
+    let kind = match upper(ty).as_slice() {
+        b"TEXT" => FieldKind::Text {
+            weight: 1.0,
+            nostem: false,
+        },
+        b"TAG" => FieldKind::Tag {
+            separator: b',',
+            case_sensitive: false,
+        },
+        b"NUMERIC" => FieldKind::Numeric,
+        b"VECTOR" => FieldKind::Vector(parse_vector(&name, c)?),
+        b"GEO" | b"GEOSHAPE" => {
+            return Err(format!(
+                "Field `{name}`: {} fields are not supported",
+                text(ty)
+            ))
+        }
+        _ => return Err(format!("Invalid field type for field `{name}`")),
+    };
+    let mut field = Field {
+        identifier: ident.to_vec(),
+        name,
+        kind,
+        sortable: false,
+        unf: false,
+        noindex: false,
+        suffix_trie: false,
+        index_missing: false,
+        index_empty: false,
+    };
+    // Field options in any order, until a word that is none of them: the next field's name.
+    while let Some(w) = c.peek() {
+        let up = upper(w);
+        match (&mut field.kind, up.as_slice()) {
+            (_, b"SORTABLE") => field.sortable = true,
+            (_, b"UNF") => field.unf = true,
+            (_, b"NOINDEX") => field.noindex = true,
+            (_, b"INDEXMISSING") => field.index_missing = true,
+            (_, b"INDEXEMPTY") => field.index_empty = true,
+            (FieldKind::Text { .. } | FieldKind::Tag { .. }, b"WITHSUFFIXTRIE") => {
+                field.suffix_trie = true
+            }
+            (FieldKind::Text { weight, .. }, b"WEIGHT") => {
+                c.next();
+                *weight = c.number("WEIGHT")?;
+                continue;
+            }
+            (FieldKind::Text { nostem, .. }, b"NOSTEM") => *nostem = true,
+            (FieldKind::Text { .. }, b"PHONETIC") => {
+                c.next();
+                c.value("PHONETIC")?;
+                continue;
+            }
+            (FieldKind::Tag { separator, .. }, b"SEPARATOR") => {
+                c.next();
+                let sep = c.value("SEPARATOR")?;
+                if sep.len() != 1 {
+                    return Err(format!(
+                        "Tag separator must be a single character. Got `{}`",
+                        text(sep)
+                    ));
+                }
+                *separator = sep[0];
+                continue;
+            }
+            (FieldKind::Tag { case_sensitive, .. }, b"CASESENSITIVE") => *case_sensitive = true,
+            _ => break,
+        }
+        c.next();
+    }
+    Ok(field)
+}
+
+/// Largest DIM accepted: RediSearch has no fixed cap, vector sets stop at 65,536; a larger
+/// dimension is far more likely a client bug than a model.
+pub const MAX_DIM: usize = 65_536;
+/// Largest M / EF values accepted (valkey-search's caps): beyond them memory or time per
+/// insert explodes, and the user has most likely swapped two arguments.
+const MAX_M: usize = 512;
+const MAX_EF: usize = 4096;
+
+fn parse_vector(name: &str, c: &mut Cursor) -> Result<VectorParams, String> {
+    let algo = c.value("VECTOR")?;
+    let algorithm = match upper(algo).as_slice() {
+        b"FLAT" => Algorithm::Flat,
+        b"HNSW" => Algorithm::Hnsw,
+        b"SVS-VAMANA" => {
+            return Err(
+                "Bad arguments for vector similarity algorithm: SVS-VAMANA is not supported".into(),
+            )
+        }
+        _ => {
+            return Err(format!(
+                "Bad arguments for vector similarity algorithm: unknown algorithm `{}`",
+                text(algo)
+            ))
+        }
+    };
+    let what = format!("vector similarity {} index", text(&upper(algo)));
+    let nargs: usize = c.number(&what)?;
+    if nargs % 2 != 0 {
+        return Err(format!(
+            "Bad arguments for {what}: odd number of attribute tokens"
+        ));
+    }
+    let mut p = VectorParams {
+        algorithm,
+        dtype: DataType::Float32,
+        dim: 0,
+        metric: Metric::L2,
+        initial_cap: None,
+        block_size: None,
+        m: 16,
+        ef_construction: 200,
+        ef_runtime: 10,
+        epsilon: 0.01,
+    };
+    let (mut has_type, mut has_metric) = (false, false);
+    for _ in 0..nargs / 2 {
+        let key = c.value(&what)?;
+        let up = upper(key);
+        let hnsw = algorithm == Algorithm::Hnsw;
+        match up.as_slice() {
+            b"TYPE" => {
+                let v = c.value(&what)?;
+                p.dtype = DataType::parse(v).ok_or_else(|| {
+                    format!(
+                        "Bad arguments for vector similarity number type: `{}`",
+                        text(v)
+                    )
+                })?;
+                has_type = true;
+            }
+            b"DIM" => p.dim = c.number(&what)?,
+            b"DISTANCE_METRIC" => {
+                let v = c.value(&what)?;
+                p.metric = Metric::parse(v).ok_or_else(|| {
+                    format!("Bad arguments for vector similarity metric: `{}`", text(v))
+                })?;
+                has_metric = true;
+            }
+            b"INITIAL_CAP" => p.initial_cap = Some(c.number(&what)?),
+            b"BLOCK_SIZE" if !hnsw => p.block_size = Some(c.number(&what)?),
+            b"M" if hnsw => p.m = c.number(&what)?,
+            b"EF_CONSTRUCTION" if hnsw => p.ef_construction = c.number(&what)?,
+            b"EF_RUNTIME" if hnsw => p.ef_runtime = c.number(&what)?,
+            b"EPSILON" if hnsw => p.epsilon = c.number(&what)?,
+            // RedisVL may put INDEXMISSING inside the attribute list.
+            b"INDEXMISSING" | b"INDEXEMPTY" => {
+                c.value(&what)?;
+            }
+            _ => {
+                return Err(format!(
+                    "Bad arguments for {what}: unknown argument `{}` for field `{name}`",
+                    text(key)
+                ))
+            }
+        }
+    }
+    if !has_type || !has_metric || p.dim == 0 {
+        return Err(format!(
+            "Bad arguments for {what}: missing TYPE, DIM or DISTANCE_METRIC for field `{name}`"
+        ));
+    }
+    if p.dim > MAX_DIM {
+        return Err(format!(
+            "Bad arguments for {what}: DIM must be at most {MAX_DIM}"
+        ));
+    }
+    if p.m < 2 || p.m > MAX_M || p.ef_construction == 0 || p.ef_construction > MAX_EF {
+        return Err(format!(
+            "Bad arguments for {what}: M must be in 2..={MAX_M} and EF_CONSTRUCTION in 1..={MAX_EF}"
+        ));
+    }
+    if p.ef_runtime == 0 || p.ef_runtime > MAX_EF || !(p.epsilon > 0.0 && p.epsilon.is_finite()) {
+        return Err(format!(
+            "Bad arguments for {what}: EF_RUNTIME must be in 1..={MAX_EF} and EPSILON positive"
+        ));
+    }
+    Ok(p)
+}
+
+impl IndexDef {
+    /// Whether `key` falls under one of the index's prefixes (every key when there are none).
+    pub fn covers(&self, key: &[u8]) -> bool {
+        self.prefixes.is_empty() || self.prefixes.iter().any(|p| key.starts_with(p))
+    }
+
+    pub fn field(&self, name: &str) -> Option<usize> {
+        self.fields.iter().position(|f| f.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<IndexDef, String> {
+        let words: Vec<&[u8]> = s.split_whitespace().map(str::as_bytes).collect();
+        parse_create(b"idx", &words)
+    }
+
+    #[test]
+    fn parses_what_redisvl_sends() {
+        let d = parse(
+            "ON HASH PREFIX 1 doc: SCORE 1.0 SCHEMA text TEXT WEIGHT 1 tag TAG SEPARATOR , \
+             n NUMERIC SORTABLE embedding VECTOR HNSW 14 TYPE FLOAT32 DIM 768 \
+             DISTANCE_METRIC COSINE M 16 EF_CONSTRUCTION 200 EF_RUNTIME 10 EPSILON 0.01",
+        )
+        .unwrap();
+        assert_eq!(d.prefixes, vec![b"doc:".to_vec()]);
+        assert_eq!(d.fields.len(), 4);
+        assert!(d.fields[2].sortable);
+        let FieldKind::Vector(v) = &d.fields[3].kind else {
+            panic!()
+        };
+        assert_eq!(
+            (v.dim, v.metric, v.algorithm),
+            (768, Metric::Cosine, Algorithm::Hnsw)
+        );
+        assert_eq!(v.blob_size(), 3072);
+        assert!(d.covers(b"doc:1") && !d.covers(b"other"));
+    }
+
+    #[test]
+    fn aliases_and_flags() {
+        let d = parse("SCHEMA $.a AS a TAG CASESENSITIVE SEPARATOR | SORTABLE UNF b TEXT NOSTEM")
+            .unwrap();
+        assert_eq!(d.fields[0].name, "a");
+        assert_eq!(d.fields[0].identifier, b"$.a");
+        assert_eq!(
+            d.fields[0].kind,
+            FieldKind::Tag {
+                separator: b'|',
+                case_sensitive: true
+            }
+        );
+        assert!(d.fields[0].sortable && d.fields[0].unf);
+        assert_eq!(d.fields[1].name, "b");
+    }
+
+    #[test]
+    fn refuses_bad_definitions() {
+        for bad in [
+            "",
+            "SCHEMA",
+            "ON JSON SCHEMA a TEXT",
+            "PREFIX 99999999999 SCHEMA a TEXT",
+            "SCHEMA a BLOB",
+            "SCHEMA a TEXT a TAG",
+            "SCHEMA v VECTOR FLAT 6 TYPE FLOAT32 DIM 4 DISTANCE_METRIC XX",
+            "SCHEMA v VECTOR FLAT 5 TYPE FLOAT32 DIM 4 DISTANCE_METRIC",
+            "SCHEMA v VECTOR FLAT 4 TYPE FLOAT32 DIM 4",
+            "SCHEMA v VECTOR FLAT 6 TYPE FLOAT32 DIM 0 DISTANCE_METRIC L2",
+            "SCHEMA v VECTOR FLAT 6 TYPE INT7 DIM 2 DISTANCE_METRIC L2",
+            "SCHEMA v VECTOR HNSW 8 TYPE FLOAT32 DIM 2 DISTANCE_METRIC L2 M 100000",
+            "SCHEMA v VECTOR FLAT 8 TYPE FLOAT32 DIM 2 DISTANCE_METRIC L2 M 16",
+            "SCHEMA v VECTOR SVS-VAMANA 6 TYPE FLOAT32 DIM 2 DISTANCE_METRIC L2",
+            "SCHEMA v VECTOR HNSW 6 TYPE FLOAT32 DIM 99999999999999999999 DISTANCE_METRIC L2",
+        ] {
+            assert!(parse(bad).is_err(), "accepted: {bad}");
+        }
+    }
+}
