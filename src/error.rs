@@ -128,12 +128,15 @@ pub enum AiError {
 
     /// A bug: a panic or broken invariant caught at the command edge.
     Internal(String),
+    /// An FT.* error, sent as RediSearch words it (no `ERR ` prefix unless the text has one).
+    Search(String),
 }
 
 impl fmt::Display for AiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use AiError::*;
         match self {
+            Search(text) => f.write_str(text),
             WrongArity => f.write_str("ERR wrong number of arguments"),
             WrongType => f.write_str("WRONGTYPE Operation against a key holding the wrong kind of value"),
             InvalidDataType => f.write_str("ERR invalid data type"),

@@ -46,7 +46,7 @@ fn cpu(who: c_int) -> (String, String) {
 }
 
 /// Registered with `RedisModule_RegisterInfoFunc`; runs on the main thread.
-pub unsafe extern "C" fn info(ctx: *mut RedisModuleInfoCtx, _for_crash_report: c_int) {
+pub unsafe extern "C" fn info(ctx: *mut RedisModuleInfoCtx, for_crash_report: c_int) {
     crate::types::guard("INFO", (), || {
         let i = Info(ctx);
         i.section(c"versions");
@@ -103,5 +103,33 @@ pub unsafe extern "C" fn info(ctx: *mut RedisModuleInfoCtx, _for_crash_report: c
                 }
             }
         }
+
+        // Not in a crash report: it takes locks that the crashing thread may hold.
+        if for_crash_report == 0 {
+            search_section(&i);
+        }
     })
+}
+
+/// Vector search totals, after RedisAI's sections so their positions do not move.
+fn search_section(i: &Info) {
+    let indexes: Vec<_> = crate::search::registry()
+        .indexes
+        .values()
+        .cloned()
+        .collect();
+    let (mut docs, mut bytes, mut tombstones, mut failures) = (0, 0, 0, 0);
+    for index in &indexes {
+        let data = index.read();
+        docs += data.num_docs();
+        bytes += data.vector_memory() + data.doc_memory();
+        tombstones += data.tombstones();
+        failures += data.failures.count;
+    }
+    i.section(c"search");
+    i.long(c"number_of_indexes", indexes.len() as i64);
+    i.long(c"number_of_documents", docs as i64);
+    i.long(c"index_memory_bytes", bytes as i64);
+    i.long(c"vector_tombstones", tombstones as i64);
+    i.long(c"hash_indexing_failures", failures as i64);
 }

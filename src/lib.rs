@@ -14,6 +14,7 @@ pub mod error;
 mod exec;
 mod info;
 mod model;
+pub mod search;
 mod stats;
 pub mod tensor;
 mod types;
@@ -23,6 +24,7 @@ use std::time::Duration;
 
 use redis_module::{raw, redis_module, Context, RedisString, Status};
 
+use commands::search_sync::SEARCH_AUX_TYPE;
 use commands::{command, CommandSpec};
 use ctx::{api, Level};
 use types::model::MODEL_TYPE;
@@ -66,6 +68,18 @@ static COMMANDS: &[CommandSpec] = &[
     command!("AI.CONFIG",       commands::admin::config,       "",               0, 0, 0),
 ];
 
+/// RediSearch's commands. Each is registered only if the server does not already have it
+/// (Redis 8's query engine, valkey-search): the native one then wins, and this module still
+/// loads beside it.
+#[rustfmt::skip]
+static SEARCH_COMMANDS: &[CommandSpec] = &[
+    command!("FT.CREATE",    commands::search::create,    "write deny-oom", 0, 0, 0),
+    command!("FT.SEARCH",    commands::search::search,    "readonly",       0, 0, 0),
+    command!("FT.INFO",      commands::search::info,      "readonly",       0, 0, 0),
+    command!("FT.DROPINDEX", commands::search::dropindex, "write",          0, 0, 0),
+    command!("FT._LIST",     commands::search::list,      "readonly",       0, 0, 0),
+];
+
 fn init(ctx: &Context, args: &[RedisString]) -> Status {
     match load(ctx, args) {
         Ok(()) => Status::Ok,
@@ -98,6 +112,8 @@ fn load(ctx: &Context, args: &[RedisString]) -> Result<(), String> {
         backend::load(*kind, path)?;
     }
     commands::register(raw_ctx, COMMANDS)?;
+    commands::register_unless_present(raw_ctx, SEARCH_COMMANDS);
+    commands::search_sync::subscribe(raw_ctx)?;
     // SAFETY: OnLoad context; the callbacks are 'static functions.
     unsafe {
         api!(RedisModule_RegisterInfoFunc)(raw_ctx, Some(info::info));
@@ -147,6 +163,6 @@ redis_module! {
     name: "ai",
     version: MODULE_VERSION,
     allocator: (alloc::HybridAlloc, alloc::HybridAlloc),
-    data_types: [TENSOR_TYPE, MODEL_TYPE],
+    data_types: [TENSOR_TYPE, MODEL_TYPE, SEARCH_AUX_TYPE],
     init: init,
 }

@@ -10,6 +10,8 @@ pub mod admin;
 pub mod blocking;
 pub mod dag;
 pub mod model;
+pub mod search;
+pub mod search_sync;
 pub mod tensor;
 
 use std::ffi::{c_int, CStr};
@@ -128,4 +130,21 @@ pub fn register(ctx: *mut RedisModuleCtx, table: &[CommandSpec]) -> Result<(), S
         }
     }
     Ok(())
+}
+
+/// Registers each row of `table` the server does not already have; a name that is taken is
+/// logged and skipped.
+pub fn register_unless_present(ctx: *mut RedisModuleCtx, table: &[CommandSpec]) {
+    for c in table {
+        if register(ctx, std::slice::from_ref(c)).is_err() {
+            crate::ctx::log_raw(
+                ctx,
+                Level::Notice,
+                &format!(
+                    "{} is already provided by the server; using that one",
+                    c.name.to_string_lossy()
+                ),
+            );
+        }
+    }
 }

@@ -1,0 +1,566 @@
+//! Keeping vector indexes true to the keyspace: keyspace events, the initial scan of existing
+//! keys, flushes, RDB loading and the index definitions saved as RDB aux data.
+//!
+//! Every index covers database 0 only (as RediSearch on a single shard): events from other
+//! databases are ignored. Everything here runs on the main thread; the lock rules are in
+//! `search/mod.rs`.
+
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Instant;
+
+use redis_module::raw::{self, RedisModuleIO, RedisModuleKey, RedisModuleScanCursor};
+
+use crate::ctx::{api, log, string_bytes, Level, OwnedString, RedisModuleCtx, RedisModuleString};
+use crate::search::{registry, schema, Index, INDEX_COUNT};
+use crate::types::guard;
+
+/// Keyspace events that mean the key is gone from database 0 under this name.
+const GONE: &[&[u8]] = &[b"del", b"expired", b"evicted", b"rename_from", b"move_from"];
+
+/// The event types the hook listens to: every write, plus keys loaded from an RDB.
+pub fn subscribe(ctx: *mut RedisModuleCtx) -> Result<(), String> {
+    let types = raw::NotifyEvent::GENERIC
+        | raw::NotifyEvent::STRING
+        | raw::NotifyEvent::LIST
+        | raw::NotifyEvent::SET
+        | raw::NotifyEvent::HASH
+        | raw::NotifyEvent::ZSET
+        | raw::NotifyEvent::EXPIRED
+        | raw::NotifyEvent::EVICTED
+        | raw::NotifyEvent::STREAM
+        | raw::NotifyEvent::MODULE
+        | raw::NotifyEvent::LOADED;
+    // SAFETY: OnLoad context; the callback is a 'static function.
+    let status = unsafe {
+        api!(RedisModule_SubscribeToKeyspaceEvents)(ctx, types.bits(), Some(on_keyspace_event))
+    };
+    if status != raw::REDISMODULE_OK as c_int {
+        return Err("could not subscribe to keyspace events".into());
+    }
+    for (id, callback) in [
+        (raw::REDISMODULE_EVENT_FLUSHDB, on_flush as ServerEventFn),
+        (raw::REDISMODULE_EVENT_LOADING, on_loading),
+        (raw::REDISMODULE_EVENT_SWAPDB, on_swapdb),
+    ] {
+        // SAFETY: OnLoad context; 'static callbacks.
+        unsafe {
+            api!(RedisModule_SubscribeToServerEvent)(
+                ctx,
+                raw::RedisModuleEvent { id, dataver: 1 },
+                Some(callback),
+            )
+        };
+    }
+    Ok(())
+}
+
+type ServerEventFn =
+    unsafe extern "C" fn(*mut RedisModuleCtx, raw::RedisModuleEvent, u64, *mut c_void);
+
+fn selected_db(ctx: *mut RedisModuleCtx) -> c_int {
+    // SAFETY: live context.
+    unsafe { api!(RedisModule_GetSelectedDb)(ctx) }
+}
+
+unsafe extern "C" fn on_keyspace_event(
+    ctx: *mut RedisModuleCtx,
+    _type: c_int,
+    event: *const c_char,
+    key: *mut RedisModuleString,
+) -> c_int {
+    if INDEX_COUNT.load(Ordering::Relaxed) == 0 || selected_db(ctx) != 0 {
+        return raw::REDISMODULE_OK as c_int;
+    }
+    guard("keyspace event", (), || {
+        // SAFETY: the server passes a NUL-terminated event name.
+        let event = unsafe { CStr::from_ptr(event) }.to_bytes();
+        let name = string_bytes(key);
+        let indexes: Vec<Arc<Index>> = registry().covering(name).cloned().collect();
+        if indexes.is_empty() {
+            return;
+        }
+        if GONE.contains(&event) {
+            for index in &indexes {
+                let jobs = {
+                    let mut data = index.write();
+                    data.remove(name);
+                    data.start_rebuilds()
+                };
+                spawn_rebuilds(index, jobs);
+            }
+            return;
+        }
+        // Any other event may have changed the key's type or fields: read it again. The
+        // name is copied: for "loaded" the server passes a key object on its stack, which
+        // OpenKey must not retain.
+        let owned = OwnedString::new(name);
+        let k = open_read(ctx, owned.as_ptr());
+        for index in &indexes {
+            reindex(index, name, k.0);
+        }
+    });
+    raw::REDISMODULE_OK as c_int
+}
+
+/// An open key, closed on drop.
+struct OpenKey(*mut RedisModuleKey);
+
+impl Drop for OpenKey {
+    fn drop(&mut self) {
+        if !self.0.is_null() {
+            // SAFETY: opened by OpenKey, closed once.
+            unsafe { api!(RedisModule_CloseKey)(self.0) };
+        }
+    }
+}
+
+fn open_read(ctx: *mut RedisModuleCtx, key: *mut RedisModuleString) -> OpenKey {
+    // SAFETY: live context and key name.
+    OpenKey(unsafe { api!(RedisModule_OpenKey)(ctx, key, raw::KeyMode::READ.bits() as c_int) })
+}
+
+fn is_hash(key: *mut RedisModuleKey) -> bool {
+    // SAFETY: an open key or NULL (KeyType handles NULL as empty).
+    !key.is_null()
+        && unsafe { api!(RedisModule_KeyType)(key) } == raw::REDISMODULE_KEYTYPE_HASH as c_int
+}
+
+/// One hash field's value, if the hash has it. The string is freed on drop.
+pub struct FieldString(*mut RedisModuleString);
+
+impl FieldString {
+    pub fn bytes(&self) -> &[u8] {
+        string_bytes(self.0)
+    }
+}
+
+impl Drop for FieldString {
+    fn drop(&mut self) {
+        // SAFETY: a string HashGet created for us with no automatic memory management.
+        unsafe { api!(RedisModule_FreeString)(std::ptr::null_mut(), self.0) };
+    }
+}
+
+/// Reads hash field `field` of an open hash key.
+pub fn hash_get(key: *mut RedisModuleKey, field: &[u8]) -> Option<FieldString> {
+    let field = CString::new(field).ok()?;
+    let mut out: *mut RedisModuleString = std::ptr::null_mut();
+    // SAFETY: open hash key; CFIELDS takes NUL-terminated names; the list ends with NULL.
+    unsafe {
+        api!(RedisModule_HashGet)(
+            key,
+            raw::REDISMODULE_HASH_CFIELDS as c_int,
+            field.as_ptr(),
+            &mut out as *mut *mut RedisModuleString,
+            std::ptr::null_mut::<c_void>(),
+        )
+    };
+    // Not `then_some`: it would build (and drop, freeing NULL) a FieldString for a missing field.
+    (!out.is_null()).then(|| FieldString(out))
+}
+
+/// Rebuilds vector indexes that asked for it, each on a thread of its own: a rebuild takes
+/// seconds on a large index and must not hold up the search threads.
+fn spawn_rebuilds(index: &Arc<Index>, jobs: Vec<crate::search::index::RebuildJob>) {
+    for job in jobs {
+        let index = index.clone();
+        let spawned = std::thread::Builder::new()
+            .name("ai-vec-rebuild".into())
+            .spawn(move || {
+                guard("vector index rebuild", (), || {
+                    crate::search::index::rebuild(&index.def, &index.data, job)
+                })
+            });
+        if let Err(e) = spawned {
+            log(
+                Level::Warning,
+                &format!("could not start a vector index rebuild: {e}"),
+            );
+        }
+    }
+}
+
+/// Brings `index`'s view of `name` up to date with the open key `key`.
+fn reindex(index: &Arc<Index>, name: &[u8], key: *mut RedisModuleKey) {
+    if !is_hash(key) {
+        let jobs = {
+            let mut data = index.write();
+            data.remove(name);
+            data.start_rebuilds()
+        };
+        spawn_rebuilds(index, jobs);
+        return;
+    }
+    let values: Vec<Option<FieldString>> = index
+        .def
+        .fields
+        .iter()
+        .map(|f| hash_get(key, &f.identifier))
+        .collect();
+    let raw: Vec<Option<&[u8]>> = values
+        .iter()
+        .map(|v| v.as_ref().map(|s| s.bytes()))
+        .collect();
+    let started = Instant::now();
+    // A failure is counted and remembered by the index itself (FT.INFO shows it).
+    let jobs = {
+        let mut data = index.write();
+        let _ = data.upsert(&index.def, name, &raw);
+        data.start_rebuilds()
+    };
+    spawn_rebuilds(index, jobs);
+    index.indexing_ms.fetch_add(
+        started.elapsed().as_micros() as u64 / 1000,
+        Ordering::Relaxed,
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The initial scan.
+
+struct Scan {
+    index: Weak<Index>,
+    cursor: *mut RedisModuleScanCursor,
+    seen: u64,
+    expected: u64,
+}
+
+// SAFETY: the cursor is only used on the main thread; the Mutex around the list exists
+// because statics must be Sync.
+unsafe impl Send for Scan {}
+
+impl Drop for Scan {
+    fn drop(&mut self) {
+        // SAFETY: created by ScanCursorCreate, destroyed once.
+        unsafe { api!(RedisModule_ScanCursorDestroy)(self.cursor) };
+    }
+}
+
+static SCANS: Mutex<Vec<Scan>> = Mutex::new(Vec::new());
+static TIMER_ARMED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Keys visited per scan slice before yielding to clients.
+const SLICE_KEYS: u64 = 2000;
+
+/// Starts indexing the keys that already exist: a first slice now (a small keyspace is then
+/// indexed before FT.CREATE replies), the rest from a timer, a slice per tick, so the server
+/// keeps serving meanwhile. Keyspace events keep scanned keys current in between.
+pub fn start_scan(ctx: *mut RedisModuleCtx, index: &Arc<Index>) {
+    with_db0(ctx, || {
+        // SAFETY: live context.
+        let expected = unsafe { api!(RedisModule_DbSize)(ctx) };
+        index.indexing.store(true, Ordering::Relaxed);
+        index.progress_ppm.store(0, Ordering::Relaxed);
+        // SAFETY: plain constructor.
+        let cursor = unsafe { api!(RedisModule_ScanCursorCreate)() };
+        let mut scan = Scan {
+            index: Arc::downgrade(index),
+            cursor,
+            seen: 0,
+            expected,
+        };
+        if scan_slice(ctx, &mut scan) {
+            SCANS.lock().unwrap_or_else(|e| e.into_inner()).push(scan);
+            arm_timer(ctx);
+        }
+    });
+}
+
+/// Forgets running scans (the keyspace is about to be replaced).
+fn stop_scans() {
+    SCANS.lock().unwrap_or_else(|e| e.into_inner()).clear();
+}
+
+fn with_db0<R>(ctx: *mut RedisModuleCtx, f: impl FnOnce() -> R) -> R {
+    let db = selected_db(ctx);
+    if db != 0 {
+        // SAFETY: live context; database 0 always exists.
+        unsafe { api!(RedisModule_SelectDb)(ctx, 0) };
+    }
+    let r = f();
+    if db != 0 {
+        // SAFETY: restores the client's own database.
+        unsafe { api!(RedisModule_SelectDb)(ctx, db) };
+    }
+    r
+}
+
+fn arm_timer(ctx: *mut RedisModuleCtx) {
+    if !TIMER_ARMED.swap(true, Ordering::Relaxed) {
+        // SAFETY: live context; 'static callback.
+        unsafe { api!(RedisModule_CreateTimer)(ctx, 1, Some(on_scan_timer), std::ptr::null_mut()) };
+    }
+}
+
+unsafe extern "C" fn on_scan_timer(ctx: *mut RedisModuleCtx, _data: *mut c_void) {
+    TIMER_ARMED.store(false, Ordering::Relaxed);
+    guard("index scan", (), || {
+        let more = with_db0(ctx, || {
+            let mut scans = SCANS.lock().unwrap_or_else(|e| e.into_inner());
+            scans.retain_mut(|s| scan_slice(ctx, s));
+            !scans.is_empty()
+        });
+        if more {
+            arm_timer(ctx);
+        }
+    });
+}
+
+struct Visit<'a> {
+    index: &'a Arc<Index>,
+    visited: u64,
+}
+
+/// Indexes up to [`SLICE_KEYS`] keys; `false` when the scan is over.
+fn scan_slice(ctx: *mut RedisModuleCtx, scan: &mut Scan) -> bool {
+    let Some(index) = scan.index.upgrade() else {
+        return false;
+    };
+    let mut visit = Visit {
+        index: &index,
+        visited: 0,
+    };
+    let mut more = true;
+    while more && visit.visited < SLICE_KEYS {
+        // SAFETY: live context with database 0 selected; the callback gets `visit` back.
+        more = unsafe {
+            api!(RedisModule_Scan)(
+                ctx,
+                scan.cursor,
+                Some(scan_one),
+                &mut visit as *mut Visit as *mut c_void,
+            )
+        } != 0;
+    }
+    scan.seen += visit.visited;
+    let ppm = if more {
+        (scan.seen * 1_000_000 / scan.expected.max(1)).min(999_999)
+    } else {
+        1_000_000
+    };
+    index.progress_ppm.store(ppm, Ordering::Relaxed);
+    if !more {
+        index.indexing.store(false, Ordering::Relaxed);
+    }
+    more
+}
+
+unsafe extern "C" fn scan_one(
+    ctx: *mut RedisModuleCtx,
+    keyname: *mut RedisModuleString,
+    key: *mut RedisModuleKey,
+    privdata: *mut c_void,
+) {
+    // SAFETY: the Visit passed to RedisModule_Scan by scan_slice, alive for the call.
+    let visit = unsafe { &mut *(privdata as *mut Visit) };
+    visit.visited += 1;
+    let name = string_bytes(keyname);
+    if !visit.index.def.covers(name) {
+        return;
+    }
+    guard("index scan", (), || {
+        if key.is_null() {
+            let k = open_read(ctx, keyname);
+            reindex(visit.index, name, k.0);
+        } else {
+            reindex(visit.index, name, key);
+        }
+    });
+}
+
+/// Re-indexes every index from scratch (after SWAPDB replaced database 0).
+fn rescan_all(ctx: *mut RedisModuleCtx) {
+    stop_scans();
+    let indexes: Vec<Arc<Index>> = registry().indexes.values().cloned().collect();
+    for index in &indexes {
+        index.write().clear(&index.def);
+        start_scan(ctx, index);
+    }
+}
+
+fn clear_all() {
+    stop_scans();
+    for index in registry().indexes.values() {
+        index.write().clear(&index.def);
+        index.indexing.store(false, Ordering::Relaxed);
+        index.progress_ppm.store(1_000_000, Ordering::Relaxed);
+    }
+}
+
+unsafe extern "C" fn on_flush(
+    _ctx: *mut RedisModuleCtx,
+    _eid: raw::RedisModuleEvent,
+    subevent: u64,
+    data: *mut c_void,
+) {
+    if subevent != raw::REDISMODULE_SUBEVENT_FLUSHDB_END || data.is_null() {
+        return;
+    }
+    // SAFETY: the server passes a RedisModuleFlushInfo with this event.
+    let info = unsafe { &*(data as *const raw::RedisModuleFlushInfo) };
+    // RediSearch drops its indexes with the keyspace they index. (DEBUG RELOAD and a full
+    // resync flush too; their RDB brings the definitions back through aux_load.)
+    if info.dbnum == -1 || info.dbnum == 0 {
+        guard("flush event", (), || {
+            stop_scans();
+            registry().clear();
+        });
+    }
+}
+
+unsafe extern "C" fn on_loading(
+    _ctx: *mut RedisModuleCtx,
+    _eid: raw::RedisModuleEvent,
+    subevent: u64,
+    _data: *mut c_void,
+) {
+    let starting = [
+        raw::REDISMODULE_SUBEVENT_LOADING_RDB_START,
+        raw::REDISMODULE_SUBEVENT_LOADING_AOF_START,
+        raw::REDISMODULE_SUBEVENT_LOADING_REPL_START,
+    ];
+    // A new keyspace replaces the old one; its keys come back through "loaded" events.
+    if starting.contains(&subevent) {
+        guard("loading event", (), clear_all);
+    }
+}
+
+unsafe extern "C" fn on_swapdb(
+    ctx: *mut RedisModuleCtx,
+    _eid: raw::RedisModuleEvent,
+    _subevent: u64,
+    data: *mut c_void,
+) {
+    if data.is_null() {
+        return;
+    }
+    // SAFETY: the server passes a RedisModuleSwapDbInfo with this event.
+    let info = unsafe { &*(data as *const raw::RedisModuleSwapDbInfo) };
+    if info.dbnum_first == 0 || info.dbnum_second == 0 {
+        guard("swapdb event", (), || rescan_all(ctx));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Index definitions in the RDB (aux data, before the keyspace).
+
+const AUX_VERSION: i32 = 1;
+
+pub static SEARCH_AUX_TYPE: redis_module::native_types::RedisType =
+    redis_module::native_types::RedisType::new(
+        "AI_SEARCH",
+        AUX_VERSION,
+        raw::RedisModuleTypeMethods {
+            version: raw::REDISMODULE_TYPE_METHOD_VERSION as u64,
+            rdb_load: Some(no_value_load),
+            rdb_save: Some(no_value_save),
+            aof_rewrite: None,
+            mem_usage: None,
+            digest: None,
+            free: Some(no_value_free),
+            aux_load: Some(aux_load),
+            aux_save: Some(aux_save),
+            aux_save_triggers: raw::Aux::Before as i32,
+            free_effort: None,
+            unlink: None,
+            copy: None,
+            defrag: None,
+            mem_usage2: None,
+            free_effort2: None,
+            unlink2: None,
+            copy2: None,
+            // Redis 7.2+ calls this one instead: with no index it writes nothing, and the RDB
+            // then loads on a server without this module.
+            aux_save2: Some(aux_save),
+        },
+    );
+
+// The type only carries aux data: no key ever holds a value of it.
+unsafe extern "C" fn no_value_load(_io: *mut RedisModuleIO, _encver: c_int) -> *mut c_void {
+    std::ptr::null_mut()
+}
+unsafe extern "C" fn no_value_save(_io: *mut RedisModuleIO, _value: *mut c_void) {}
+unsafe extern "C" fn no_value_free(_value: *mut c_void) {}
+
+unsafe extern "C" fn aux_save(io: *mut RedisModuleIO, when: c_int) {
+    if when != raw::Aux::Before as c_int {
+        return;
+    }
+    guard("AI_SEARCH aux_save", (), || {
+        let defs: Vec<(String, Vec<Vec<u8>>)> = registry()
+            .indexes
+            .values()
+            .map(|i| (i.def.name.clone(), i.def.args.clone()))
+            .collect();
+        if defs.is_empty() {
+            return;
+        }
+        let mut w = crate::types::io::Writer::new(io);
+        w.unsigned(defs.len() as u64);
+        for (name, args) in defs {
+            w.buffer(name.as_bytes());
+            w.unsigned(args.len() as u64);
+            for a in &args {
+                w.buffer(a);
+            }
+        }
+    })
+}
+
+unsafe extern "C" fn aux_load(io: *mut RedisModuleIO, encver: c_int, when: c_int) -> c_int {
+    let err = raw::REDISMODULE_ERR as c_int;
+    if when != raw::Aux::Before as c_int {
+        return raw::REDISMODULE_OK as c_int;
+    }
+    guard("AI_SEARCH aux_load", err, || {
+        if encver != AUX_VERSION {
+            log(
+                Level::Warning,
+                &format!("AI_SEARCH aux data version {encver} is not understood"),
+            );
+            return err;
+        }
+        let mut r = crate::types::io::Reader::new(io);
+        let Ok(loaded) = read_defs(&mut r) else {
+            return err;
+        };
+        let mut reg = registry();
+        reg.clear();
+        for (name, args) in loaded {
+            let words: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+            match schema::parse_create(&name, &words) {
+                Ok(def) => reg.insert(Arc::new(Index::new(def))),
+                Err(e) => {
+                    log(
+                        Level::Warning,
+                        &format!(
+                            "index {} in the RDB could not be re-created: {e}",
+                            String::from_utf8_lossy(&name)
+                        ),
+                    );
+                    return err;
+                }
+            }
+        }
+        raw::REDISMODULE_OK as c_int
+    })
+}
+
+type Defs = Vec<(Vec<u8>, Vec<Vec<u8>>)>;
+
+fn read_defs(r: &mut crate::types::io::Reader) -> Result<Defs, crate::types::io::IoError> {
+    let n = r.unsigned()?;
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let name = r.buffer()?;
+        let nargs = r.unsigned()?;
+        let mut args = Vec::new();
+        for _ in 0..nargs {
+            args.push(r.buffer()?);
+        }
+        out.push((name, args));
+    }
+    Ok(out)
+}
