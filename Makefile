@@ -1,8 +1,9 @@
 # redisai: thin targets over cargo. `make run` and `make test` install what they need.
 #
 #   make run        build, then start redis-server on $(PORT) with the module
-#   make test       unit + integration tests (Rust), client compatibility tests (Python)
-#   make bench      tensor I/O throughput against SET/GET, as ratios
+#   make test       unit + integration tests (Rust), client compatibility tests (Python:
+#                   redisai-py in .venv, redis-py 7 / RedisVL vector search in .venv-search)
+#   make bench      tensor I/O throughput against SET/GET, as ratios; vector search against hnswlib
 #   make lint       rustfmt + clippy, warnings are errors
 #   make test-valkey  the integration tests against Valkey 8 (fetched from Debian backports)
 
@@ -24,18 +25,29 @@ ORT_LIB := libonnxruntime.so.$(ORT_VERSION)
 # Pinned so that the client tests are reproducible; redisai 1.3.0 requires redis-py < 5.
 PY_PACKAGES := redisai==1.3.0 redis==4.6.0 numpy==2.4.6 pytest==7.4.4 hiredis==2.3.2 \
 	onnx==1.23.2 onnxruntime==$(ORT_VERSION)
+# The vector-search clients need a second venv: RedisVL 0.28 requires redis-py >= 6.3 (< 9,
+# != 8.0.0). redis-py 7 keeps RESP2 as its default (RESP3 with protocol=3). hnswlib (the bench's
+# baseline) ships no wheels: pip builds it from the sdist (g++, Python.h; -march=native, its default).
+VENV_SEARCH := $(CURDIR)/.venv-search
+SEARCH_PY_PACKAGES := redis==7.4.0 redisvl==0.28.0 numpy==2.4.6 pytest==8.4.2 hnswlib==0.8.0 \
+	matplotlib==3.10.7
 
-.PHONY: all build deps deps-system deps-python deps-onnx models run test test-rust test-python bench lint fmt clean test-valkey
+.PHONY: all build deps deps-system deps-python deps-search-python deps-onnx models run test test-rust \
+	test-python test-search-python bench lint fmt clean test-valkey
 
 all: build
 
-# System packages: redis-server (the server we load into) and libclang (bindgen, used by the
-# redis-module crate). apt-get runs only when something is missing.
+# System packages: redis-server (the server we load into), libclang (bindgen, used by the
+# redis-module crate), g++ and the Python headers (hnswlib is built from its sdist).
+# apt-get runs only when something is missing.
 deps-system:
 	@missing=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	dpkg -s libclang-dev >/dev/null 2>&1 || missing="$$missing libclang-dev clang"; \
 	python3 -c 'import venv, ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
+	python3 -c 'import os, sysconfig, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+	  2>/dev/null || missing="$$missing python3-dev"; \
+	command -v g++ >/dev/null || missing="$$missing g++"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
@@ -48,6 +60,15 @@ $(VENV)/bin/python:
 
 $(VENV)/.installed: Makefile | $(VENV)/bin/python
 	$(VENV)/bin/pip install -q --disable-pip-version-check $(PY_PACKAGES)
+	@touch $@
+
+deps-search-python: $(VENV_SEARCH)/.installed
+
+$(VENV_SEARCH)/bin/python:
+	python3 -m venv $(VENV_SEARCH)
+
+$(VENV_SEARCH)/.installed: Makefile | deps-system $(VENV_SEARCH)/bin/python
+	$(VENV_SEARCH)/bin/pip install -q --disable-pip-version-check $(SEARCH_PY_PACKAGES)
 	@touch $@
 
 # The venv's pip fetches it: Debian's python3 has no pip of its own.
@@ -67,7 +88,7 @@ $(RELEASE)/$(ORT_LIB): $(CACHE)/$(ORT_LIB)
 
 deps-onnx: $(RELEASE)/$(ORT_LIB)
 
-deps: deps-system deps-onnx deps-python
+deps: deps-system deps-onnx deps-python deps-search-python
 
 build: deps-system deps-onnx
 	$(CARGO) build --release -j$(JOBS) --workspace
@@ -84,7 +105,7 @@ run: build
 	@echo "connect with: redis-cli -p $(PORT)   (try: AI.TENSORSET t FLOAT 2 VALUES 1 2)"
 	redis-server --port $(PORT) --save "" --loadmodule $(MODULE)
 
-test: deps build models test-rust test-python
+test: deps build models test-rust test-python test-search-python
 
 test-rust: models
 	REDISAI_MODULE=$(MODULE) REDISAI_TEST_MODELS=$(MODELS) $(CARGO) test --release -j$(JOBS) --workspace
@@ -93,8 +114,14 @@ test-python: deps-python models
 	REDISAI_MODULE=$(MODULE) REDISAI_TEST_MODELS=$(MODELS) $(VENV)/bin/python -m pytest -q tests/python
 	REDISAI_MODULE=$(MODULE) $(VENV)/bin/python tests/python/run_example.py examples/tensors.py
 
-bench: build models
+# redis-py 7 r.ft() (RESP2 and RESP3) and RedisVL 0.28 against FT.*, recall against numpy.
+test-search-python: deps-search-python
+	REDISAI_MODULE=$(MODULE) $(VENV_SEARCH)/bin/python -m pytest -q tests/search
+
+# BENCH_VECTOR_ARGS=--n 20000 for a quick vector run; the plot goes to target/bench/.
+bench: build models deps-search-python
 	REDISAI_MODULE=$(MODULE) REDISAI_TEST_MODELS=$(MODELS) $(RELEASE)/redisai-bench
+	REDISAI_MODULE=$(MODULE) $(VENV_SEARCH)/bin/python bench/vector_bench.py $(BENCH_VECTOR_ARGS)
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -121,4 +148,4 @@ test-valkey: build models $(VALKEY)
 
 clean:
 	$(CARGO) clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(VENV_SEARCH)
