@@ -268,7 +268,9 @@ fn info_sections_come_in_redisais_order() {
             "# ai_git",
             "# ai_load_time_configs",
             "# ai_backends_info",
-            "# ai_cpu"
+            "# ai_cpu",
+            // Ours, after RedisAI's so their positions do not move.
+            "# ai_search"
         ]
     );
     let fields = |section: &str| -> Vec<String> {

@@ -473,7 +473,7 @@ pub static SEARCH_AUX_TYPE: redis_module::native_types::RedisType =
             copy2: None,
             // Redis 7.2+ calls this one instead: with no index it writes nothing, and the RDB
             // then loads on a server without this module.
-            aux_save2: Some(aux_save),
+            aux_save2: Some(aux_save_if_any),
         },
     );
 
@@ -484,7 +484,18 @@ unsafe extern "C" fn no_value_load(_io: *mut RedisModuleIO, _encver: c_int) -> *
 unsafe extern "C" fn no_value_save(_io: *mut RedisModuleIO, _value: *mut c_void) {}
 unsafe extern "C" fn no_value_free(_value: *mut c_void) {}
 
+/// Redis 7.0–7.0.x: the aux field is in the RDB whatever this writes, so an empty registry
+/// is written as a count of 0 (writing nothing would make the load read past the field).
 unsafe extern "C" fn aux_save(io: *mut RedisModuleIO, when: c_int) {
+    save_defs(io, when, true)
+}
+
+/// Redis 7.2+: writing nothing leaves the field out of the RDB.
+unsafe extern "C" fn aux_save_if_any(io: *mut RedisModuleIO, when: c_int) {
+    save_defs(io, when, false)
+}
+
+fn save_defs(io: *mut RedisModuleIO, when: c_int, always: bool) {
     if when != raw::Aux::Before as c_int {
         return;
     }
@@ -494,10 +505,11 @@ unsafe extern "C" fn aux_save(io: *mut RedisModuleIO, when: c_int) {
             .values()
             .map(|i| (i.def.name.clone(), i.def.args.clone()))
             .collect();
-        if defs.is_empty() {
+        if defs.is_empty() && !always {
             return;
         }
-        let mut w = crate::types::io::Writer::new(io);
+        // SAFETY: the IO handle of the running aux_save callback.
+        let mut w = unsafe { crate::types::io::Writer::new(io) };
         w.unsigned(defs.len() as u64);
         for (name, args) in defs {
             w.buffer(name.as_bytes());
