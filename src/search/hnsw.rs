@@ -263,6 +263,26 @@ impl HnswIndex {
         }
     }
 
+    /// Makes room for one more node, growing the per-node arrays by an eighth at a time: the
+    /// vectors are most of an index's memory, and a `Vec` left to double would leave up to
+    /// half of them allocated but unused.
+    fn reserve_node(&mut self) {
+        let nodes = self.labels.len();
+        if nodes < self.labels.capacity()
+            && self.vectors.len() + self.dim <= self.vectors.capacity()
+            && self.links0.len() + 1 + self.m0 <= self.links0.capacity()
+        {
+            return;
+        }
+        let more = (nodes / 8).max(64);
+        self.vectors.reserve_exact(more * self.dim);
+        self.links0.reserve_exact(more * (1 + self.m0));
+        self.upper_at.reserve_exact(more);
+        self.levels.reserve_exact(more);
+        self.labels.reserve_exact(more);
+        self.deleted.reserve_exact(more);
+    }
+
     fn insert_prepared(&mut self, id: u32, v: &[f32]) {
         if let Some(old) = self.node_of.remove(&id) {
             self.tombstone(old);
@@ -275,6 +295,7 @@ impl HnswIndex {
         }
         let node = self.labels.len() as u32;
         let level = self.random_level();
+        self.reserve_node();
         self.vectors.extend_from_slice(v);
         self.links0.resize(self.links0.len() + 1 + self.m0, 0);
         self.upper_at.push(self.upper.len());

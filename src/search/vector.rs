@@ -327,6 +327,12 @@ impl VectorIndex for FlatIndex {
                 self.data[slot * dim..(slot + 1) * dim].copy_from_slice(&v);
             }
             None => {
+                if self.ids.len() == self.ids.capacity() {
+                    // An eighth at a time: a doubling Vec could leave half the arena unused.
+                    let more = (self.ids.len() / 8).max(64);
+                    self.ids.reserve_exact(more);
+                    self.data.reserve_exact(more * self.dim);
+                }
                 self.slot_of.insert(id, self.ids.len());
                 self.ids.push(id);
                 self.data.extend_from_slice(&v);
