@@ -110,6 +110,11 @@ def _query_worker(port, index, k, ef, blobs, start_evt, conn):
         found = []
         t0 = time.perf_counter()
         for b in blobs:
+            if ef == 0:
+                # The ceiling: the same clients and round trips, a command that does no work.
+                r.execute_command("ECHO", b)
+                found.append([])
+                continue
             res = r.execute_command("FT.SEARCH", index, q, *args, b)
             found.append([int(res[i][2:]) for i in range(1, len(res), 2)])  # keys v:<row>
         conn.send(("ok", found, time.perf_counter() - t0))
@@ -210,6 +215,9 @@ def bench_module(X, Q, truth, args):
         log(f"  memory: used_memory +{mem / n:,.0f} B/vector (keys alone ~{key_bytes:,.0f} B by MEMORY USAGE), "
             f"vector_index_sz_mb {vec_mb:.1f} = {out['vector_index_bytes_per_vector']:,.0f} B/vector; "
             f"raw {dim * 4} B/vector")
+        _, wall = parallel_queries(server.port, "bench", args.k, 0, Q, args.clients, args.timeout)
+        out["echo_qps"] = len(Q) / wall
+        log(f"  ceiling: ECHO of the query blob from the same {args.clients} clients: {len(Q) / wall:,.0f}/s")
         for ef in args.efs:
             found, wall = parallel_queries(server.port, "bench", args.k, ef, Q, args.clients, args.timeout)
             if len(found) != len(Q) or any(len(f) != args.k for f in found):
@@ -246,12 +254,22 @@ def table(h, m, args, n, dim):
         log(f"{'':22}(hnswlib: index_file_size; module: used_memory growth incl. the hashes)")
         log(f"{'':22}(raw {dim * 4} B; module used_memory/raw {m['used_memory_bytes_per_vector'] / (dim * 4):.2f}, "
             f"vector_index_sz_mb/raw {m['vector_index_bytes_per_vector'] / (dim * 4):.2f})")
+        index_bytes = m["used_memory_bytes_per_vector"] - m["key_bytes_per_vector"]
+        links = 4 * (1 + 2 * args.m) + 4 * (1 + args.m) / args.m  # level 0, plus upper levels' share
+        log(f"{'':22}index alone (used_memory growth - hashes): {index_bytes:,.0f} B/vector; "
+            f"target 1.3 x raw + links = {1.3 * dim * 4 + links:,.0f} B")
     for ef in args.efs:
         he = h["ef"][ef]
         me = m["ef"][ef] if m else None
         row(f"QPS ef={ef}", he["qps"], me and me["qps"])
         row(f"recall@{args.k} ef={ef}", he["recall"], me and me["recall"], "{:.4f}")
     log(f"(hnswlib: 1 thread, one query per call; module: {args.clients} client processes)")
+    if m:
+        log(f"ceiling: ECHO from the same clients {m['echo_qps']:,.0f}/s; server time per query "
+            f"(1/QPS - 1/ceiling, x{args.clients} clients):")
+        for ef in args.efs:
+            per = (1 / m["ef"][ef]["qps"] - 1 / m["echo_qps"]) * args.clients * 1e6
+            log(f"  ef={ef:<4} {per:8,.0f} us   hnswlib in-process {1e6 / h['ef'][ef]['qps']:8,.0f} us")
 
 
 def plot(h, m, args, path):

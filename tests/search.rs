@@ -773,3 +773,58 @@ fn hnsw_deletes_are_tombstones_until_a_background_rebuild() {
     check(&mut c);
     assert_eq!(info_field(&mut c, "ai_search", "ai_vector_tombstones"), "0");
 }
+
+#[test]
+fn large_searches_run_on_search_threads_and_see_acknowledged_writes() {
+    // FLAT over 10k x 256 is past the inline budget: these searches block the client and run
+    // on a search thread, while other clients write.
+    let s = Server::start();
+    let mut c = s.client();
+    assert_ok(&mut c, &w("FT.CREATE idx PREFIX 1 d: SCHEMA v VECTOR FLAT 6 TYPE FLOAT32 DIM 256 DISTANCE_METRIC L2"));
+    let vector =
+        |i: usize| -> Vec<f32> { (0..256).map(|j| ((i * 7 + j * 13) % 101) as f32).collect() };
+    let mut pipe = redis::pipe();
+    for i in 0..10_000 {
+        pipe.cmd("HSET")
+            .arg(format!("d:{i}"))
+            .arg("v")
+            .arg(blob(&vector(i)))
+            .ignore();
+    }
+    let () = pipe.query(&mut c).unwrap();
+    let searchers: Vec<_> = (0..2)
+        .map(|t| {
+            let url = s.url();
+            std::thread::spawn(move || {
+                let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
+                for i in (t..200).step_by(2) {
+                    let r = knn(
+                        &mut c,
+                        "idx",
+                        "*=>[KNN 1 @v $vec]",
+                        &vector(i * 37),
+                        &["NOCONTENT"],
+                    );
+                    assert_eq!(ids(&r).len(), 1);
+                }
+            })
+        })
+        .collect();
+    for i in 0..50 {
+        let v: Vec<f32> = (0..256).map(|j| 1000.0 + (i * 256 + j) as f32).collect();
+        hset_vec(&mut c, &format!("d:new{i}"), &[], "v", &v);
+        let r = knn(&mut c, "idx", "*=>[KNN 1 @v $vec]", &v, &["NOCONTENT"]);
+        assert_eq!(ids(&r), [format!("d:new{i}")]);
+        exec(&mut c, &["DEL", &format!("d:new{i}")]).unwrap();
+        let r = knn(&mut c, "idx", "*=>[KNN 1 @v $vec]", &v, &["NOCONTENT"]);
+        assert_ne!(ids(&r), [format!("d:new{i}")]);
+    }
+    for t in searchers {
+        t.join().unwrap();
+    }
+    let stats: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut c)
+        .unwrap();
+    assert!(stats.contains("cmdstat_FT.SEARCH:calls=300"), "{stats}");
+}

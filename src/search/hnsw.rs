@@ -34,7 +34,7 @@ const MAX_M: usize = u16::MAX as usize / 2;
 
 /// Pre-sizing stops here (in bytes), whatever the capacity hint says: a hint is a client's
 /// word, and growing later only costs amortised copies.
-const MAX_RESERVE: usize = 256 << 20;
+const MAX_RESERVE: usize = 64 << 20;
 
 /// Range search keeps exploring the nearest nodes seen, beyond its `epsilon` boundary, as
 /// long as they rank among (nodes found within the radius) + `RANGE_MIN_EF`: so a far entry

@@ -211,6 +211,10 @@ impl IndexData {
                 let id = match self.free.pop() {
                     Some(id) => id,
                     None => {
+                        if self.docs.len() == self.docs.capacity() {
+                            // An eighth at a time, as the vector arenas grow.
+                            self.docs.reserve_exact((self.docs.len() / 8).max(64));
+                        }
                         self.docs.push(None);
                         (self.docs.len() - 1) as u32
                     }
@@ -314,6 +318,36 @@ impl IndexData {
             }
         }
         self.vectors[job.field] = Some(fresh);
+    }
+
+    /// A rough count of the floating-point work `req` needs (vector distances times their
+    /// dimension; a document's filter check counts as 64). The command runs cheap searches
+    /// inline: on a small machine handing a search to a thread and back costs more than a
+    /// KNN over a few hundred vectors.
+    pub fn estimated_work(&self, def: &IndexDef, req: &Request) -> u64 {
+        let q = &req.query;
+        let n = self.live as u64;
+        let mut work = 0u64;
+        let filtered = !matches!(q.filter, Expr::All) || req.in_keys.is_some();
+        if filtered || q.knn.is_none() {
+            work = work.saturating_add(n.saturating_mul(64));
+        }
+        if !q.filter.vector_ranges().is_empty() {
+            // A range search may walk much of the graph: never inline on a large index.
+            work = work.saturating_add(n.saturating_mul(64));
+        }
+        if let Some(knn) = &q.knn {
+            if let FieldKind::Vector(p) = &def.fields[knn.field].kind {
+                let dim = p.dim as u64;
+                let ef = knn.ef_runtime.unwrap_or(p.ef_runtime).max(knn.k) as u64;
+                let distances = match p.algorithm {
+                    Algorithm::Flat => n,
+                    Algorithm::Hnsw => ef.saturating_mul(4 * p.m as u64).min(n),
+                };
+                work = work.saturating_add(distances.saturating_mul(dim));
+            }
+        }
+        work
     }
 
     pub fn search(&self, def: &IndexDef, req: &Request) -> Result<Outcome, String> {

@@ -249,11 +249,13 @@ pub struct FlatIndex {
 
 impl FlatIndex {
     pub fn new(dim: usize, metric: Metric, capacity: usize) -> FlatIndex {
+        // INITIAL_CAP is a hint from the client: allocate at most 64 MiB up front for it.
+        let capacity = capacity.min((64 << 20) / (dim.max(1) * 4));
         FlatIndex {
             dim,
             metric,
-            data: Vec::with_capacity(capacity.min(1 << 20) * dim),
-            ids: Vec::with_capacity(capacity.min(1 << 20)),
+            data: Vec::with_capacity(capacity * dim),
+            ids: Vec::with_capacity(capacity),
             slot_of: Default::default(),
         }
     }
