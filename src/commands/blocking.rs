@@ -43,7 +43,7 @@ impl Blocked {
                 ctx.raw_ctx(),
                 Some(reply_callback),
                 None,
-                Some(free_reply),
+                Some(free_boxed::<Reply>),
                 0,
             )
         };
@@ -95,11 +95,44 @@ impl Drop for Blocked {
     }
 }
 
-unsafe extern "C" fn free_reply(_ctx: *mut RedisModuleCtx, privdata: *mut c_void) {
+/// Frees the private data of a blocked client: a `Box<T>` handed to UnblockClient.
+pub unsafe extern "C" fn free_boxed<T>(_ctx: *mut RedisModuleCtx, privdata: *mut c_void) {
     if !privdata.is_null() {
-        // SAFETY: made by Box::into_raw in unblock.
-        drop(unsafe { Box::from_raw(privdata as *mut Reply) });
+        // SAFETY: made by Box::into_raw by the side that unblocked the client.
+        drop(unsafe { Box::from_raw(privdata as *mut T) });
     }
+}
+
+/// The body of a blocked client's reply callback: gives `f` the private data (a `Box<T>`
+/// handed to UnblockClient, the server's until `free_boxed`) and turns a panic into an error
+/// reply and a log line about `what`.
+///
+/// # Safety
+/// `ctx` is the reply callback's context, and its private data a `Box<T>` made by
+/// `Box::into_raw`.
+pub unsafe fn reply_with<T>(
+    ctx: *mut RedisModuleCtx,
+    what: &str,
+    f: impl FnOnce(&Ctx, &mut T),
+) -> c_int {
+    // SAFETY: called by the server with a live context.
+    let ctx = unsafe { Ctx::from_raw(ctx) };
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: per this function's contract; nothing else touches it meanwhile.
+        let data = unsafe {
+            &mut *(api!(RedisModule_GetBlockedClientPrivateData)(ctx.raw_ctx()) as *mut T)
+        };
+        f(&ctx, data)
+    }));
+    if let Err(p) = result {
+        let what_panicked = super::panic_message(&p);
+        log(
+            Level::Warning,
+            &format!("panic while replying to {what}: {what_panicked}"),
+        );
+        ctx.reply_error(&AiError::Internal(what_panicked).to_string());
+    }
+    raw::REDISMODULE_OK as c_int
 }
 
 unsafe extern "C" fn reply_callback(
@@ -107,30 +140,17 @@ unsafe extern "C" fn reply_callback(
     _argv: *mut *mut RedisModuleString,
     _argc: c_int,
 ) -> c_int {
-    // SAFETY: called by the server with a live context.
-    let ctx = unsafe { Ctx::from_raw(ctx) };
-    let result = catch_unwind(AssertUnwindSafe(|| {
-        // SAFETY: the private data is the Reply passed to UnblockClient, owned by the server
-        // until free_reply; nothing else touches it meanwhile.
-        let reply = unsafe {
-            &mut *(api!(RedisModule_GetBlockedClientPrivateData)(ctx.raw_ctx()) as *mut Reply)
-        };
-        let finished = Finished {
-            timed_out: reply.finished.timed_out,
-            results: std::mem::take(&mut reply.finished.results),
-            slots: std::mem::take(&mut reply.finished.slots),
-        };
-        reply_plan(&ctx, &reply.outline, finished);
-    }));
-    if let Err(p) = result {
-        let what = super::panic_message(&p);
-        log(
-            Level::Warning,
-            &format!("panic while replying to a run: {what}"),
-        );
-        ctx.reply_error(&AiError::Internal(what).to_string());
+    // SAFETY: the private data is the Reply passed to UnblockClient in `unblock`.
+    unsafe {
+        reply_with(ctx, "a run", |ctx, reply: &mut Reply| {
+            let finished = Finished {
+                timed_out: reply.finished.timed_out,
+                results: std::mem::take(&mut reply.finished.results),
+                slots: std::mem::take(&mut reply.finished.slots),
+            };
+            reply_plan(ctx, &reply.outline, finished);
+        })
     }
-    raw::REDISMODULE_OK as c_int
 }
 
 /// Answers a finished plan and, when every op succeeded, writes its keys.

@@ -7,16 +7,14 @@
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::{c_int, c_void, CString};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use redis_module::raw::{self, RedisModuleBlockedClient, RedisModuleKey};
 
+use super::blocking::{free_boxed, reply_with};
 use super::search_sync::{hash_get, start_scan};
-use crate::ctx::{
-    api, log, string_bytes, Args, Ctx, Level, OwnedString, RedisModuleCtx, RedisModuleString,
-};
+use crate::ctx::{api, string_bytes, Args, Ctx, OwnedString, RedisModuleCtx, RedisModuleString};
 use crate::error::{AiError, AiResult};
 use crate::search::index::{format_score, Hit, Outcome, Request, SortBy};
 use crate::search::schema::{Algorithm, FieldKind};
@@ -630,7 +628,7 @@ pub fn search(ctx: &Ctx, args: &Args) -> AiResult<()> {
             ctx.raw_ctx(),
             Some(search_reply),
             None,
-            Some(free_search),
+            Some(free_boxed::<SearchReply>),
             0,
         )
     };
@@ -670,18 +668,11 @@ unsafe impl Send for BlockedSearch {}
 impl Drop for BlockedSearch {
     fn drop(&mut self) {
         if let Some(reply) = self.reply.take() {
-            // SAFETY: ownership of the reply passes to the server, back to us in free_search.
+            // SAFETY: ownership of the reply passes to the server, back to us in free_boxed.
             unsafe {
                 api!(RedisModule_UnblockClient)(self.bc, Box::into_raw(reply) as *mut c_void)
             };
         }
-    }
-}
-
-unsafe extern "C" fn free_search(_ctx: *mut RedisModuleCtx, privdata: *mut c_void) {
-    if !privdata.is_null() {
-        // SAFETY: made by Box::into_raw in BlockedSearch::drop.
-        drop(unsafe { Box::from_raw(privdata as *mut SearchReply) });
     }
 }
 
@@ -690,26 +681,13 @@ unsafe extern "C" fn search_reply(
     _argv: *mut *mut RedisModuleString,
     _argc: c_int,
 ) -> c_int {
-    // SAFETY: called by the server with a live context.
-    let ctx = unsafe { Ctx::from_raw(ctx) };
-    let result = catch_unwind(AssertUnwindSafe(|| {
-        // SAFETY: the private data is the SearchReply given to UnblockClient, ours until
-        // free_search.
-        let reply = unsafe {
-            &mut *(api!(RedisModule_GetBlockedClientPrivateData)(ctx.raw_ctx()) as *mut SearchReply)
-        };
-        let outcome = std::mem::replace(&mut reply.outcome, Err(String::new()));
-        reply_search(&ctx, &reply.presentation, outcome);
-    }));
-    if let Err(p) = result {
-        let what = super::panic_message(&p);
-        log(
-            Level::Warning,
-            &format!("panic while replying to FT.SEARCH: {what}"),
-        );
-        ctx.reply_error(&AiError::Internal(what).to_string());
+    // SAFETY: the private data is the SearchReply given to UnblockClient by BlockedSearch.
+    unsafe {
+        reply_with(ctx, "FT.SEARCH", |ctx, reply: &mut SearchReply| {
+            let outcome = std::mem::replace(&mut reply.outcome, Err(String::new()));
+            reply_search(ctx, &reply.presentation, outcome);
+        })
     }
-    raw::REDISMODULE_OK as c_int
 }
 
 /// One document as it will be shown.

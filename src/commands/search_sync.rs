@@ -83,12 +83,7 @@ unsafe extern "C" fn on_keyspace_event(
         }
         if GONE.contains(&event) {
             for index in &indexes {
-                let jobs = {
-                    let mut data = index.write();
-                    data.remove(name);
-                    data.start_rebuilds()
-                };
-                spawn_rebuilds(index, jobs);
+                forget(index, name);
             }
             return;
         }
@@ -182,15 +177,20 @@ fn spawn_rebuilds(index: &Arc<Index>, jobs: Vec<crate::search::index::RebuildJob
     }
 }
 
+/// Takes `name` out of `index`, rebuilding its vector indexes if tombstones piled up.
+fn forget(index: &Arc<Index>, name: &[u8]) {
+    let jobs = {
+        let mut data = index.write();
+        data.remove(name);
+        data.start_rebuilds()
+    };
+    spawn_rebuilds(index, jobs);
+}
+
 /// Brings `index`'s view of `name` up to date with the open key `key`.
 fn reindex(index: &Arc<Index>, name: &[u8], key: *mut RedisModuleKey) {
     if !is_hash(key) {
-        let jobs = {
-            let mut data = index.write();
-            data.remove(name);
-            data.start_rebuilds()
-        };
-        spawn_rebuilds(index, jobs);
+        forget(index, name);
         return;
     }
     let values: Vec<Option<FieldString>> = index

@@ -27,13 +27,16 @@ def free_port() -> int:
 
 
 class RedisServer:
-    def __init__(self, *module_args: str):
+    """Server options (`--enable-debug-command yes` for DEBUG RELOAD) go in `server_args`,
+    before `--loadmodule`; `module_args` after it."""
+
+    def __init__(self, *module_args: str, server_args=()):
         self.dir = tempfile.mkdtemp(prefix="redisai-py-")
         self.port = free_port()
         cmd = [
             os.environ.get("REDIS_SERVER", "redis-server"),
             "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-            "--dir", self.dir, "--logfile", "server.log",
+            "--dir", self.dir, "--logfile", "server.log", *server_args,
             "--loadmodule", module_path(), *module_args,
         ]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -61,6 +64,9 @@ class RedisServer:
             return Path(self.dir, "server.log").read_text()
         except OSError:
             return ""
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
 
     def stop(self):
         if self.proc.poll() is None:

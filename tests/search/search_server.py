@@ -1,75 +1,10 @@
-"""Starts a redis-server with the module for the vector-search tests and the vector bench.
+"""The vector-search tests and the vector bench start their servers like the other Python tests:
+this re-exports tests/python/redis_server.py (the two suites run in different venvs, so it is
+imported by path rather than as a package)."""
 
-The same pattern as tests/python/redis_server.py: the server binary comes from REDIS_SERVER
-(default: redis-server on PATH), the module from REDISAI_MODULE (default:
-target/release/libredisai.so). Each server gets a free port and its own directory, and is killed
-when stopped. Server options (e.g. `--enable-debug-command yes` for DEBUG RELOAD) go before
-`--loadmodule`; module arguments after it.
-"""
-
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
-import time
+import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 
-
-def module_path() -> str:
-    return os.environ.get("REDISAI_MODULE", str(ROOT / "target/release/libredisai.so"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class RedisServer:
-    def __init__(self, server_args=(), module_args=(), port=None):
-        self.dir = tempfile.mkdtemp(prefix="redisai-search-")
-        self.port = port or free_port()
-        cmd = [
-            os.environ.get("REDIS_SERVER", "redis-server"),
-            "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-            "--dir", self.dir, "--logfile", "server.log",
-            *server_args,
-            "--loadmodule", module_path(), *module_args,
-        ]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                break
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
-                    s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                time.sleep(0.02)
-        log = self.log()
-        self.stop()
-        raise RuntimeError(f"redis-server did not start:\n{log}")
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def log(self) -> str:
-        try:
-            return Path(self.dir, "server.log").read_text()
-        except OSError:
-            return ""
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        shutil.rmtree(self.dir, ignore_errors=True)
+from redis_server import RedisServer, free_port  # noqa: E402,F401
