@@ -96,6 +96,31 @@ def bench_hnswlib(X, Q, truth, args):
     return out
 
 
+# --- the module's engine in-process ---------------------------------------------------------------
+
+def bench_engine(X, Q, truth, args):
+    """src/search/hnsw.rs run in-process on one thread by target/release/hnsw (bench/src/bin),
+    on the same data: the engine against hnswlib without Redis's round trip."""
+    import subprocess
+
+    exe = ROOT / "target/release/hnsw"
+    data = ROOT / "target/bench/data"
+    data.mkdir(parents=True, exist_ok=True)
+    X.astype("<f4").tofile(data / "base.f32")
+    Q.astype("<f4").tofile(data / "queries.f32")
+    truth[:, :args.k].astype("<u4").tofile(data / "truth.u32")
+    cmd = [str(exe), str(data), str(X.shape[1]), str(args.k), str(args.m), str(args.ef_construction),
+           ",".join(str(e) for e in args.efs)]
+    out = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True,
+                                    timeout=args.timeout).stdout)
+    out["ef"] = {int(k): v for k, v in out["ef"].items()}
+    log(f"engine in-process: {X.shape[0]} inserts, 1 thread: {out['build_s']:.1f} s = "
+        f"{out['insert_per_s']:,.0f} vectors/s; index {out['bytes_per_vector']:,.0f} B/vector")
+    for ef in args.efs:
+        log(f"  engine  ef={ef:<4} QPS {out['ef'][ef]['qps']:>9,.0f}  recall@{args.k} {out['ef'][ef]['recall']:.4f}")
+    return out
+
+
 # --- the module -------------------------------------------------------------------------------
 
 def _query_worker(port, index, k, ef, blobs, start_evt, conn):
@@ -272,13 +297,13 @@ def table(h, m, args, n, dim):
             log(f"  ef={ef:<4} {per:8,.0f} us   hnswlib in-process {1e6 / h['ef'][ef]['qps']:8,.0f} us")
 
 
-def plot(h, m, args, path):
+def plot(h, e, m, args, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    series = [("hnswlib (1 thread)", h, "o-")]
+    series = [("hnswlib (1 thread)", h, "o-"), ("module's engine in-process (1 thread)", e, "^-")]
     if m:
         series.append((f"module FT.SEARCH ({args.clients} clients)", m, "s-"))
     for label, res, style in series:
@@ -323,6 +348,7 @@ def main():
     log(f"data: {args.n} x {args.dim} float32 ({args.clusters} clusters), {args.queries} queries, "
         f"numpy ground truth in {time.perf_counter() - t0:.1f} s")
     h = bench_hnswlib(X, Q, truth, args)
+    e = bench_engine(X, Q, truth, args)
     m, failure = None, None
     if not args.skip_module:
         try:
@@ -331,9 +357,16 @@ def main():
             failure = e
             log(f"module benchmark FAILED: {e!r}")
     table(h, m, args, args.n, args.dim)
-    plot(h, m, args, args.out)
+    log("engine in-process (one thread, no server) against hnswlib:")
+    log(f"  inserts/s {e['insert_per_s']:,.0f} = {e['insert_per_s'] / h['insert_per_s']:.2f} x hnswlib; "
+        f"{e['bytes_per_vector']:,.0f} B/vector")
+    for ef in args.efs:
+        he, ee = h["ef"][ef], e["ef"][ef]
+        log(f"  ef={ef:<4} QPS {ee['qps']:>9,.0f} = {ee['qps'] / he['qps']:.2f} x hnswlib   "
+            f"recall@{args.k} {ee['recall']:.4f} (hnswlib {he['recall']:.4f})")
+    plot(h, e, m, args, args.out)
     summary = {"params": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-               "hnswlib": h, "module": m, "module_error": repr(failure) if failure else None}
+               "hnswlib": h, "engine": e, "module": m, "module_error": repr(failure) if failure else None}
     args.out.with_name("vector_bench.json").write_text(json.dumps(summary, indent=2))
     if failure:
         sys.exit(1)
