@@ -29,8 +29,8 @@ PY_PACKAGES := redisai==1.3.0 redis==4.6.0 numpy==2.4.6 pytest==7.4.4 hiredis==2
 # != 8.0.0). redis-py 7 keeps RESP2 as its default (RESP3 with protocol=3). hnswlib (the bench's
 # baseline) ships no wheels: pip builds it from the sdist (g++, Python.h; -march=native, its default).
 VENV_SEARCH := $(CURDIR)/.venv-search
-SEARCH_PY_PACKAGES := redis==7.4.0 hiredis==3.3.0 redisvl==0.28.0 numpy==2.4.6 pytest==8.4.2 hnswlib==0.8.0 \
-	matplotlib==3.10.7
+SEARCH_PY_PACKAGES := redis==7.4.0 hiredis==3.3.0 redisvl==0.28.0 langchain-redis==0.2.6 \
+	langchain-core==1.8.3 numpy==2.4.6 pytest==8.4.2 hnswlib==0.8.0 matplotlib==3.10.7
 
 .PHONY: all build deps deps-system deps-python deps-search-python deps-onnx models run test test-rust \
 	test-python test-search-python bench lint fmt clean test-valkey
