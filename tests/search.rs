@@ -828,3 +828,147 @@ fn large_searches_run_on_search_threads_and_see_acknowledged_writes() {
         .unwrap();
     assert!(stats.contains("cmdstat_FT.SEARCH:calls=300"), "{stats}");
 }
+
+/// A small xorshift generator: the same hostile commands every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+#[test]
+fn hostile_random_ft_commands_cannot_crash_the_server() {
+    let s = Server::start();
+    let mut c = s.client();
+    ten_docs(&mut c);
+    const WORDS: &[&str] = &[
+        "idx",
+        "SCHEMA",
+        "VECTOR",
+        "HNSW",
+        "FLAT",
+        "6",
+        "8",
+        "TYPE",
+        "FLOAT32",
+        "FLOAT64",
+        "DIM",
+        "2",
+        "0",
+        "-1",
+        "18446744073709551616",
+        "DISTANCE_METRIC",
+        "L2",
+        "COSINE",
+        "TEXT",
+        "TAG",
+        "NUMERIC",
+        "SEPARATOR",
+        "PREFIX",
+        "1",
+        "doc:",
+        "*",
+        "*=>[KNN 3 @v $vec]",
+        "(@genre:{a})=>[KNN $k @v $vec EF_RUNTIME $ef AS d]",
+        "@year:[2000 (2005]",
+        "@title:(hi*|%lo%)",
+        "@v:[VECTOR_RANGE 3 $vec]=>{$YIELD_DISTANCE_AS: d}",
+        "-@genre:{b}",
+        "((((",
+        "@",
+        "{",
+        "[",
+        "PARAMS",
+        "4",
+        "vec",
+        "k",
+        "ef",
+        "LIMIT",
+        "SORTBY",
+        "d",
+        "year",
+        "DESC",
+        "RETURN",
+        "AS",
+        "NOCONTENT",
+        "WITHSCORES",
+        "INKEYS",
+        "DIALECT",
+        "DD",
+        "\u{0}",
+        "\u{ff}",
+        "",
+    ];
+    let commands = [
+        "FT.CREATE",
+        "FT.SEARCH",
+        "FT.INFO",
+        "FT.DROPINDEX",
+        "FT._LIST",
+        "HSET",
+    ];
+    let mut rng = Rng(0x5eed_f7f7_0000_0005);
+    let mut pipe = redis::pipe();
+    for i in 0..20_000 {
+        let name = commands[rng.below(commands.len() as u64) as usize];
+        let mut cmd = redis::cmd(name);
+        let n = rng.below(12);
+        for j in 0..n {
+            if rng.below(6) == 0 {
+                let len = rng.below(20) as usize;
+                cmd.arg((0..len).map(|_| rng.next() as u8).collect::<Vec<u8>>());
+            } else if name == "HSET" && j == 0 {
+                cmd.arg(format!("doc:{}", rng.below(20)));
+            } else {
+                cmd.arg(WORDS[rng.below(WORDS.len() as u64) as usize]);
+            }
+        }
+        pipe.add_command(cmd).ignore();
+        if i % 500 == 499 {
+            // Errors are expected; the server must answer every command and stay up.
+            let _: redis::RedisResult<()> = pipe.query(&mut c);
+            pipe = redis::pipe();
+        }
+    }
+    assert_eq!(
+        exec(&mut c, &["PING"]),
+        Ok(Value::SimpleString("PONG".into()))
+    );
+    assert!(
+        !s.log().contains("panic"),
+        "a command panicked:\n{}",
+        s.log()
+    );
+    // Every command reached the server (a pipeline that stopped at the first error would not).
+    let stats: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut c)
+        .unwrap();
+    let count = |field: &str| -> u64 {
+        stats
+            .lines()
+            .filter(|l| l.starts_with("cmdstat_FT.") || l.starts_with("cmdstat_hset"))
+            .filter_map(|l| {
+                l.split(field)
+                    .nth(1)?
+                    .split(',')
+                    .next()?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .sum()
+    };
+    let (calls, failed) = (count(":calls="), count("failed_calls="));
+    assert!(
+        calls + failed > 10_000,
+        "only {calls} calls and {failed} failures:\n{stats}"
+    );
+}
