@@ -4,6 +4,7 @@
 #   make test       unit + integration tests (Rust), client compatibility tests (Python:
 #                   redisai-py in .venv, redis-py 7 / RedisVL vector search in .venv-search)
 #   make bench      tensor I/O throughput against SET/GET, as ratios; vector search against hnswlib
+#   make examples   every runnable pattern in examples/, each against a fresh server
 #   make lint       rustfmt + clippy, warnings are errors
 #   make test-valkey  the integration tests against Valkey 8 (fetched from Debian backports)
 
@@ -33,7 +34,7 @@ SEARCH_PY_PACKAGES := redis==7.4.0 hiredis==3.3.0 redisvl==0.28.0 langchain-redi
 	langchain-core==1.8.3 numpy==2.4.6 pytest==8.4.2 hnswlib==0.8.0 matplotlib==3.10.7
 
 .PHONY: all build deps deps-system deps-python deps-search-python deps-onnx models run test test-rust \
-	test-python test-search-python bench lint fmt clean test-valkey
+	test-python test-search-python examples bench lint fmt clean test-valkey
 
 all: build
 
@@ -105,14 +106,21 @@ run: build
 	@echo "connect with: redis-cli -p $(PORT)   (try: AI.TENSORSET t FLOAT 2 VALUES 1 2)"
 	redis-server --port $(PORT) --save "" --loadmodule $(MODULE)
 
-test: deps build models test-rust test-python test-search-python
+test: deps build models test-rust test-python test-search-python examples
 
 test-rust: models
 	REDISAI_MODULE=$(MODULE) REDISAI_TEST_MODELS=$(MODELS) $(CARGO) test --release -j$(JOBS) --workspace
 
 test-python: deps-python models
 	REDISAI_MODULE=$(MODULE) REDISAI_TEST_MODELS=$(MODELS) $(VENV)/bin/python -m pytest -q tests/python
-	REDISAI_MODULE=$(MODULE) $(VENV)/bin/python tests/python/run_example.py examples/tensors.py
+
+# Every example against a fresh server of its own; each checks its own result and exits 0.
+EXAMPLES := $(sort $(wildcard examples/*.py))
+examples: build deps-python
+	@for e in $(EXAMPLES); do \
+	  echo "== $$e"; \
+	  REDISAI_MODULE=$(MODULE) $(VENV)/bin/python tests/python/run_example.py $$e || exit 1; \
+	done
 
 # redis-py 7 r.ft() (RESP2 and RESP3) and RedisVL 0.28 against FT.*, recall against numpy.
 test-search-python: deps-search-python
