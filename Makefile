@@ -115,8 +115,9 @@ test-python: deps-python models
 	REDISAI_MODULE=$(MODULE) REDISAI_TEST_MODELS=$(MODELS) $(VENV)/bin/python -m pytest -q tests/python
 
 # Every example against a fresh server of its own; each checks its own result and exits 0.
-EXAMPLES := $(sort $(wildcard examples/*.py))
-examples: build deps-python
+EXAMPLES := $(sort $(wildcard examples/*.py examples/*.rs))
+examples: build deps-python models
+	$(CARGO) build --release -j$(JOBS) --examples
 	@for e in $(EXAMPLES); do \
 	  echo "== $$e"; \
 	  REDISAI_MODULE=$(MODULE) $(VENV)/bin/python tests/python/run_example.py $$e || exit 1; \
