@@ -829,21 +829,6 @@ fn large_searches_run_on_search_threads_and_see_acknowledged_writes() {
     assert!(stats.contains("cmdstat_FT.SEARCH:calls=300"), "{stats}");
 }
 
-/// A small xorshift generator: the same hostile commands every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 #[test]
 fn hostile_random_ft_commands_cannot_crash_the_server() {
     let s = Server::start();

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use redis_module::raw::{self, RedisModuleBlockedClient, RedisModuleKey};
 
 use super::blocking::{free_boxed, reply_with};
-use super::search_sync::{hash_get, start_scan};
+use super::search_sync::{hash_get, is_hash, open_read, start_scan};
 use crate::ctx::{api, string_bytes, Args, Ctx, OwnedString, RedisModuleCtx, RedisModuleString};
 use crate::error::{AiError, AiResult};
 use crate::search::index::{format_score, Hit, Outcome, Request, SortBy};
@@ -699,29 +699,9 @@ struct Shown {
 
 fn load_document(ctx: &Ctx, p: &Presentation, hit: &Hit) -> Option<Shown> {
     let name = OwnedString::new(&hit.key);
-    // SAFETY: live context and key name; closed below.
-    let key = unsafe {
-        api!(RedisModule_OpenKey)(
-            ctx.raw_ctx(),
-            name.as_ptr(),
-            raw::KeyMode::READ.bits() as c_int,
-        )
-    };
-    struct Close(*mut RedisModuleKey);
-    impl Drop for Close {
-        fn drop(&mut self) {
-            if !self.0.is_null() {
-                // SAFETY: opened above, closed once.
-                unsafe { api!(RedisModule_CloseKey)(self.0) };
-            }
-        }
-    }
-    let key = Close(key);
-    // SAFETY: an open key or NULL.
-    let is_hash = !key.0.is_null()
-        && unsafe { api!(RedisModule_KeyType)(key.0) } == raw::REDISMODULE_KEYTYPE_HASH as c_int;
+    let key = open_read(ctx.raw_ctx(), name.as_ptr());
     // A document deleted after the search ran is left out of the page.
-    if !is_hash {
+    if !is_hash(key.0) {
         return None;
     }
     let mut fields = Vec::new();

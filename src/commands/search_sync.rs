@@ -100,7 +100,7 @@ unsafe extern "C" fn on_keyspace_event(
 }
 
 /// An open key, closed on drop.
-struct OpenKey(*mut RedisModuleKey);
+pub struct OpenKey(pub *mut RedisModuleKey);
 
 impl Drop for OpenKey {
     fn drop(&mut self) {
@@ -111,12 +111,12 @@ impl Drop for OpenKey {
     }
 }
 
-fn open_read(ctx: *mut RedisModuleCtx, key: *mut RedisModuleString) -> OpenKey {
+pub fn open_read(ctx: *mut RedisModuleCtx, key: *mut RedisModuleString) -> OpenKey {
     // SAFETY: live context and key name.
     OpenKey(unsafe { api!(RedisModule_OpenKey)(ctx, key, raw::KeyMode::READ.bits() as c_int) })
 }
 
-fn is_hash(key: *mut RedisModuleKey) -> bool {
+pub fn is_hash(key: *mut RedisModuleKey) -> bool {
     // SAFETY: an open key or NULL (KeyType handles NULL as empty).
     !key.is_null()
         && unsafe { api!(RedisModule_KeyType)(key) } == raw::REDISMODULE_KEYTYPE_HASH as c_int
