@@ -14,7 +14,9 @@ use redis_module::raw::{self, RedisModuleBlockedClient, RedisModuleKey};
 
 use super::blocking::{free_boxed, reply_with};
 use super::search_sync::{hash_get, is_hash, open_read, start_scan};
-use crate::ctx::{api, string_bytes, Args, Ctx, OwnedString, RedisModuleCtx, RedisModuleString};
+use crate::ctx::{
+    api, string_bytes, AclUser, Args, Ctx, OwnedString, RedisModuleCtx, RedisModuleString,
+};
 use crate::error::{AiError, AiResult};
 use crate::search::index::{format_score, Hit, Outcome, Request, SortBy};
 use crate::search::schema::{Algorithm, FieldKind};
@@ -611,10 +613,21 @@ pub fn search(ctx: &Ctx, args: &Args) -> AiResult<()> {
         return Err(err(format!("{}: no such index", lossy(name))));
     };
     let words: Vec<&[u8]> = (2..args.len()).map(|i| args.bytes(i)).collect();
-    let (req, presentation) = parse_search(&index, &words, is_resp3(ctx))?;
+    let (mut req, presentation) = parse_search(&index, &words, is_resp3(ctx))?;
     index.uses.fetch_add(1, Ordering::Relaxed);
     {
         let data = index.read();
+        if let Some(user) = AclUser::restricted(ctx) {
+            // Documents the user may not read are not there for this search: not returned,
+            // not counted (like INKEYS, which they narrow further).
+            let readable: HashSet<Vec<u8>> = data
+                .keys()
+                .filter(|k| user.may_read(k))
+                .filter(|k| req.in_keys.as_ref().map_or(true, |s| s.contains(*k)))
+                .map(<[u8]>::to_vec)
+                .collect();
+            req.in_keys = Some(readable);
+        }
         if !ctx.may_block() || data.estimated_work(&index.def, &req) <= INLINE_WORK {
             let outcome = data.search(&index.def, &req);
             drop(data);
