@@ -8,12 +8,14 @@
 //! and running jobs; it frees the plugin's model when the last reference goes.
 
 use std::ffi::{c_char, c_void, CStr, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use redisai_backend_api::{
-    BackendVTable, EntryPoint, ErrorMessage, HostInfo, ModelIo, ModelSpec, OwnedTensor, TensorView,
-    ABI_VERSION, DL_NONE, ENTRY_POINT, STATUS_OK, STATUS_TIMED_OUT,
+    BackendVTable, ByteSink, Bytes, EntryPoint, ErrorMessage, HostInfo, ModelIo, ModelSpec,
+    OwnedTensor, Reply, ScriptCalls, ScriptRun, ScriptSpec, TensorSink, TensorView, ABI_VERSION,
+    DL_NONE, ENTRY_POINT, STATUS_ERROR, STATUS_OK, STATUS_TIMED_OUT,
 };
 
 use crate::config;
@@ -154,6 +156,10 @@ fn take_error(e: &mut ErrorMessage, fallback: &str) -> String {
     text
 }
 
+/// The table of ABI 1.0; fields after it were appended later and are read only when the
+/// plugin's table is long enough to hold them.
+const BASE_TABLE: usize = std::mem::offset_of!(BackendVTable, script_load);
+
 fn open(kind: BackendKind, path: &Path) -> Result<Plugin, String> {
     if !path.exists() {
         return Err(format!(
@@ -215,9 +221,7 @@ fn open(kind: BackendKind, path: &Path) -> Result<Plugin, String> {
     }
     // SAFETY: a non-null table lives as long as the plugin, which is never unloaded.
     let table: &'static BackendVTable = unsafe { &*table };
-    if table.abi_version != ABI_VERSION
-        || (table.size as usize) < std::mem::size_of::<BackendVTable>()
-    {
+    if table.abi_version != ABI_VERSION || (table.size as usize) < BASE_TABLE {
         return Err(format!(
             "{} backend: plugin ABI version {} (table of {} bytes), the module speaks {ABI_VERSION}",
             kind.name(),
@@ -341,6 +345,302 @@ impl Drop for Released {
     }
 }
 
+/// A view of a module tensor for the plugin, borrowing it.
+fn view_of(t: &Tensor) -> TensorView {
+    let data = t.data();
+    let offsets = t.string_offsets();
+    TensorView {
+        dtype: t.dtype().dl(),
+        ndim: t.shape().len() as u32,
+        shape: t.shape().as_ptr(),
+        data: data.as_ptr() as *const c_void,
+        byte_len: data.len() as u64,
+        string_offsets: if offsets.is_empty() {
+            std::ptr::null()
+        } else {
+            offsets.as_ptr()
+        },
+    }
+}
+
+/// What a running script may ask of the server (its `redis.execute` and
+/// `redisAI.model_execute`), provided by the command layer for one run on a worker thread.
+pub trait ScriptServices {
+    /// Runs a Redis command as the client that ran the script; `Err` is the error text.
+    fn redis_call(&self, argv: &[&[u8]]) -> Result<Reply, String>;
+    /// Runs a stored model on `inputs`, as worker `worker`; `Err` is the error text.
+    fn model_execute(
+        &self,
+        worker: usize,
+        key: &[u8],
+        inputs: &[&Tensor],
+    ) -> Result<Vec<Tensor>, String>;
+}
+
+/// A script compiled by a plugin; freed through the plugin when dropped.
+pub struct PluginScript {
+    plugin: Arc<Plugin>,
+    handle: *mut c_void,
+}
+
+// SAFETY: as for PluginModel: the handle is only used through the plugin's thread-safe
+// functions.
+unsafe impl Send for PluginScript {}
+unsafe impl Sync for PluginScript {}
+
+impl Plugin {
+    #[allow(clippy::type_complexity)]
+    fn script_fns(
+        &self,
+    ) -> Option<(
+        unsafe extern "C" fn(
+            *mut c_void,
+            *const ScriptSpec,
+            *mut *mut c_void,
+            *mut ErrorMessage,
+        ) -> i32,
+        unsafe extern "C" fn(*mut c_void, *mut c_void),
+        unsafe extern "C" fn(
+            *mut c_void,
+            *mut c_void,
+            *const ScriptRun,
+            *const ScriptCalls,
+            *const TensorSink,
+            *mut ErrorMessage,
+        ) -> i32,
+    )> {
+        let t = self.table;
+        if (t.size as usize) < std::mem::size_of::<BackendVTable>() {
+            return None;
+        }
+        Some((t.script_load?, t.script_free?, t.script_run?))
+    }
+
+    /// Compiles a script; an error is the text the client receives.
+    pub fn load_script(
+        self: &Arc<Self>,
+        source: &str,
+        device: &str,
+        entry_points: &[String],
+    ) -> Result<PluginScript, String> {
+        let (load, _, _) = self
+            .script_fns()
+            .ok_or_else(|| format!("ERR the {} backend does not run scripts", self.kind.name()))?;
+        let device = CString::new(device.to_ascii_uppercase()).map_err(|_| "ERR Invalid DEVICE")?;
+        let eps: Vec<Bytes> = entry_points
+            .iter()
+            .map(|e| Bytes::new(e.as_bytes()))
+            .collect();
+        let spec = ScriptSpec {
+            size: std::mem::size_of::<ScriptSpec>() as u32,
+            source: Bytes::new(source.as_bytes()),
+            device: device.as_ptr(),
+            n_entry_points: eps.len() as u32,
+            entry_points: eps.as_ptr(),
+        };
+        let mut handle = std::ptr::null_mut();
+        let mut err = ErrorMessage::empty();
+        // SAFETY: everything the spec points to lives for the call.
+        let status = unsafe { load(self.table.state, &spec, &mut handle, &mut err) };
+        if status != STATUS_OK || handle.is_null() {
+            return Err(take_error(
+                &mut err,
+                "the backend could not compile the script",
+            ));
+        }
+        Ok(PluginScript {
+            plugin: self.clone(),
+            handle,
+        })
+    }
+}
+
+unsafe extern "C" fn put_output(ctx: *mut c_void, t: *const TensorView) {
+    // SAFETY: ctx is the Vec of PluginScript::run / model_execute_cb; the view is valid for
+    // the call. Nothing here may unwind into the plugin.
+    let outs = unsafe { &mut *(ctx as *mut Vec<Result<Option<Tensor>, RunFailure>>) };
+    let r = catch_unwind(AssertUnwindSafe(|| output_tensor(unsafe { &*t }))).unwrap_or_else(|_| {
+        Err(RunFailure::Error(
+            "ERR internal error copying an output".into(),
+        ))
+    });
+    outs.push(r);
+}
+
+/// What a script's calls reach, for the duration of one run.
+struct CallCtx<'a> {
+    services: &'a dyn ScriptServices,
+    worker: usize,
+}
+
+fn put(sink: *const ByteSink, data: &[u8]) {
+    // SAFETY: the plugin's sink is valid for the callback it was passed to.
+    unsafe { ((*sink).put)((*sink).ctx, data.as_ptr(), data.len()) };
+}
+
+unsafe extern "C" fn redis_call_cb(
+    ctx: *mut c_void,
+    argv: *const Bytes,
+    argc: usize,
+    reply: *const ByteSink,
+) -> i32 {
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: ctx is the CallCtx of PluginScript::run; argv valid for the call.
+        let cc = unsafe { &*(ctx as *const CallCtx) };
+        let args: Vec<&[u8]> = if argc == 0 || argv.is_null() {
+            Vec::new()
+        } else {
+            unsafe { std::slice::from_raw_parts(argv, argc) }
+                .iter()
+                .map(|b| unsafe { b.as_slice() })
+                .collect()
+        };
+        cc.services.redis_call(&args)
+    }))
+    .unwrap_or_else(|p| {
+        Err(format!(
+            "ERR internal error: {}",
+            crate::commands::panic_message(&p)
+        ))
+    });
+    match r {
+        Ok(reply_value) => {
+            let mut buf = Vec::new();
+            reply_value.encode(&mut buf);
+            put(reply, &buf);
+            STATUS_OK
+        }
+        Err(e) => {
+            put(reply, e.as_bytes());
+            STATUS_ERROR
+        }
+    }
+}
+
+unsafe extern "C" fn model_execute_cb(
+    ctx: *mut c_void,
+    key: Bytes,
+    inputs: *const TensorView,
+    n_inputs: usize,
+    outputs: *const TensorSink,
+    error: *const ByteSink,
+) -> i32 {
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: ctx is the CallCtx of PluginScript::run; views valid for the call.
+        let cc = unsafe { &*(ctx as *const CallCtx) };
+        let views = if n_inputs == 0 || inputs.is_null() {
+            &[][..]
+        } else {
+            unsafe { std::slice::from_raw_parts(inputs, n_inputs) }
+        };
+        let tensors = views
+            .iter()
+            .map(|v| match output_tensor(v) {
+                Ok(Some(t)) => Ok(t),
+                Ok(None) => Err("ERR a model input is not a tensor".to_string()),
+                Err(RunFailure::Error(e)) => Err(e),
+                Err(RunFailure::TimedOut) => Err("ERR timed out".to_string()),
+            })
+            .collect::<Result<Vec<Tensor>, String>>()?;
+        let refs: Vec<&Tensor> = tensors.iter().collect();
+        cc.services
+            .model_execute(cc.worker, unsafe { key.as_slice() }, &refs)
+    }))
+    .unwrap_or_else(|p| {
+        Err(format!(
+            "ERR internal error: {}",
+            crate::commands::panic_message(&p)
+        ))
+    });
+    match r {
+        Ok(outs) => {
+            for t in &outs {
+                let v = view_of(t);
+                // SAFETY: the plugin's sink copies the view during the call.
+                unsafe { ((*outputs).put)((*outputs).ctx, &v) };
+            }
+            STATUS_OK
+        }
+        Err(e) => {
+            put(error, e.as_bytes());
+            STATUS_ERROR
+        }
+    }
+}
+
+impl PluginScript {
+    /// Runs `function` on worker `worker` of the script's device queue.
+    #[allow(clippy::too_many_arguments)]
+    pub fn run(
+        &self,
+        worker: usize,
+        function: &[u8],
+        inputs: &[&Tensor],
+        keys: &[Vec<u8>],
+        args: &[Vec<u8>],
+        services: &dyn ScriptServices,
+    ) -> Result<Vec<Tensor>, RunFailure> {
+        let (_, _, run) = self
+            .plugin
+            .script_fns()
+            .ok_or_else(|| RunFailure::Error("ERR the backend does not run scripts".into()))?;
+        let views: Vec<TensorView> = inputs.iter().map(|t| view_of(t)).collect();
+        let keys: Vec<Bytes> = keys.iter().map(|k| Bytes::new(k)).collect();
+        let args: Vec<Bytes> = args.iter().map(|a| Bytes::new(a)).collect();
+        let spec = ScriptRun {
+            size: std::mem::size_of::<ScriptRun>() as u32,
+            worker: worker as u32,
+            function: Bytes::new(function),
+            inputs: views.as_ptr(),
+            n_inputs: views.len(),
+            keys: keys.as_ptr(),
+            n_keys: keys.len(),
+            args: args.as_ptr(),
+            n_args: args.len(),
+        };
+        let call_ctx = CallCtx { services, worker };
+        let calls = ScriptCalls {
+            size: std::mem::size_of::<ScriptCalls>() as u32,
+            ctx: &call_ctx as *const CallCtx as *mut c_void,
+            redis_call: redis_call_cb,
+            model_execute: model_execute_cb,
+        };
+        let mut outs: Vec<Result<Option<Tensor>, RunFailure>> = Vec::new();
+        let sink = TensorSink {
+            ctx: &mut outs as *mut _ as *mut c_void,
+            put: put_output,
+        };
+        let mut err = ErrorMessage::empty();
+        let table = self.plugin.table;
+        // SAFETY: everything passed lives for the call; the handle is this plugin's.
+        let status = unsafe { run(table.state, self.handle, &spec, &calls, &sink, &mut err) };
+        match status {
+            STATUS_OK => {}
+            STATUS_TIMED_OUT => return Err(RunFailure::TimedOut),
+            _ => {
+                return Err(RunFailure::Error(take_error(
+                    &mut err,
+                    "the backend failed to run the script",
+                )))
+            }
+        }
+        outs.into_iter()
+            .map(|o| {
+                o?.ok_or_else(|| RunFailure::Error("ERR the script returned a non-tensor".into()))
+            })
+            .collect()
+    }
+}
+
+impl Drop for PluginScript {
+    fn drop(&mut self) {
+        if let Some((_, free, _)) = self.plugin.script_fns() {
+            // SAFETY: the handle came from this plugin's script_load and is freed once.
+            unsafe { free(self.plugin.table.state, self.handle) };
+        }
+    }
+}
+
 impl PluginModel {
     /// Runs the model on worker `worker` of its device queue. Outputs the model produced as
     /// something other than a tensor come back as `None`.
@@ -349,25 +649,7 @@ impl PluginModel {
         worker: usize,
         inputs: &[&Tensor],
     ) -> Result<Vec<Option<Tensor>>, RunFailure> {
-        let views: Vec<TensorView> = inputs
-            .iter()
-            .map(|t| {
-                let data = t.data();
-                let offsets = t.string_offsets();
-                TensorView {
-                    dtype: t.dtype().dl(),
-                    ndim: t.shape().len() as u32,
-                    shape: t.shape().as_ptr(),
-                    data: data.as_ptr() as *const c_void,
-                    byte_len: data.len() as u64,
-                    string_offsets: if offsets.is_empty() {
-                        std::ptr::null()
-                    } else {
-                        offsets.as_ptr()
-                    },
-                }
-            })
-            .collect();
+        let views: Vec<TensorView> = inputs.iter().map(|t| view_of(t)).collect();
         let n = self.outputs.len();
         let empty = TensorView {
             dtype: redisai_backend_api::DataType::new(DL_NONE, 0),

@@ -245,6 +245,125 @@ pub struct BackendVTable {
         n_outputs: usize,
         error: *mut ErrorMessage,
     ) -> Status,
+    // --- appended after ABI 1.0: scripts (TORCH). A table whose `size` ends before these
+    // fields has no script support; a plugin without scripts may also leave them `None`.
+    /// Compiles a script; `script` receives the handle.
+    pub script_load: Option<
+        unsafe extern "C" fn(
+            state: *mut c_void,
+            spec: *const ScriptSpec,
+            script: *mut *mut c_void,
+            error: *mut ErrorMessage,
+        ) -> Status,
+    >,
+    pub script_free: Option<unsafe extern "C" fn(state: *mut c_void, script: *mut c_void)>,
+    /// Runs one function of a script. Each output goes to `outputs` as it is produced; the
+    /// host copies it during the callback. `calls` serves the script's `redis.execute` and
+    /// `redisAI.model_execute` on the calling thread, for the duration of this call only.
+    pub script_run: Option<
+        unsafe extern "C" fn(
+            state: *mut c_void,
+            script: *mut c_void,
+            run: *const ScriptRun,
+            calls: *const ScriptCalls,
+            outputs: *const TensorSink,
+            error: *mut ErrorMessage,
+        ) -> Status,
+    >,
+}
+
+/// A borrowed byte string.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct Bytes {
+    pub data: *const u8,
+    pub len: usize,
+}
+
+impl Bytes {
+    pub fn new(s: &[u8]) -> Self {
+        Bytes {
+            data: s.as_ptr(),
+            len: s.len(),
+        }
+    }
+
+    /// # Safety
+    /// `data` points to `len` readable bytes for `'a` (or `len` is 0).
+    pub unsafe fn as_slice<'a>(&self) -> &'a [u8] {
+        unsafe { slice(self.data, self.len) }
+    }
+}
+
+/// A script to compile.
+#[repr(C)]
+#[derive(Debug)]
+pub struct ScriptSpec {
+    pub size: u32,
+    /// TorchScript source (UTF-8, not NUL-terminated).
+    pub source: Bytes,
+    /// As in [`ModelSpec::device`].
+    pub device: *const c_char,
+    /// The functions AI.SCRIPTEXECUTE may call; empty for AI.SCRIPTSET's legacy scripts.
+    pub n_entry_points: u32,
+    pub entry_points: *const Bytes,
+}
+
+/// One call of a script function.
+#[repr(C)]
+#[derive(Debug)]
+pub struct ScriptRun {
+    pub size: u32,
+    pub worker: u32,
+    pub function: Bytes,
+    pub inputs: *const TensorView,
+    pub n_inputs: usize,
+    pub keys: *const Bytes,
+    pub n_keys: usize,
+    pub args: *const Bytes,
+    pub n_args: usize,
+}
+
+/// Receives bytes (a reply or an error text) during a host callback.
+#[repr(C)]
+#[derive(Debug)]
+pub struct ByteSink {
+    pub ctx: *mut c_void,
+    pub put: unsafe extern "C" fn(ctx: *mut c_void, data: *const u8, len: usize),
+}
+
+/// Receives tensors, each copied by the receiver during the call.
+#[repr(C)]
+#[derive(Debug)]
+pub struct TensorSink {
+    pub ctx: *mut c_void,
+    pub put: unsafe extern "C" fn(ctx: *mut c_void, tensor: *const TensorView),
+}
+
+/// The host's services to a running script, valid during one `script_run`, on its thread.
+#[repr(C)]
+#[derive(Debug)]
+pub struct ScriptCalls {
+    pub size: u32,
+    pub ctx: *mut c_void,
+    /// Runs a Redis command as the client that ran the script. On `STATUS_OK`, `reply`
+    /// received the reply in the [`Reply`] encoding; otherwise it received the error text.
+    pub redis_call: unsafe extern "C" fn(
+        ctx: *mut c_void,
+        argv: *const Bytes,
+        argc: usize,
+        reply: *const ByteSink,
+    ) -> Status,
+    /// Runs a stored model. On `STATUS_OK` each output went to `outputs`; otherwise `error`
+    /// received the error text.
+    pub model_execute: unsafe extern "C" fn(
+        ctx: *mut c_void,
+        key: Bytes,
+        inputs: *const TensorView,
+        n_inputs: usize,
+        outputs: *const TensorSink,
+        error: *const ByteSink,
+    ) -> Status,
 }
 
 /// Signature of [`ENTRY_POINT`]: returns the plugin's table, or null with `error` set.
@@ -409,9 +528,223 @@ impl<S: Into<String>> From<S> for RunError {
     }
 }
 
+/// A Redis reply as a script sees it, and its encoding across the ABI (host encodes, plugin
+/// decodes): one tag byte, then little-endian payloads; lengths are u64.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    Nil,
+    Int(i64),
+    Double(f64),
+    /// Bulk and status strings.
+    Str(Vec<u8>),
+    /// An error inside an array (a top-level error fails the call instead).
+    Error(Vec<u8>),
+    Array(Vec<Reply>),
+}
+
+impl Reply {
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            Reply::Nil => out.push(b'_'),
+            Reply::Int(i) => {
+                out.push(b':');
+                out.extend_from_slice(&i.to_le_bytes());
+            }
+            Reply::Double(d) => {
+                out.push(b',');
+                out.extend_from_slice(&d.to_le_bytes());
+            }
+            Reply::Str(b) | Reply::Error(b) => {
+                out.push(if matches!(self, Reply::Str(_)) {
+                    b'$'
+                } else {
+                    b'-'
+                });
+                out.extend_from_slice(&(b.len() as u64).to_le_bytes());
+                out.extend_from_slice(b);
+            }
+            Reply::Array(items) => {
+                out.push(b'*');
+                out.extend_from_slice(&(items.len() as u64).to_le_bytes());
+                for i in items {
+                    i.encode(out);
+                }
+            }
+        }
+    }
+
+    /// Decodes one reply; `None` for malformed input (never panics, never over-allocates).
+    pub fn decode(input: &[u8]) -> Option<Reply> {
+        let mut pos = 0;
+        let r = Self::decode_at(input, &mut pos, 0)?;
+        (pos == input.len()).then_some(r)
+    }
+
+    fn decode_at(input: &[u8], pos: &mut usize, depth: usize) -> Option<Reply> {
+        if depth > 64 {
+            return None;
+        }
+        let tag = *input.get(*pos)?;
+        *pos += 1;
+        let word = |pos: &mut usize| -> Option<[u8; 8]> {
+            let w = input.get(*pos..*pos + 8)?.try_into().ok()?;
+            *pos += 8;
+            Some(w)
+        };
+        Some(match tag {
+            b'_' => Reply::Nil,
+            b':' => Reply::Int(i64::from_le_bytes(word(pos)?)),
+            b',' => Reply::Double(f64::from_le_bytes(word(pos)?)),
+            b'$' | b'-' => {
+                let n = usize::try_from(u64::from_le_bytes(word(pos)?)).ok()?;
+                let end = pos.checked_add(n)?;
+                let b = input.get(*pos..end)?.to_vec();
+                *pos = end;
+                if tag == b'$' {
+                    Reply::Str(b)
+                } else {
+                    Reply::Error(b)
+                }
+            }
+            b'*' => {
+                let n = usize::try_from(u64::from_le_bytes(word(pos)?)).ok()?;
+                // Every element takes at least one byte: a count beyond what is left is a lie.
+                if n > input.len() - *pos {
+                    return None;
+                }
+                let mut items = Vec::with_capacity(n);
+                for _ in 0..n {
+                    items.push(Self::decode_at(input, pos, depth + 1)?);
+                }
+                Reply::Array(items)
+            }
+            _ => return None,
+        })
+    }
+}
+
+/// A script to compile, as a plugin sees it.
+#[derive(Debug)]
+pub struct ScriptRequest<'a> {
+    pub source: &'a str,
+    pub device: Device,
+    pub device_name: &'a str,
+    pub entry_points: Vec<&'a str>,
+}
+
+/// One call of a script function, as a plugin sees it.
+#[derive(Debug)]
+pub struct ScriptCall<'a> {
+    pub worker: usize,
+    pub function: &'a str,
+    pub inputs: Vec<TensorIn<'a>>,
+    pub keys: Vec<&'a [u8]>,
+    pub args: Vec<&'a [u8]>,
+}
+
+/// The host's services to a running script (its `redis.execute` and
+/// `redisAI.model_execute`), valid during one [`Backend::script_run`].
+pub struct ScriptHost<'a> {
+    calls: Option<&'a ScriptCalls>,
+}
+
+unsafe extern "C" fn put_bytes(ctx: *mut c_void, data: *const u8, len: usize) {
+    // SAFETY: ctx is the Vec<u8> of the caller below; data/len valid for the call.
+    let v = unsafe { &mut *(ctx as *mut Vec<u8>) };
+    v.extend_from_slice(unsafe { slice(data, len) });
+}
+
+unsafe extern "C" fn put_tensor(ctx: *mut c_void, t: *const TensorView) {
+    // SAFETY: ctx is the Vec<TensorOut> of model_execute below; the view is valid for the call.
+    let v = unsafe { &mut *(ctx as *mut Vec<TensorOut>) };
+    let t = unsafe { &*t };
+    let shape = unsafe { slice(t.shape, t.ndim as usize) }.to_vec();
+    let data = unsafe { slice(t.data as *const u8, t.byte_len as usize) }.to_vec();
+    v.push(TensorOut {
+        dtype: t.dtype,
+        shape,
+        data,
+    });
+}
+
+impl ScriptHost<'_> {
+    /// A host that refuses every call (for tests and hosts without script services).
+    pub fn none() -> ScriptHost<'static> {
+        ScriptHost { calls: None }
+    }
+
+    /// Runs a Redis command as the calling client. `Err` is the error text Redis gave.
+    pub fn redis_call(&self, argv: &[&[u8]]) -> Result<Reply, String> {
+        let calls = self.calls.ok_or("redis calls are not available here")?;
+        let args: Vec<Bytes> = argv.iter().map(|a| Bytes::new(a)).collect();
+        let mut buf: Vec<u8> = Vec::new();
+        let sink = ByteSink {
+            ctx: &mut buf as *mut Vec<u8> as *mut c_void,
+            put: put_bytes,
+        };
+        // SAFETY: valid argv and sink for the duration of the call.
+        let status = unsafe { (calls.redis_call)(calls.ctx, args.as_ptr(), args.len(), &sink) };
+        if status != STATUS_OK {
+            return Err(String::from_utf8_lossy(&buf).into_owned());
+        }
+        Reply::decode(&buf).ok_or_else(|| "malformed reply from the host".to_string())
+    }
+
+    /// Runs a stored model on the inputs; `Err` is the error text.
+    pub fn model_execute(
+        &self,
+        key: &[u8],
+        inputs: &[TensorIn<'_>],
+    ) -> Result<Vec<TensorOut>, String> {
+        let calls = self.calls.ok_or("model calls are not available here")?;
+        let views: Vec<TensorView> = inputs
+            .iter()
+            .map(|t| TensorView {
+                dtype: t.dtype,
+                ndim: t.shape.len() as u32,
+                shape: t.shape.as_ptr(),
+                data: t.data.as_ptr() as *const c_void,
+                byte_len: t.data.len() as u64,
+                string_offsets: if t.string_offsets.is_empty() {
+                    std::ptr::null()
+                } else {
+                    t.string_offsets.as_ptr()
+                },
+            })
+            .collect();
+        let mut outs: Vec<TensorOut> = Vec::new();
+        let mut err: Vec<u8> = Vec::new();
+        let out_sink = TensorSink {
+            ctx: &mut outs as *mut Vec<TensorOut> as *mut c_void,
+            put: put_tensor,
+        };
+        let err_sink = ByteSink {
+            ctx: &mut err as *mut Vec<u8> as *mut c_void,
+            put: put_bytes,
+        };
+        // SAFETY: everything passed lives for the call.
+        let status = unsafe {
+            (calls.model_execute)(
+                calls.ctx,
+                Bytes::new(key),
+                views.as_ptr(),
+                views.len(),
+                &out_sink,
+                &err_sink,
+            )
+        };
+        if status != STATUS_OK {
+            return Err(String::from_utf8_lossy(&err).into_owned());
+        }
+        Ok(outs)
+    }
+}
+
 /// What a plugin implements. Everything is safe Rust; [`export_backend!`] does the rest.
 pub trait Backend: Sized + Send + Sync + 'static {
     type Model: Send + Sync + 'static;
+    /// A compiled script; backends without scripts use `()`.
+    type Script: Send + Sync + 'static;
 
     /// The name RedisAI uses: `ONNX`, `TORCH`, `TF` or `TFLITE`.
     const NAME: &'static str;
@@ -432,6 +765,27 @@ pub trait Backend: Sized + Send + Sync + 'static {
         worker: usize,
         inputs: &[TensorIn<'_>],
     ) -> Result<Vec<TensorOut>, RunError>;
+
+    /// Compiles a script. An error is the client-visible text.
+    fn script_load(&self, _request: &ScriptRequest<'_>) -> Result<Self::Script, String> {
+        Err(format!(
+            "ERR the {} backend does not run scripts",
+            Self::NAME
+        ))
+    }
+
+    /// Runs one function of a script; returns its output tensors in order.
+    fn script_run(
+        &self,
+        _script: &Self::Script,
+        _call: &ScriptCall<'_>,
+        _host: &ScriptHost<'_>,
+    ) -> Result<Vec<TensorOut>, RunError> {
+        Err(RunError::Failed(format!(
+            "ERR the {} backend does not run scripts",
+            Self::NAME
+        )))
+    }
 }
 
 /// Exports `$backend` (a type implementing [`Backend`]) as this plugin's entry point.
@@ -615,6 +969,140 @@ unsafe extern "C" fn model_free<B: Backend>(_state: *mut c_void, model: *mut c_v
     }));
 }
 
+/// # Safety
+/// `inputs` points to `n` views valid for `'a` (or `n` is 0).
+unsafe fn tensor_ins<'a>(inputs: *const TensorView, n: usize) -> Vec<TensorIn<'a>> {
+    unsafe { slice(inputs, n) }
+        .iter()
+        .map(|v| unsafe {
+            let offsets = if v.string_offsets.is_null() {
+                &[][..]
+            } else {
+                let n: i64 = slice(v.shape, v.ndim as usize).iter().product();
+                slice(v.string_offsets, n.max(0) as usize)
+            };
+            TensorIn {
+                dtype: v.dtype,
+                shape: slice(v.shape, v.ndim as usize),
+                data: slice(v.data as *const u8, v.byte_len as usize),
+                string_offsets: offsets,
+            }
+        })
+        .collect()
+}
+
+/// Reports a failed or panicked plugin call in `error`; returns its status.
+fn fail<B: Backend>(
+    error: *mut ErrorMessage,
+    result: std::thread::Result<Result<(), RunError>>,
+) -> Status {
+    match result {
+        Ok(Ok(())) => STATUS_OK,
+        Ok(Err(RunError::Failed(e))) => {
+            set_error(error, &e);
+            STATUS_ERROR
+        }
+        Ok(Err(RunError::TimedOut)) => STATUS_TIMED_OUT,
+        Err(p) => {
+            set_error(
+                error,
+                &format!("panic in {} backend: {}", B::NAME, panic_text(p)),
+            );
+            STATUS_ERROR
+        }
+    }
+}
+
+unsafe extern "C" fn script_load<B: Backend>(
+    state: *mut c_void,
+    spec: *const ScriptSpec,
+    script: *mut *mut c_void,
+    error: *mut ErrorMessage,
+) -> Status {
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: `state` is the leaked backend of __entry; the host passes a valid spec.
+        let backend = unsafe { &*(state as *const B) };
+        let spec = unsafe { &*spec };
+        let device_name = unsafe { str_arg(spec.device) };
+        let device = Device::parse(device_name).ok_or("ERR unsupported device")?;
+        let source = std::str::from_utf8(unsafe { spec.source.as_slice() })
+            .map_err(|_| "ERR script SOURCE is not valid UTF-8")?;
+        let entry_points = unsafe { slice(spec.entry_points, spec.n_entry_points as usize) }
+            .iter()
+            .map(|b| std::str::from_utf8(unsafe { b.as_slice() }).unwrap_or(""))
+            .collect();
+        let request = ScriptRequest {
+            source,
+            device,
+            device_name,
+            entry_points,
+        };
+        let s = backend.script_load(&request)?;
+        // SAFETY: the host passes a writable out-slot.
+        unsafe { *script = Box::into_raw(Box::new(s)) as *mut c_void };
+        Ok::<(), String>(())
+    }));
+    fail::<B>(error, result.map(|r| r.map_err(RunError::Failed)))
+}
+
+unsafe extern "C" fn script_free<B: Backend>(_state: *mut c_void, script: *mut c_void) {
+    if script.is_null() {
+        return;
+    }
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: made by Box::into_raw in script_load; freed once.
+        drop(unsafe { Box::from_raw(script as *mut B::Script) });
+    }));
+}
+
+unsafe extern "C" fn script_run<B: Backend>(
+    state: *mut c_void,
+    script: *mut c_void,
+    run: *const ScriptRun,
+    calls: *const ScriptCalls,
+    outputs: *const TensorSink,
+    error: *mut ErrorMessage,
+) -> Status {
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: state and script come from this plugin; the rest is valid for the call.
+        let backend = unsafe { &*(state as *const B) };
+        let script = unsafe { &*(script as *const B::Script) };
+        let run = unsafe { &*run };
+        let bytes_list = |p: *const Bytes, n: usize| -> Vec<&[u8]> {
+            unsafe { slice(p, n) }
+                .iter()
+                .map(|b| unsafe { b.as_slice() })
+                .collect()
+        };
+        let call = ScriptCall {
+            worker: run.worker as usize,
+            function: std::str::from_utf8(unsafe { run.function.as_slice() }).unwrap_or(""),
+            inputs: unsafe { tensor_ins(run.inputs, run.n_inputs) },
+            keys: bytes_list(run.keys, run.n_keys),
+            args: bytes_list(run.args, run.n_args),
+        };
+        let host = ScriptHost {
+            calls: unsafe { calls.as_ref() },
+        };
+        let outs = backend.script_run(script, &call, &host)?;
+        // SAFETY: the host's sink copies each view during the call.
+        let sink = unsafe { &*outputs };
+        for o in &outs {
+            let view = TensorView {
+                dtype: o.dtype,
+                ndim: o.shape.len() as u32,
+                shape: o.shape.as_ptr(),
+                data: o.data.as_ptr() as *const c_void,
+                byte_len: o.data.len() as u64,
+                string_offsets: std::ptr::null(),
+            };
+            unsafe { (sink.put)(sink.ctx, &view) };
+        }
+        Ok(())
+    }));
+    fail::<B>(error, result)
+}
+
 unsafe extern "C" fn release_output(owner: *mut c_void) {
     if !owner.is_null() {
         // SAFETY: made by Box::into_raw in model_run.
@@ -637,24 +1125,7 @@ unsafe extern "C" fn model_run<B: Backend>(
         // SAFETY: state and model come from this plugin; views are valid for the call.
         let backend = unsafe { &*(state as *const B) };
         let model = unsafe { &*(model as *const ModelBox<B::Model>) };
-        let views = unsafe { slice(inputs, n_inputs) };
-        let ins: Vec<TensorIn<'_>> = views
-            .iter()
-            .map(|v| unsafe {
-                let offsets = if v.string_offsets.is_null() {
-                    &[][..]
-                } else {
-                    let n: i64 = slice(v.shape, v.ndim as usize).iter().product();
-                    slice(v.string_offsets, n.max(0) as usize)
-                };
-                TensorIn {
-                    dtype: v.dtype,
-                    shape: slice(v.shape, v.ndim as usize),
-                    data: slice(v.data as *const u8, v.byte_len as usize),
-                    string_offsets: offsets,
-                }
-            })
-            .collect();
+        let ins = unsafe { tensor_ins(inputs, n_inputs) };
         backend.run(&model.model, worker as usize, &ins)
     }));
     let outs = match result {
@@ -755,6 +1226,9 @@ pub unsafe fn __entry<B: Backend>(
             model_load: model_load::<B>,
             model_free: model_free::<B>,
             model_run: model_run::<B>,
+            script_load: Some(script_load::<B>),
+            script_free: Some(script_free::<B>),
+            script_run: Some(script_run::<B>),
         };
         Ok(Box::into_raw(Box::new(table)) as *const BackendVTable)
     }));

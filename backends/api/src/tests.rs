@@ -13,7 +13,41 @@ fn layouts_are_stable() {
     assert_eq!(size_of::<HostInfo>(), 56);
     assert_eq!(size_of::<ModelSpec>(), 64);
     assert_eq!(size_of::<ModelIo>(), 32);
-    assert_eq!(size_of::<BackendVTable>(), 56);
+    assert_eq!(size_of::<BackendVTable>(), 80);
+    assert_eq!(std::mem::offset_of!(BackendVTable, script_load), 56);
+    assert_eq!(size_of::<Bytes>(), 16);
+    assert_eq!(size_of::<ScriptSpec>(), 48);
+    assert_eq!(size_of::<ScriptRun>(), 72);
+    assert_eq!(size_of::<ScriptCalls>(), 32);
+    assert_eq!(size_of::<ByteSink>(), 16);
+    assert_eq!(size_of::<TensorSink>(), 16);
+}
+
+#[test]
+fn replies_round_trip_and_malformed_ones_are_refused() {
+    let r = Reply::Array(vec![
+        Reply::Nil,
+        Reply::Int(-7),
+        Reply::Double(2.5),
+        Reply::Str(b"hello".to_vec()),
+        Reply::Error(b"ERR no".to_vec()),
+        Reply::Array(vec![]),
+    ]);
+    let mut buf = Vec::new();
+    r.encode(&mut buf);
+    assert_eq!(Reply::decode(&buf), Some(r));
+    for cut in 0..buf.len() {
+        assert_eq!(Reply::decode(&buf[..cut]), None, "cut at {cut}");
+    }
+    // A count far beyond the input is refused before anything is allocated.
+    let mut lie = vec![b'*'];
+    lie.extend_from_slice(&u64::MAX.to_le_bytes());
+    assert_eq!(Reply::decode(&lie), None);
+    let deep: Vec<u8> = std::iter::repeat_n([b'*', 1, 0, 0, 0, 0, 0, 0, 0], 100)
+        .flatten()
+        .chain([b'_'])
+        .collect();
+    assert_eq!(Reply::decode(&deep), None);
 }
 
 #[test]
@@ -46,6 +80,7 @@ struct EchoModel {
 
 impl Backend for Echo {
     type Model = EchoModel;
+    type Script = ();
     const NAME: &'static str = "ECHO";
 
     fn new(host: Host) -> Result<Self, String> {

@@ -142,6 +142,7 @@ impl Onnx {
 
 impl Backend for Onnx {
     type Model = OnnxModel;
+    type Script = ();
     const NAME: &'static str = "ONNX";
 
     fn new(host: Host) -> Result<Self, String> {
