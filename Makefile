@@ -33,8 +33,8 @@ VENV_SEARCH := $(CURDIR)/.venv-search
 SEARCH_PY_PACKAGES := redis==7.4.0 hiredis==3.3.0 redisvl==0.28.0 langchain-redis==0.2.6 \
 	langchain-core==1.8.3 numpy==2.4.6 pytest==8.4.2 hnswlib==0.8.0 matplotlib==3.10.7
 
-.PHONY: all build deps deps-system deps-python deps-search-python deps-onnx models run test test-rust \
-	test-python test-search-python examples deps-embed bench lint fmt clean test-valkey
+.PHONY: all build deps deps-system deps-python deps-search-python deps-onnx deps-torch models run test \
+	test-rust test-python test-search-python examples deps-embed bench lint fmt clean test-valkey
 
 all: build
 
@@ -89,16 +89,43 @@ $(RELEASE)/$(ORT_LIB): $(CACHE)/$(ORT_LIB)
 
 deps-onnx: $(RELEASE)/$(ORT_LIB)
 
-deps: deps-system deps-onnx deps-python deps-search-python deps-embed
+# libtorch for the TORCH backend: the CPU part of PyPI's torch wheel (a CUDA 13 build) and the
+# two small CUDA wheels that libtorch_cpu.so needs at load time (cudart, cupti), staged in
+# ~/.cache so that its RPATH $$ORIGIN/../../nvidia/cu13/lib finds them (see
+# backends/torch/stage_libtorch.py). The plugin's build.rs compiles against $(TORCH_DIR)/torch.
+TORCH_VERSION := 2.13.0
+TORCH_DIR := $(CACHE)/torch-$(TORCH_VERSION)
+TORCH_WHEEL := $(CACHE)/wheels/torch-$(TORCH_VERSION)-cp311-cp311-manylinux_2_28_$(ARCH).whl
+PIP_DOWNLOAD := $(VENV)/bin/pip download -q --disable-pip-version-check --no-deps --only-binary=:all: \
+	--python-version 3.11 -d $(CACHE)/wheels
 
-build: deps-system deps-onnx
+$(TORCH_WHEEL): | $(VENV)/bin/python
+	mkdir -p $(CACHE)/wheels
+	$(PIP_DOWNLOAD) --platform manylinux_2_28_$(ARCH) torch==$(TORCH_VERSION)
+
+$(TORCH_DIR)/.done: | $(TORCH_WHEEL) $(VENV)/bin/python
+	@ls $(CACHE)/wheels/nvidia_cuda_runtime-13.0.96-*.whl $(CACHE)/wheels/nvidia_cuda_cupti-13.0.85-*.whl \
+	  >/dev/null 2>&1 || $(PIP_DOWNLOAD) --platform manylinux2014_$(ARCH) --platform manylinux_2_17_$(ARCH) \
+	  --platform manylinux_2_25_$(ARCH) 'nvidia-cuda-runtime==13.0.96.*' 'nvidia-cuda-cupti==13.0.85.*'
+	@python3 backends/torch/stage_libtorch.py $(TORCH_DIR) $(TORCH_WHEEL) $(CACHE)/wheels
+
+deps-torch: $(TORCH_DIR)/.done
+
+deps: deps-system deps-onnx deps-torch deps-python deps-search-python deps-embed
+
+build: deps-system deps-onnx deps-torch
 	$(CARGO) build --release -j$(JOBS) --workspace
 
-# The tiny ONNX models the tests use, made with the onnx package (nothing is downloaded).
+# The tiny ONNX and TorchScript models the tests use, made with the onnx package and the TORCH
+# plugin (nothing is downloaded).
 models: $(MODELS)/.done
 
-$(MODELS)/.done: tests/models/make_models.py $(VENV)/.installed
+# The TorchScript fixtures are written through the TORCH plugin (libtorch's own serializer),
+# so the build comes first.
+$(MODELS)/.done: tests/models/make_models.py tests/models/make_torch_models.py \
+		$(VENV)/.installed | build
 	$(VENV)/bin/python tests/models/make_models.py $(MODELS)
+	$(VENV)/bin/python tests/models/make_torch_models.py $(MODELS)/torch
 	@touch $@
 
 run: build
