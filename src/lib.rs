@@ -14,6 +14,7 @@ pub mod error;
 mod exec;
 mod info;
 mod model;
+mod script;
 pub mod search;
 mod stats;
 pub mod tensor;
@@ -28,6 +29,7 @@ use commands::search_sync::SEARCH_AUX_TYPE;
 use commands::{command, CommandSpec};
 use ctx::{api, Level};
 use types::model::MODEL_TYPE;
+use types::script::SCRIPT_TYPE;
 use types::tensor::TENSOR_TYPE;
 
 /// The module version as Redis shows it (`MODULE LIST`): major·10000 + minor·100 + patch.
@@ -63,6 +65,13 @@ static COMMANDS: &[CommandSpec] = &[
     command!("AI.DAGRUN",       commands::dag::dagrun,         "write deny-oom getkeys-api", 3, 3, 1),
     command!("AI.DAGRUN_RO",    commands::dag::dagrun_ro,      "readonly getkeys-api", 3, 3, 1),
     command!("AI._MODELSCAN",   commands::model::modelscan,    "readonly",       0, 0, 0),
+    command!("AI.SCRIPTSTORE",  commands::script::scriptstore, "write deny-oom", 1, 1, 1),
+    command!("AI.SCRIPTSET",    commands::script::scriptset,   "write deny-oom", 1, 1, 1),
+    command!("AI.SCRIPTGET",    commands::script::scriptget,   "readonly",       1, 1, 1),
+    command!("AI.SCRIPTDEL",    commands::script::scriptdel,   "write",          1, 1, 1),
+    command!("AI.SCRIPTEXECUTE", commands::script::scriptexecute, "write deny-oom getkeys-api", 1, 1, 1),
+    command!("AI.SCRIPTRUN",    commands::script::scriptrun,   "write deny-oom getkeys-api", 1, 1, 1),
+    command!("AI._SCRIPTSCAN",  commands::script::scriptscan,  "readonly",       0, 0, 0),
     command!("AI.INFO",         commands::model::info,         "readonly",       1, 1, 1),
     // Not "write" as upstream: it changes no data, and replicas need it to reach backends.
     command!("AI.CONFIG",       commands::admin::config,       "",               0, 0, 0),
@@ -112,6 +121,7 @@ fn load(ctx: &Context, args: &[RedisString]) -> Result<(), String> {
         backend::load(*kind, path)?;
     }
     commands::register(raw_ctx, COMMANDS)?;
+    commands::script::init(raw_ctx);
     commands::register_unless_present(raw_ctx, SEARCH_COMMANDS);
     commands::search_sync::subscribe(raw_ctx)?;
     // SAFETY: OnLoad context; the callbacks are 'static functions.
@@ -163,6 +173,6 @@ redis_module! {
     name: "ai",
     version: MODULE_VERSION,
     allocator: (alloc::HybridAlloc, alloc::HybridAlloc),
-    data_types: [TENSOR_TYPE, MODEL_TYPE, SEARCH_AUX_TYPE],
+    data_types: [TENSOR_TYPE, MODEL_TYPE, SCRIPT_TYPE, SEARCH_AUX_TYPE],
     init: init,
 }

@@ -17,6 +17,7 @@ use crate::backend::BackendKind;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Model,
+    Script,
 }
 
 #[derive(Debug)]

@@ -4,12 +4,14 @@
 use std::sync::Arc;
 
 use super::blocking::{reply_plan, Blocked};
+use crate::backend::ScriptServices;
 use crate::config;
 use crate::ctx::{Args, Ctx, Level};
 use crate::dag::run::{self, Finished};
 use crate::dag::{self, Flavor, Keyspace, Plan, Runnable};
 use crate::error::{AiError, AiResult};
 use crate::model::Model;
+use crate::script::Script;
 use crate::tensor::Tensor;
 
 pub fn dagexecute(ctx: &Ctx, args: &Args) -> AiResult<()> {
@@ -47,7 +49,11 @@ fn dag_command(ctx: &Ctx, args: &Args, flavor: Flavor) -> AiResult<()> {
     if !ctx.may_block() {
         return Err(AiError::InTransaction);
     }
-    let mut keyspace = CommandKeys { ctx, args };
+    let mut keyspace = CommandKeys {
+        ctx,
+        args,
+        read_only: flavor.read_only(),
+    };
     let plan = dag::parse(
         flavor,
         &args.tail(0),
@@ -82,6 +88,7 @@ impl Runnable for Model {
 struct CommandKeys<'c, 'a> {
     ctx: &'c Ctx,
     args: &'c Args<'a>,
+    read_only: bool,
 }
 
 impl Keyspace<Model> for CommandKeys<'_, '_> {
@@ -99,12 +106,15 @@ impl Keyspace<Model> for CommandKeys<'_, '_> {
             .ok_or(AiError::ModelKeyEmpty)
     }
 
-    fn script(&mut self, word: usize) -> AiError {
-        if self.ctx.open_key(self.args.raw(word), false).is_empty() {
-            AiError::ScriptKeyEmpty
-        } else {
-            AiError::WrongType
-        }
+    fn script(&mut self, word: usize) -> AiResult<Arc<Script>> {
+        self.ctx
+            .open_key(self.args.raw(word), false)
+            .get_arc::<Script>()?
+            .ok_or(AiError::ScriptKeyEmpty)
+    }
+
+    fn script_env(&mut self, keys: Vec<Vec<u8>>) -> Arc<dyn ScriptServices + Send + Sync> {
+        super::script::env(self.ctx, keys, self.read_only)
     }
 
     fn writable(&mut self, word: usize) -> AiResult<()> {

@@ -10,6 +10,7 @@ pub mod admin;
 pub mod blocking;
 pub mod dag;
 pub mod model;
+pub mod script;
 pub mod search;
 pub mod search_sync;
 pub mod tensor;

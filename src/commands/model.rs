@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::config;
 use crate::ctx::{ArgWords, Args, Ctx, Level};
-use crate::dag::Plan;
+use crate::dag::{Plan, Target};
 use crate::error::{AiError, AiResult};
 use crate::model::args::{
     parse_modelexecute, parse_modelget, parse_modelrun, parse_modelset, parse_modelstore, ExecArgs,
@@ -203,7 +203,10 @@ fn run(ctx: &Ctx, args: &Args, base: usize, model: Arc<Model>, req: ExecArgs) ->
         .iter()
         .map(|&o| args.bytes(base + o).to_vec())
         .collect();
-    super::dag::execute(ctx, Plan::single(model, inputs, outputs, req.timeout_ms))
+    super::dag::execute(
+        ctx,
+        Plan::single(Target::Model(model), inputs, outputs, req.timeout_ms),
+    )
 }
 
 /// Key positions of AI.MODELEXECUTE for the cluster and ACLs, read as far as they parse.
@@ -285,6 +288,7 @@ pub fn info(ctx: &Ctx, args: &Args) -> AiResult<()> {
     ctx.reply_bulk(b"type");
     ctx.reply_bulk(match s.kind {
         Kind::Model => b"MODEL",
+        Kind::Script => b"SCRIPT",
     });
     ctx.reply_bulk(b"backend");
     ctx.reply_bulk(s.backend.name().as_bytes());
@@ -297,6 +301,7 @@ pub fn info(ctx: &Ctx, args: &Args) -> AiResult<()> {
     ctx.reply_bulk(b"samples");
     ctx.reply_long(match s.kind {
         Kind::Model => c.samples as i64,
+        Kind::Script => -1,
     });
     ctx.reply_bulk(b"calls");
     ctx.reply_long(c.calls as i64);

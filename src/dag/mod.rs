@@ -20,8 +20,11 @@ mod tests;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::backend::ScriptServices;
 use crate::error::{AiError, AiResult};
 use crate::model::args::{parse_modelexecute, parse_modelrun};
+use crate::script::args::{parse_scriptexecute, parse_scriptrun};
+use crate::script::{Script, ScriptCall};
 use crate::tensor::args::{
     parse_tensorget_format, parse_tensorset, tail, window, GetFormat, Input, Words,
 };
@@ -44,9 +47,10 @@ pub trait Keyspace<M> {
     fn tensor(&mut self, word: usize) -> AiResult<Arc<Tensor>>;
     /// A model to run: `ERR model key is empty` or WRONGTYPE.
     fn model(&mut self, word: usize) -> AiResult<Arc<M>>;
-    /// A script to run. No script can exist yet (the TORCH backend is not built), so this
-    /// is always the error for that key: `ERR script key is empty` or WRONGTYPE.
-    fn script(&mut self, word: usize) -> AiError;
+    /// A script to run: `ERR script key is empty` or WRONGTYPE.
+    fn script(&mut self, word: usize) -> AiResult<Arc<Script>>;
+    /// The server as a script run by this command sees it, limited to `keys`.
+    fn script_env(&mut self, keys: Vec<Vec<u8>>) -> Arc<dyn ScriptServices + Send + Sync>;
     /// A key PERSIST will write: WRONGTYPE unless it is empty or holds a tensor.
     fn writable(&mut self, word: usize) -> AiResult<()>;
 }
@@ -85,9 +89,24 @@ pub enum Style {
     Dag,
 }
 
-/// A model op: which model, which slots it reads and writes.
+/// What a run op runs.
+pub enum Target<M> {
+    Model(Arc<M>),
+    Script(Arc<ScriptCall>),
+}
+
+impl<M> Clone for Target<M> {
+    fn clone(&self) -> Self {
+        match self {
+            Target::Model(m) => Target::Model(m.clone()),
+            Target::Script(s) => Target::Script(s.clone()),
+        }
+    }
+}
+
+/// A model or script op: what it runs, which slots it reads and writes.
 pub struct RunOp<M> {
-    pub model: Arc<M>,
+    pub target: Target<M>,
     pub inputs: Vec<Slot>,
     pub outputs: Vec<Slot>,
 }
@@ -128,10 +147,10 @@ pub struct Plan<M> {
 }
 
 impl<M> Plan<M> {
-    /// AI.MODELEXECUTE / AI.MODELRUN: one model op on tensors already read from the
-    /// keyspace, writing `outputs` (key names, in model output order).
+    /// AI.MODELEXECUTE / AI.MODELRUN / AI.SCRIPTEXECUTE / AI.SCRIPTRUN: one op on tensors
+    /// already read from the keyspace, writing `outputs` (key names, in output order).
     pub fn single(
-        model: Arc<M>,
+        target: Target<M>,
         inputs: Vec<Arc<Tensor>>,
         outputs: Vec<Vec<u8>>,
         timeout_ms: Option<u64>,
@@ -146,7 +165,7 @@ impl<M> Plan<M> {
             graph: Graph {
                 slots,
                 runs: vec![Some(RunOp {
-                    model,
+                    target,
                     inputs: (0..n_in).collect(),
                     outputs: (n_in..n_in + n_out).collect(),
                 })],
@@ -185,7 +204,7 @@ enum Parsed<M> {
         format: GetFormat,
     },
     Run {
-        model: Arc<M>,
+        target: Target<M>,
         inputs: Vec<usize>,
         outputs: Vec<usize>,
     },
@@ -300,7 +319,7 @@ where
                 runs.push(None);
             }
             Parsed::Run {
-                model,
+                target,
                 inputs,
                 outputs,
             } => {
@@ -320,7 +339,7 @@ where
                     .collect();
                 ops.push(OpKind::Run);
                 runs.push(Some(RunOp {
-                    model,
+                    target,
                     inputs,
                     outputs,
                 }));
@@ -516,7 +535,7 @@ where
         }
         let at = |i: usize| start + 2 + i;
         return Ok(Parsed::Run {
-            model,
+            target: Target::Model(model),
             inputs: args.inputs.into_iter().map(at).collect(),
             outputs: args.outputs.into_iter().map(at).collect(),
         });
@@ -528,7 +547,34 @@ where
         if len < 3 {
             return Err(AiError::RunArity(canonical(name)));
         }
-        return Err(keyspace.script(start + 1));
+        let script = keyspace.script(start + 1)?;
+        let rest = tail(&op, 3);
+        let args = if is(name, "AI.SCRIPTEXECUTE") {
+            parse_scriptexecute(&rest, false)?
+        } else {
+            parse_scriptrun(&rest)?
+        };
+        if args.timeout_ms.is_some() {
+            return Err(AiError::DagTimeoutInOp);
+        }
+        let at = |i: usize| start + 3 + i;
+        let strings = |v: &[usize]| -> Vec<Vec<u8>> {
+            v.iter().map(|&i| words.word(at(i)).to_vec()).collect()
+        };
+        let keys = strings(&args.keys);
+        let call = ScriptCall {
+            script,
+            function: words.word(start + 2).to_vec(),
+            args: strings(&args.args),
+            outputs: args.outputs.len(),
+            env: keyspace.script_env(keys.clone()),
+            keys,
+        };
+        return Ok(Parsed::Run {
+            target: Target::Script(Arc::new(call)),
+            inputs: args.inputs.into_iter().map(at).collect(),
+            outputs: args.outputs.into_iter().map(at).collect(),
+        });
     }
     Err(AiError::DagUnsupportedOp)
 }

@@ -91,7 +91,7 @@ impl Shared {
 /// Pushes jobs made by `ready_jobs` onto their models' queues; called without the state lock.
 fn push(jobs: Vec<Job>) {
     for job in jobs {
-        let queue = job.model.queue.clone();
+        let queue = job.queue();
         queue.push(job);
     }
 }
@@ -186,11 +186,11 @@ fn ready_jobs(shared: &Arc<Shared>, st: &mut State) -> Vec<Job> {
                 .iter()
                 .filter_map(|&s| st.slots[s].clone())
                 .collect();
-            let model = run.model.clone();
+            let target = run.target.clone();
             st.status[op] = Status::InFlight;
             st.in_flight += 1;
             jobs.push(Job::with_deadline(
-                model,
+                target,
                 inputs,
                 st.deadline,
                 Box::new(OpDone {

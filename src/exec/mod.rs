@@ -45,7 +45,9 @@ use std::time::{Duration, Instant};
 use crate::backend::RunFailure;
 use crate::config;
 use crate::ctx::{log, Level};
-use crate::model::Model;
+use crate::dag::Target;
+use crate::model::{BatchOpts, Model};
+use crate::stats::RunStats;
 use crate::tensor::Tensor;
 
 /// How a run ended, for one job.
@@ -65,7 +67,7 @@ pub trait Completion: Send {
 }
 
 pub struct Job {
-    pub model: Arc<Model>,
+    pub target: Target<Model>,
     pub inputs: Vec<Arc<Tensor>>,
     /// TIMEOUT: a job still waiting at this moment completes as timed out.
     pub deadline: Option<Instant>,
@@ -76,18 +78,51 @@ pub struct Job {
 impl Job {
     /// A job that expires at `deadline` if it is still queued then (a DAG's ops share one).
     pub fn with_deadline(
-        model: Arc<Model>,
+        target: Target<Model>,
         inputs: Vec<Arc<Tensor>>,
         deadline: Option<Instant>,
         completion: Box<dyn Completion>,
     ) -> Job {
         Job {
-            model,
+            target,
             inputs,
             deadline,
             completion,
             enqueued: Instant::now(),
         }
+    }
+}
+
+impl Job {
+    /// The device queue this job runs on.
+    pub fn queue(&self) -> Arc<Queue> {
+        match &self.target {
+            Target::Model(m) => m.queue.clone(),
+            Target::Script(s) => s.script.queue.clone(),
+        }
+    }
+
+    /// Scripts never batch.
+    fn batch(&self) -> BatchOpts {
+        match &self.target {
+            Target::Model(m) => m.batch,
+            Target::Script(_) => BatchOpts::default(),
+        }
+    }
+
+    /// Whether two jobs run the same stored model object (and so may share a batch).
+    fn same_model(&self, other: &Job) -> bool {
+        match (&self.target, &other.target) {
+            (Target::Model(a), Target::Model(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+fn stats_of(target: &Target<Model>) -> &RunStats {
+    match target {
+        Target::Model(m) => &m.stats,
+        Target::Script(s) => &s.script.stats,
     }
 }
 
@@ -229,7 +264,7 @@ fn choose(jobs: &mut VecDeque<Job>, now: Instant) -> Result<Work, Option<Instant
             continue;
         }
         let job = &jobs[i];
-        let opts = job.model.batch;
+        let opts = job.batch();
         let own = batch::rows(&job.inputs);
         let alone = match own {
             None => true,
@@ -244,7 +279,7 @@ fn choose(jobs: &mut VecDeque<Job>, now: Instant) -> Result<Work, Option<Instant
             if total >= opts.size {
                 break;
             }
-            if grouped[k] || !Arc::ptr_eq(&other.model, &job.model) {
+            if grouped[k] || !other.same_model(job) {
                 continue;
             }
             let Some(r) = batch::rows(&other.inputs) else {
@@ -322,18 +357,19 @@ fn run(mut jobs: Vec<Job>, worker: usize) {
     for j in &mut jobs {
         j.completion.started();
     }
-    let model = jobs[0].model.clone();
+    let target = jobs[0].target.clone();
     let start = Instant::now();
-    let result =
-        catch_unwind(AssertUnwindSafe(|| execute(&model, &jobs, worker))).unwrap_or_else(|p| {
-            let what = crate::commands::panic_message(&p);
-            log(
-                Level::Warning,
-                &format!("panic while running a model: {what}"),
-            );
-            Err(RunFailure::Error(format!("ERR internal error: {what}")))
-        });
+    let result = catch_unwind(AssertUnwindSafe(|| match &target {
+        Target::Model(model) => execute(model, &jobs, worker),
+        Target::Script(call) => execute_script(call, &jobs[0], worker).map(|o| vec![o]),
+    }))
+    .unwrap_or_else(|p| {
+        let what = crate::commands::panic_message(&p);
+        log(Level::Warning, &format!("panic while running: {what}"));
+        Err(RunFailure::Error(format!("ERR internal error: {what}")))
+    });
     let micros = start.elapsed().as_micros() as u64;
+    let stats = stats_of(&target);
     let outcomes: Vec<Outcome> = match result {
         Ok(per_job) => per_job
             .into_iter()
@@ -344,14 +380,14 @@ fn run(mut jobs: Vec<Job>, worker: usize) {
                     .and_then(|o| o.as_ref())
                     .and_then(|t| t.shape().first().copied())
                     .unwrap_or(0);
-                model.stats.record(micros, samples.max(0) as u64);
+                stats.record(micros, samples.max(0) as u64);
                 Outcome::Outputs(outputs)
             })
             .collect(),
         Err(failure) => jobs
             .iter()
             .map(|_| {
-                model.stats.record_error();
+                stats.record_error();
                 match &failure {
                     RunFailure::TimedOut => Outcome::TimedOut,
                     RunFailure::Error(e) => Outcome::Failed(e.clone()),
@@ -361,11 +397,35 @@ fn run(mut jobs: Vec<Job>, worker: usize) {
     };
     // The run's references to the model and inputs go before the clients hear back, so a
     // model deleted meanwhile is gone (with its statistics) by the time they see the reply.
-    drop(model);
+    drop(target);
     let completions: Vec<Box<dyn Completion>> = jobs.into_iter().map(|j| j.completion).collect();
     for (c, outcome) in completions.into_iter().zip(outcomes) {
         c.finished(outcome);
     }
+}
+
+/// Runs one script call; the function must return as many tensors as OUTPUTS named.
+fn execute_script(
+    call: &crate::script::ScriptCall,
+    job: &Job,
+    worker: usize,
+) -> Result<Vec<Option<Tensor>>, RunFailure> {
+    let inputs: Vec<&Tensor> = job.inputs.iter().map(|t| t.as_ref()).collect();
+    let outputs = call.script.prepared.run(
+        worker,
+        &call.function,
+        &inputs,
+        &call.keys,
+        &call.args,
+        &*call.env,
+    )?;
+    if outputs.len() != call.outputs {
+        return Err(RunFailure::Error(format!(
+            "Function returned unexpected number of outputs - {}",
+            String::from_utf8_lossy(&call.function)
+        )));
+    }
+    Ok(outputs.into_iter().map(Some).collect())
 }
 
 type PerJob = Vec<Vec<Option<Tensor>>>;

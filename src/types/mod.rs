@@ -7,6 +7,7 @@
 
 pub mod io;
 pub mod model;
+pub mod script;
 pub mod tensor;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};

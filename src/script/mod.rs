@@ -1,0 +1,141 @@
+//! Stored scripts (AI.SCRIPTSTORE / AI.SCRIPTSET): the source, device, tag and entry points
+//! as the client gave them (for AI.SCRIPTGET, RDB and AOF), next to the plugin's compiled
+//! script and the run statistics of AI.INFO.
+//!
+//! Like a model, a `Script` is immutable once stored and shared by `Arc` with running jobs:
+//! AI.SCRIPTSTORE over a running script or AI.SCRIPTDEL during a run only drops the
+//! keyspace's reference.
+
+pub mod args;
+
+use std::sync::Arc;
+
+use crate::backend::{self, BackendKind, PluginScript, ScriptServices};
+use crate::ctx::{log, Level};
+use crate::error::{AiError, AiResult};
+use crate::exec;
+use crate::stats::{self, Kind, RunStats};
+
+pub struct Script {
+    /// As the client typed it; the run queue is the upper case.
+    pub device: String,
+    pub tag: Vec<u8>,
+    pub source: String,
+    /// Empty for AI.SCRIPTSET's scripts, whose functions are called positionally.
+    pub entry_points: Vec<String>,
+    pub prepared: Arc<PluginScript>,
+    pub stats: Arc<RunStats>,
+    pub queue: Arc<exec::Queue>,
+}
+
+/// One call of a script function, as queued: everything a worker needs to run it.
+pub struct ScriptCall {
+    pub script: Arc<Script>,
+    pub function: Vec<u8>,
+    pub keys: Vec<Vec<u8>>,
+    pub args: Vec<Vec<u8>>,
+    /// How many tensors the function must return (the OUTPUTS given).
+    pub outputs: usize,
+    /// The server, as the client that ran the script sees it.
+    pub env: Arc<dyn ScriptServices + Send + Sync>,
+}
+
+/// What a script is made from: the store command's arguments or what RDB kept of them.
+pub struct ScriptSource {
+    pub device: String,
+    pub tag: Vec<u8>,
+    pub source: String,
+    pub entry_points: Vec<String>,
+}
+
+impl ScriptSource {
+    /// Compiles the script with the TORCH backend (loading it on first use) and makes sure
+    /// its device queue exists.
+    pub fn prepare(self) -> AiResult<Script> {
+        if redisai_backend_api::Device::parse(&self.device).is_none() {
+            return Err(AiError::UnsupportedDevice);
+        }
+        let plugin = backend::ensure(BackendKind::Torch).map_err(|e| {
+            log(
+                Level::Warning,
+                &format!("could not load the TORCH backend: {e}"),
+            );
+            AiError::CouldNotLoadBackend
+        })?;
+        let prepared = plugin
+            .load_script(&self.source, &self.device, &self.entry_points)
+            .map_err(AiError::Backend)?;
+        let queue = exec::queue(&self.device).map_err(|e| {
+            log(Level::Warning, &e);
+            AiError::Backend("ERR Could not initialize queue on requested device".into())
+        })?;
+        let stats = Arc::new(RunStats::new(
+            b"",
+            Kind::Script,
+            BackendKind::Torch,
+            &self.device,
+            &self.tag,
+        ));
+        Ok(Script {
+            device: self.device,
+            tag: self.tag,
+            source: self.source,
+            entry_points: self.entry_points,
+            prepared: Arc::new(prepared),
+            stats,
+            queue,
+        })
+    }
+}
+
+impl Script {
+    /// This script, with statistics of its own registered under `key` (AI.INFO).
+    pub fn registered(mut self, key: &[u8]) -> Script {
+        self.stats = stats::register(RunStats::new(
+            key,
+            Kind::Script,
+            BackendKind::Torch,
+            &self.device,
+            &self.tag,
+        ));
+        self
+    }
+
+    /// Another stored script sharing this one's compiled code (COPY).
+    pub fn share(&self) -> Script {
+        Script {
+            device: self.device.clone(),
+            tag: self.tag.clone(),
+            source: self.source.clone(),
+            entry_points: self.entry_points.clone(),
+            prepared: self.prepared.clone(),
+            stats: Arc::new(RunStats::new(
+                b"",
+                Kind::Script,
+                BackendKind::Torch,
+                &self.device,
+                &self.tag,
+            )),
+            queue: self.queue.clone(),
+        }
+    }
+
+    /// Bytes held on the heap, for MEMORY USAGE (the engine's compiled code is not visible).
+    pub fn heap_size(&self) -> usize {
+        std::mem::size_of::<Script>()
+            + self.device.capacity()
+            + self.tag.capacity()
+            + self.source.capacity()
+            + self
+                .entry_points
+                .iter()
+                .map(|e| e.capacity() + std::mem::size_of::<String>())
+                .sum::<usize>()
+    }
+}
+
+impl Drop for Script {
+    fn drop(&mut self) {
+        stats::forget(&self.stats);
+    }
+}
