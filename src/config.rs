@@ -457,6 +457,27 @@ pub fn refresh_server_limits(ctx: &redis_module::Context) {
     }
 }
 
+/// A server config value as text (`CONFIG GET`), if the server has it.
+pub fn server_config(ctx: &redis_module::Context, name: &str) -> Option<String> {
+    let Ok(redis_module::RedisValue::Array(reply)) = ctx.call("CONFIG", &["GET", name]) else {
+        return None;
+    };
+    reply.get(1).and_then(|v| match v {
+        redis_module::RedisValue::SimpleString(s) => Some(s.clone()),
+        redis_module::RedisValue::BulkString(s) => Some(s.clone()),
+        redis_module::RedisValue::BulkRedisString(s) => s.try_as_str().ok().map(str::to_string),
+        redis_module::RedisValue::StringBuffer(b) => String::from_utf8(b.clone()).ok(),
+        _ => None,
+    })
+}
+
+/// Whether the AOF is on without an RDB preamble: a rewrite then keeps keys only, not the
+/// vector index definitions (kept as RDB aux data), which would be lost on the next start.
+pub fn pure_aof(ctx: &redis_module::Context) -> bool {
+    server_config(ctx, "appendonly").as_deref() == Some("yes")
+        && server_config(ctx, "aof-use-rdb-preamble").as_deref() == Some("no")
+}
+
 /// Server event: a configuration changed (`CONFIG SET`).
 ///
 /// # Safety
@@ -471,8 +492,22 @@ pub unsafe extern "C" fn on_config_change(
         let change = &*(data as *const raw::RedisModuleConfigChange);
         let names = (0..change.num_changes as usize)
             .map(|i| CStr::from_ptr(*change.config_names.add(i)).to_bytes());
-        if names.into_iter().any(|n| n == b"proto-max-bulk-len") {
-            refresh_server_limits(&redis_module::Context::new(ctx));
+        let names: Vec<&[u8]> = names.collect();
+        let ctx = redis_module::Context::new(ctx);
+        if names.iter().any(|n| *n == b"proto-max-bulk-len") {
+            refresh_server_limits(&ctx);
+        }
+        let aof = |n: &&[u8]| *n == b"appendonly" || *n == b"aof-use-rdb-preamble";
+        if names.iter().any(aof)
+            && pure_aof(&ctx)
+            && crate::search::INDEX_COUNT.load(Ordering::Relaxed) > 0
+        {
+            crate::ctx::log(
+                crate::ctx::Level::Warning,
+                "appendonly is on without aof-use-rdb-preamble: the next AOF rewrite will not \
+                 keep the vector index definitions (FT.CREATE them again after a restart, or \
+                 set aof-use-rdb-preamble yes)",
+            );
         }
     })
 }

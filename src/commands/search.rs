@@ -14,6 +14,7 @@ use redis_module::raw::{self, RedisModuleBlockedClient, RedisModuleKey};
 
 use super::blocking::{free_boxed, reply_with};
 use super::search_sync::{hash_get, is_hash, open_read, start_scan};
+use crate::config;
 use crate::ctx::{
     api, string_bytes, AclUser, Args, Ctx, OwnedString, RedisModuleCtx, RedisModuleString,
 };
@@ -91,8 +92,9 @@ fn is_resp3(ctx: &Ctx) -> bool {
     ctx.flags() & raw::REDISMODULE_CTX_FLAGS_RESP3 != 0
 }
 
+/// Index names are UTF-8 (FT.CREATE refuses others), so other bytes name no index.
 fn find(name: &[u8]) -> Option<Arc<Index>> {
-    registry().get(&lossy(name))
+    registry().get(std::str::from_utf8(name).ok()?)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -105,6 +107,13 @@ pub fn create(ctx: &Ctx, args: &Args) -> AiResult<()> {
     let name = args.bytes(1);
     if find(name).is_some() {
         return Err(err("Index already exists"));
+    }
+    let replicated = ctx.flags() & raw::REDISMODULE_CTX_FLAGS_REPLICATED != 0;
+    if !replicated && config::pure_aof(&redis_module::Context::new(ctx.raw_ctx())) {
+        return Err(err(
+            "vector indexes need aof-use-rdb-preamble yes when appendonly is on (their \
+             definitions live in the RDB preamble; a plain AOF rewrite would lose them)",
+        ));
     }
     let words: Vec<&[u8]> = (2..args.len()).map(|i| args.bytes(i)).collect();
     let def = schema::parse_create(name, &words).map_err(err)?;
@@ -131,7 +140,10 @@ pub fn dropindex(ctx: &Ctx, args: &Args) -> AiResult<()> {
         3 => return Err(err(format!("Unknown argument `{}`", lossy(args.bytes(2))))),
         _ => false,
     };
-    let Some(index) = registry().remove(&lossy(args.bytes(1))) else {
+    let removed = std::str::from_utf8(args.bytes(1))
+        .ok()
+        .and_then(|n| registry().remove(n));
+    let Some(index) = removed else {
         return Err(err("Unknown index name"));
     };
     if delete_docs {

@@ -136,7 +136,7 @@ impl<'a> Cursor<'a> {
 pub fn parse_create(name: &[u8], words: &[&[u8]]) -> Result<IndexDef, String> {
     let mut c = Cursor { words, at: 0 };
     let mut def = IndexDef {
-        name: text(name),
+        name: utf8(name, "Index name")?,
         prefixes: Vec::new(),
         default_score: 1.0,
         skip_initial_scan: false,
@@ -207,11 +207,16 @@ pub fn parse_create(name: &[u8], words: &[&[u8]]) -> Result<IndexDef, String> {
     Ok(def)
 }
 
+/// Names are text: a lossy conversion would let two different byte strings collide.
+fn utf8(w: &[u8], what: &str) -> Result<String, String> {
+    String::from_utf8(w.to_vec()).map_err(|_| format!("{what} is not valid UTF-8: `{}`", text(w)))
+}
+
 fn parse_field(ident: &[u8], c: &mut Cursor) -> Result<Field, String> {
-    let mut name = text(ident);
+    let mut name = utf8(ident, "Field name")?;
     if c.peek_is("AS") {
         c.next();
-        name = text(c.value("AS")?);
+        name = utf8(c.value("AS")?, "Field name")?;
     }
     let Some(ty) = c.next() else {
         return Err(format!("Field `{name}` has no type"));
