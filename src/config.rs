@@ -144,7 +144,8 @@ pub static MODEL_EXECUTION_TIMEOUT: Numeric = Numeric::new(
     false,
     false,
 );
-/// Cap on ONNX Runtime's allocations in MB; 0 = unlimited.
+/// Cap on the backends' memory in MB; 0 = unlimited. Shown in INFO, not enforced: a plugin
+/// loaded while it is set logs that (see `backend::open`).
 pub static BACKEND_MEMORY_LIMIT: Numeric = Numeric::new(
     "BACKEND_MEMORY_LIMIT",
     c"backend_memory_limit",

@@ -251,6 +251,19 @@ fn open(kind: BackendKind, path: &Path) -> Result<Plugin, String> {
             path.display()
         ),
     );
+    let limit = config::BACKEND_MEMORY_LIMIT.get();
+    if limit > 0 {
+        // RedisAI capped ONNX Runtime's arena through a custom allocator; the engines here
+        // allocate on their own, so the cap is shown (INFO ai_load_time_configs) but not held.
+        log(
+            Level::Warning,
+            &format!(
+                "BACKEND_MEMORY_LIMIT {limit} MB is not enforced by the {} backend: its \
+                 memory is outside Redis's accounting",
+                kind.name()
+            ),
+        );
+    }
     Ok(Plugin {
         kind,
         engine_version,
