@@ -116,6 +116,18 @@ pub fn ensure(kind: BackendKind) -> Result<Arc<Plugin>, String> {
     Ok(plugin)
 }
 
+/// [`ensure`] for a command: the reason a plugin could not load goes to the log, the client
+/// gets RedisAI's `ERR Could not load backend`.
+pub fn require(kind: BackendKind) -> Result<Arc<Plugin>, AiError> {
+    ensure(kind).map_err(|e| {
+        log(
+            Level::Warning,
+            &format!("could not load the {} backend: {e}", kind.name()),
+        );
+        AiError::CouldNotLoadBackend
+    })
+}
+
 fn resolve(path: &str) -> PathBuf {
     let p = Path::new(path);
     if p.is_absolute() {

@@ -163,7 +163,7 @@ pub fn modelexecute(ctx: &Ctx, args: &Args) -> AiResult<()> {
 /// `AI.MODELRUN <key> [TIMEOUT <ms>] INPUTS <key>... OUTPUTS <key>...` (deprecated)
 pub fn modelrun(ctx: &Ctx, args: &Args) -> AiResult<()> {
     if ctx.is_keys_position_request() {
-        report_run_keys(ctx, args);
+        report_run_keys(ctx, args, 2, None);
         return Ok(());
     }
     ctx.log(
@@ -231,21 +231,23 @@ fn report_execute_keys(ctx: &Ctx, args: &Args) {
     }
 }
 
-/// Key positions of AI.MODELRUN: the model, then every word after INPUTS except the first
-/// OUTPUTS.
-fn report_run_keys(ctx: &Ctx, args: &Args) {
+/// Key positions of the deprecated AI.MODELRUN / AI.SCRIPTRUN: the model or script, then
+/// every word after INPUTS (looked for from `from` on) except the first OUTPUTS and, for
+/// scripts, the `$` marker.
+pub fn report_run_keys(ctx: &Ctx, args: &Args, from: usize, marker: Option<&[u8]>) {
     let n = args.len();
     if n > 1 {
         ctx.key_at(1);
     }
-    let Some(inputs_at) = (2..n).find(|&i| args.bytes(i).eq_ignore_ascii_case(b"INPUTS")) else {
+    let Some(inputs_at) = (from..n).find(|&i| args.bytes(i).eq_ignore_ascii_case(b"INPUTS")) else {
         return;
     };
     let mut seen_outputs = false;
     for i in inputs_at + 1..n {
-        if !seen_outputs && args.bytes(i).eq_ignore_ascii_case(b"OUTPUTS") {
+        let w = args.bytes(i);
+        if !seen_outputs && w.eq_ignore_ascii_case(b"OUTPUTS") {
             seen_outputs = true;
-        } else {
+        } else if marker != Some(w) {
             ctx.key_at(i);
         }
     }
@@ -253,14 +255,19 @@ fn report_run_keys(ctx: &Ctx, args: &Args) {
 
 /// `AI._MODELSCAN` (experimental): `[key, tag]` of every stored model.
 pub fn modelscan(ctx: &Ctx, args: &Args) -> AiResult<()> {
+    scan(ctx, args, Kind::Model, "AI._MODELSCAN")
+}
+
+/// `[key, tag]` of every stored model or script (AI._MODELSCAN, AI._SCRIPTSCAN).
+pub fn scan(ctx: &Ctx, args: &Args, kind: Kind, command: &str) -> AiResult<()> {
     if args.len() != 1 {
         return Err(AiError::WrongArity);
     }
     ctx.log(
         Level::Warning,
-        "AI._MODELSCAN is experimental and might be removed in future versions",
+        &format!("{command} is experimental and might be removed in future versions"),
     );
-    let entries = stats::list(Kind::Model);
+    let entries = stats::list(kind);
     ctx.reply_array(entries.len());
     for (key, tag) in entries {
         ctx.reply_array(2);

@@ -40,7 +40,7 @@ use crate::script::args::{
     ExecArgs, StoreArgs,
 };
 use crate::script::{Script, ScriptCall, ScriptSource};
-use crate::stats::{self, Kind};
+use crate::stats::Kind;
 use crate::tensor::Tensor;
 
 /// `AI.SCRIPTSTORE <key> <device> [TAG <tag>] ENTRY_POINTS <n> <fn>... SOURCE <text>`
@@ -157,7 +157,7 @@ pub fn scriptexecute(ctx: &Ctx, args: &Args) -> AiResult<()> {
 /// (deprecated)
 pub fn scriptrun(ctx: &Ctx, args: &Args) -> AiResult<()> {
     if ctx.is_keys_position_request() {
-        report_run_keys(ctx, args);
+        super::model::report_run_keys(ctx, args, 3, Some(b"$"));
         return Ok(());
     }
     ctx.log(
@@ -251,40 +251,9 @@ fn report_execute_keys(ctx: &Ctx, args: &Args) {
     }
 }
 
-/// Key positions of AI.SCRIPTRUN: the script and every name after INPUTS but the keywords.
-fn report_run_keys(ctx: &Ctx, args: &Args) {
-    let n = args.len();
-    if n > 1 {
-        ctx.key_at(1);
-    }
-    let Some(inputs_at) = (3..n).find(|&i| args.bytes(i).eq_ignore_ascii_case(b"INPUTS")) else {
-        return;
-    };
-    for i in inputs_at + 1..n {
-        let w = args.bytes(i);
-        if !w.eq_ignore_ascii_case(b"OUTPUTS") && w != b"$" {
-            ctx.key_at(i);
-        }
-    }
-}
-
 /// `AI._SCRIPTSCAN` (experimental): `[key, tag]` of every stored script.
 pub fn scriptscan(ctx: &Ctx, args: &Args) -> AiResult<()> {
-    if args.len() != 1 {
-        return Err(AiError::WrongArity);
-    }
-    ctx.log(
-        Level::Warning,
-        "AI._SCRIPTSCAN is experimental and might be removed in future versions",
-    );
-    let entries = stats::list(Kind::Script);
-    ctx.reply_array(entries.len());
-    for (key, tag) in entries {
-        ctx.reply_array(2);
-        ctx.reply_bulk(&key);
-        ctx.reply_bulk(&tag);
-    }
-    Ok(())
+    super::model::scan(ctx, args, Kind::Script, "AI._SCRIPTSCAN")
 }
 
 // ---------------------------------------------------------------------------------------

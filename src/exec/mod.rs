@@ -185,6 +185,14 @@ pub fn queue(device: &str) -> Result<Arc<Queue>, String> {
     Ok(q)
 }
 
+/// [`queue`] for a command: the reason goes to the log, the client gets RedisAI's error.
+pub fn device_queue(device: &str) -> crate::error::AiResult<Arc<Queue>> {
+    queue(device).map_err(|e| {
+        log(Level::Warning, &e);
+        crate::error::AiError::Backend("ERR Could not initialize queue on requested device".into())
+    })
+}
+
 /// Every queue, for INFO.
 pub fn queues() -> Vec<Arc<Queue>> {
     lock(&QUEUES).clone()

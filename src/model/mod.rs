@@ -10,7 +10,6 @@ pub mod args;
 use std::sync::Arc;
 
 use crate::backend::{self, BackendKind, PluginModel};
-use crate::ctx::{log, Level};
 use crate::error::{AiError, AiResult};
 use crate::exec;
 use crate::stats::{self, Kind, RunStats};
@@ -59,13 +58,7 @@ impl ModelSource {
         if redisai_backend_api::Device::parse(&self.device).is_none() {
             return Err(AiError::UnsupportedDevice);
         }
-        let plugin = backend::ensure(self.backend).map_err(|e| {
-            log(
-                Level::Warning,
-                &format!("could not load the {} backend: {e}", self.backend.name()),
-            );
-            AiError::CouldNotLoadBackend
-        })?;
+        let plugin = backend::require(self.backend)?;
         let (ins, outs): (Vec<&str>, Vec<&str>) = if self.backend == BackendKind::Tf {
             (
                 self.inputs.iter().map(String::as_str).collect(),
@@ -77,10 +70,7 @@ impl ModelSource {
         let prepared = plugin
             .load_model(&self.blob, &self.device, &ins, &outs)
             .map_err(AiError::Backend)?;
-        let queue = exec::queue(&self.device).map_err(|e| {
-            log(Level::Warning, &e);
-            AiError::Backend("ERR Could not initialize queue on requested device".into())
-        })?;
+        let queue = exec::device_queue(&self.device)?;
         let stats = Arc::new(RunStats::new(
             b"",
             Kind::Model,

@@ -11,7 +11,6 @@ pub mod args;
 use std::sync::Arc;
 
 use crate::backend::{self, BackendKind, PluginScript, ScriptServices};
-use crate::ctx::{log, Level};
 use crate::error::{AiError, AiResult};
 use crate::exec;
 use crate::stats::{self, Kind, RunStats};
@@ -55,20 +54,11 @@ impl ScriptSource {
         if redisai_backend_api::Device::parse(&self.device).is_none() {
             return Err(AiError::UnsupportedDevice);
         }
-        let plugin = backend::ensure(BackendKind::Torch).map_err(|e| {
-            log(
-                Level::Warning,
-                &format!("could not load the TORCH backend: {e}"),
-            );
-            AiError::CouldNotLoadBackend
-        })?;
+        let plugin = backend::require(BackendKind::Torch)?;
         let prepared = plugin
             .load_script(&self.source, &self.device, &self.entry_points)
             .map_err(AiError::Backend)?;
-        let queue = exec::queue(&self.device).map_err(|e| {
-            log(Level::Warning, &e);
-            AiError::Backend("ERR Could not initialize queue on requested device".into())
-        })?;
+        let queue = exec::device_queue(&self.device)?;
         let stats = Arc::new(RunStats::new(
             b"",
             Kind::Script,

@@ -66,6 +66,16 @@ impl Reader {
         Ok(out)
     }
 
+    /// A C string as RedisAI saves it (its NUL included), as UTF-8 text; `what` names it in
+    /// the log line when it is not text.
+    pub fn c_string(&mut self, what: &str) -> IoResult<String> {
+        let mut v = self.buffer()?;
+        if v.last() == Some(&0) {
+            v.pop();
+        }
+        String::from_utf8(v).map_err(|_| self.fail(&format!("{what} is not valid UTF-8")))
+    }
+
     /// Logs why the load failed; the server then refuses the RDB / RESTORE payload.
     pub fn fail(&self, msg: &str) -> IoError {
         let msg = std::ffi::CString::new(msg.replace('\0', " ")).unwrap_or_default();
@@ -101,6 +111,14 @@ impl Writer {
         unsafe {
             api!(RedisModule_SaveStringBuffer)(self.io, b.as_ptr().cast::<c_char>(), b.len())
         };
+    }
+
+    /// A C string as RedisAI saves it: the bytes and their terminating NUL.
+    pub fn c_string(&mut self, s: &str) {
+        let mut v = Vec::with_capacity(s.len() + 1);
+        v.extend_from_slice(s.as_bytes());
+        v.push(0);
+        self.buffer(&v);
     }
 }
 

@@ -27,20 +27,12 @@ unsafe fn model<'a>(value: *const c_void) -> &'a Model {
     &*(value as *const Model)
 }
 
-/// A C string as RedisAI saves it: the bytes and their terminating NUL.
-fn with_nul(s: &[u8]) -> Vec<u8> {
-    let mut v = Vec::with_capacity(s.len() + 1);
-    v.extend_from_slice(s);
-    v.push(0);
-    v
-}
-
 unsafe extern "C" fn rdb_save(io: *mut RedisModuleIO, value: *mut c_void) {
     guard("AI__MODEL rdb_save", (), || {
         let m = model(value);
         let mut w = Writer::new(io);
         w.unsigned(m.backend as u64);
-        w.buffer(&with_nul(m.device.as_bytes()));
+        w.c_string(&m.device);
         w.buffer(&m.tag);
         w.unsigned(m.batch.size);
         w.unsigned(m.batch.min_size);
@@ -48,7 +40,7 @@ unsafe extern "C" fn rdb_save(io: *mut RedisModuleIO, value: *mut c_void) {
         for names in [m.inputs(), m.outputs()] {
             w.unsigned(names.len() as u64);
             for n in names {
-                w.buffer(&with_nul(n.as_bytes()));
+                w.c_string(n);
             }
         }
         let parts = chunks(m.blob.len(), config::MODEL_CHUNK_SIZE.get().max(1) as usize);
@@ -94,21 +86,12 @@ unsafe extern "C" fn rdb_load(io: *mut RedisModuleIO, encver: c_int) -> *mut c_v
     })
 }
 
-/// Strips the NUL RedisAI saves after C strings.
-fn c_string(r: &Reader, mut v: Vec<u8>, what: &str) -> IoResult<String> {
-    if v.last() == Some(&0) {
-        v.pop();
-    }
-    String::from_utf8(v).map_err(|_| r.fail(&format!("AI__MODEL: {what} is not valid UTF-8")))
-}
-
 /// Names are read one at a time, so a corrupt count fails at the first missing one.
 fn load_names(r: &mut Reader, what: &str) -> IoResult<Vec<String>> {
     let n = r.unsigned()?;
     let mut names = Vec::new();
     for _ in 0..n {
-        let b = r.buffer()?;
-        names.push(c_string(r, b, what)?);
+        names.push(r.c_string(what)?);
     }
     Ok(names)
 }
@@ -117,8 +100,7 @@ fn load(r: &mut Reader, encver: i32) -> IoResult<ModelSource> {
     let code = r.unsigned()?;
     let backend = BackendKind::from_code(code)
         .ok_or_else(|| r.fail(&format!("AI__MODEL: unknown backend code {code}")))?;
-    let b = r.buffer()?;
-    let device = c_string(r, b, "device")?;
+    let device = r.c_string("AI__MODEL: device")?;
     let mut tag = r.buffer()?;
     if encver == 0 && tag.last() == Some(&0) {
         tag.pop();
@@ -131,8 +113,8 @@ fn load(r: &mut Reader, encver: i32) -> IoResult<ModelSource> {
     if encver >= 2 {
         batch.min_timeout_ms = r.unsigned()?;
     }
-    let inputs = load_names(r, "input name")?;
-    let outputs = load_names(r, "output name")?;
+    let inputs = load_names(r, "AI__MODEL: input name")?;
+    let outputs = load_names(r, "AI__MODEL: output name")?;
     let blob = if encver == 0 {
         r.buffer()?
     } else {

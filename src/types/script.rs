@@ -27,51 +27,32 @@ unsafe fn script<'a>(value: *const c_void) -> &'a Script {
     &*(value as *const Script)
 }
 
-/// A C string as RedisAI saves it: the bytes and their terminating NUL.
-fn with_nul(s: &[u8]) -> Vec<u8> {
-    let mut v = Vec::with_capacity(s.len() + 1);
-    v.extend_from_slice(s);
-    v.push(0);
-    v
-}
-
 unsafe extern "C" fn rdb_save(io: *mut RedisModuleIO, value: *mut c_void) {
     guard("AI_SCRIPT rdb_save", (), || {
         let s = script(value);
         let mut w = Writer::new(io);
-        w.buffer(&with_nul(s.device.as_bytes()));
+        w.c_string(&s.device);
         w.buffer(&s.tag);
-        w.buffer(&with_nul(s.source.as_bytes()));
+        w.c_string(&s.source);
         w.unsigned(s.entry_points.len() as u64);
         for e in &s.entry_points {
-            w.buffer(&with_nul(e.as_bytes()));
+            w.c_string(e);
         }
     })
 }
 
-/// Strips the NUL RedisAI saves after C strings.
-fn c_string(r: &Reader, mut v: Vec<u8>, what: &str) -> IoResult<String> {
-    if v.last() == Some(&0) {
-        v.pop();
-    }
-    String::from_utf8(v).map_err(|_| r.fail(&format!("AI_SCRIPT: {what} is not valid UTF-8")))
-}
-
 fn load(r: &mut Reader, encver: i32) -> IoResult<ScriptSource> {
-    let b = r.buffer()?;
-    let device = c_string(r, b, "device")?;
+    let device = r.c_string("AI_SCRIPT: device")?;
     let mut tag = r.buffer()?;
     if encver == 0 && tag.last() == Some(&0) {
         tag.pop();
     }
-    let b = r.buffer()?;
-    let source = c_string(r, b, "source")?;
+    let source = r.c_string("AI_SCRIPT: source")?;
     let mut entry_points = Vec::new();
     if encver >= 3 {
         // Read one at a time: a corrupt count fails at the first missing name.
         for _ in 0..r.unsigned()? {
-            let b = r.buffer()?;
-            entry_points.push(c_string(r, b, "entry point")?);
+            entry_points.push(r.c_string("AI_SCRIPT: entry point")?);
         }
     }
     Ok(ScriptSource {
