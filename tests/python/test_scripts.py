@@ -314,3 +314,34 @@ def test_scripts_survive_reload_and_aof(tmp_path):
         assert con.memory_usage("s") > len(SCRIPT)
     finally:
         s.stop()
+
+
+def test_script_writes_replicate_and_respect_maxmemory():
+    """What a script writes through redis.execute reaches replicas (the script itself never
+    runs there), and deny-oom commands are refused inside scripts over maxmemory."""
+    master = RedisServer()
+    replica = RedisServer()
+    try:
+        m = redisai.Client(host="127.0.0.1", port=master.port)
+        require_torch(m)
+        r = redisai.Client(host="127.0.0.1", port=replica.port)
+        r.execute_command("REPLICAOF", "127.0.0.1", master.port)
+        for _ in range(200):
+            if r.info("replication")["master_link_status"] == "up":
+                break
+            time.sleep(0.05)
+        store(m)
+        assert m.scriptexecute("s", "int_set_get", keys=["x"], args=["3"], outputs=["y"]) == "OK"
+        assert m.execute_command("WAIT", 1, 5000) == 1
+        assert r.get("x") == b"3" and r.tensorget("y").tolist() == [3]
+        assert r.infoget("s")["calls"] == 0  # the replica never ran it
+        # Over maxmemory nothing is written (Redis refuses the deny-oom command itself; the
+        # script's own calls carry the M flag for the cases that get that far).
+        m.config_set("maxmemory", 1)
+        assert "maxmemory" in err(m, "AI.SCRIPTEXECUTE", "s", "int_set_get", "KEYS", 1, "z",
+                            "ARGS", 1, "4", "OUTPUTS", 1, "o")
+        m.config_set("maxmemory", 0)
+        assert not m.exists("z") and not m.exists("o")
+    finally:
+        replica.stop()
+        master.stop()
