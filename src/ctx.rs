@@ -342,10 +342,40 @@ impl Ctx {
         unsafe { api!(RedisModule_IsKeysPositionRequest)(self.raw) != 0 }
     }
 
-    /// Reports argument `pos` as a key, during a keys-position request.
-    pub fn key_at(&self, pos: usize) {
+    /// Reports argument `pos` as a key used as `how`, during a keys-position request. The
+    /// flags are what ACL checks against read-only (`%R~`) and write-only (`%W~`) patterns;
+    /// plain `KeyAtPos` would declare every key read-write.
+    pub fn key_at(&self, pos: usize, how: KeyUse) {
+        let flags = match how {
+            KeyUse::Read => raw::REDISMODULE_CMD_KEY_RO | raw::REDISMODULE_CMD_KEY_ACCESS,
+            KeyUse::Write => raw::REDISMODULE_CMD_KEY_OW | raw::REDISMODULE_CMD_KEY_UPDATE,
+            KeyUse::ReadWrite => {
+                raw::REDISMODULE_CMD_KEY_RW
+                    | raw::REDISMODULE_CMD_KEY_ACCESS
+                    | raw::REDISMODULE_CMD_KEY_UPDATE
+            }
+            KeyUse::Delete => raw::REDISMODULE_CMD_KEY_RM | raw::REDISMODULE_CMD_KEY_DELETE,
+        };
         // SAFETY: live context in a keys-position request.
-        unsafe { api!(RedisModule_KeyAtPos)(self.raw, pos as c_int) };
+        unsafe {
+            if api_has!(RedisModule_KeyAtPosWithFlags) {
+                api!(RedisModule_KeyAtPosWithFlags)(self.raw, pos as c_int, flags as c_int)
+            } else {
+                api!(RedisModule_KeyAtPos)(self.raw, pos as c_int)
+            }
+        };
+    }
+
+    /// A single-key command's keys-position request: reports `argv[1]` used as `how`.
+    /// Returns whether this call was one (the handler then returns at once).
+    pub fn report_first_key(&self, args: &Args, how: KeyUse) -> bool {
+        if !self.is_keys_position_request() {
+            return false;
+        }
+        if args.len() > 1 {
+            self.key_at(1, how);
+        }
+        true
     }
 
     /// Replicates `AI.TENSORSET key DTYPE dims... BLOB data`: how a computed tensor reaches
@@ -379,6 +409,16 @@ impl Ctx {
             _ctx: PhantomData,
         }
     }
+}
+
+/// How a command uses one of its keys (see [`Ctx::key_at`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyUse {
+    Read,
+    /// Overwritten without being read.
+    Write,
+    ReadWrite,
+    Delete,
 }
 
 /// A Redis type whose values are stored as `Arc<Self>` (see `types`).

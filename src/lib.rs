@@ -52,12 +52,12 @@ pub const MODULE_VERSION: i32 = {
 /// Every command: name, handler, flags, first key, last key, key step (spec §1.3).
 #[rustfmt::skip]
 static COMMANDS: &[CommandSpec] = &[
-    command!("AI.TENSORSET",    commands::tensor::tensorset,   "write deny-oom", 1, 1, 1),
-    command!("AI.TENSORGET",    commands::tensor::tensorget,   "readonly",       1, 1, 1),
-    command!("AI.MODELSTORE",   commands::model::modelstore,   "write deny-oom", 1, 1, 1),
-    command!("AI.MODELSET",     commands::model::modelset,     "write deny-oom", 1, 1, 1),
-    command!("AI.MODELGET",     commands::model::modelget,     "readonly",       1, 1, 1),
-    command!("AI.MODELDEL",     commands::model::modeldel,     "write",          1, 1, 1),
+    command!("AI.TENSORSET",    commands::tensor::tensorset,   "write deny-oom getkeys-api", 1, 1, 1),
+    command!("AI.TENSORGET",    commands::tensor::tensorget,   "readonly getkeys-api", 1, 1, 1),
+    command!("AI.MODELSTORE",   commands::model::modelstore,   "write deny-oom getkeys-api", 1, 1, 1),
+    command!("AI.MODELSET",     commands::model::modelset,     "write deny-oom getkeys-api", 1, 1, 1),
+    command!("AI.MODELGET",     commands::model::modelget,     "readonly getkeys-api", 1, 1, 1),
+    command!("AI.MODELDEL",     commands::model::modeldel,     "write getkeys-api", 1, 1, 1),
     command!("AI.MODELEXECUTE", commands::model::modelexecute, "write deny-oom getkeys-api", 4, 4, 1),
     command!("AI.MODELRUN",     commands::model::modelrun,     "write deny-oom getkeys-api", 3, 3, 1),
     command!("AI.DAGEXECUTE",   commands::dag::dagexecute,     "write deny-oom getkeys-api", 3, 3, 1),
@@ -65,14 +65,14 @@ static COMMANDS: &[CommandSpec] = &[
     command!("AI.DAGRUN",       commands::dag::dagrun,         "write deny-oom getkeys-api", 3, 3, 1),
     command!("AI.DAGRUN_RO",    commands::dag::dagrun_ro,      "readonly getkeys-api", 3, 3, 1),
     command!("AI._MODELSCAN",   commands::model::modelscan,    "readonly",       0, 0, 0),
-    command!("AI.SCRIPTSTORE",  commands::script::scriptstore, "write deny-oom", 1, 1, 1),
-    command!("AI.SCRIPTSET",    commands::script::scriptset,   "write deny-oom", 1, 1, 1),
-    command!("AI.SCRIPTGET",    commands::script::scriptget,   "readonly",       1, 1, 1),
-    command!("AI.SCRIPTDEL",    commands::script::scriptdel,   "write",          1, 1, 1),
+    command!("AI.SCRIPTSTORE",  commands::script::scriptstore, "write deny-oom getkeys-api", 1, 1, 1),
+    command!("AI.SCRIPTSET",    commands::script::scriptset,   "write deny-oom getkeys-api", 1, 1, 1),
+    command!("AI.SCRIPTGET",    commands::script::scriptget,   "readonly getkeys-api", 1, 1, 1),
+    command!("AI.SCRIPTDEL",    commands::script::scriptdel,   "write getkeys-api", 1, 1, 1),
     command!("AI.SCRIPTEXECUTE", commands::script::scriptexecute, "write deny-oom getkeys-api", 1, 1, 1),
     command!("AI.SCRIPTRUN",    commands::script::scriptrun,   "write deny-oom getkeys-api", 1, 1, 1),
     command!("AI._SCRIPTSCAN",  commands::script::scriptscan,  "readonly",       0, 0, 0),
-    command!("AI.INFO",         commands::model::info,         "readonly",       1, 1, 1),
+    command!("AI.INFO",         commands::model::info,         "readonly getkeys-api", 1, 1, 1),
     // Not "write" as upstream: it changes no data, and replicas need it to reach backends.
     command!("AI.CONFIG",       commands::admin::config,       "",               0, 0, 0),
 ];

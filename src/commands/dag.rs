@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::blocking::{reply_plan, Blocked};
 use crate::backend::ScriptServices;
 use crate::config;
-use crate::ctx::{Args, Ctx, Level};
+use crate::ctx::{Args, Ctx, KeyUse, Level};
 use crate::dag::run::{self, Finished};
 use crate::dag::{self, Flavor, Keyspace, Plan, Runnable};
 use crate::error::{AiError, AiResult};
@@ -32,8 +32,8 @@ pub fn dagrun_ro(ctx: &Ctx, args: &Args) -> AiResult<()> {
 
 fn dag_command(ctx: &Ctx, args: &Args, flavor: Flavor) -> AiResult<()> {
     if ctx.is_keys_position_request() {
-        for pos in dag::key_positions(&args.tail(0)) {
-            ctx.key_at(pos);
+        for (pos, written) in dag::key_positions(&args.tail(0)) {
+            ctx.key_at(pos, if written { KeyUse::Write } else { KeyUse::Read });
         }
         return Ok(());
     }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::config;
-use crate::ctx::{ArgWords, Args, Ctx, Level};
+use crate::ctx::{ArgWords, Args, Ctx, KeyUse, Level};
 use crate::dag::{Plan, Target};
 use crate::error::{AiError, AiResult};
 use crate::model::args::{
@@ -19,6 +19,9 @@ use crate::tensor::{try_concat, Tensor};
 /// `AI.MODELSTORE <key> <backend> <device> [TAG <tag>] [BATCHSIZE <n> [MINBATCHSIZE <m>
 /// [MINBATCHTIMEOUT <ms>]]] [INPUTS <n> <name>... OUTPUTS <m> <name>...] BLOB <chunk>...`
 pub fn modelstore(ctx: &Ctx, args: &Args) -> AiResult<()> {
+    if ctx.report_first_key(args, KeyUse::Write) {
+        return Ok(());
+    }
     if args.len() < 6 {
         return Err(AiError::WrongArity);
     }
@@ -30,6 +33,9 @@ pub fn modelstore(ctx: &Ctx, args: &Args) -> AiResult<()> {
 /// `AI.MODELSET <key> <backend> <device> [TAG <tag>] [BATCHSIZE <n> [MINBATCHSIZE <m>
 /// [MINBATCHTIMEOUT <ms>]]] [INPUTS <name>... OUTPUTS <name>...] BLOB <chunk>...` (deprecated)
 pub fn modelset(ctx: &Ctx, args: &Args) -> AiResult<()> {
+    if ctx.report_first_key(args, KeyUse::Write) {
+        return Ok(());
+    }
     if args.len() < 4 {
         return Err(AiError::WrongArity);
     }
@@ -89,6 +95,9 @@ fn reply_names(ctx: &Ctx, names: &[String]) {
 
 /// `AI.MODELGET <key> [META] [BLOB]`
 pub fn modelget(ctx: &Ctx, args: &Args) -> AiResult<()> {
+    if ctx.report_first_key(args, KeyUse::Read) {
+        return Ok(());
+    }
     if !(2..=4).contains(&args.len()) {
         return Err(AiError::WrongArity);
     }
@@ -125,6 +134,9 @@ pub fn modelget(ctx: &Ctx, args: &Args) -> AiResult<()> {
 
 /// `AI.MODELDEL <key>`
 pub fn modeldel(ctx: &Ctx, args: &Args) -> AiResult<()> {
+    if ctx.report_first_key(args, KeyUse::Delete) {
+        return Ok(());
+    }
     if args.len() != 2 {
         return Err(AiError::WrongArity);
     }
@@ -213,10 +225,10 @@ fn run(ctx: &Ctx, args: &Args, base: usize, model: Arc<Model>, req: ExecArgs) ->
 fn report_execute_keys(ctx: &Ctx, args: &Args) {
     let n = args.len();
     if n > 1 {
-        ctx.key_at(1);
+        ctx.key_at(1, KeyUse::Read);
     }
     let mut pos = 2;
-    for section in ["INPUTS", "OUTPUTS"] {
+    for (section, how) in [("INPUTS", KeyUse::Read), ("OUTPUTS", KeyUse::Write)] {
         if pos + 1 >= n || !args.bytes(pos).eq_ignore_ascii_case(section.as_bytes()) {
             return;
         }
@@ -226,7 +238,7 @@ fn report_execute_keys(ctx: &Ctx, args: &Args) {
         };
         let first = pos + 2;
         let end = (first + count as usize).min(n);
-        (first..end).for_each(|i| ctx.key_at(i));
+        (first..end).for_each(|i| ctx.key_at(i, how));
         pos = end;
     }
 }
@@ -237,7 +249,7 @@ fn report_execute_keys(ctx: &Ctx, args: &Args) {
 pub fn report_run_keys(ctx: &Ctx, args: &Args, from: usize, marker: Option<&[u8]>) {
     let n = args.len();
     if n > 1 {
-        ctx.key_at(1);
+        ctx.key_at(1, KeyUse::Read);
     }
     let Some(inputs_at) = (from..n).find(|&i| args.bytes(i).eq_ignore_ascii_case(b"INPUTS")) else {
         return;
@@ -248,7 +260,12 @@ pub fn report_run_keys(ctx: &Ctx, args: &Args, from: usize, marker: Option<&[u8]
         if !seen_outputs && w.eq_ignore_ascii_case(b"OUTPUTS") {
             seen_outputs = true;
         } else if marker != Some(w) {
-            ctx.key_at(i);
+            let how = if seen_outputs {
+                KeyUse::Write
+            } else {
+                KeyUse::Read
+            };
+            ctx.key_at(i, how);
         }
     }
 }
@@ -279,6 +296,9 @@ pub fn scan(ctx: &Ctx, args: &Args, kind: Kind, command: &str) -> AiResult<()> {
 
 /// `AI.INFO <key> [RESETSTAT]`
 pub fn info(ctx: &Ctx, args: &Args) -> AiResult<()> {
+    if ctx.report_first_key(args, KeyUse::Read) {
+        return Ok(());
+    }
     if !(2..=3).contains(&args.len()) {
         return Err(AiError::WrongArity);
     }

@@ -30,7 +30,7 @@ use redisai_backend_api::Reply;
 
 use crate::backend::{RunFailure, ScriptServices};
 use crate::ctx::{
-    api, api_has, string_bytes, AclUser, Args, Ctx, Level, OwnedString, RedisModuleCtx,
+    api, api_has, string_bytes, AclUser, Args, Ctx, KeyUse, Level, OwnedString, RedisModuleCtx,
 };
 use crate::dag::{Plan, Target};
 use crate::error::{AiError, AiResult};
@@ -45,6 +45,9 @@ use crate::tensor::Tensor;
 
 /// `AI.SCRIPTSTORE <key> <device> [TAG <tag>] ENTRY_POINTS <n> <fn>... SOURCE <text>`
 pub fn scriptstore(ctx: &Ctx, args: &Args) -> AiResult<()> {
+    if ctx.report_first_key(args, KeyUse::Write) {
+        return Ok(());
+    }
     if args.len() < 8 {
         return Err(AiError::WrongArity);
     }
@@ -54,6 +57,9 @@ pub fn scriptstore(ctx: &Ctx, args: &Args) -> AiResult<()> {
 
 /// `AI.SCRIPTSET <key> <device> [TAG <tag>] SOURCE <text>` (deprecated)
 pub fn scriptset(ctx: &Ctx, args: &Args) -> AiResult<()> {
+    if ctx.report_first_key(args, KeyUse::Write) {
+        return Ok(());
+    }
     if args.len() != 5 && args.len() != 7 {
         return Err(AiError::WrongArity);
     }
@@ -95,6 +101,9 @@ fn script_at(ctx: &Ctx, args: &Args, i: usize) -> AiResult<Arc<Script>> {
 
 /// `AI.SCRIPTGET <key> [META] [SOURCE]`
 pub fn scriptget(ctx: &Ctx, args: &Args) -> AiResult<()> {
+    if ctx.report_first_key(args, KeyUse::Read) {
+        return Ok(());
+    }
     if !(2..=4).contains(&args.len()) {
         return Err(AiError::WrongArity);
     }
@@ -123,6 +132,9 @@ pub fn scriptget(ctx: &Ctx, args: &Args) -> AiResult<()> {
 
 /// `AI.SCRIPTDEL <key>`
 pub fn scriptdel(ctx: &Ctx, args: &Args) -> AiResult<()> {
+    if ctx.report_first_key(args, KeyUse::Delete) {
+        return Ok(());
+    }
     if args.len() != 2 {
         return Err(AiError::WrongArity);
     }
@@ -226,26 +238,31 @@ fn run(
 fn report_execute_keys(ctx: &Ctx, args: &Args) {
     let n = args.len();
     if n > 1 {
-        ctx.key_at(1);
+        ctx.key_at(1, KeyUse::Read);
     }
     let mut pos = 3;
     while pos + 1 < n {
         let w = args.bytes(pos);
-        let is_key = ["KEYS", "INPUTS", "OUTPUTS"]
-            .iter()
-            .any(|k| w.eq_ignore_ascii_case(k.as_bytes()));
-        let is_other = w.eq_ignore_ascii_case(b"ARGS");
-        if !is_key && !is_other {
+        // What the script does with its KEYS is up to it: they may be read and written.
+        let how = [
+            ("KEYS", Some(KeyUse::ReadWrite)),
+            ("INPUTS", Some(KeyUse::Read)),
+            ("OUTPUTS", Some(KeyUse::Write)),
+            ("ARGS", None),
+        ]
+        .into_iter()
+        .find(|(k, _)| w.eq_ignore_ascii_case(k.as_bytes()));
+        let Some((_, how)) = how else {
             return;
-        }
+        };
         let Some(count) = crate::tensor::number::parse_i64(args.bytes(pos + 1)).filter(|&c| c >= 0)
         else {
             return;
         };
         let first = pos + 2;
         let end = first.saturating_add(count as usize).min(n);
-        if is_key {
-            (first..end).for_each(|i| ctx.key_at(i));
+        if let Some(how) = how {
+            (first..end).for_each(|i| ctx.key_at(i, how));
         }
         pos = end;
     }

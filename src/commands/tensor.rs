@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::config;
-use crate::ctx::{Args, Ctx, HeldString};
+use crate::ctx::{Args, Ctx, HeldString, KeyUse};
 use crate::error::{AiError, AiResult};
 use crate::tensor::args::{
     parse_tensorget_format, parse_tensorset, tail, DataFormat, GetFormat, Input, Words,
@@ -17,6 +17,9 @@ const KEEP_BLOB_FROM: usize = 32 * 1024;
 
 /// `AI.TENSORSET <key> <dtype> [dim ...] [BLOB <data> | VALUES <v> ...]`
 pub fn tensorset(ctx: &Ctx, args: &Args) -> AiResult<()> {
+    if ctx.report_first_key(args, KeyUse::Write) {
+        return Ok(());
+    }
     if args.len() < 4 {
         return Err(AiError::WrongArity);
     }
@@ -44,6 +47,9 @@ pub fn tensorset(ctx: &Ctx, args: &Args) -> AiResult<()> {
 
 /// `AI.TENSORGET <key> [META] [BLOB | VALUES]`
 pub fn tensorget(ctx: &Ctx, args: &Args) -> AiResult<()> {
+    if ctx.report_first_key(args, KeyUse::Read) {
+        return Ok(());
+    }
     if !(2..=4).contains(&args.len()) {
         return Err(AiError::WrongArity);
     }

@@ -579,10 +579,10 @@ where
     Err(AiError::DagUnsupportedOp)
 }
 
-/// Positions of the keys a DAG command touches, for the cluster and ACLs: LOAD and PERSIST
-/// keys, the ROUTING value, and the key after each model or script op. DAG-local names are
-/// not keys. Read as far as the words parse.
-pub fn key_positions<'a, W: Words<'a> + ?Sized>(words: &W) -> Vec<usize> {
+/// Positions of the keys a DAG command touches, for the cluster and ACLs, each with whether
+/// it is written: LOAD keys, the ROUTING value and the key after each model or script op are
+/// read, PERSIST keys written. DAG-local names are not keys. Read as far as the words parse.
+pub fn key_positions<'a, W: Words<'a> + ?Sized>(words: &W) -> Vec<(usize, bool)> {
     let n = words.count();
     let mut keys = Vec::new();
     let mut pos = 1;
@@ -602,7 +602,7 @@ pub fn key_positions<'a, W: Words<'a> + ?Sized>(words: &W) -> Vec<usize> {
                 .iter()
                 .any(|c| is(words.word(op), c))
             {
-                keys.push(op + 1);
+                keys.push((op + 1, false));
             }
             pos += 1;
             continue;
@@ -618,12 +618,13 @@ pub fn key_positions<'a, W: Words<'a> + ?Sized>(words: &W) -> Vec<usize> {
             };
             let first = pos + 2;
             let end = first.saturating_add(count as usize).min(n);
-            keys.extend(first..end);
+            let written = is(w, "PERSIST");
+            keys.extend((first..end).map(|k| (k, written)));
             pos = end;
             continue;
         }
         if !in_ops && is(w, "ROUTING") && pos + 1 < n {
-            keys.push(pos + 1);
+            keys.push((pos + 1, false));
             pos += 2;
             continue;
         }

@@ -382,15 +382,17 @@ fn key_positions_cover_sections_and_run_ops() {
                 |> AI.TENSORSET local FLOAT 1 |> AI.MODELEXECUTE m INPUTS 1 a OUTPUTS 1 c \
                 |> AI.SCRIPTEXECUTE s f INPUTS 1 a";
     let words: Vec<&[u8]> = line.split_whitespace().map(str::as_bytes).collect();
-    let keys: Vec<&str> = key_positions(&words[..])
+    let keys: Vec<(&str, bool)> = key_positions(&words[..])
         .into_iter()
-        .map(|i| std::str::from_utf8(words[i]).unwrap())
+        .map(|(i, w)| (std::str::from_utf8(words[i]).unwrap(), w))
         .collect();
-    assert_eq!(keys, vec!["a", "b", "c", "r", "m", "s"]);
+    // Only PERSIST keys are written (for read-only ACL users).
+    let expect = [("a", false), ("b", false), ("c", true), ("r", false)];
+    assert_eq!(keys, [&expect[..], &[("m", false), ("s", false)]].concat());
     // Truncated commands report what they can.
     let words: Vec<&[u8]> = "AI.DAGEXECUTE LOAD 5 a"
         .split_whitespace()
         .map(str::as_bytes)
         .collect();
-    assert_eq!(key_positions(&words[..]), vec![3]);
+    assert_eq!(key_positions(&words[..]), vec![(3, false)]);
 }
