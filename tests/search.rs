@@ -767,11 +767,19 @@ fn hnsw_deletes_are_tombstones_until_a_background_rebuild() {
             .all(|k| k[1..].parse::<usize>().unwrap() % 4 == 0));
     };
     check(&mut c);
-    wait_for(Duration::from_secs(30), "the rebuild", || {
-        int(&info_value(&mut c, "idx", "vector_tombstones")) == 0
+    // 3,000 tombstones call for a rebuild. Deletes that land after a rebuild took its
+    // snapshot are tombstones again, and fewer than the threshold (1,000) stay until more
+    // deletes come: how many remain depends on timing, so wait for the threshold, not zero.
+    let tombstones = |c: &mut redis::Connection| int(&info_value(c, "idx", "vector_tombstones"));
+    wait_for(Duration::from_secs(60), "the rebuild", || {
+        tombstones(&mut c) <= 1000
     });
     check(&mut c);
-    assert_eq!(info_field(&mut c, "ai_search", "ai_vector_tombstones"), "0");
+    let left = tombstones(&mut c);
+    assert_eq!(
+        info_field(&mut c, "ai_search", "ai_vector_tombstones"),
+        left.to_string()
+    );
 }
 
 #[test]
