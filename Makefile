@@ -7,6 +7,8 @@
 #   make examples   every runnable pattern in examples/, each against a fresh server
 #   make lint       rustfmt + clippy, warnings are errors
 #   make test-valkey  the integration tests against Valkey 8 (fetched from Debian backports)
+#   make fuzz       cargo-fuzz over the parsers, FUZZ_SECONDS each (nightly; not part of test)
+#   make check-mem  integration tests against redis-server under valgrind: no leak, no bad access
 
 SHELL := /bin/bash
 CARGO ?= cargo
@@ -34,7 +36,8 @@ SEARCH_PY_PACKAGES := redis==7.4.0 hiredis==3.3.0 redisvl==0.28.0 langchain-redi
 	langchain-core==1.8.3 numpy==2.4.6 pytest==8.4.2 hnswlib==0.8.0 matplotlib==3.10.7
 
 .PHONY: all build deps deps-system deps-python deps-search-python deps-onnx deps-torch models run test \
-	test-rust test-python test-search-python examples deps-embed bench lint fmt clean test-valkey
+	test-rust test-python test-search-python examples deps-embed bench lint fmt clean test-valkey \
+	fuzz check-mem
 
 all: build
 
@@ -189,6 +192,51 @@ $(VALKEY):
 test-valkey: build models $(VALKEY)
 	REDIS_SERVER=$(VALKEY) REDISAI_MODULE=$(MODULE) REDISAI_TEST_MODELS=$(MODELS) \
 	  $(CARGO) test --release -j$(JOBS) --workspace
+
+# libFuzzer on nightly (cargo-fuzz, installed when missing), one target after another, each on
+# one core. Inputs are one command word per line: seeds in fuzz/seeds/<target> (in git), what
+# the fuzzer adds in fuzz/corpus/<target> (not in git, kept between runs), crashes in
+# fuzz/artifacts/<target>. Every target runs even when one crashes; the run fails at the end.
+FUZZ_SECONDS ?= 120
+FUZZ_TARGETS := tensor dag model_args script_args search_query search_schema
+fuzz:
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	cd fuzz && CARGO_BUILD_JOBS=$(JOBS) cargo +nightly fuzz build
+	@cd fuzz && failed=""; for t in $(FUZZ_TARGETS); do \
+	  echo "== fuzz $$t ($(FUZZ_SECONDS) s)"; mkdir -p corpus/$$t; \
+	  CARGO_BUILD_JOBS=$(JOBS) cargo +nightly fuzz run $$t corpus/$$t seeds/$$t -- \
+	    -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 || failed="$$failed $$t"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz: crashes in:$$failed (reproducers in fuzz/artifacts/)"; exit 1; fi
+
+# Integration tests against redis-server under valgrind (tests/check_mem/redis-server-valgrind):
+# the release module as `make build` makes it, since valgrind's preloaded malloc shadows the
+# server's jemalloc and so sees the module's and the backends' allocations too. Every server's
+# log lands in $(CHECK_MEM_LOGS); scan_logs.py fails on any leak "definitely lost" or memory
+# error. Test failures fail the target too, after the scan.
+CHECK_MEM_LOGS := $(CURDIR)/target/check-mem
+CHECK_MEM_RUST_TESTS ?= tensor_commands models dag persistence
+# These time a deliberately slow ONNX model against TIMEOUT and MODEL_EXECUTION_TIMEOUT, which
+# valgrind's slowdown turns into TIMEDOUT, and are the slowest there. The paths they share with
+# the rest (a run outliving its client, shutdown with runs queued) stay covered.
+CHECK_MEM_SKIP ?= independent_branches_run_in_parallel timeout_expires_queued_ops \
+	timeout_while_queued_gives_timedout modeldel_and_restore_during_a_run_are_safe \
+	execution_timeout_stops_a_long_run
+# Each server that loads libtorch takes about 35 s to do it under valgrind: a few TorchScript
+# tests, covering the host callbacks, error paths, a script running a model, RDB/AOF.
+CHECK_MEM_PY := tests/python/test_scripts.py::test
+CHECK_MEM_PYTHON_TESTS ?= $(CHECK_MEM_PY)_run_errors $(CHECK_MEM_PY)_redis_calls_from_scripts \
+	$(CHECK_MEM_PY)_script_runs_a_stored_model $(CHECK_MEM_PY)_scripts_survive_reload_and_aof
+check-mem: build models deps-python
+	@command -v valgrind >/dev/null || { echo "check-mem needs valgrind (apt-get install valgrind)"; exit 1; }
+	rm -rf $(CHECK_MEM_LOGS) && mkdir -p $(CHECK_MEM_LOGS)
+	@export REDIS_SERVER=$(CURDIR)/tests/check_mem/redis-server-valgrind CHECK_MEM_LOGS=$(CHECK_MEM_LOGS) \
+	  REDISAI_CHECK_MEM=1 REDISAI_MODULE=$(MODULE) REDISAI_TEST_MODELS=$(MODELS); failed=""; \
+	$(CARGO) test --release -j$(JOBS) --no-fail-fast -p redisai $(addprefix --test ,$(CHECK_MEM_RUST_TESTS)) \
+	  -- --test-threads=$(JOBS) $(addprefix --skip ,$(CHECK_MEM_SKIP)) || failed="$$failed rust-tests"; \
+	$(VENV)/bin/python -m pytest -q $(CHECK_MEM_PYTHON_TESTS) || failed="$$failed python-tests"; \
+	python3 tests/check_mem/scan_logs.py $(CHECK_MEM_LOGS) || failed="$$failed valgrind"; \
+	if [ -n "$$failed" ]; then echo "check-mem failed:$$failed"; exit 1; fi
 
 clean:
 	$(CARGO) clean

@@ -12,6 +12,9 @@ mod ctx;
 mod dag;
 pub mod error;
 mod exec;
+// The cargo-fuzz targets' way into the private parsers (fuzz/, `make fuzz`).
+#[doc(hidden)]
+pub mod fuzzing;
 mod info;
 mod model;
 mod script;

@@ -4,6 +4,7 @@
 //! `REDIS_SERVER` picks the server binary (default `redis-server` on PATH; point it at
 //! `valkey-server` to run the same tests against Valkey). `REDISAI_MODULE` picks the module
 //! (default: the newest of target/release and target/debug `libredisai.so`).
+//! `REDISAI_CHECK_MEM` says the server runs under valgrind (`make check-mem`): see [`check_mem`].
 
 #![allow(dead_code)]
 
@@ -18,6 +19,18 @@ pub use redis::Value;
 
 pub fn server_binary() -> String {
     std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".to_string())
+}
+
+/// Under valgrind (`make check-mem`) a server starts many times slower, and only one that exits
+/// on its own writes its leak report: it gets longer to start and stop, and a dropped server
+/// is stopped with SIGTERM rather than killed.
+pub fn check_mem() -> bool {
+    std::env::var_os("REDISAI_CHECK_MEM").is_some()
+}
+
+/// How long a server may take to answer its first PING, or to exit once asked to.
+fn patience() -> Duration {
+    Duration::from_secs(if check_mem() { 180 } else { 20 })
 }
 
 pub fn module_path() -> PathBuf {
@@ -132,7 +145,7 @@ impl Server {
                 dir: dir.clone(),
                 opts: opts.clone(),
             };
-            if server.wait_ready(Duration::from_secs(20)) {
+            if server.wait_ready(patience()) {
                 return Ok(server);
             }
             last = server.log();
@@ -193,17 +206,18 @@ impl Server {
         if let Ok(mut c) = redis::Client::open(self.url()).and_then(|c| c.get_connection()) {
             let _: redis::RedisResult<Value> = redis::cmd("SHUTDOWN").query(&mut c);
         }
-        let mut child = self.child.take()?;
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = child.try_wait() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        let child = self.child.take()?;
+        wait_or_kill(child)
+    }
+
+    /// SIGTERM, then waits for the exit (killing after `patience()`), as `make check-mem`
+    /// needs: valgrind writes its leak report only when the server exits by itself.
+    fn terminate(&mut self) {
+        if let Some(child) = self.child.take() {
+            // SAFETY: kill(2) on the pid of our own child, which `child` has not reaped.
+            unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+            wait_or_kill(child);
         }
-        let _ = child.kill();
-        let _ = child.wait();
-        None
     }
 
     /// Shuts down and starts again in the same directory with the same options.
@@ -230,9 +244,27 @@ impl Server {
     }
 }
 
+/// Waits for `child` to exit, killing it after `patience()`: its status, or None if killed.
+fn wait_or_kill(mut child: Child) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + patience();
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
-        self.kill();
+        if check_mem() {
+            self.terminate();
+        } else {
+            self.kill();
+        }
         if std::thread::panicking() {
             eprintln!("server log kept in {}", self.dir.display());
         } else {

@@ -3,6 +3,10 @@
 The server binary comes from REDIS_SERVER (default: redis-server on PATH), the module from
 REDISAI_MODULE (default: target/release/libredisai.so). Each server gets a free port and its
 own directory, and is killed when stopped.
+
+REDISAI_CHECK_MEM says the server runs under valgrind (`make check-mem`): it then gets longer to
+start, and is stopped with SIGTERM and waited for, since valgrind writes its leak report only
+when the server exits by itself.
 """
 
 import os
@@ -14,6 +18,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+CHECK_MEM = bool(os.environ.get("REDISAI_CHECK_MEM"))
+# Seconds a server may take to answer its first PING, or to exit once asked to.
+PATIENCE = 180 if CHECK_MEM else 20
 
 
 def module_path() -> str:
@@ -40,7 +47,7 @@ class RedisServer:
             "--loadmodule", module_path(), *module_args,
         ]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 20
+        deadline = time.time() + PATIENCE
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 break
@@ -69,6 +76,12 @@ class RedisServer:
         return self.proc.poll() is None
 
     def stop(self):
+        if self.proc.poll() is None and CHECK_MEM:
+            self.proc.terminate()
+            try:
+                self.proc.wait(PATIENCE)
+            except subprocess.TimeoutExpired:
+                pass
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
