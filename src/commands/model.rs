@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::config;
-use crate::ctx::{ArgWords, Args, Ctx, KeyUse, Level};
+use crate::ctx::{ArgWords, Args, Ctx, KeyUse, Level, StoredType};
 use crate::dag::{Plan, Target};
 use crate::error::{AiError, AiResult};
 use crate::model::args::{
@@ -137,11 +137,16 @@ pub fn modeldel(ctx: &Ctx, args: &Args) -> AiResult<()> {
     if ctx.report_first_key(args, KeyUse::Delete) {
         return Ok(());
     }
+    delete_stored::<Model>(ctx, args, AiError::ModelKeyEmpty)
+}
+
+/// `AI.MODELDEL` / `AI.SCRIPTDEL <key>`: deletes a stored `T`; `missing` if there is none.
+pub fn delete_stored<T: StoredType>(ctx: &Ctx, args: &Args, missing: AiError) -> AiResult<()> {
     if args.len() != 2 {
         return Err(AiError::WrongArity);
     }
     let key = ctx.open_key(args.raw(1), true);
-    key.get::<Model>()?.ok_or(AiError::ModelKeyEmpty)?;
+    key.get::<T>()?.ok_or(missing)?;
     key.delete();
     drop(key);
     ctx.replicate_verbatim();

@@ -135,16 +135,7 @@ pub fn scriptdel(ctx: &Ctx, args: &Args) -> AiResult<()> {
     if ctx.report_first_key(args, KeyUse::Delete) {
         return Ok(());
     }
-    if args.len() != 2 {
-        return Err(AiError::WrongArity);
-    }
-    let key = ctx.open_key(args.raw(1), true);
-    key.get::<Script>()?.ok_or(AiError::ScriptKeyEmpty)?;
-    key.delete();
-    drop(key);
-    ctx.replicate_verbatim();
-    ctx.reply_ok();
-    Ok(())
+    super::model::delete_stored::<Script>(ctx, args, AiError::ScriptKeyEmpty)
 }
 
 /// `AI.SCRIPTEXECUTE <key> <function> [KEYS n k...] [INPUTS n t...] [ARGS n a...]

@@ -462,6 +462,22 @@ pub struct TensorIn<'a> {
 }
 
 impl<'a> TensorIn<'a> {
+    /// This tensor as the ABI passes it, borrowing it.
+    pub fn view(&self) -> TensorView {
+        TensorView {
+            dtype: self.dtype,
+            ndim: self.shape.len() as u32,
+            shape: self.shape.as_ptr(),
+            data: self.data.as_ptr() as *const c_void,
+            byte_len: self.data.len() as u64,
+            string_offsets: if self.string_offsets.is_empty() {
+                std::ptr::null()
+            } else {
+                self.string_offsets.as_ptr()
+            },
+        }
+    }
+
     /// The elements of a STRING tensor, without their `\0`.
     pub fn strings(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
         let data = self.data;
@@ -488,6 +504,18 @@ pub struct TensorOut {
 }
 
 impl TensorOut {
+    /// This output as the ABI passes it, borrowing it (STRING offsets are the host's to find).
+    pub fn view(&self) -> TensorView {
+        TensorView {
+            dtype: self.dtype,
+            ndim: self.shape.len() as u32,
+            shape: self.shape.as_ptr(),
+            data: self.data.as_ptr() as *const c_void,
+            byte_len: self.data.len() as u64,
+            string_offsets: std::ptr::null(),
+        }
+    }
+
     /// An output that is not a tensor; the host skips it.
     pub fn absent() -> Self {
         TensorOut {
@@ -697,21 +725,7 @@ impl ScriptHost<'_> {
         inputs: &[TensorIn<'_>],
     ) -> Result<Vec<TensorOut>, String> {
         let calls = self.calls.ok_or("model calls are not available here")?;
-        let views: Vec<TensorView> = inputs
-            .iter()
-            .map(|t| TensorView {
-                dtype: t.dtype,
-                ndim: t.shape.len() as u32,
-                shape: t.shape.as_ptr(),
-                data: t.data.as_ptr() as *const c_void,
-                byte_len: t.data.len() as u64,
-                string_offsets: if t.string_offsets.is_empty() {
-                    std::ptr::null()
-                } else {
-                    t.string_offsets.as_ptr()
-                },
-            })
-            .collect();
+        let views: Vec<TensorView> = inputs.iter().map(TensorIn::view).collect();
         let mut outs: Vec<TensorOut> = Vec::new();
         let mut err: Vec<u8> = Vec::new();
         let out_sink = TensorSink {
@@ -1088,15 +1102,7 @@ unsafe extern "C" fn script_run<B: Backend>(
         // SAFETY: the host's sink copies each view during the call.
         let sink = unsafe { &*outputs };
         for o in &outs {
-            let view = TensorView {
-                dtype: o.dtype,
-                ndim: o.shape.len() as u32,
-                shape: o.shape.as_ptr(),
-                data: o.data.as_ptr() as *const c_void,
-                byte_len: o.data.len() as u64,
-                string_offsets: std::ptr::null(),
-            };
-            unsafe { (sink.put)(sink.ctx, &view) };
+            unsafe { (sink.put)(sink.ctx, &o.view()) };
         }
         Ok(())
     }));
@@ -1130,18 +1136,8 @@ unsafe extern "C" fn model_run<B: Backend>(
     }));
     let outs = match result {
         Ok(Ok(outs)) => outs,
-        Ok(Err(RunError::Failed(e))) => {
-            set_error(error, &e);
-            return STATUS_ERROR;
-        }
-        Ok(Err(RunError::TimedOut)) => return STATUS_TIMED_OUT,
-        Err(p) => {
-            set_error(
-                error,
-                &format!("panic in {} backend: {}", B::NAME, panic_text(p)),
-            );
-            return STATUS_ERROR;
-        }
+        Ok(Err(e)) => return fail::<B>(error, Ok(Err(e))),
+        Err(p) => return fail::<B>(error, Err(p)),
     };
     if outs.len() != n_outputs {
         set_error(
@@ -1157,14 +1153,7 @@ unsafe extern "C" fn model_run<B: Backend>(
     }
     for (i, out) in outs.into_iter().enumerate() {
         let boxed = Box::new(out);
-        let view = TensorView {
-            dtype: boxed.dtype,
-            ndim: boxed.shape.len() as u32,
-            shape: boxed.shape.as_ptr(),
-            data: boxed.data.as_ptr() as *const c_void,
-            byte_len: boxed.data.len() as u64,
-            string_offsets: std::ptr::null(),
-        };
+        let view = boxed.view();
         // SAFETY: the host passes `n_outputs` writable slots.
         unsafe {
             *outputs.add(i) = OwnedTensor {

@@ -176,31 +176,9 @@ impl Tensors {
     }
 }
 
-/// Views of borrowed inputs, for the shim.
+/// Views of borrowed inputs, for the shim (which refuses STRING tensors by dtype).
 pub fn views(inputs: &[TensorIn<'_>]) -> Vec<TensorView> {
-    inputs
-        .iter()
-        .map(|t| TensorView {
-            dtype: t.dtype,
-            ndim: t.shape.len() as u32,
-            shape: t.shape.as_ptr(),
-            data: t.data.as_ptr() as *const c_void,
-            byte_len: t.data.len() as u64,
-            string_offsets: std::ptr::null(),
-        })
-        .collect()
-}
-
-/// A view of an output, for the shim.
-pub fn view_of(t: &TensorOut) -> TensorView {
-    TensorView {
-        dtype: t.dtype,
-        ndim: t.shape.len() as u32,
-        shape: t.shape.as_ptr(),
-        data: t.data.as_ptr() as *const c_void,
-        byte_len: t.data.len() as u64,
-        string_offsets: std::ptr::null(),
-    }
+    inputs.iter().map(TensorIn::view).collect()
 }
 
 /// A borrowed input made of a view the shim passed.

@@ -274,7 +274,7 @@ unsafe extern "C" fn host_model_execute(
             // SAFETY: the shim's sink copies each view during the call.
             let sink = unsafe { &*outputs };
             for o in &outs {
-                let v = ffi::view_of(o);
+                let v = o.view();
                 unsafe { (sink.put)(sink.ctx, &v) };
             }
             return ffi::RT_OK;

@@ -823,7 +823,7 @@ def shape(tensors: List[Tensor], keys: List[str], args: List[str]):
             _ => return fail("ERR model key is empty"),
         };
         for o in &outs {
-            let v = ffi::view_of(o);
+            let v = o.view();
             unsafe { ((*outputs).put)((*outputs).ctx, &v) };
         }
         STATUS_OK
