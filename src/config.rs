@@ -16,9 +16,9 @@ use std::sync::Mutex;
 
 use redis_module::raw;
 
+use crate::args::parse_i64;
 use crate::backend::BackendKind;
-use crate::ctx::{api, api_has, string_bytes, OwnedString, RedisModuleCtx, RedisModuleString};
-use crate::tensor::number::parse_i64;
+use crate::redis::{api, api_has, string_bytes, OwnedString, RedisModuleCtx, RedisModuleString};
 use crate::tensor::Limits;
 
 /// A numeric setting.
@@ -489,7 +489,7 @@ pub unsafe extern "C" fn on_config_change(
     _subevent: u64,
     data: *mut c_void,
 ) {
-    crate::types::guard("config change event", (), || {
+    crate::redis::guard("config change event", (), || {
         let change = &*(data as *const raw::RedisModuleConfigChange);
         let names = (0..change.num_changes as usize)
             .map(|i| CStr::from_ptr(*change.config_names.add(i)).to_bytes());
@@ -503,8 +503,8 @@ pub unsafe extern "C" fn on_config_change(
             && pure_aof(&ctx)
             && crate::search::INDEX_COUNT.load(Ordering::Relaxed) > 0
         {
-            crate::ctx::log(
-                crate::ctx::Level::Warning,
+            crate::redis::log(
+                crate::redis::Level::Warning,
                 "appendonly is on without aof-use-rdb-preamble: the next AOF rewrite will not \
                  keep the vector index definitions (FT.CREATE them again after a restart, or \
                  set aof-use-rdb-preamble yes)",

@@ -283,3 +283,12 @@ impl fmt::Display for AiError {
 impl std::error::Error for AiError {}
 
 pub type AiResult<T> = Result<T, AiError>;
+
+/// The text of a caught panic, for the log line and the `ERR internal error` reply.
+pub fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_string())
+}

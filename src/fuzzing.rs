@@ -14,6 +14,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
+use crate::args::tail;
 use crate::backend::ScriptServices;
 use crate::dag::{self, Flavor, Keyspace, OpKind, Runnable};
 use crate::error::{AiError, AiResult};
@@ -21,7 +22,7 @@ use crate::model::args as model_args;
 use crate::script::args as script_args;
 use crate::script::Script;
 use crate::search::{query, schema};
-use crate::tensor::args::{parse_tensorget_format, parse_tensorset, tail, Input};
+use crate::tensor::args::{parse_tensorget_format, parse_tensorset, Input};
 use crate::tensor::{element_count, DType, Limits, Tensor};
 
 /// Small enough that a fuzzed shape cannot make the fuzzer run out of memory, large enough

@@ -8,8 +8,8 @@ use redis_module::raw::RedisModuleInfoCtx;
 
 use crate::backend::{self, BackendKind};
 use crate::config;
-use crate::ctx::api;
 use crate::exec;
+use crate::redis::api;
 
 /// Git commit the module was built from (set by build.rs; "unknown" outside a checkout).
 const GIT_SHA: &str = env!("REDISAI_GIT_SHA");
@@ -47,7 +47,7 @@ fn cpu(who: c_int) -> (String, String) {
 
 /// Registered with `RedisModule_RegisterInfoFunc`; runs on the main thread.
 pub unsafe extern "C" fn info(ctx: *mut RedisModuleInfoCtx, for_crash_report: c_int) {
-    crate::types::guard("INFO", (), || {
+    crate::redis::guard("INFO", (), || {
         let i = Info(ctx);
         i.section(c"versions");
         i.text(c"RedisAI_version", env!("CARGO_PKG_VERSION"));

@@ -5,13 +5,14 @@
 
 // Only the pure core is public; the Redis glue is reachable from the server alone.
 mod alloc;
+mod args;
 mod backend;
 mod commands;
 mod config;
-mod ctx;
 mod dag;
 pub mod error;
 mod exec;
+mod redis;
 // The cargo-fuzz targets' way into the private parsers (fuzz/, `make fuzz`).
 #[doc(hidden)]
 pub mod fuzzing;
@@ -29,8 +30,8 @@ use std::time::Duration;
 use redis_module::{raw, redis_module, Context, RedisString, Status};
 
 use commands::search_sync::SEARCH_AUX_TYPE;
-use commands::{command, CommandSpec};
-use ctx::{api, Level};
+use redis::{api, Level};
+use redis::{command, CommandSpec};
 use types::model::MODEL_TYPE;
 use types::script::SCRIPT_TYPE;
 use types::tensor::TENSOR_TYPE;
@@ -96,7 +97,7 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
     match load(ctx, args) {
         Ok(()) => Status::Ok,
         Err(e) => {
-            ctx::log_raw(
+            redis::log_raw(
                 ctx.ctx,
                 Level::Warning,
                 &format!("redisai failed to load: {e}"),
@@ -123,9 +124,9 @@ fn load(ctx: &Context, args: &[RedisString]) -> Result<(), String> {
     for (kind, path) in &load_args.preload {
         backend::load(*kind, path)?;
     }
-    commands::register(raw_ctx, COMMANDS)?;
+    redis::register(raw_ctx, COMMANDS)?;
     commands::script::init(raw_ctx);
-    commands::register_unless_present(raw_ctx, SEARCH_COMMANDS);
+    redis::register_unless_present(raw_ctx, SEARCH_COMMANDS);
     commands::search_sync::subscribe(raw_ctx)?;
     // SAFETY: OnLoad context; the callbacks are 'static functions.
     unsafe {
@@ -147,7 +148,7 @@ fn load(ctx: &Context, args: &[RedisString]) -> Result<(), String> {
             Some(on_shutdown),
         );
     }
-    ctx::log_raw(
+    redis::log_raw(
         raw_ctx,
         Level::Notice,
         &format!(
@@ -162,12 +163,12 @@ fn load(ctx: &Context, args: &[RedisString]) -> Result<(), String> {
 /// Server event: the server is exiting. Workers stop taking jobs; a run in progress gets a
 /// moment to finish so no engine is mid-call while the process tears down.
 unsafe extern "C" fn on_shutdown(
-    _ctx: *mut ctx::RedisModuleCtx,
+    _ctx: *mut redis::RedisModuleCtx,
     _eid: raw::RedisModuleEvent,
     _subevent: u64,
     _data: *mut c_void,
 ) {
-    types::guard("shutdown event", (), || {
+    redis::guard("shutdown event", (), || {
         exec::shutdown(Duration::from_secs(2))
     });
 }

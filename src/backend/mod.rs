@@ -19,8 +19,8 @@ use redisai_backend_api::{
 };
 
 use crate::config;
-use crate::ctx::{log, Level};
 use crate::error::AiError;
+use crate::redis::{log, Level};
 use crate::tensor::{DType, Limits, Shape, Tensor};
 
 /// The backends RedisAI knows. The discriminants are RedisAI's RDB codes.
@@ -525,7 +525,7 @@ unsafe extern "C" fn redis_call_cb(
     .unwrap_or_else(|p| {
         Err(format!(
             "ERR internal error: {}",
-            crate::commands::panic_message(&p)
+            crate::error::panic_message(&p)
         ))
     });
     match r {
@@ -574,7 +574,7 @@ unsafe extern "C" fn model_execute_cb(
     .unwrap_or_else(|p| {
         Err(format!(
             "ERR internal error: {}",
-            crate::commands::panic_message(&p)
+            crate::error::panic_message(&p)
         ))
     });
     match r {

@@ -2,8 +2,8 @@
 
 use crate::backend::{self, BackendKind};
 use crate::config;
-use crate::ctx::{Args, Ctx, Level};
 use crate::error::{AiError, AiResult};
+use crate::redis::{Args, Ctx, Level};
 
 /// `AI.CONFIG LOADBACKEND <backend> <path> | BACKENDSPATH <path> | MODEL_CHUNK_SIZE <bytes> |
 /// GET <BACKENDSPATH | MODEL_CHUNK_SIZE>`

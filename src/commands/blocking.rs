@@ -10,10 +10,10 @@ use std::sync::Arc;
 use redis_module::raw::{self, RedisModuleBlockedClient};
 
 use super::tensor::reply_tensor;
-use crate::ctx::{api, api_has, log, Ctx, Level, OwnedString, RedisModuleCtx, RedisModuleString};
 use crate::dag::run::{Client, Finished, OpResult};
 use crate::dag::{OpKind, Outline, Slot, Style};
 use crate::error::AiError;
+use crate::redis::{api, api_has, log, Ctx, Level, OwnedString, RedisModuleCtx, RedisModuleString};
 use crate::tensor::Tensor;
 
 /// What the reply callback receives.
@@ -125,7 +125,7 @@ pub unsafe fn reply_with<T>(
         f(&ctx, data)
     }));
     if let Err(p) = result {
-        let what_panicked = super::panic_message(&p);
+        let what_panicked = crate::error::panic_message(&p);
         log(
             Level::Warning,
             &format!("panic while replying to {what}: {what_panicked}"),

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use super::blocking::{reply_plan, Blocked};
 use crate::backend::ScriptServices;
 use crate::config;
-use crate::ctx::{Args, Ctx, KeyUse, Level};
 use crate::dag::run::{self, Finished};
 use crate::dag::{self, Flavor, Keyspace, Plan, Runnable};
 use crate::error::{AiError, AiResult};
 use crate::model::Model;
+use crate::redis::{Args, Ctx, KeyUse, Level};
 use crate::script::Script;
 use crate::tensor::Tensor;
 

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
+use crate::args::Words;
 use crate::config;
-use crate::ctx::{ArgWords, Args, Ctx, KeyUse, Level, StoredType};
 use crate::dag::{Plan, Target};
 use crate::error::{AiError, AiResult};
 use crate::model::args::{
@@ -12,8 +12,8 @@ use crate::model::args::{
     StoreArgs,
 };
 use crate::model::{chunks, Model, ModelSource};
+use crate::redis::{ArgWords, Args, Ctx, KeyUse, Level, StoredType};
 use crate::stats::{self, Kind};
-use crate::tensor::args::Words;
 use crate::tensor::{try_concat, Tensor};
 
 /// `AI.MODELSTORE <key> <backend> <device> [TAG <tag>] [BATCHSIZE <n> [MINBATCHSIZE <m>
@@ -237,8 +237,7 @@ fn report_execute_keys(ctx: &Ctx, args: &Args) {
         if pos + 1 >= n || !args.bytes(pos).eq_ignore_ascii_case(section.as_bytes()) {
             return;
         }
-        let Some(count) = crate::tensor::number::parse_i64(args.bytes(pos + 1)).filter(|&c| c >= 0)
-        else {
+        let Some(count) = crate::args::parse_i64(args.bytes(pos + 1)).filter(|&c| c >= 0) else {
             return;
         };
         let first = pos + 2;

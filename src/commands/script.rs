@@ -29,12 +29,12 @@ use redis_module::raw::{self, RedisModuleCallReply};
 use redisai_backend_api::Reply;
 
 use crate::backend::{RunFailure, ScriptServices};
-use crate::ctx::{
-    api, api_has, string_bytes, AclUser, Args, Ctx, KeyUse, Level, OwnedString, RedisModuleCtx,
-};
 use crate::dag::{Plan, Target};
 use crate::error::{AiError, AiResult};
 use crate::model::Model;
+use crate::redis::{
+    api, api_has, string_bytes, AclUser, Args, Ctx, KeyUse, Level, OwnedString, RedisModuleCtx,
+};
 use crate::script::args::{
     parse_scriptexecute, parse_scriptget, parse_scriptrun, parse_scriptset, parse_scriptstore,
     ExecArgs, StoreArgs,
@@ -246,8 +246,7 @@ fn report_execute_keys(ctx: &Ctx, args: &Args) {
         let Some((_, how)) = how else {
             return;
         };
-        let Some(count) = crate::tensor::number::parse_i64(args.bytes(pos + 1)).filter(|&c| c >= 0)
-        else {
+        let Some(count) = crate::args::parse_i64(args.bytes(pos + 1)).filter(|&c| c >= 0) else {
             return;
         };
         let first = pos + 2;

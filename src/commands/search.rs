@@ -15,10 +15,10 @@ use redis_module::raw::{self, RedisModuleBlockedClient, RedisModuleKey};
 use super::blocking::{free_boxed, reply_with};
 use super::search_sync::{hash_get, is_hash, open_read, start_scan};
 use crate::config;
-use crate::ctx::{
+use crate::error::{AiError, AiResult};
+use crate::redis::{
     api, string_bytes, AclUser, Args, Ctx, OwnedString, RedisModuleCtx, RedisModuleString,
 };
-use crate::error::{AiError, AiResult};
 use crate::search::index::{format_score, Hit, Outcome, Request, SortBy};
 use crate::search::schema::{Algorithm, FieldKind};
 use crate::search::{query, registry, schema, Index};

@@ -12,9 +12,9 @@ use std::time::Instant;
 
 use redis_module::raw::{self, RedisModuleIO, RedisModuleKey, RedisModuleScanCursor};
 
-use crate::ctx::{api, log, string_bytes, Level, OwnedString, RedisModuleCtx, RedisModuleString};
+use crate::redis::guard;
+use crate::redis::{api, log, string_bytes, Level, OwnedString, RedisModuleCtx, RedisModuleString};
 use crate::search::{registry, schema, Index, INDEX_COUNT};
-use crate::types::guard;
 
 /// Keyspace events that mean the key is gone from database 0 under this name.
 const GONE: &[&[u8]] = &[b"del", b"expired", b"evicted", b"rename_from", b"move_from"];

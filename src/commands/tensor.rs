@@ -2,12 +2,11 @@
 
 use std::sync::Arc;
 
+use crate::args::{tail, Words};
 use crate::config;
-use crate::ctx::{Args, Ctx, HeldString, KeyUse};
 use crate::error::{AiError, AiResult};
-use crate::tensor::args::{
-    parse_tensorget_format, parse_tensorset, tail, DataFormat, GetFormat, Input, Words,
-};
+use crate::redis::{Args, Ctx, HeldString, KeyUse};
+use crate::tensor::args::{parse_tensorget_format, parse_tensorset, DataFormat, GetFormat, Input};
 use crate::tensor::{Tensor, Value};
 
 /// A BLOB at least this long is kept as the argument string instead of being copied: for a

@@ -20,15 +20,13 @@ mod tests;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::args::{parse_i64, tail, window, Words};
 use crate::backend::ScriptServices;
 use crate::error::{AiError, AiResult};
 use crate::model::args::{parse_modelexecute, parse_modelrun};
 use crate::script::args::{parse_scriptexecute, parse_scriptrun};
 use crate::script::{Script, ScriptCall};
-use crate::tensor::args::{
-    parse_tensorget_format, parse_tensorset, tail, window, GetFormat, Input, Words,
-};
-use crate::tensor::number::parse_i64;
+use crate::tensor::args::{parse_tensorget_format, parse_tensorset, GetFormat, Input};
 use crate::tensor::{Limits, Tensor};
 
 /// Index of a tensor version inside one plan.

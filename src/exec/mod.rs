@@ -44,9 +44,9 @@ use std::time::{Duration, Instant};
 
 use crate::backend::RunFailure;
 use crate::config;
-use crate::ctx::{log, Level};
 use crate::dag::Target;
 use crate::model::{BatchOpts, Model};
+use crate::redis::{log, Level};
 use crate::stats::RunStats;
 use crate::tensor::Tensor;
 
@@ -372,7 +372,7 @@ fn run(mut jobs: Vec<Job>, worker: usize) {
         Target::Script(call) => execute_script(call, &jobs[0], worker).map(|o| vec![o]),
     }))
     .unwrap_or_else(|p| {
-        let what = crate::commands::panic_message(&p);
+        let what = crate::error::panic_message(&p);
         log(Level::Warning, &format!("panic while running: {what}"));
         Err(RunFailure::Error(format!("ERR internal error: {what}")))
     });

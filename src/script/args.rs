@@ -2,9 +2,9 @@
 //! AI.SCRIPTRUN (spec §4.9–§4.14), shared by the commands and the DAG ops. Pure: positions
 //! point into the parsed words; the caller reads keys. Errors and their order are RedisAI's.
 
+use crate::args::parse_i64;
+use crate::args::Words;
 use crate::error::{AiError, AiResult};
-use crate::tensor::args::Words;
-use crate::tensor::number::parse_i64;
 
 fn is(word: &[u8], keyword: &str) -> bool {
     word.eq_ignore_ascii_case(keyword.as_bytes())

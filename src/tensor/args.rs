@@ -2,64 +2,8 @@
 //! ops of the same name. Errors and their order follow RedisAI (spec §4.1, §4.2).
 
 use super::{DType, Shape};
+use crate::args::Words;
 use crate::error::{AiError, AiResult};
-
-/// A sequence of command words, however the caller holds them (a slice in tests, the
-/// server's argument vector in the commands), so parsing never copies the argument list.
-pub trait Words<'a> {
-    fn count(&self) -> usize;
-    fn word(&self, i: usize) -> &'a [u8];
-}
-
-impl<'a> Words<'a> for [&'a [u8]] {
-    fn count(&self) -> usize {
-        self.len()
-    }
-    fn word(&self, i: usize) -> &'a [u8] {
-        self[i]
-    }
-}
-
-/// The words of `inner` from index `from` on.
-pub struct Tail<'w, W: ?Sized> {
-    inner: &'w W,
-    from: usize,
-}
-
-pub fn tail<W: ?Sized>(inner: &W, from: usize) -> Tail<'_, W> {
-    Tail { inner, from }
-}
-
-impl<'a, W: Words<'a> + ?Sized> Words<'a> for Tail<'_, W> {
-    fn count(&self) -> usize {
-        self.inner.count().saturating_sub(self.from)
-    }
-    fn word(&self, i: usize) -> &'a [u8] {
-        self.inner.word(self.from + i)
-    }
-}
-
-/// `len` words of `inner` from index `from` on (one op of a DAG).
-pub struct Window<'w, W: ?Sized> {
-    inner: &'w W,
-    from: usize,
-    len: usize,
-}
-
-pub fn window<'a, W: Words<'a> + ?Sized>(inner: &W, from: usize, len: usize) -> Window<'_, W> {
-    let len = len.min(inner.count().saturating_sub(from));
-    Window { inner, from, len }
-}
-
-impl<'a, W: Words<'a> + ?Sized> Words<'a> for Window<'_, W> {
-    fn count(&self) -> usize {
-        self.len
-    }
-    fn word(&self, i: usize) -> &'a [u8] {
-        assert!(i < self.len, "word {i} of a window of {}", self.len);
-        self.inner.word(self.from + i)
-    }
-}
 
 /// Where the data of an AI.TENSORSET comes from; indices point into the parsed words.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,7 +58,7 @@ pub fn parse_tensorset<'a, W: Words<'a> + ?Sized>(words: &W) -> AiResult<TensorS
                 input: Input::Values(pos + 1),
             });
         }
-        let dim = super::number::parse_i64(word)
+        let dim = crate::args::parse_i64(word)
             .filter(|&d| d > 0)
             .ok_or(AiError::InvalidShape)?;
         len = len

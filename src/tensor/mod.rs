@@ -16,7 +16,7 @@ pub mod number;
 
 pub use dtype::DType;
 
-use args::Words;
+use crate::args::Words;
 use smallvec::SmallVec;
 
 use crate::error::{AiError, AiResult};
@@ -429,7 +429,7 @@ impl std::fmt::Debug for Tensor {
 /// Writes one VALUES argument into `out` (exactly `dtype.elem_size()` bytes).
 fn encode_number(dtype: DType, value: &[u8], out: &mut [u8]) -> AiResult<()> {
     fn int<T: TryFrom<i64>>(value: &[u8]) -> AiResult<T> {
-        let v = number::parse_i64(value).ok_or(AiError::InvalidValue)?;
+        let v = crate::args::parse_i64(value).ok_or(AiError::InvalidValue)?;
         T::try_from(v).map_err(|_| AiError::InvalidValue)
     }
     match dtype {

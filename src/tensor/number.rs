@@ -3,34 +3,6 @@
 //! `RedisModule_StringToDouble` would, without calling into the server (this code also runs
 //! in plain unit tests and, later, on worker threads).
 
-/// Redis `string2ll`: an optional `-`, then digits with no leading zero (a lone `0` is fine),
-/// no `+`, no spaces, within `i64`.
-pub fn parse_i64(s: &[u8]) -> Option<i64> {
-    let (negative, digits) = match s.split_first() {
-        Some((b'-', rest)) => (true, rest),
-        _ => (false, s),
-    };
-    match digits {
-        [] => return None,
-        [b'0'] => return (!negative).then_some(0),
-        [b'1'..=b'9', ..] => {}
-        _ => return None,
-    }
-    // Accumulate as a negative number so i64::MIN parses without overflow.
-    let mut acc: i64 = 0;
-    for &c in digits {
-        if !c.is_ascii_digit() {
-            return None;
-        }
-        acc = acc.checked_mul(10)?.checked_sub(i64::from(c - b'0'))?;
-    }
-    if negative {
-        Some(acc)
-    } else {
-        acc.checked_neg()
-    }
-}
-
 /// Redis `getDoubleFromObject`: what `strtod` reads, the whole string, no leading space,
 /// no NaN, and no overflow to infinity (an explicit `inf` is accepted).
 pub fn parse_f64(s: &[u8]) -> Option<f64> {
@@ -51,6 +23,7 @@ pub fn parse_f64(s: &[u8]) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::args::parse_i64;
 
     #[test]
     fn integers_follow_string2ll() {

@@ -6,7 +6,7 @@ use std::ffi::c_char;
 
 use redis_module::raw::{self, RedisModuleIO};
 
-use crate::ctx::{api, RedisModuleString};
+use crate::redis::{api, RedisModuleString};
 
 /// The IO failed (short read, corrupt data); details are in the server log.
 #[derive(Debug)]

@@ -10,10 +10,6 @@ pub mod model;
 pub mod script;
 pub mod tensor;
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
-
-use crate::ctx::{log, Level};
-
 /// RedisAI's encoding version of all three types.
 pub const ENCODING_VERSION: i32 = 4;
 
@@ -51,17 +47,3 @@ macro_rules! redis_type {
     };
 }
 pub(crate) use redis_type;
-
-/// Runs a type callback, logging a panic and returning `fallback` instead of unwinding.
-pub(crate) fn guard<R>(what: &str, fallback: R, f: impl FnOnce() -> R) -> R {
-    match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(r) => r,
-        Err(p) => {
-            log(
-                Level::Warning,
-                &format!("panic in {what}: {}", crate::commands::panic_message(&p)),
-            );
-            fallback
-        }
-    }
-}

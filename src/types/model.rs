@@ -7,11 +7,12 @@ use std::sync::Arc;
 use redis_module::raw::{self, RedisModuleDigest, RedisModuleIO, RedisModuleString};
 
 use super::io::{emit_aof, IoError, IoResult, Reader, Writer};
-use super::{guard, ENCODING_VERSION};
+use super::ENCODING_VERSION;
 use crate::backend::BackendKind;
 use crate::config;
-use crate::ctx::{api, string_bytes, OwnedString, StoredType};
 use crate::model::{chunks, BatchOpts, Model, ModelSource};
+use crate::redis::guard;
+use crate::redis::{api, string_bytes, OwnedString, StoredType};
 
 super::redis_type!(MODEL_TYPE, "AI__MODEL");
 

@@ -9,8 +9,9 @@ use std::sync::Arc;
 use redis_module::raw::{self, RedisModuleDigest, RedisModuleIO, RedisModuleString};
 
 use super::io::{emit_aof, IoError, IoResult, Reader, Writer};
-use super::{guard, ENCODING_VERSION};
-use crate::ctx::{api, string_bytes, OwnedString, StoredType};
+use super::ENCODING_VERSION;
+use crate::redis::guard;
+use crate::redis::{api, string_bytes, OwnedString, StoredType};
 use crate::script::{Script, ScriptSource};
 
 super::redis_type!(SCRIPT_TYPE, "AI_SCRIPT");

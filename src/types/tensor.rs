@@ -7,8 +7,9 @@ use std::sync::Arc;
 use redis_module::raw::{self, RedisModuleDigest, RedisModuleIO, RedisModuleString};
 
 use super::io::{emit_aof, IoError, IoResult, Reader, Writer};
-use super::{guard, ENCODING_VERSION};
-use crate::ctx::{api, tensorset_args, StoredType};
+use super::ENCODING_VERSION;
+use crate::redis::guard;
+use crate::redis::{api, tensorset_args, StoredType};
 use crate::tensor::{DType, Limits, Shape, Tensor};
 
 super::redis_type!(TENSOR_TYPE, "AI_TENSOR");

@@ -1,0 +1,141 @@
+//! Open keys and the module's stored values.
+
+use std::ffi::c_int;
+use std::marker::PhantomData;
+use std::ptr;
+use std::sync::Arc;
+
+use redis_module::raw;
+
+use super::Ctx;
+
+/// How a command uses one of its keys (see [`Ctx::key_at`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyUse {
+    Read,
+    /// Overwritten without being read.
+    Write,
+    ReadWrite,
+    Delete,
+}
+
+/// A Redis type whose values are stored as `Arc<Self>` (see `types`).
+pub trait StoredType: Send + Sync + Sized + 'static {
+    /// The type as registered with the server.
+    fn redis_type() -> *mut raw::RedisModuleType;
+}
+
+/// An open key; closed when dropped.
+pub struct Key<'c> {
+    pub(super) raw: *mut raw::RedisModuleKey,
+    pub(super) _ctx: PhantomData<&'c Ctx>,
+}
+
+impl Key<'_> {
+    pub fn is_empty(&self) -> bool {
+        // SAFETY: an open key (OpenKey returns NULL only for missing keys opened read-only,
+        // which KeyType reports as empty).
+        unsafe { api!(RedisModule_KeyType)(self.raw) == raw::REDISMODULE_KEYTYPE_EMPTY as c_int }
+    }
+
+    fn holds<T: StoredType>(&self) -> bool {
+        // SAFETY: open key.
+        unsafe {
+            api!(RedisModule_KeyType)(self.raw) == raw::REDISMODULE_KEYTYPE_MODULE as c_int
+                && api!(RedisModule_ModuleTypeGetType)(self.raw) == T::redis_type()
+        }
+    }
+
+    /// The value, if the key holds a `T`; `None` if the key is empty; WRONGTYPE otherwise.
+    pub fn get<T: StoredType>(&self) -> crate::error::AiResult<Option<&T>> {
+        if self.is_empty() {
+            return Ok(None);
+        }
+        if !self.holds::<T>() {
+            return Err(crate::error::AiError::WrongType);
+        }
+        // SAFETY: values of T's Redis type are always `Arc<T>::into_raw` pointers.
+        Ok(Some(unsafe {
+            &*(api!(RedisModule_ModuleTypeGetValue)(self.raw) as *const T)
+        }))
+    }
+
+    /// Like [`Key::get`], sharing ownership of the value.
+    pub fn get_arc<T: StoredType>(&self) -> crate::error::AiResult<Option<Arc<T>>> {
+        Ok(self.get::<T>()?.map(|v| {
+            let p: *const T = v;
+            // SAFETY: `p` came from Arc::into_raw and the key still holds its reference.
+            unsafe {
+                Arc::increment_strong_count(p);
+                Arc::from_raw(p)
+            }
+        }))
+    }
+
+    /// Deletes the key (it must be open for writing).
+    pub fn delete(&self) {
+        // SAFETY: open writable key.
+        unsafe { api!(RedisModule_DeleteKey)(self.raw) };
+    }
+
+    /// Fails with WRONGTYPE unless the key is empty or holds a `T`.
+    pub fn check_type<T: StoredType>(&self) -> crate::error::AiResult<()> {
+        self.get::<T>().map(|_| ())
+    }
+
+    /// Stores `value`, replacing (and freeing) what the key held. The key must be open for
+    /// writing and empty or of type `T`.
+    ///
+    /// A value of the same type is swapped in place: no new key object and no dictionary
+    /// delete and insert, which is most of the cost of overwriting a small tensor. Like
+    /// `SET`, and like the full replacement, an overwrite clears the key's TTL.
+    pub fn set<T: StoredType>(&self, value: Arc<T>) {
+        if self.holds::<T>() {
+            let p = Arc::into_raw(value) as *mut std::ffi::c_void;
+            let mut old: *mut std::ffi::c_void = ptr::null_mut();
+            // SAFETY: open writable key holding a T; on success the old value is handed back
+            // to us and the new one is owned by the key.
+            let status = unsafe {
+                api!(RedisModule_ModuleTypeReplaceValue)(self.raw, T::redis_type(), p, &mut old)
+            };
+            if status == raw::REDISMODULE_OK as c_int {
+                if !old.is_null() {
+                    // SAFETY: values of T's type are Arc<T>::into_raw pointers.
+                    drop(unsafe { Arc::from_raw(old as *const T) });
+                }
+                // SAFETY: open writable key.
+                unsafe {
+                    if api!(RedisModule_GetExpire)(self.raw) != raw::REDISMODULE_NO_EXPIRE as i64 {
+                        api!(RedisModule_SetExpire)(self.raw, raw::REDISMODULE_NO_EXPIRE as i64);
+                    }
+                }
+                return;
+            }
+            // SAFETY: the key did not take the value.
+            let value = unsafe { Arc::from_raw(p as *const T) };
+            return self.set_new(value);
+        }
+        self.set_new(value);
+    }
+
+    fn set_new<T: StoredType>(&self, value: Arc<T>) {
+        let p = Arc::into_raw(value) as *mut std::ffi::c_void;
+        // SAFETY: open writable key; ownership of `p` moves to Redis, returned to us in the
+        // type's free callback.
+        let status = unsafe { api!(RedisModule_ModuleTypeSetValue)(self.raw, T::redis_type(), p) };
+        if status != raw::REDISMODULE_OK as c_int {
+            // SAFETY: Redis did not take the value, so it is still ours.
+            drop(unsafe { Arc::from_raw(p as *const T) });
+            panic!("RedisModule_ModuleTypeSetValue refused a value for an open writable key");
+        }
+    }
+}
+
+impl Drop for Key<'_> {
+    fn drop(&mut self) {
+        if !self.raw.is_null() {
+            // SAFETY: opened by OpenKey and not closed yet.
+            unsafe { api!(RedisModule_CloseKey)(self.raw) };
+        }
+    }
+}
