@@ -21,6 +21,7 @@ mod model;
 mod script;
 pub mod search;
 mod stats;
+mod stored;
 pub mod tensor;
 mod types;
 
@@ -124,6 +125,7 @@ fn load(ctx: &Context, args: &[RedisString]) -> Result<(), String> {
     for (kind, path) in &load_args.preload {
         backend::load(*kind, path)?;
     }
+    exec::report_panics_to(|line| redis::log(Level::Warning, line));
     redis::register(raw_ctx, COMMANDS)?;
     commands::script::init(raw_ctx);
     redis::register_unless_present(raw_ctx, SEARCH_COMMANDS);

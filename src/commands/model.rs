@@ -112,9 +112,9 @@ pub fn modelget(ctx: &Ctx, args: &Args) -> AiResult<()> {
     ctx.reply_bulk(b"backend");
     ctx.reply_bulk(m.backend.name().as_bytes());
     ctx.reply_bulk(b"device");
-    ctx.reply_bulk(m.device.as_bytes());
+    ctx.reply_bulk(m.place.device.as_bytes());
     ctx.reply_bulk(b"tag");
-    ctx.reply_bulk(&m.tag);
+    ctx.reply_bulk(&m.place.tag);
     ctx.reply_bulk(b"batchsize");
     ctx.reply_long(m.batch.size as i64);
     ctx.reply_bulk(b"minbatchsize");

@@ -115,9 +115,9 @@ pub fn scriptget(ctx: &Ctx, args: &Args) -> AiResult<()> {
     }
     ctx.reply_array(if source { 8 } else { 6 });
     ctx.reply_bulk(b"device");
-    ctx.reply_bulk(s.device.as_bytes());
+    ctx.reply_bulk(s.place.device.as_bytes());
     ctx.reply_bulk(b"tag");
-    ctx.reply_bulk(&s.tag);
+    ctx.reply_bulk(&s.place.tag);
     ctx.reply_bulk(b"Entry Points");
     ctx.reply_array(s.entry_points.len());
     for e in &s.entry_points {
@@ -521,26 +521,10 @@ impl ScriptServices for ScriptEnv {
         if inputs.len() != model.inputs().len() {
             return Err(AiError::InputsMismatch.to_string());
         }
-        let start = std::time::Instant::now();
-        match model.prepared.run(worker, inputs) {
-            Ok(outs) => {
-                let samples = outs
-                    .first()
-                    .and_then(|o| o.as_ref())
-                    .and_then(|t| t.shape().first().copied())
-                    .unwrap_or(0);
-                model
-                    .stats
-                    .record(start.elapsed().as_micros() as u64, samples.max(0) as u64);
-                Ok(outs.into_iter().flatten().collect())
-            }
-            Err(e) => {
-                model.stats.record_error();
-                Err(match e {
-                    RunFailure::Error(e) => e,
-                    RunFailure::TimedOut => "ERR the model run timed out".into(),
-                })
-            }
+        match crate::exec::run_now(model.as_ref(), worker, inputs) {
+            Ok(outs) => Ok(outs.into_iter().flatten().collect()),
+            Err(RunFailure::Error(e)) => Err(e),
+            Err(RunFailure::TimedOut) => Err("ERR the model run timed out".into()),
         }
     }
 }

@@ -19,8 +19,8 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::{Graph, RunOp, Slot};
-use crate::exec::{Completion, Job, Outcome};
+use super::{Graph, RunOp, Slot, Target};
+use crate::exec::{Completion, Job, Outcome, Queue, Runner};
 use crate::model::Model;
 use crate::tensor::Tensor;
 
@@ -88,10 +88,17 @@ impl Shared {
     }
 }
 
-/// Pushes jobs made by `ready_jobs` onto their models' queues; called without the state lock.
-fn push(jobs: Vec<Job>) {
-    for job in jobs {
-        let queue = job.queue();
+/// What a target runs as, and on which queue.
+fn runner(target: &Target<Model>) -> (Arc<dyn Runner>, Arc<Queue>) {
+    match target {
+        Target::Model(m) => (m.clone(), m.place.queue.clone()),
+        Target::Script(call) => (call.clone(), call.script.place.queue.clone()),
+    }
+}
+
+/// Pushes jobs made by `ready_jobs` onto their queues; called without the state lock.
+fn push(jobs: Vec<(Arc<Queue>, Job)>) {
+    for (queue, job) in jobs {
         queue.push(job);
     }
 }
@@ -139,7 +146,7 @@ pub fn start(graph: Graph<Model>, client: Box<dyn Client>) {
 
 /// After a change of state: the plan is over when nothing is in flight (the client is told,
 /// outside the lock), else the ready jobs are pushed (outside the lock).
-fn advance(mut st: MutexGuard<'_, State>, ready: Vec<Job>) {
+fn advance(mut st: MutexGuard<'_, State>, ready: Vec<(Arc<Queue>, Job)>) {
     if st.in_flight == 0 {
         let (client, result) = finish(&mut st);
         drop(st);
@@ -167,7 +174,7 @@ fn finish(st: &mut State) -> (Option<Box<dyn Client>>, Finished) {
 /// Marks every model op whose inputs all exist as in flight and makes its job. An op
 /// waiting for a slot that its producer left empty (a non-tensor output) can never run:
 /// it fails, and the plan stops.
-fn ready_jobs(shared: &Arc<Shared>, st: &mut State) -> Vec<Job> {
+fn ready_jobs(shared: &Arc<Shared>, st: &mut State) -> Vec<(Arc<Queue>, Job)> {
     let mut jobs = Vec::new();
     for op in 0..st.runs.len() {
         if st.stop || st.status[op] != Status::Waiting {
@@ -186,19 +193,15 @@ fn ready_jobs(shared: &Arc<Shared>, st: &mut State) -> Vec<Job> {
                 .iter()
                 .filter_map(|&s| st.slots[s].clone())
                 .collect();
-            let target = run.target.clone();
+            let (runner, queue) = runner(&run.target);
             st.status[op] = Status::InFlight;
             st.in_flight += 1;
-            jobs.push(Job::with_deadline(
-                target,
-                inputs,
-                st.deadline,
-                Box::new(OpDone {
-                    shared: shared.clone(),
-                    op,
-                    done: false,
-                }),
-            ));
+            let done = Box::new(OpDone {
+                shared: shared.clone(),
+                op,
+                done: false,
+            });
+            jobs.push((queue, Job::new(runner, inputs, st.deadline, done)));
         } else if missing
             .iter()
             .all(|&s| st.producer[s].is_some_and(|p| st.status[p] == Status::Ended))

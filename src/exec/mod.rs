@@ -2,10 +2,15 @@
 //!
 //! # Threads and what they own
 //!
-//! * The **main thread** (Redis) parses a run command into a plan (`crate::dag`), snapshots
-//!   its inputs (`Arc<Tensor>`, no copy), blocks the client and pushes a [`Job`] per ready
-//!   model op on the model's device [`Queue`]. Later, in the blocked client's reply callback,
-//!   it writes the outputs to the keyspace. It never waits for a worker.
+//! This module knows what it runs only as a [`Runner`] (a stored model or a script call
+//! implements it elsewhere): its batching options, how to run it once, where its runs are
+//! counted. It imports nothing of models, scripts, DAGs or Redis, so the batching policy
+//! ([`choose`]) is a pure function with unit tests of its own.
+//!
+//! * The **main thread** (Redis) parses a run command into a plan, snapshots its inputs
+//!   (`Arc<Tensor>`, no copy), blocks the client and pushes a [`Job`] per ready op on the
+//!   runner's device [`Queue`]. Later, in the blocked client's reply callback, it writes the
+//!   outputs to the keyspace. It never waits for a worker.
 //! * **Workers**: `THREADS_PER_QUEUE` per device queue (`CPU`, `GPU:0`, ...), created with the
 //!   queue on first use. A worker takes ready work from its queue, runs it through the
 //!   backend with its own index (the plugin keeps per-worker engine state by that index), and
@@ -26,7 +31,7 @@
 //!
 //! * A job is in exactly one place: a queue, or the hands of one worker. It completes exactly
 //!   once (outputs, error or TIMEDOUT), except at shutdown, when pending jobs are dropped.
-//! * A batch only joins jobs of the same model object (`Arc` identity: a model stored again
+//! * A batch only joins jobs of the same runner object (`Arc` identity: a model stored again
 //!   is a new batch group), with compatible inputs, up to BATCHSIZE rows; an input that does
 //!   not batch runs alone.
 //! * Models and inputs are immutable and reference counted, so AI.MODELDEL, a new
@@ -36,24 +41,48 @@
 //! as RedisAI did (1 ms wake-ups per worker, idle or not); running models on the main thread.
 
 pub mod batch;
+#[cfg(test)]
+mod tests;
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::backend::RunFailure;
-use crate::config;
-use crate::dag::Target;
-use crate::model::{BatchOpts, Model};
-use crate::redis::{log, Level};
+use crate::error::panic_message;
 use crate::stats::RunStats;
 use crate::tensor::Tensor;
+
+/// Auto-batching options (RedisAI's BATCHSIZE, MINBATCHSIZE, MINBATCHTIMEOUT).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchOpts {
+    /// Largest batch, in rows along dimension 0; 0 = no batching.
+    pub size: u64,
+    /// Smallest batch worth running; smaller ones wait for company.
+    pub min_size: u64,
+    /// How long a batch smaller than `min_size` waits before running anyway; 0 = forever.
+    pub min_timeout_ms: u64,
+}
+
+/// What a queue runs: a stored model, a script call. Shared immutable state only (`&self`):
+/// per-worker engine state lives behind `worker`, the index of the calling worker.
+pub trait Runner: Send + Sync {
+    /// How jobs of this runner may be batched; the default never batches.
+    fn batch(&self) -> BatchOpts {
+        BatchOpts::default()
+    }
+    /// Runs once on these inputs (for a batch, already joined along dimension 0): one entry
+    /// per output, `None` for outputs that are not tensors.
+    fn run(&self, worker: usize, inputs: &[&Tensor]) -> Result<Vec<Option<Tensor>>, RunFailure>;
+    /// Where runs are counted (AI.INFO).
+    fn stats(&self) -> &RunStats;
+}
 
 /// How a run ended, for one job.
 #[derive(Debug)]
 pub enum Outcome {
-    /// One entry per model output; `None` for outputs that are not tensors.
+    /// One entry per output; `None` for outputs that are not tensors.
     Outputs(Vec<Option<Tensor>>),
     /// The text the client receives.
     Failed(String),
@@ -67,63 +96,43 @@ pub trait Completion: Send {
 }
 
 pub struct Job {
-    pub target: Target<Model>,
-    pub inputs: Vec<Arc<Tensor>>,
+    runner: Arc<dyn Runner>,
+    inputs: Vec<Arc<Tensor>>,
     /// TIMEOUT: a job still waiting at this moment completes as timed out.
-    pub deadline: Option<Instant>,
-    pub completion: Box<dyn Completion>,
+    deadline: Option<Instant>,
+    completion: Box<dyn Completion>,
     enqueued: Instant,
 }
 
 impl Job {
     /// A job that expires at `deadline` if it is still queued then (a DAG's ops share one).
-    pub fn with_deadline(
-        target: Target<Model>,
+    pub fn new(
+        runner: Arc<dyn Runner>,
         inputs: Vec<Arc<Tensor>>,
         deadline: Option<Instant>,
         completion: Box<dyn Completion>,
     ) -> Job {
         Job {
-            target,
+            runner,
             inputs,
             deadline,
             completion,
             enqueued: Instant::now(),
         }
     }
-}
 
-impl Job {
-    /// The device queue this job runs on.
-    pub fn queue(&self) -> Arc<Queue> {
-        match &self.target {
-            Target::Model(m) => m.queue.clone(),
-            Target::Script(s) => s.script.queue.clone(),
-        }
-    }
-
-    /// Scripts never batch.
-    fn batch(&self) -> BatchOpts {
-        match &self.target {
-            Target::Model(m) => m.batch,
-            Target::Script(_) => BatchOpts::default(),
-        }
-    }
-
-    /// Whether two jobs run the same stored model object (and so may share a batch).
-    fn same_model(&self, other: &Job) -> bool {
-        match (&self.target, &other.target) {
-            (Target::Model(a), Target::Model(b)) => Arc::ptr_eq(a, b),
-            _ => false,
-        }
+    /// Whether two jobs run the same runner object (and so may share a batch).
+    fn same_runner(&self, other: &Job) -> bool {
+        std::ptr::addr_eq(Arc::as_ptr(&self.runner), Arc::as_ptr(&other.runner))
     }
 }
 
-fn stats_of(target: &Target<Model>) -> &RunStats {
-    match target {
-        Target::Model(m) => &m.stats,
-        Target::Script(s) => &s.script.stats,
-    }
+/// Where a panic inside a run is reported (the server log, set at load); nowhere before.
+static PANIC_LOG: OnceLock<fn(&str)> = OnceLock::new();
+
+/// Sets where panics caught in runs are reported. Only the first call takes effect.
+pub fn report_panics_to(log: fn(&str)) {
+    let _ = PANIC_LOG.set(log);
 }
 
 #[derive(Default)]
@@ -148,8 +157,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// The queue of `device` (upper-cased), created with its workers on first use.
-pub fn queue(device: &str) -> Result<Arc<Queue>, String> {
+/// The queue of `device` (upper-cased), created with `threads` workers on first use.
+pub fn queue(device: &str, threads: usize) -> Result<Arc<Queue>, String> {
     let name = device.to_ascii_uppercase();
     let mut queues = lock(&QUEUES);
     if let Some(q) = queues.iter().find(|q| q.name == name) {
@@ -161,8 +170,7 @@ pub fn queue(device: &str) -> Result<Arc<Queue>, String> {
         wake: Condvar::new(),
         clocks: Mutex::new(Vec::new()),
     });
-    let threads = config::THREADS_PER_QUEUE.get().max(1) as usize;
-    for index in 0..threads {
+    for index in 0..threads.max(1) {
         let worker_queue = q.clone();
         lock(&q.state).alive += 1;
         let spawned = std::thread::Builder::new()
@@ -183,14 +191,6 @@ pub fn queue(device: &str) -> Result<Arc<Queue>, String> {
     }
     queues.push(q.clone());
     Ok(q)
-}
-
-/// [`queue`] for a command: the reason goes to the log, the client gets RedisAI's error.
-pub fn device_queue(device: &str) -> crate::error::AiResult<Arc<Queue>> {
-    queue(device).map_err(|e| {
-        log(Level::Warning, &e);
-        crate::error::AiError::Backend("ERR Could not initialize queue on requested device".into())
-    })
 }
 
 /// Every queue, for INFO.
@@ -252,13 +252,13 @@ pub fn shutdown(grace: Duration) {
     }
 }
 
-enum Work {
+pub(crate) enum Work {
     Expired(Job),
     Run(Vec<Job>),
 }
 
 /// Removes and returns the next work that is ready, or says when to look again.
-fn choose(jobs: &mut VecDeque<Job>, now: Instant) -> Result<Work, Option<Instant>> {
+pub(crate) fn choose(jobs: &mut VecDeque<Job>, now: Instant) -> Result<Work, Option<Instant>> {
     if let Some(i) = jobs
         .iter()
         .position(|j| j.deadline.is_some_and(|d| d <= now))
@@ -272,7 +272,7 @@ fn choose(jobs: &mut VecDeque<Job>, now: Instant) -> Result<Work, Option<Instant
             continue;
         }
         let job = &jobs[i];
-        let opts = job.batch();
+        let opts = job.runner.batch();
         let own = batch::rows(&job.inputs);
         let alone = match own {
             None => true,
@@ -287,7 +287,7 @@ fn choose(jobs: &mut VecDeque<Job>, now: Instant) -> Result<Work, Option<Instant
             if total >= opts.size {
                 break;
             }
-            if grouped[k] || !other.same_model(job) {
+            if grouped[k] || !other.same_runner(job) {
                 continue;
             }
             let Some(r) = batch::rows(&other.inputs) else {
@@ -360,35 +360,28 @@ fn worker(q: Arc<Queue>, index: usize) {
     }
 }
 
-/// Runs one job, or a batch of jobs of one model, and completes each.
+/// Runs one job, or a batch of jobs of one runner, and completes each.
 fn run(mut jobs: Vec<Job>, worker: usize) {
     for j in &mut jobs {
         j.completion.started();
     }
-    let target = jobs[0].target.clone();
+    let runner = jobs[0].runner.clone();
     let start = Instant::now();
-    let result = catch_unwind(AssertUnwindSafe(|| match &target {
-        Target::Model(model) => execute(model, &jobs, worker),
-        Target::Script(call) => execute_script(call, &jobs[0], worker).map(|o| vec![o]),
-    }))
-    .unwrap_or_else(|p| {
-        let what = crate::error::panic_message(&p);
-        log(Level::Warning, &format!("panic while running: {what}"));
-        Err(RunFailure::Error(format!("ERR internal error: {what}")))
-    });
+    let result = catch_unwind(AssertUnwindSafe(|| execute(runner.as_ref(), &jobs, worker)))
+        .unwrap_or_else(|p| {
+            let what = panic_message(&p);
+            if let Some(log) = PANIC_LOG.get() {
+                log(&format!("panic while running: {what}"));
+            }
+            Err(RunFailure::Error(format!("ERR internal error: {what}")))
+        });
     let micros = start.elapsed().as_micros() as u64;
-    let stats = stats_of(&target);
+    let stats = runner.stats();
     let outcomes: Vec<Outcome> = match result {
         Ok(per_job) => per_job
             .into_iter()
             .map(|outputs| {
-                // RedisAI counts dimension 0 of the first output as the run's samples.
-                let samples = outputs
-                    .first()
-                    .and_then(|o| o.as_ref())
-                    .and_then(|t| t.shape().first().copied())
-                    .unwrap_or(0);
-                stats.record(micros, samples.max(0) as u64);
+                record(stats, micros, &outputs);
                 Outcome::Outputs(outputs)
             })
             .collect(),
@@ -403,50 +396,53 @@ fn run(mut jobs: Vec<Job>, worker: usize) {
             })
             .collect(),
     };
-    // The run's references to the model and inputs go before the clients hear back, so a
+    // The run's references to the runner and inputs go before the clients hear back, so a
     // model deleted meanwhile is gone (with its statistics) by the time they see the reply.
-    drop(target);
+    drop(runner);
     let completions: Vec<Box<dyn Completion>> = jobs.into_iter().map(|j| j.completion).collect();
     for (c, outcome) in completions.into_iter().zip(outcomes) {
         c.finished(outcome);
     }
 }
 
-/// Runs one script call; the function must return as many tensors as OUTPUTS named.
-fn execute_script(
-    call: &crate::script::ScriptCall,
-    job: &Job,
+/// Counts a successful run. RedisAI counts dimension 0 of the first output as its samples.
+fn record(stats: &RunStats, micros: u64, outputs: &[Option<Tensor>]) {
+    let samples = outputs
+        .first()
+        .and_then(|o| o.as_ref())
+        .and_then(|t| t.shape().first().copied())
+        .unwrap_or(0);
+    stats.record(micros, samples.max(0) as u64);
+}
+
+/// Runs `runner` once on the calling thread, counted like a queued run: a script's call of a
+/// model runs on the script's own worker.
+pub fn run_now(
+    runner: &dyn Runner,
     worker: usize,
+    inputs: &[&Tensor],
 ) -> Result<Vec<Option<Tensor>>, RunFailure> {
-    let inputs: Vec<&Tensor> = job.inputs.iter().map(|t| t.as_ref()).collect();
-    let outputs = call.script.prepared.run(
-        worker,
-        &call.function,
-        &inputs,
-        &call.keys,
-        &call.args,
-        &*call.env,
-    )?;
-    if outputs.len() != call.outputs {
-        return Err(RunFailure::Error(format!(
-            "Function returned unexpected number of outputs - {}",
-            String::from_utf8_lossy(&call.function)
-        )));
+    let start = Instant::now();
+    let result = runner.run(worker, inputs);
+    match &result {
+        Ok(outputs) => record(runner.stats(), start.elapsed().as_micros() as u64, outputs),
+        Err(_) => runner.stats().record_error(),
     }
-    Ok(outputs.into_iter().map(Some).collect())
+    result
 }
 
 type PerJob = Vec<Vec<Option<Tensor>>>;
 
-fn execute(model: &Model, jobs: &[Job], worker: usize) -> Result<PerJob, RunFailure> {
+/// One run for one job, or one run over the jobs' inputs joined, split back per job.
+fn execute(runner: &dyn Runner, jobs: &[Job], worker: usize) -> Result<PerJob, RunFailure> {
     if let [job] = jobs {
         let inputs: Vec<&Tensor> = job.inputs.iter().map(|t| t.as_ref()).collect();
-        return Ok(vec![model.prepared.run(worker, &inputs)?]);
+        return Ok(vec![runner.run(worker, &inputs)?]);
     }
     let requests: Vec<&[Arc<Tensor>]> = jobs.iter().map(|j| j.inputs.as_slice()).collect();
     let joined = batch::join(&requests).map_err(|e| RunFailure::Error(e.to_string()))?;
     let refs: Vec<&Tensor> = joined.iter().collect();
-    let outputs = model.prepared.run(worker, &refs)?;
+    let outputs = runner.run(worker, &refs)?;
     let sizes: Vec<u64> = jobs
         .iter()
         .map(|j| batch::rows(&j.inputs).unwrap_or(0))

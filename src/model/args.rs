@@ -3,11 +3,11 @@
 
 use std::ops::Range;
 
-use super::BatchOpts;
 use crate::args::parse_i64;
 use crate::args::Words;
 use crate::backend::BackendKind;
 use crate::error::{AiError, AiResult};
+use crate::exec::BatchOpts;
 
 /// A parsed AI.MODELSTORE / AI.MODELSET. Indices point into the parsed words.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,34 +9,20 @@ pub mod args;
 
 use std::sync::Arc;
 
-use crate::backend::{self, BackendKind, PluginModel};
+use crate::backend::{self, BackendKind, PluginModel, RunFailure};
 use crate::error::{AiError, AiResult};
-use crate::exec;
-use crate::stats::{self, Kind, RunStats};
-
-/// Auto-batching options (RedisAI's BATCHSIZE, MINBATCHSIZE, MINBATCHTIMEOUT).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct BatchOpts {
-    /// Largest batch, in rows along dimension 0; 0 = no batching.
-    pub size: u64,
-    /// Smallest batch worth running; smaller ones wait for company.
-    pub min_size: u64,
-    /// How long a batch smaller than `min_size` waits before running anyway; 0 = forever.
-    pub min_timeout_ms: u64,
-}
+use crate::exec::{self, BatchOpts};
+use crate::stats::{Kind, RunStats};
+use crate::stored::{check_device, Placement};
+use crate::tensor::Tensor;
 
 pub struct Model {
     pub backend: BackendKind,
-    /// The device as the client typed it (`cpu` stays `cpu`); the run queue is the upper case.
-    pub device: String,
-    pub tag: Vec<u8>,
+    pub place: Placement,
     pub batch: BatchOpts,
     /// The serialized model exactly as it was stored.
     pub blob: Vec<u8>,
     pub prepared: Arc<PluginModel>,
-    pub stats: Arc<RunStats>,
-    /// The run queue of `device`, found when the model was prepared (runs need no lookup).
-    pub queue: Arc<exec::Queue>,
 }
 
 /// What a model is made from: AI.MODELSTORE's arguments, or what RDB kept of them.
@@ -55,9 +41,7 @@ impl ModelSource {
     /// Prepares the model through its backend (loading the plugin on first use) and makes
     /// sure its device queue exists. Statistics are registered when the model is stored.
     pub fn prepare(self) -> AiResult<Model> {
-        if redisai_backend_api::Device::parse(&self.device).is_none() {
-            return Err(AiError::UnsupportedDevice);
-        }
+        check_device(&self.device)?;
         let plugin = backend::require(self.backend)?;
         let (ins, outs): (Vec<&str>, Vec<&str>) = if self.backend == BackendKind::Tf {
             (
@@ -70,57 +54,34 @@ impl ModelSource {
         let prepared = plugin
             .load_model(&self.blob, &self.device, &ins, &outs)
             .map_err(AiError::Backend)?;
-        let queue = exec::device_queue(&self.device)?;
-        let stats = Arc::new(RunStats::new(
-            b"",
-            Kind::Model,
-            self.backend,
-            &self.device,
-            &self.tag,
-        ));
+        let place = Placement::new(Kind::Model, self.backend, self.device, self.tag)?;
         Ok(Model {
             backend: self.backend,
-            device: self.device,
-            tag: self.tag,
+            place,
             batch: self.batch,
             blob: self.blob,
             prepared: Arc::new(prepared),
-            stats,
-            queue,
         })
     }
 }
 
 impl Model {
     /// This model, with statistics of its own registered under `key` (AI.INFO).
-    pub fn registered(mut self, key: &[u8]) -> Model {
-        self.stats = stats::register(RunStats::new(
-            key,
-            Kind::Model,
-            self.backend,
-            &self.device,
-            &self.tag,
-        ));
-        self
+    pub fn registered(self, key: &[u8]) -> Model {
+        Model {
+            place: self.place.registered(key),
+            ..self
+        }
     }
 
     /// Another stored model sharing this one's prepared engine model (COPY).
     pub fn share(&self) -> Model {
         Model {
             backend: self.backend,
-            device: self.device.clone(),
-            tag: self.tag.clone(),
+            place: self.place.share(),
             batch: self.batch,
             blob: self.blob.clone(),
             prepared: self.prepared.clone(),
-            stats: Arc::new(RunStats::new(
-                b"",
-                Kind::Model,
-                self.backend,
-                &self.device,
-                &self.tag,
-            )),
-            queue: self.queue.clone(),
         }
     }
 
@@ -140,17 +101,21 @@ impl Model {
             .chain(self.outputs())
             .map(String::len)
             .sum();
-        std::mem::size_of::<Model>()
-            + self.blob.capacity()
-            + self.tag.capacity()
-            + self.device.len()
-            + names
+        std::mem::size_of::<Model>() + self.blob.capacity() + self.place.heap_size() + names
     }
 }
 
-impl Drop for Model {
-    fn drop(&mut self) {
-        crate::stats::forget(&self.stats);
+impl exec::Runner for Model {
+    fn batch(&self) -> BatchOpts {
+        self.batch
+    }
+
+    fn run(&self, worker: usize, inputs: &[&Tensor]) -> Result<Vec<Option<Tensor>>, RunFailure> {
+        self.prepared.run(worker, inputs)
+    }
+
+    fn stats(&self) -> &RunStats {
+        &self.place.stats
     }
 }
 

@@ -10,21 +10,19 @@ pub mod args;
 
 use std::sync::Arc;
 
-use crate::backend::{self, BackendKind, PluginScript, ScriptServices};
+use crate::backend::{self, BackendKind, PluginScript, RunFailure, ScriptServices};
 use crate::error::{AiError, AiResult};
 use crate::exec;
-use crate::stats::{self, Kind, RunStats};
+use crate::stats::{Kind, RunStats};
+use crate::stored::{check_device, Placement};
+use crate::tensor::Tensor;
 
 pub struct Script {
-    /// As the client typed it; the run queue is the upper case.
-    pub device: String,
-    pub tag: Vec<u8>,
+    pub place: Placement,
     pub source: String,
     /// Empty for AI.SCRIPTSET's scripts, whose functions are called positionally.
     pub entry_points: Vec<String>,
     pub prepared: Arc<PluginScript>,
-    pub stats: Arc<RunStats>,
-    pub queue: Arc<exec::Queue>,
 }
 
 /// One call of a script function, as queued: everything a worker needs to run it.
@@ -51,70 +49,44 @@ impl ScriptSource {
     /// Compiles the script with the TORCH backend (loading it on first use) and makes sure
     /// its device queue exists.
     pub fn prepare(self) -> AiResult<Script> {
-        if redisai_backend_api::Device::parse(&self.device).is_none() {
-            return Err(AiError::UnsupportedDevice);
-        }
+        check_device(&self.device)?;
         let plugin = backend::require(BackendKind::Torch)?;
         let prepared = plugin
             .load_script(&self.source, &self.device, &self.entry_points)
             .map_err(AiError::Backend)?;
-        let queue = exec::device_queue(&self.device)?;
-        let stats = Arc::new(RunStats::new(
-            b"",
-            Kind::Script,
-            BackendKind::Torch,
-            &self.device,
-            &self.tag,
-        ));
+        let place = Placement::new(Kind::Script, BackendKind::Torch, self.device, self.tag)?;
         Ok(Script {
-            device: self.device,
-            tag: self.tag,
+            place,
             source: self.source,
             entry_points: self.entry_points,
             prepared: Arc::new(prepared),
-            stats,
-            queue,
         })
     }
 }
 
 impl Script {
     /// This script, with statistics of its own registered under `key` (AI.INFO).
-    pub fn registered(mut self, key: &[u8]) -> Script {
-        self.stats = stats::register(RunStats::new(
-            key,
-            Kind::Script,
-            BackendKind::Torch,
-            &self.device,
-            &self.tag,
-        ));
-        self
+    pub fn registered(self, key: &[u8]) -> Script {
+        Script {
+            place: self.place.registered(key),
+            ..self
+        }
     }
 
     /// Another stored script sharing this one's compiled code (COPY).
     pub fn share(&self) -> Script {
         Script {
-            device: self.device.clone(),
-            tag: self.tag.clone(),
+            place: self.place.share(),
             source: self.source.clone(),
             entry_points: self.entry_points.clone(),
             prepared: self.prepared.clone(),
-            stats: Arc::new(RunStats::new(
-                b"",
-                Kind::Script,
-                BackendKind::Torch,
-                &self.device,
-                &self.tag,
-            )),
-            queue: self.queue.clone(),
         }
     }
 
     /// Bytes held on the heap, for MEMORY USAGE (the engine's compiled code is not visible).
     pub fn heap_size(&self) -> usize {
         std::mem::size_of::<Script>()
-            + self.device.capacity()
-            + self.tag.capacity()
+            + self.place.heap_size()
             + self.source.capacity()
             + self
                 .entry_points
@@ -124,8 +96,27 @@ impl Script {
     }
 }
 
-impl Drop for Script {
-    fn drop(&mut self) {
-        stats::forget(&self.stats);
+impl exec::Runner for ScriptCall {
+    /// The function must return as many tensors as OUTPUTS named.
+    fn run(&self, worker: usize, inputs: &[&Tensor]) -> Result<Vec<Option<Tensor>>, RunFailure> {
+        let outputs = self.script.prepared.run(
+            worker,
+            &self.function,
+            inputs,
+            &self.keys,
+            &self.args,
+            &*self.env,
+        )?;
+        if outputs.len() != self.outputs {
+            return Err(RunFailure::Error(format!(
+                "Function returned unexpected number of outputs - {}",
+                String::from_utf8_lossy(&self.function)
+            )));
+        }
+        Ok(outputs.into_iter().map(Some).collect())
+    }
+
+    fn stats(&self) -> &RunStats {
+        &self.script.place.stats
     }
 }

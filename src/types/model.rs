@@ -10,7 +10,8 @@ use super::io::{emit_aof, IoError, IoResult, Reader, Writer};
 use super::ENCODING_VERSION;
 use crate::backend::BackendKind;
 use crate::config;
-use crate::model::{chunks, BatchOpts, Model, ModelSource};
+use crate::exec::BatchOpts;
+use crate::model::{chunks, Model, ModelSource};
 use crate::redis::guard;
 use crate::redis::{api, string_bytes, OwnedString, StoredType};
 
@@ -33,8 +34,8 @@ unsafe extern "C" fn rdb_save(io: *mut RedisModuleIO, value: *mut c_void) {
         let m = model(value);
         let mut w = Writer::new(io);
         w.unsigned(m.backend as u64);
-        w.c_string(&m.device);
-        w.buffer(&m.tag);
+        w.c_string(&m.place.device);
+        w.buffer(&m.place.tag);
         w.unsigned(m.batch.size);
         w.unsigned(m.batch.min_size);
         w.unsigned(m.batch.min_timeout_ms);
@@ -154,9 +155,9 @@ unsafe extern "C" fn aof_rewrite(
         let m = model(value);
         let mut args: Vec<OwnedString> = vec![
             OwnedString::new(m.backend.name().as_bytes()),
-            OwnedString::new(m.device.as_bytes()),
+            OwnedString::new(m.place.device.as_bytes()),
             OwnedString::new(b"TAG"),
-            OwnedString::new(&m.tag),
+            OwnedString::new(&m.place.tag),
         ];
         for (word, n) in [
             ("BATCHSIZE", m.batch.size),
@@ -197,8 +198,8 @@ unsafe extern "C" fn digest(md: *mut RedisModuleDigest, value: *mut c_void) {
         let add =
             |b: &[u8]| api!(RedisModule_DigestAddStringBuffer)(md, b.as_ptr().cast(), b.len());
         add(m.backend.name().as_bytes());
-        add(m.device.as_bytes());
-        add(&m.tag);
+        add(m.place.device.as_bytes());
+        add(&m.place.tag);
         for n in [m.batch.size, m.batch.min_size, m.batch.min_timeout_ms] {
             api!(RedisModule_DigestAddLongLong)(md, n as i64);
         }

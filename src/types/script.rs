@@ -32,8 +32,8 @@ unsafe extern "C" fn rdb_save(io: *mut RedisModuleIO, value: *mut c_void) {
     guard("AI_SCRIPT rdb_save", (), || {
         let s = script(value);
         let mut w = Writer::new(io);
-        w.c_string(&s.device);
-        w.buffer(&s.tag);
+        w.c_string(&s.place.device);
+        w.buffer(&s.place.tag);
         w.c_string(&s.source);
         w.unsigned(s.entry_points.len() as u64);
         for e in &s.entry_points {
@@ -102,9 +102,9 @@ unsafe extern "C" fn aof_rewrite(
     guard("AI_SCRIPT aof_rewrite", (), || {
         let s = script(value);
         let mut args: Vec<OwnedString> = vec![
-            OwnedString::new(s.device.as_bytes()),
+            OwnedString::new(s.place.device.as_bytes()),
             OwnedString::new(b"TAG"),
-            OwnedString::new(&s.tag),
+            OwnedString::new(&s.place.tag),
         ];
         let command = if s.entry_points.is_empty() {
             c"AI.SCRIPTSET"
@@ -138,8 +138,8 @@ unsafe extern "C" fn digest(md: *mut RedisModuleDigest, value: *mut c_void) {
         let s = script(value);
         let add =
             |b: &[u8]| api!(RedisModule_DigestAddStringBuffer)(md, b.as_ptr().cast(), b.len());
-        add(s.device.as_bytes());
-        add(&s.tag);
+        add(s.place.device.as_bytes());
+        add(&s.place.tag);
         add(s.source.as_bytes());
         for e in &s.entry_points {
             add(e.as_bytes());
