@@ -12,12 +12,13 @@ mod config;
 mod dag;
 pub mod error;
 mod exec;
-mod redis;
 // The cargo-fuzz targets' way into the private parsers (fuzz/, `make fuzz`).
 #[doc(hidden)]
 pub mod fuzzing;
 mod info;
 mod model;
+mod redis;
+mod sandbox;
 mod script;
 pub mod search;
 mod stats;
@@ -127,7 +128,7 @@ fn load(ctx: &Context, args: &[RedisString]) -> Result<(), String> {
     }
     exec::report_panics_to(|line| redis::log(Level::Warning, line));
     redis::register(raw_ctx, COMMANDS)?;
-    commands::script::init(raw_ctx);
+    sandbox::init(raw_ctx);
     redis::register_unless_present(raw_ctx, SEARCH_COMMANDS);
     commands::search_sync::subscribe(raw_ctx)?;
     // SAFETY: OnLoad context; the callbacks are 'static functions.

@@ -114,7 +114,7 @@ impl Keyspace<Model> for CommandKeys<'_, '_> {
     }
 
     fn script_env(&mut self, keys: Vec<Vec<u8>>) -> Arc<dyn ScriptServices + Send + Sync> {
-        super::script::env(self.ctx, keys, self.read_only)
+        crate::sandbox::env(self.ctx, keys, self.read_only)
     }
 
     fn writable(&mut self, word: usize) -> AiResult<()> {

@@ -8,4 +8,5 @@ pub mod model;
 pub mod script;
 pub mod search;
 pub mod search_sync;
+pub mod stored;
 pub mod tensor;

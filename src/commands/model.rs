@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use super::stored;
 use crate::args::Words;
 use crate::config;
 use crate::dag::{Plan, Target};
@@ -12,7 +13,7 @@ use crate::model::args::{
     StoreArgs,
 };
 use crate::model::{chunks, Model, ModelSource};
-use crate::redis::{ArgWords, Args, Ctx, KeyUse, Level, StoredType};
+use crate::redis::{ArgWords, Args, Ctx, KeyUse, Level};
 use crate::stats::{self, Kind};
 use crate::tensor::{try_concat, Tensor};
 
@@ -137,21 +138,7 @@ pub fn modeldel(ctx: &Ctx, args: &Args) -> AiResult<()> {
     if ctx.report_first_key(args, KeyUse::Delete) {
         return Ok(());
     }
-    delete_stored::<Model>(ctx, args, AiError::ModelKeyEmpty)
-}
-
-/// `AI.MODELDEL` / `AI.SCRIPTDEL <key>`: deletes a stored `T`; `missing` if there is none.
-pub fn delete_stored<T: StoredType>(ctx: &Ctx, args: &Args, missing: AiError) -> AiResult<()> {
-    if args.len() != 2 {
-        return Err(AiError::WrongArity);
-    }
-    let key = ctx.open_key(args.raw(1), true);
-    key.get::<T>()?.ok_or(missing)?;
-    key.delete();
-    drop(key);
-    ctx.replicate_verbatim();
-    ctx.reply_ok();
-    Ok(())
+    stored::delete::<Model>(ctx, args, AiError::ModelKeyEmpty)
 }
 
 fn model_at(ctx: &Ctx, args: &Args, i: usize) -> AiResult<Arc<Model>> {
@@ -180,7 +167,7 @@ pub fn modelexecute(ctx: &Ctx, args: &Args) -> AiResult<()> {
 /// `AI.MODELRUN <key> [TIMEOUT <ms>] INPUTS <key>... OUTPUTS <key>...` (deprecated)
 pub fn modelrun(ctx: &Ctx, args: &Args) -> AiResult<()> {
     if ctx.is_keys_position_request() {
-        report_run_keys(ctx, args, 2, None);
+        stored::report_run_keys(ctx, args, 2, None);
         return Ok(());
     }
     ctx.log(
@@ -247,55 +234,9 @@ fn report_execute_keys(ctx: &Ctx, args: &Args) {
     }
 }
 
-/// Key positions of the deprecated AI.MODELRUN / AI.SCRIPTRUN: the model or script, then
-/// every word after INPUTS (looked for from `from` on) except the first OUTPUTS and, for
-/// scripts, the `$` marker.
-pub fn report_run_keys(ctx: &Ctx, args: &Args, from: usize, marker: Option<&[u8]>) {
-    let n = args.len();
-    if n > 1 {
-        ctx.key_at(1, KeyUse::Read);
-    }
-    let Some(inputs_at) = (from..n).find(|&i| args.bytes(i).eq_ignore_ascii_case(b"INPUTS")) else {
-        return;
-    };
-    let mut seen_outputs = false;
-    for i in inputs_at + 1..n {
-        let w = args.bytes(i);
-        if !seen_outputs && w.eq_ignore_ascii_case(b"OUTPUTS") {
-            seen_outputs = true;
-        } else if marker != Some(w) {
-            let how = if seen_outputs {
-                KeyUse::Write
-            } else {
-                KeyUse::Read
-            };
-            ctx.key_at(i, how);
-        }
-    }
-}
-
 /// `AI._MODELSCAN` (experimental): `[key, tag]` of every stored model.
 pub fn modelscan(ctx: &Ctx, args: &Args) -> AiResult<()> {
-    scan(ctx, args, Kind::Model, "AI._MODELSCAN")
-}
-
-/// `[key, tag]` of every stored model or script (AI._MODELSCAN, AI._SCRIPTSCAN).
-pub fn scan(ctx: &Ctx, args: &Args, kind: Kind, command: &str) -> AiResult<()> {
-    if args.len() != 1 {
-        return Err(AiError::WrongArity);
-    }
-    ctx.log(
-        Level::Warning,
-        &format!("{command} is experimental and might be removed in future versions"),
-    );
-    let entries = stats::list(kind);
-    ctx.reply_array(entries.len());
-    for (key, tag) in entries {
-        ctx.reply_array(2);
-        ctx.reply_bulk(&key);
-        ctx.reply_bulk(&tag);
-    }
-    Ok(())
+    stored::scan(ctx, args, Kind::Model, "AI._MODELSCAN")
 }
 
 /// `AI.INFO <key> [RESETSTAT]`

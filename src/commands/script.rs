@@ -1,40 +1,13 @@
 //! AI.SCRIPTSTORE, AI.SCRIPTSET, AI.SCRIPTGET, AI.SCRIPTDEL, AI.SCRIPTEXECUTE, AI.SCRIPTRUN and
-//! AI._SCRIPTSCAN (spec §4.9–§4.14, §4.19), and the server as a running script sees it
-//! (`redis.execute`, `redisAI.model_execute`, spec §9).
-//!
-//! # What a script may do, and how that is enforced
-//!
-//! Upstream RedisAI ran a script's Redis calls as a superuser on any key. Here a call runs
-//! as the client that ran the script: `RedisModule_SetContextUser` + the `C` flag of
-//! `RedisModule_Call` apply that user's ACL to the command and its keys; the keys a command
-//! touches (`RedisModule_GetCommandKeys`) must be among the KEYS the caller declared (which
-//! Redis already checked against the user's key patterns, and which the cluster routes by);
-//! `M` refuses deny-oom commands over `maxmemory`, `S` refuses what scripts may not run, and
-//! `W` refuses writes from a read-only command (AI.DAGRUN_RO). A stored model run from a
-//! script must be declared in KEYS too, and readable by the user.
-//!
-//! # Concurrency
-//!
-//! Calls come from worker threads. Each takes the server lock (`ThreadSafeContextLock`) on
-//! one detached thread-safe context made at load, sets its database and user, calls, copies
-//! the reply and resets the user before unlocking, so the shared context never carries one
-//! call's state into another: only the lock holder touches it. A model run from a script
-//! runs on the script's worker thread, outside the lock.
+//! AI._SCRIPTSCAN (spec §4.9–§4.14, §4.19). What a running script may do is `crate::sandbox`.
 
-use std::ffi::{c_char, c_int, c_void, CString};
-use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::Arc;
 
-use redis_module::raw::{self, RedisModuleCallReply};
-use redisai_backend_api::Reply;
-
-use crate::backend::{RunFailure, ScriptServices};
+use super::stored;
 use crate::dag::{Plan, Target};
 use crate::error::{AiError, AiResult};
-use crate::model::Model;
-use crate::redis::{
-    api, api_has, string_bytes, AclUser, Args, Ctx, KeyUse, Level, OwnedString, RedisModuleCtx,
-};
+use crate::redis::{Args, Ctx, KeyUse, Level};
+use crate::sandbox;
 use crate::script::args::{
     parse_scriptexecute, parse_scriptget, parse_scriptrun, parse_scriptset, parse_scriptstore,
     ExecArgs, StoreArgs,
@@ -135,7 +108,7 @@ pub fn scriptdel(ctx: &Ctx, args: &Args) -> AiResult<()> {
     if ctx.report_first_key(args, KeyUse::Delete) {
         return Ok(());
     }
-    super::model::delete_stored::<Script>(ctx, args, AiError::ScriptKeyEmpty)
+    stored::delete::<Script>(ctx, args, AiError::ScriptKeyEmpty)
 }
 
 /// `AI.SCRIPTEXECUTE <key> <function> [KEYS n k...] [INPUTS n t...] [ARGS n a...]
@@ -160,7 +133,7 @@ pub fn scriptexecute(ctx: &Ctx, args: &Args) -> AiResult<()> {
 /// (deprecated)
 pub fn scriptrun(ctx: &Ctx, args: &Args) -> AiResult<()> {
     if ctx.is_keys_position_request() {
-        super::model::report_run_keys(ctx, args, 3, Some(b"$"));
+        stored::report_run_keys(ctx, args, 3, Some(b"$"));
         return Ok(());
     }
     ctx.log(
@@ -209,7 +182,7 @@ fn run(
         function: args.bytes(2).to_vec(),
         args: words(&req.args),
         outputs: req.outputs.len(),
-        env: env(ctx, keys.clone(), read_only),
+        env: sandbox::env(ctx, keys.clone(), read_only),
         keys,
     };
     let outputs = words(&req.outputs);
@@ -260,271 +233,5 @@ fn report_execute_keys(ctx: &Ctx, args: &Args) {
 
 /// `AI._SCRIPTSCAN` (experimental): `[key, tag]` of every stored script.
 pub fn scriptscan(ctx: &Ctx, args: &Args) -> AiResult<()> {
-    super::model::scan(ctx, args, Kind::Script, "AI._SCRIPTSCAN")
-}
-
-// ---------------------------------------------------------------------------------------
-// The server as a running script sees it.
-// ---------------------------------------------------------------------------------------
-
-/// The one detached context script calls go through (see the essay at the top).
-static CALL_CTX: AtomicPtr<RedisModuleCtx> = AtomicPtr::new(std::ptr::null_mut());
-
-/// Makes the context script calls use; called once at load.
-pub fn init(ctx: *mut RedisModuleCtx) {
-    // SAFETY: OnLoad context; the detached context lives as long as the process.
-    let detached = unsafe { api!(RedisModule_GetDetachedThreadSafeContext)(ctx) };
-    CALL_CTX.store(detached, Ordering::Release);
-}
-
-/// Who ran the script and what it may touch.
-struct ScriptEnv {
-    db: c_int,
-    user: Vec<u8>,
-    keys: Vec<Vec<u8>>,
-    read_only: bool,
-}
-
-/// The environment of a script run by the client of `ctx`, limited to `keys`.
-pub fn env(
-    ctx: &Ctx,
-    keys: Vec<Vec<u8>>,
-    read_only: bool,
-) -> Arc<dyn ScriptServices + Send + Sync> {
-    // SAFETY: live command context; the name is freed below.
-    let user = unsafe {
-        let name = api!(RedisModule_GetCurrentUserName)(ctx.raw_ctx());
-        if name.is_null() {
-            Vec::new()
-        } else {
-            let v = string_bytes(name).to_vec();
-            api!(RedisModule_FreeString)(std::ptr::null_mut(), name);
-            v
-        }
-    };
-    // SAFETY: live command context.
-    let db = unsafe { api!(RedisModule_GetSelectedDb)(ctx.raw_ctx()) };
-    Arc::new(ScriptEnv {
-        db,
-        user,
-        keys,
-        read_only,
-    })
-}
-
-/// The server lock, held on the shared call context; released when dropped.
-struct Locked {
-    ctx: *mut RedisModuleCtx,
-    user: Option<AclUser>,
-}
-
-impl Locked {
-    /// Takes the server lock and sets the database and user of `env` on the call context.
-    fn take(env: &ScriptEnv) -> Result<Locked, String> {
-        let ctx = CALL_CTX.load(Ordering::Acquire);
-        if ctx.is_null() {
-            return Err("ERR script calls are not available".into());
-        }
-        if !api_has!(RedisModule_SetContextUser)
-            || !api_has!(RedisModule_GetModuleUserFromUserName)
-            || !api_has!(RedisModule_GetCommandKeys)
-        {
-            return Err("ERR calls from scripts need Redis 7.0.6 or later".into());
-        }
-        // SAFETY: the detached context made at load; the lock is released in Drop.
-        unsafe { api!(RedisModule_ThreadSafeContextLock)(ctx) };
-        let mut locked = Locked { ctx, user: None };
-        // SAFETY: under the server lock.
-        if unsafe { api!(RedisModule_SelectDb)(ctx, env.db) } != raw::REDISMODULE_OK as c_int {
-            return Err("ERR the script's database no longer exists".into());
-        }
-        let user = AclUser::by_name(&env.user).ok_or_else(|| {
-            format!(
-                "NOPERM the user '{}' that ran the script no longer exists",
-                String::from_utf8_lossy(&env.user)
-            )
-        })?;
-        // SAFETY: under the server lock; the user outlives its use (reset in Drop first).
-        unsafe { api!(RedisModule_SetContextUser)(ctx, user.as_ptr()) };
-        locked.user = Some(user);
-        Ok(locked)
-    }
-}
-
-impl Drop for Locked {
-    fn drop(&mut self) {
-        // SAFETY: still under the server lock taken in `take`.
-        unsafe {
-            if let Some(user) = self.user.take() {
-                // Reset before the user is freed: the context must never point at a freed one.
-                api!(RedisModule_SetContextUser)(self.ctx, std::ptr::null());
-                drop(user);
-            }
-            api!(RedisModule_ThreadSafeContextUnlock)(self.ctx);
-        }
-    }
-}
-
-/// Copies a call reply (RESP2 shapes) into a [`Reply`]; a top-level error is `Err`.
-///
-/// # Safety
-/// `r` is a live call reply.
-unsafe fn convert(r: *mut RedisModuleCallReply, depth: usize) -> Result<Reply, String> {
-    let bytes = |r| {
-        let mut len = 0usize;
-        let p = unsafe { api!(RedisModule_CallReplyStringPtr)(r, &mut len) };
-        if p.is_null() {
-            Vec::new()
-        } else {
-            unsafe { std::slice::from_raw_parts(p as *const u8, len) }.to_vec()
-        }
-    };
-    let t = unsafe { api!(RedisModule_CallReplyType)(r) } as isize;
-    Ok(match t {
-        raw::REDISMODULE_REPLY_STRING => Reply::Str(bytes(r)),
-        raw::REDISMODULE_REPLY_ERROR if depth == 0 => {
-            return Err(String::from_utf8_lossy(&bytes(r)).into_owned())
-        }
-        raw::REDISMODULE_REPLY_ERROR => Reply::Error(bytes(r)),
-        raw::REDISMODULE_REPLY_INTEGER => {
-            Reply::Int(unsafe { api!(RedisModule_CallReplyInteger)(r) })
-        }
-        raw::REDISMODULE_REPLY_ARRAY => {
-            let n = unsafe { api!(RedisModule_CallReplyLength)(r) };
-            let mut items = Vec::with_capacity(n.min(1 << 16));
-            for i in 0..n {
-                let e = unsafe { api!(RedisModule_CallReplyArrayElement)(r, i) };
-                items.push(if e.is_null() {
-                    Reply::Nil
-                } else {
-                    unsafe { convert(e, depth + 1) }?
-                });
-            }
-            Reply::Array(items)
-        }
-        _ => Reply::Nil,
-    })
-}
-
-/// Why `RedisModule_Call` refused a command, from its errno.
-fn refusal(command: &[u8]) -> String {
-    let cmd = String::from_utf8_lossy(command);
-    match std::io::Error::last_os_error().raw_os_error() {
-        Some(libc::ENOENT) => format!("ERR unknown command '{cmd}'"),
-        Some(libc::EINVAL) => format!("ERR wrong number of arguments for '{cmd}' command"),
-        Some(libc::EACCES) => format!(
-            "NOPERM this user has no permissions to run the '{cmd}' command or to access one of its keys"
-        ),
-        Some(libc::ENOSPC) => "OOM command not allowed when used memory > 'maxmemory'.".into(),
-        Some(libc::ENOTSUP) => {
-            format!("ERR write command '{cmd}' not allowed from a read-only script call")
-        }
-        Some(libc::EPERM) => format!("ERR '{cmd}' is not allowed from scripts"),
-        Some(libc::EROFS) => "READONLY You can't write against a read only replica.".into(),
-        _ => format!("ERR the server refused to run '{cmd}' from a script"),
-    }
-}
-
-impl ScriptEnv {
-    fn declared(&self, key: &[u8]) -> Result<(), String> {
-        if self.keys.iter().any(|k| k == key) {
-            Ok(())
-        } else {
-            Err(format!(
-                "ERR script tried to access key '{}' that was not declared in KEYS",
-                String::from_utf8_lossy(key)
-            ))
-        }
-    }
-}
-
-impl ScriptServices for ScriptEnv {
-    fn redis_call(&self, argv: &[&[u8]]) -> Result<Reply, String> {
-        let (command, rest) = argv
-            .split_first()
-            .ok_or("ERR redis.execute needs a command")?;
-        let cname = CString::new(*command).map_err(|_| "ERR command name contains NUL")?;
-        let locked = Locked::take(self)?;
-        let strings: Vec<OwnedString> = argv.iter().map(|a| OwnedString::new(a)).collect();
-        let mut raw_argv: Vec<*mut raw::RedisModuleString> =
-            strings.iter().map(|s| s.as_ptr()).collect();
-        // SAFETY: under the server lock; the positions array is freed below.
-        unsafe {
-            let mut n: c_int = 0;
-            let positions = api!(RedisModule_GetCommandKeys)(
-                locked.ctx,
-                raw_argv.as_mut_ptr(),
-                raw_argv.len() as c_int,
-                &mut n,
-            );
-            if !positions.is_null() {
-                let pos = std::slice::from_raw_parts(positions, n.max(0) as usize);
-                let undeclared = pos
-                    .iter()
-                    .map(|&p| argv.get(p as usize).copied().unwrap_or_default())
-                    .find(|k| self.declared(k).is_err());
-                api!(RedisModule_Free)(positions as *mut c_void);
-                if let Some(k) = undeclared {
-                    return Err(self.declared(k).unwrap_err());
-                }
-            }
-        }
-        let flags: &[u8] = if self.read_only {
-            b"!CMSWv\0"
-        } else {
-            b"!CMSv\0"
-        };
-        let call = api!(RedisModule_Call);
-        // SAFETY: under the server lock; "v" takes the argument array and its length.
-        let reply = unsafe {
-            call(
-                locked.ctx,
-                cname.as_ptr(),
-                flags.as_ptr() as *const c_char,
-                raw_argv.as_mut_ptr().add(1),
-                rest.len(),
-            )
-        };
-        if reply.is_null() {
-            return Err(refusal(command));
-        }
-        // SAFETY: a live reply, freed right after it is copied.
-        let out = unsafe { convert(reply, 0) };
-        unsafe { api!(RedisModule_FreeCallReply)(reply) };
-        drop(strings);
-        drop(locked);
-        out
-    }
-
-    fn model_execute(
-        &self,
-        worker: usize,
-        key: &[u8],
-        inputs: &[&Tensor],
-    ) -> Result<Vec<Tensor>, String> {
-        self.declared(key)?;
-        let model: Arc<Model> = {
-            let locked = Locked::take(self)?;
-            let name = OwnedString::new(key);
-            if !locked.user.as_ref().is_some_and(|u| u.may_read(key)) {
-                return Err(format!(
-                    "NOPERM this user has no permissions to access the '{}' key",
-                    String::from_utf8_lossy(key)
-                ));
-            }
-            // SAFETY: the call context is a live context while the lock is held.
-            let c = unsafe { Ctx::from_raw(locked.ctx) };
-            let got = c.open_key(name.as_ptr(), false).get_arc::<Model>();
-            got.map_err(|e| e.to_string())?
-                .ok_or_else(|| AiError::ModelKeyEmpty.to_string())?
-        };
-        if inputs.len() != model.inputs().len() {
-            return Err(AiError::InputsMismatch.to_string());
-        }
-        match crate::exec::run_now(model.as_ref(), worker, inputs) {
-            Ok(outs) => Ok(outs.into_iter().flatten().collect()),
-            Err(RunFailure::Error(e)) => Err(e),
-            Err(RunFailure::TimedOut) => Err("ERR the model run timed out".into()),
-        }
-    }
+    stored::scan(ctx, args, Kind::Script, "AI._SCRIPTSCAN")
 }

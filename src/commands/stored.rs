@@ -1,0 +1,66 @@
+//! What the model and script commands share: deleting a stored value, the key positions of
+//! the deprecated run commands, and the experimental scans.
+
+use crate::error::{AiError, AiResult};
+use crate::redis::{Args, Ctx, KeyUse, Level, StoredType};
+use crate::stats::{self, Kind};
+
+/// `AI.MODELDEL` / `AI.SCRIPTDEL <key>`: deletes a stored `T`; `missing` if there is none.
+pub fn delete<T: StoredType>(ctx: &Ctx, args: &Args, missing: AiError) -> AiResult<()> {
+    if args.len() != 2 {
+        return Err(AiError::WrongArity);
+    }
+    let key = ctx.open_key(args.raw(1), true);
+    key.get::<T>()?.ok_or(missing)?;
+    key.delete();
+    drop(key);
+    ctx.replicate_verbatim();
+    ctx.reply_ok();
+    Ok(())
+}
+
+/// Key positions of the deprecated AI.MODELRUN / AI.SCRIPTRUN: the model or script, then
+/// every word after INPUTS (looked for from `from` on) except the first OUTPUTS and, for
+/// scripts, the `$` marker.
+pub fn report_run_keys(ctx: &Ctx, args: &Args, from: usize, marker: Option<&[u8]>) {
+    let n = args.len();
+    if n > 1 {
+        ctx.key_at(1, KeyUse::Read);
+    }
+    let Some(inputs_at) = (from..n).find(|&i| args.bytes(i).eq_ignore_ascii_case(b"INPUTS")) else {
+        return;
+    };
+    let mut seen_outputs = false;
+    for i in inputs_at + 1..n {
+        let w = args.bytes(i);
+        if !seen_outputs && w.eq_ignore_ascii_case(b"OUTPUTS") {
+            seen_outputs = true;
+        } else if marker != Some(w) {
+            let how = if seen_outputs {
+                KeyUse::Write
+            } else {
+                KeyUse::Read
+            };
+            ctx.key_at(i, how);
+        }
+    }
+}
+
+/// `[key, tag]` of every stored model or script (AI._MODELSCAN, AI._SCRIPTSCAN).
+pub fn scan(ctx: &Ctx, args: &Args, kind: Kind, command: &str) -> AiResult<()> {
+    if args.len() != 1 {
+        return Err(AiError::WrongArity);
+    }
+    ctx.log(
+        Level::Warning,
+        &format!("{command} is experimental and might be removed in future versions"),
+    );
+    let entries = stats::list(kind);
+    ctx.reply_array(entries.len());
+    for (key, tag) in entries {
+        ctx.reply_array(2);
+        ctx.reply_bulk(&key);
+        ctx.reply_bulk(&tag);
+    }
+    Ok(())
+}
