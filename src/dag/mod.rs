@@ -183,6 +183,55 @@ impl<M> Plan<M> {
     }
 }
 
+/// The commands a DAG op may be, named once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpName {
+    TensorGet,
+    TensorSet,
+    ModelExecute,
+    ScriptExecute,
+    ModelRun,
+    ScriptRun,
+}
+
+impl OpName {
+    const ALL: [OpName; 6] = [
+        OpName::TensorGet,
+        OpName::TensorSet,
+        OpName::ModelExecute,
+        OpName::ScriptExecute,
+        OpName::ModelRun,
+        OpName::ScriptRun,
+    ];
+
+    /// The op a word names, in any case.
+    pub fn parse(word: &[u8]) -> Option<OpName> {
+        OpName::ALL.into_iter().find(|op| is(word, op.name()))
+    }
+
+    /// The command's name as RedisAI writes it in errors.
+    pub fn name(self) -> &'static str {
+        match self {
+            OpName::TensorGet => "AI.TENSORGET",
+            OpName::TensorSet => "AI.TENSORSET",
+            OpName::ModelExecute => "AI.MODELEXECUTE",
+            OpName::ScriptExecute => "AI.SCRIPTEXECUTE",
+            OpName::ModelRun => "AI.MODELRUN",
+            OpName::ScriptRun => "AI.SCRIPTRUN",
+        }
+    }
+
+    /// Runs a stored model or script, named by the key after the op's name.
+    pub fn runs_stored(self) -> bool {
+        !matches!(self, OpName::TensorGet | OpName::TensorSet)
+    }
+
+    /// Allowed only in the deprecated AI.DAGRUN.
+    fn deprecated(self) -> bool {
+        matches!(self, OpName::ModelRun | OpName::ScriptRun)
+    }
+}
+
 fn is(word: &[u8], keyword: &str) -> bool {
     word.eq_ignore_ascii_case(keyword.as_bytes())
 }
@@ -467,58 +516,48 @@ where
         return Err(AiError::DagUnsupportedOp);
     }
     let op = window(words, start, len);
-    let name = op.word(0);
-    if is(name, "AI.TENSORGET") {
-        if !(2..=4).contains(&len) {
-            return Err(AiError::DagOpArity("AI.TENSORGET"));
-        }
-        let format = parse_tensorget_format(&tail(&op, 2))?;
-        return Ok(Parsed::Get {
-            name: start + 1,
-            format,
-        });
-    }
-    if is(name, "AI.TENSORSET") {
-        if len < 4 {
-            return Err(AiError::DagOpArity("AI.TENSORSET"));
-        }
-        let values = tail(&op, 2);
-        let req = parse_tensorset(&values)?;
-        let tensor = match req.input {
-            Input::Zeros => Tensor::zeros(req.dtype, req.shape, limits)?,
-            Input::Blob(i) => Tensor::from_blob(req.dtype, req.shape, values.word(i), limits)?,
-            Input::Values(i) => {
-                Tensor::from_values(req.dtype, req.shape, &tail(&values, i), limits)?
+    let name = OpName::parse(op.word(0)).ok_or(AiError::DagUnsupportedOp)?;
+    match name {
+        OpName::TensorGet => {
+            if !(2..=4).contains(&len) {
+                return Err(AiError::DagOpArity(name.name()));
             }
-        };
-        return Ok(Parsed::Set {
-            name: start + 1,
-            tensor,
-        });
+            let format = parse_tensorget_format(&tail(&op, 2))?;
+            return Ok(Parsed::Get {
+                name: start + 1,
+                format,
+            });
+        }
+        OpName::TensorSet => {
+            if len < 4 {
+                return Err(AiError::DagOpArity(name.name()));
+            }
+            let values = tail(&op, 2);
+            let req = parse_tensorset(&values)?;
+            let tensor = match req.input {
+                Input::Zeros => Tensor::zeros(req.dtype, req.shape, limits)?,
+                Input::Blob(i) => Tensor::from_blob(req.dtype, req.shape, values.word(i), limits)?,
+                Input::Values(i) => {
+                    Tensor::from_values(req.dtype, req.shape, &tail(&values, i), limits)?
+                }
+            };
+            return Ok(Parsed::Set {
+                name: start + 1,
+                tensor,
+            });
+        }
+        _ => {}
     }
-    let modern = is(name, "AI.MODELEXECUTE") || is(name, "AI.SCRIPTEXECUTE");
-    let old = is(name, "AI.MODELRUN") || is(name, "AI.SCRIPTRUN");
-    let canonical = |n: &[u8]| -> &'static str {
-        [
-            "AI.MODELEXECUTE",
-            "AI.SCRIPTEXECUTE",
-            "AI.MODELRUN",
-            "AI.SCRIPTRUN",
-        ]
-        .into_iter()
-        .find(|c| is(n, c))
-        .unwrap_or("")
-    };
-    if modern && flavor.deprecated() {
-        return Err(AiError::DagNewOpInDagrun(canonical(name)));
+    if !name.deprecated() && flavor.deprecated() {
+        return Err(AiError::DagNewOpInDagrun(name.name()));
     }
-    if old && !flavor.deprecated() {
-        return Err(AiError::DagDeprecatedOp(canonical(name)));
+    if name.deprecated() && !flavor.deprecated() {
+        return Err(AiError::DagDeprecatedOp(name.name()));
     }
-    if is(name, "AI.MODELEXECUTE") || is(name, "AI.MODELRUN") {
-        let execute = is(name, "AI.MODELEXECUTE");
+    if let OpName::ModelExecute | OpName::ModelRun = name {
+        let execute = name == OpName::ModelExecute;
         if len < if execute { 8 } else { 6 } {
-            return Err(AiError::RunArity(canonical(name)));
+            return Err(AiError::RunArity(name.name()));
         }
         let model = keyspace.model(start + 1)?;
         let rest = tail(&op, 2);
@@ -538,43 +577,41 @@ where
             outputs: args.outputs.into_iter().map(at).collect(),
         });
     }
-    if is(name, "AI.SCRIPTEXECUTE") || is(name, "AI.SCRIPTRUN") {
-        if is(name, "AI.SCRIPTEXECUTE") && flavor.read_only() {
-            return Err(AiError::ScriptInReadOnlyDag);
-        }
-        if len < 3 {
-            return Err(AiError::RunArity(canonical(name)));
-        }
-        let script = keyspace.script(start + 1)?;
-        let rest = tail(&op, 3);
-        let args = if is(name, "AI.SCRIPTEXECUTE") {
-            parse_scriptexecute(&rest, false)?
-        } else {
-            parse_scriptrun(&rest)?
-        };
-        if args.timeout_ms.is_some() {
-            return Err(AiError::DagTimeoutInOp);
-        }
-        let at = |i: usize| start + 3 + i;
-        let strings = |v: &[usize]| -> Vec<Vec<u8>> {
-            v.iter().map(|&i| words.word(at(i)).to_vec()).collect()
-        };
-        let keys = strings(&args.keys);
-        let call = ScriptCall {
-            script,
-            function: words.word(start + 2).to_vec(),
-            args: strings(&args.args),
-            outputs: args.outputs.len(),
-            env: keyspace.script_env(keys.clone()),
-            keys,
-        };
-        return Ok(Parsed::Run {
-            target: Target::Script(Arc::new(call)),
-            inputs: args.inputs.into_iter().map(at).collect(),
-            outputs: args.outputs.into_iter().map(at).collect(),
-        });
+    // AI.SCRIPTEXECUTE or AI.SCRIPTRUN.
+    let execute = name == OpName::ScriptExecute;
+    if execute && flavor.read_only() {
+        return Err(AiError::ScriptInReadOnlyDag);
     }
-    Err(AiError::DagUnsupportedOp)
+    if len < 3 {
+        return Err(AiError::RunArity(name.name()));
+    }
+    let script = keyspace.script(start + 1)?;
+    let rest = tail(&op, 3);
+    let args = if execute {
+        parse_scriptexecute(&rest, false)?
+    } else {
+        parse_scriptrun(&rest)?
+    };
+    if args.timeout_ms.is_some() {
+        return Err(AiError::DagTimeoutInOp);
+    }
+    let at = |i: usize| start + 3 + i;
+    let strings =
+        |v: &[usize]| -> Vec<Vec<u8>> { v.iter().map(|&i| words.word(at(i)).to_vec()).collect() };
+    let keys = strings(&args.keys);
+    let call = ScriptCall {
+        script,
+        function: words.word(start + 2).to_vec(),
+        args: strings(&args.args),
+        outputs: args.outputs.len(),
+        env: keyspace.script_env(keys.clone()),
+        keys,
+    };
+    Ok(Parsed::Run {
+        target: Target::Script(Arc::new(call)),
+        inputs: args.inputs.into_iter().map(at).collect(),
+        outputs: args.outputs.into_iter().map(at).collect(),
+    })
 }
 
 /// Positions of the keys a DAG command touches, for the cluster and ACLs, each with whether
@@ -590,16 +627,7 @@ pub fn key_positions<'a, W: Words<'a> + ?Sized>(words: &W) -> Vec<(usize, bool)>
         if w == b"|>" {
             in_ops = true;
             let op = pos + 1;
-            if op + 1 < n
-                && [
-                    "AI.MODELEXECUTE",
-                    "AI.SCRIPTEXECUTE",
-                    "AI.MODELRUN",
-                    "AI.SCRIPTRUN",
-                ]
-                .iter()
-                .any(|c| is(words.word(op), c))
-            {
+            if op + 1 < n && OpName::parse(words.word(op)).is_some_and(OpName::runs_stored) {
                 keys.push((op + 1, false));
             }
             pos += 1;
