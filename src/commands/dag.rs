@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::blocking::{reply_plan, Blocked};
+use super::plan_reply::{reply_plan, PlanClient};
 use crate::backend::ScriptServices;
 use crate::config;
 use crate::dag::run::{self, Finished};
@@ -70,8 +70,8 @@ pub fn execute(ctx: &Ctx, plan: Plan<Model>) -> AiResult<()> {
         reply_plan(ctx, &plan.outline, Finished::immediate(plan.graph));
         return Ok(());
     }
-    let blocked = Blocked::block(ctx, plan.outline);
-    run::start(plan.graph, Box::new(blocked));
+    let client = PlanClient::block(ctx, plan.outline);
+    run::start(plan.graph, Box::new(client));
     Ok(())
 }
 

@@ -2,9 +2,9 @@
 //! arguments into a typed request, call the core, reply (through `crate::redis`).
 
 pub mod admin;
-pub mod blocking;
 pub mod dag;
 pub mod model;
+pub mod plan_reply;
 pub mod script;
 pub mod search;
 pub mod search_sync;

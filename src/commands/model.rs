@@ -13,7 +13,7 @@ use crate::model::args::{
     StoreArgs,
 };
 use crate::model::{chunks, Model, ModelSource};
-use crate::redis::{ArgWords, Args, Ctx, KeyUse, Level};
+use crate::redis::{bytes, fields, ArgWords, Args, Ctx, KeyUse, Level, R};
 use crate::stats::{self, Kind};
 use crate::tensor::{try_concat, Tensor};
 
@@ -74,24 +74,17 @@ fn store(ctx: &Ctx, args: &Args, words: &ArgWords<'_>, req: StoreArgs<'_>) -> Ai
     Ok(())
 }
 
-/// Replies with a model blob, in chunks of MODEL_CHUNK_SIZE when it is larger.
-fn reply_blob(ctx: &Ctx, blob: &[u8]) {
+/// A model blob, in chunks of MODEL_CHUNK_SIZE when it is larger.
+fn blob_reply(blob: &[u8]) -> R<'_> {
     let parts = chunks(blob.len(), config::MODEL_CHUNK_SIZE.get().max(1) as usize);
     if parts.len() == 1 {
-        ctx.reply_bulk(blob);
-        return;
+        return bytes(blob);
     }
-    ctx.reply_array(parts.len());
-    for p in parts {
-        ctx.reply_bulk(&blob[p]);
-    }
+    R::Arr(parts.into_iter().map(|p| bytes(&blob[p])).collect())
 }
 
-fn reply_names(ctx: &Ctx, names: &[String]) {
-    ctx.reply_array(names.len());
-    for n in names {
-        ctx.reply_bulk(n.as_bytes());
-    }
+fn names_reply(names: &[String]) -> R<'_> {
+    R::Arr(names.iter().map(|n| bytes(n.as_bytes())).collect())
 }
 
 /// `AI.MODELGET <key> [META] [BLOB]`
@@ -106,30 +99,23 @@ pub fn modelget(ctx: &Ctx, args: &Args) -> AiResult<()> {
     let m = key.get::<Model>()?.ok_or(AiError::ModelKeyEmpty)?;
     let (meta, blob) = parse_modelget(&args.tail(2));
     if !meta {
-        reply_blob(ctx, &m.blob);
+        ctx.reply(&blob_reply(&m.blob));
         return Ok(());
     }
-    ctx.reply_array(if blob { 18 } else { 16 });
-    ctx.reply_bulk(b"backend");
-    ctx.reply_bulk(m.backend.name().as_bytes());
-    ctx.reply_bulk(b"device");
-    ctx.reply_bulk(m.place.device.as_bytes());
-    ctx.reply_bulk(b"tag");
-    ctx.reply_bulk(&m.place.tag);
-    ctx.reply_bulk(b"batchsize");
-    ctx.reply_long(m.batch.size as i64);
-    ctx.reply_bulk(b"minbatchsize");
-    ctx.reply_long(m.batch.min_size as i64);
-    ctx.reply_bulk(b"inputs");
-    reply_names(ctx, m.inputs());
-    ctx.reply_bulk(b"outputs");
-    reply_names(ctx, m.outputs());
-    ctx.reply_bulk(b"minbatchtimeout");
-    ctx.reply_long(m.batch.min_timeout_ms as i64);
+    let mut f = vec![
+        ("backend", bytes(m.backend.name().as_bytes())),
+        ("device", bytes(m.place.device.as_bytes())),
+        ("tag", bytes(&m.place.tag)),
+        ("batchsize", R::Int(m.batch.size as i64)),
+        ("minbatchsize", R::Int(m.batch.min_size as i64)),
+        ("inputs", names_reply(m.inputs())),
+        ("outputs", names_reply(m.outputs())),
+        ("minbatchtimeout", R::Int(m.batch.min_timeout_ms as i64)),
+    ];
     if blob {
-        ctx.reply_bulk(b"blob");
-        reply_blob(ctx, &m.blob);
+        f.push(("blob", blob_reply(&m.blob)));
     }
+    ctx.reply(&fields(f));
     Ok(())
 }
 
@@ -254,30 +240,20 @@ pub fn info(ctx: &Ctx, args: &Args) -> AiResult<()> {
         return Ok(());
     }
     let c = s.counters();
-    ctx.reply_array(18);
-    ctx.reply_bulk(b"key");
-    ctx.reply_bulk(&s.key);
-    ctx.reply_bulk(b"type");
-    ctx.reply_bulk(match s.kind {
-        Kind::Model => b"MODEL",
-        Kind::Script => b"SCRIPT",
-    });
-    ctx.reply_bulk(b"backend");
-    ctx.reply_bulk(s.backend.name().as_bytes());
-    ctx.reply_bulk(b"device");
-    ctx.reply_bulk(s.device.as_bytes());
-    ctx.reply_bulk(b"tag");
-    ctx.reply_bulk(&s.tag);
-    ctx.reply_bulk(b"duration");
-    ctx.reply_long(c.duration_us as i64);
-    ctx.reply_bulk(b"samples");
-    ctx.reply_long(match s.kind {
-        Kind::Model => c.samples as i64,
-        Kind::Script => -1,
-    });
-    ctx.reply_bulk(b"calls");
-    ctx.reply_long(c.calls as i64);
-    ctx.reply_bulk(b"errors");
-    ctx.reply_long(c.errors as i64);
+    let (kind, samples) = match s.kind {
+        Kind::Model => ("MODEL", c.samples as i64),
+        Kind::Script => ("SCRIPT", -1),
+    };
+    ctx.reply(&fields(vec![
+        ("key", bytes(&s.key)),
+        ("type", bytes(kind.as_bytes())),
+        ("backend", bytes(s.backend.name().as_bytes())),
+        ("device", bytes(s.device.as_bytes())),
+        ("tag", bytes(&s.tag)),
+        ("duration", R::Int(c.duration_us as i64)),
+        ("samples", R::Int(samples)),
+        ("calls", R::Int(c.calls as i64)),
+        ("errors", R::Int(c.errors as i64)),
+    ]));
     Ok(())
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::stored;
 use crate::dag::{Plan, Target};
 use crate::error::{AiError, AiResult};
-use crate::redis::{Args, Ctx, KeyUse, Level};
+use crate::redis::{bytes, fields, Args, Ctx, KeyUse, Level, R};
 use crate::sandbox;
 use crate::script::args::{
     parse_scriptexecute, parse_scriptget, parse_scriptrun, parse_scriptset, parse_scriptstore,
@@ -86,20 +86,16 @@ pub fn scriptget(ctx: &Ctx, args: &Args) -> AiResult<()> {
         ctx.reply_bulk(s.source.as_bytes());
         return Ok(());
     }
-    ctx.reply_array(if source { 8 } else { 6 });
-    ctx.reply_bulk(b"device");
-    ctx.reply_bulk(s.place.device.as_bytes());
-    ctx.reply_bulk(b"tag");
-    ctx.reply_bulk(&s.place.tag);
-    ctx.reply_bulk(b"Entry Points");
-    ctx.reply_array(s.entry_points.len());
-    for e in &s.entry_points {
-        ctx.reply_bulk(e.as_bytes());
-    }
+    let entry_points = s.entry_points.iter().map(|e| bytes(e.as_bytes()));
+    let mut f = vec![
+        ("device", bytes(s.place.device.as_bytes())),
+        ("tag", bytes(&s.place.tag)),
+        ("Entry Points", R::Arr(entry_points.collect())),
+    ];
     if source {
-        ctx.reply_bulk(b"source");
-        ctx.reply_bulk(s.source.as_bytes());
+        f.push(("source", bytes(s.source.as_bytes())));
     }
+    ctx.reply(&fields(f));
     Ok(())
 }
 

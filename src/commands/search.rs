@@ -6,19 +6,15 @@
 //! Lua, where a client cannot block, the search runs inline.
 
 use std::collections::{HashMap, HashSet};
-use std::ffi::{c_int, c_void, CString};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use redis_module::raw::{self, RedisModuleBlockedClient, RedisModuleKey};
+use redis_module::raw;
 
-use super::blocking::{free_boxed, reply_with};
-use super::search_sync::{hash_get, is_hash, open_read, start_scan};
+use super::search_sync::start_scan;
 use crate::config;
 use crate::error::{AiError, AiResult};
-use crate::redis::{
-    api, string_bytes, AclUser, Args, Ctx, OwnedString, RedisModuleCtx, RedisModuleString,
-};
+use crate::redis::{bulk, AclUser, Args, Blocked, Ctx, OwnedString, Reply, R};
 use crate::search::index::{format_score, Hit, Outcome, Request, SortBy};
 use crate::search::schema::{Algorithm, FieldKind};
 use crate::search::{query, registry, schema, Index};
@@ -29,67 +25,6 @@ fn err(text: impl Into<String>) -> AiError {
 
 fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
-}
-
-// ---------------------------------------------------------------------------------------------
-// Replies: a small tree, written once for RESP2 and RESP3 (maps become flat arrays in RESP2).
-
-pub enum R {
-    Simple(&'static str),
-    Bulk(Vec<u8>),
-    Int(i64),
-    Double(f64),
-    Arr(Vec<R>),
-    Map(Vec<(&'static str, R)>),
-    /// A map whose keys are not static (document fields).
-    Pairs(Vec<(Vec<u8>, Vec<u8>)>),
-    Set(Vec<R>),
-}
-
-fn bulk(s: impl AsRef<[u8]>) -> R {
-    R::Bulk(s.as_ref().to_vec())
-}
-
-fn emit(ctx: &Ctx, r: &R) {
-    let raw = ctx.raw_ctx();
-    match r {
-        R::Simple(s) => {
-            let s = CString::new(*s).unwrap_or_default();
-            ctx.reply_simple(&s);
-        }
-        R::Bulk(b) => ctx.reply_bulk(b),
-        R::Int(i) => ctx.reply_long(*i),
-        R::Double(d) => ctx.reply_double(*d),
-        R::Arr(items) => {
-            ctx.reply_array(items.len());
-            items.iter().for_each(|i| emit(ctx, i));
-        }
-        R::Set(items) => {
-            // SAFETY: live context; RESP2 clients get an array.
-            unsafe { api!(RedisModule_ReplyWithSet)(raw, items.len() as _) };
-            items.iter().for_each(|i| emit(ctx, i));
-        }
-        R::Map(entries) => {
-            // SAFETY: live context; RESP2 clients get a flat array of twice the length.
-            unsafe { api!(RedisModule_ReplyWithMap)(raw, entries.len() as _) };
-            for (k, v) in entries {
-                ctx.reply_simple(&CString::new(*k).unwrap_or_default());
-                emit(ctx, v);
-            }
-        }
-        R::Pairs(entries) => {
-            // SAFETY: as above.
-            unsafe { api!(RedisModule_ReplyWithMap)(raw, entries.len() as _) };
-            for (k, v) in entries {
-                ctx.reply_bulk(k);
-                ctx.reply_bulk(v);
-            }
-        }
-    }
-}
-
-fn is_resp3(ctx: &Ctx) -> bool {
-    ctx.flags() & raw::REDISMODULE_CTX_FLAGS_RESP3 != 0
 }
 
 /// Index names are UTF-8 (FT.CREATE refuses others), so other bytes name no index.
@@ -163,7 +98,7 @@ pub fn list(ctx: &Ctx, args: &Args) -> AiResult<()> {
         return Err(AiError::WrongArity);
     }
     let names: Vec<R> = registry().indexes.keys().map(bulk).collect();
-    emit(ctx, &R::Set(names));
+    ctx.reply(&R::Set(names));
     Ok(())
 }
 
@@ -177,15 +112,15 @@ pub fn info(ctx: &Ctx, args: &Args) -> AiResult<()> {
     let Some(index) = find(args.bytes(1)) else {
         return Err(err("Unknown index name"));
     };
-    emit(ctx, &info_reply(&index));
+    ctx.reply(&info_reply(&index));
     Ok(())
 }
 
-fn mb(bytes: usize) -> R {
+fn mb(bytes: usize) -> R<'static> {
     R::Double(bytes as f64 / (1024.0 * 1024.0))
 }
 
-fn error_map(f: &crate::search::index::Failures) -> R {
+fn error_map(f: &crate::search::index::Failures) -> R<'static> {
     R::Map(vec![
         ("indexing failures", R::Int(f.count as i64)),
         (
@@ -199,7 +134,7 @@ fn error_map(f: &crate::search::index::Failures) -> R {
     ])
 }
 
-fn info_reply(index: &Index) -> R {
+fn info_reply(index: &Index) -> R<'static> {
     let def = &index.def;
     let data = index.read();
     let attributes: Vec<R> = def
@@ -625,7 +560,7 @@ pub fn search(ctx: &Ctx, args: &Args) -> AiResult<()> {
         return Err(err(format!("{}: no such index", lossy(name))));
     };
     let words: Vec<&[u8]> = (2..args.len()).map(|i| args.bytes(i)).collect();
-    let (mut req, presentation) = parse_search(&index, &words, is_resp3(ctx))?;
+    let (mut req, presentation) = parse_search(&index, &words, ctx.is_resp3())?;
     index.uses.fetch_add(1, Ordering::Relaxed);
     {
         let data = index.read();
@@ -647,29 +582,15 @@ pub fn search(ctx: &Ctx, args: &Args) -> AiResult<()> {
             return Ok(());
         }
     }
-    // SAFETY: a live command context; the callbacks are 'static.
-    let bc = unsafe {
-        api!(RedisModule_BlockClient)(
-            ctx.raw_ctx(),
-            Some(search_reply),
-            None,
-            Some(free_boxed::<SearchReply>),
-            0,
-        )
+    let fallback = SearchReply {
+        presentation,
+        outcome: Err("ERR the search did not run".into()),
     };
-    let mut blocked = BlockedSearch {
-        bc,
-        reply: Some(Box::new(SearchReply {
-            presentation,
-            outcome: Err("ERR the search did not run".into()),
-        })),
-    };
+    // Dropping the handle unblocks the client with whatever reply it holds, so a search that
+    // panics still answers.
+    let mut blocked = Blocked::block(ctx, fallback);
     crate::search::pool::spawn(move || {
-        let outcome = index.read().search(&index.def, &req);
-        if let Some(r) = blocked.reply.as_mut() {
-            r.outcome = outcome;
-        }
-        drop(blocked);
+        blocked.pending().outcome = index.read().search(&index.def, &req);
     });
     Ok(())
 }
@@ -679,39 +600,10 @@ struct SearchReply {
     outcome: Result<Outcome, String>,
 }
 
-/// A blocked FT.SEARCH client; dropping it unblocks the client with whatever reply it holds,
-/// so a search that panics still answers.
-struct BlockedSearch {
-    bc: *mut RedisModuleBlockedClient,
-    reply: Option<Box<SearchReply>>,
-}
-
-// SAFETY: UnblockClient is meant to be called from the thread working for the client; the
-// handle is moved there and used once.
-unsafe impl Send for BlockedSearch {}
-
-impl Drop for BlockedSearch {
-    fn drop(&mut self) {
-        if let Some(reply) = self.reply.take() {
-            // SAFETY: ownership of the reply passes to the server, back to us in free_boxed.
-            unsafe {
-                api!(RedisModule_UnblockClient)(self.bc, Box::into_raw(reply) as *mut c_void)
-            };
-        }
-    }
-}
-
-unsafe extern "C" fn search_reply(
-    ctx: *mut RedisModuleCtx,
-    _argv: *mut *mut RedisModuleString,
-    _argc: c_int,
-) -> c_int {
-    // SAFETY: the private data is the SearchReply given to UnblockClient by BlockedSearch.
-    unsafe {
-        reply_with(ctx, "FT.SEARCH", |ctx, reply: &mut SearchReply| {
-            let outcome = std::mem::replace(&mut reply.outcome, Err(String::new()));
-            reply_search(ctx, &reply.presentation, outcome);
-        })
+impl Reply for SearchReply {
+    const WHAT: &'static str = "FT.SEARCH";
+    fn reply(self, ctx: &Ctx) {
+        reply_search(ctx, &self.presentation, self.outcome);
     }
 }
 
@@ -724,9 +616,9 @@ struct Shown {
 
 fn load_document(ctx: &Ctx, p: &Presentation, hit: &Hit) -> Option<Shown> {
     let name = OwnedString::new(&hit.key);
-    let key = open_read(ctx.raw_ctx(), name.as_ptr());
+    let key = ctx.open_key(name.as_ptr(), false);
     // A document deleted after the search ran is left out of the page.
-    if !is_hash(key.0) {
+    if !key.is_hash() {
         return None;
     }
     let mut fields = Vec::new();
@@ -743,7 +635,7 @@ fn load_document(ctx: &Ctx, p: &Presentation, hit: &Hit) -> Option<Shown> {
                         .get(name)
                         .cloned()
                         .unwrap_or_else(|| name.as_bytes().to_vec());
-                    if let Some(v) = hash_get(key.0, &ident) {
+                    if let Some(v) = key.hash_get(&ident) {
                         fields.push((shown.as_bytes().to_vec(), v.bytes().to_vec()));
                     }
                 }
@@ -752,7 +644,7 @@ fn load_document(ctx: &Ctx, p: &Presentation, hit: &Hit) -> Option<Shown> {
                 for (n, d) in &hit.distances {
                     fields.push((n.as_bytes().to_vec(), format_score(*d).into_bytes()));
                 }
-                scan_hash(key.0, &mut fields);
+                fields.extend(key.hash_fields());
             }
         }
     }
@@ -761,27 +653,6 @@ fn load_document(ctx: &Ctx, p: &Presentation, hit: &Hit) -> Option<Shown> {
         score: hit.score,
         fields,
     })
-}
-
-/// Appends every field and value of an open hash.
-fn scan_hash(key: *mut RedisModuleKey, out: &mut Vec<(Vec<u8>, Vec<u8>)>) {
-    unsafe extern "C" fn one(
-        _key: *mut RedisModuleKey,
-        field: *mut RedisModuleString,
-        value: *mut RedisModuleString,
-        privdata: *mut c_void,
-    ) {
-        // SAFETY: the Vec passed to ScanKey below, alive for the call.
-        let out = unsafe { &mut *(privdata as *mut Vec<(Vec<u8>, Vec<u8>)>) };
-        out.push((string_bytes(field).to_vec(), string_bytes(value).to_vec()));
-    }
-    // SAFETY: plain constructor / an open hash key; the cursor is destroyed below.
-    unsafe {
-        let cursor = api!(RedisModule_ScanCursorCreate)();
-        while api!(RedisModule_ScanKey)(key, cursor, Some(one), out as *mut _ as *mut c_void) != 0 {
-        }
-        api!(RedisModule_ScanCursorDestroy)(cursor);
-    }
 }
 
 fn reply_search(ctx: &Ctx, p: &Presentation, outcome: Result<Outcome, String>) {
@@ -803,7 +674,7 @@ fn reply_search(ctx: &Ctx, p: &Presentation, outcome: Result<Outcome, String>) {
         let results: Vec<R> = shown
             .into_iter()
             .map(|s| {
-                let mut m = vec![("id", R::Bulk(s.key))];
+                let mut m = vec![("id", R::Bulk(s.key.into()))];
                 if p.withscores {
                     m.push(("score", R::Double(s.score)));
                 }
@@ -814,21 +685,18 @@ fn reply_search(ctx: &Ctx, p: &Presentation, outcome: Result<Outcome, String>) {
                 R::Map(m)
             })
             .collect();
-        emit(
-            ctx,
-            &R::Map(vec![
-                ("attributes", R::Arr(Vec::new())),
-                ("format", R::Simple("STRING")),
-                ("results", R::Arr(results)),
-                ("total_results", R::Int(total)),
-                ("warning", R::Arr(Vec::new())),
-            ]),
-        );
+        ctx.reply(&R::Map(vec![
+            ("attributes", R::Arr(Vec::new())),
+            ("format", R::Simple("STRING")),
+            ("results", R::Arr(results)),
+            ("total_results", R::Int(total)),
+            ("warning", R::Arr(Vec::new())),
+        ]));
         return;
     }
     let mut out = vec![R::Int(total)];
     for s in shown {
-        out.push(R::Bulk(s.key));
+        out.push(R::Bulk(s.key.into()));
         if p.withscores {
             out.push(bulk(format_score(s.score)));
         }
@@ -836,10 +704,10 @@ fn reply_search(ctx: &Ctx, p: &Presentation, outcome: Result<Outcome, String>) {
             out.push(R::Arr(
                 s.fields
                     .into_iter()
-                    .flat_map(|(k, v)| [R::Bulk(k), R::Bulk(v)])
+                    .flat_map(|(k, v)| [R::Bulk(k.into()), R::Bulk(v.into())])
                     .collect(),
             ));
         }
     }
-    emit(ctx, &R::Arr(out));
+    ctx.reply(&R::Arr(out));
 }

@@ -5,7 +5,7 @@
 //! databases are ignored. Everything here runs on the main thread; the lock rules are in
 //! `search/mod.rs`.
 
-use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::ffi::{c_char, c_int, c_void, CStr};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
@@ -13,7 +13,9 @@ use std::time::Instant;
 use redis_module::raw::{self, RedisModuleIO, RedisModuleKey, RedisModuleScanCursor};
 
 use crate::redis::guard;
-use crate::redis::{api, log, string_bytes, Level, OwnedString, RedisModuleCtx, RedisModuleString};
+use crate::redis::{
+    api, log, string_bytes, Ctx, Key, Level, OwnedString, RedisModuleCtx, RedisModuleString,
+};
 use crate::search::{registry, schema, Index, INDEX_COUNT};
 
 /// Keyspace events that mean the key is gone from database 0 under this name.
@@ -91,69 +93,14 @@ unsafe extern "C" fn on_keyspace_event(
         // name is copied: for "loaded" the server passes a key object on its stack, which
         // OpenKey must not retain.
         let owned = OwnedString::new(name);
-        let k = open_read(ctx, owned.as_ptr());
+        // SAFETY: the keyspace event's live context.
+        let ctx = unsafe { Ctx::from_raw(ctx) };
+        let k = ctx.open_key(owned.as_ptr(), false);
         for index in &indexes {
-            reindex(index, name, k.0);
+            reindex(index, name, &k);
         }
     });
     raw::REDISMODULE_OK as c_int
-}
-
-/// An open key, closed on drop.
-pub struct OpenKey(pub *mut RedisModuleKey);
-
-impl Drop for OpenKey {
-    fn drop(&mut self) {
-        if !self.0.is_null() {
-            // SAFETY: opened by OpenKey, closed once.
-            unsafe { api!(RedisModule_CloseKey)(self.0) };
-        }
-    }
-}
-
-pub fn open_read(ctx: *mut RedisModuleCtx, key: *mut RedisModuleString) -> OpenKey {
-    // SAFETY: live context and key name.
-    OpenKey(unsafe { api!(RedisModule_OpenKey)(ctx, key, raw::KeyMode::READ.bits() as c_int) })
-}
-
-pub fn is_hash(key: *mut RedisModuleKey) -> bool {
-    // SAFETY: an open key or NULL (KeyType handles NULL as empty).
-    !key.is_null()
-        && unsafe { api!(RedisModule_KeyType)(key) } == raw::REDISMODULE_KEYTYPE_HASH as c_int
-}
-
-/// One hash field's value, if the hash has it. The string is freed on drop.
-pub struct FieldString(*mut RedisModuleString);
-
-impl FieldString {
-    pub fn bytes(&self) -> &[u8] {
-        string_bytes(self.0)
-    }
-}
-
-impl Drop for FieldString {
-    fn drop(&mut self) {
-        // SAFETY: a string HashGet created for us with no automatic memory management.
-        unsafe { api!(RedisModule_FreeString)(std::ptr::null_mut(), self.0) };
-    }
-}
-
-/// Reads hash field `field` of an open hash key.
-pub fn hash_get(key: *mut RedisModuleKey, field: &[u8]) -> Option<FieldString> {
-    let field = CString::new(field).ok()?;
-    let mut out: *mut RedisModuleString = std::ptr::null_mut();
-    // SAFETY: open hash key; CFIELDS takes NUL-terminated names; the list ends with NULL.
-    unsafe {
-        api!(RedisModule_HashGet)(
-            key,
-            raw::REDISMODULE_HASH_CFIELDS as c_int,
-            field.as_ptr(),
-            &mut out as *mut *mut RedisModuleString,
-            std::ptr::null_mut::<c_void>(),
-        )
-    };
-    // Not `then_some`: it would build (and drop, freeing NULL) a FieldString for a missing field.
-    (!out.is_null()).then(|| FieldString(out))
 }
 
 /// Rebuilds vector indexes that asked for it, each on a thread of its own: a rebuild takes
@@ -188,16 +135,16 @@ fn forget(index: &Arc<Index>, name: &[u8]) {
 }
 
 /// Brings `index`'s view of `name` up to date with the open key `key`.
-fn reindex(index: &Arc<Index>, name: &[u8], key: *mut RedisModuleKey) {
-    if !is_hash(key) {
+fn reindex(index: &Arc<Index>, name: &[u8], key: &Key) {
+    if !key.is_hash() {
         forget(index, name);
         return;
     }
-    let values: Vec<Option<FieldString>> = index
+    let values: Vec<Option<OwnedString>> = index
         .def
         .fields
         .iter()
-        .map(|f| hash_get(key, &f.identifier))
+        .map(|f| key.hash_get(&f.identifier))
         .collect();
     let raw: Vec<Option<&[u8]>> = values
         .iter()
@@ -362,10 +309,12 @@ unsafe extern "C" fn scan_one(
     }
     guard("index scan", (), || {
         if key.is_null() {
-            let k = open_read(ctx, keyname);
-            reindex(visit.index, name, k.0);
+            // SAFETY: the scan callback's live context.
+            let ctx = unsafe { Ctx::from_raw(ctx) };
+            reindex(visit.index, name, &ctx.open_key(keyname, false));
         } else {
-            reindex(visit.index, name, key);
+            // SAFETY: the server keeps the key open for the duration of this callback.
+            reindex(visit.index, name, &unsafe { Key::lent(key) });
         }
     });
 }

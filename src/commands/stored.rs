@@ -2,7 +2,7 @@
 //! the deprecated run commands, and the experimental scans.
 
 use crate::error::{AiError, AiResult};
-use crate::redis::{Args, Ctx, KeyUse, Level, StoredType};
+use crate::redis::{bytes, Args, Ctx, KeyUse, Level, StoredType, R};
 use crate::stats::{self, Kind};
 
 /// `AI.MODELDEL` / `AI.SCRIPTDEL <key>`: deletes a stored `T`; `missing` if there is none.
@@ -56,11 +56,10 @@ pub fn scan(ctx: &Ctx, args: &Args, kind: Kind, command: &str) -> AiResult<()> {
         &format!("{command} is experimental and might be removed in future versions"),
     );
     let entries = stats::list(kind);
-    ctx.reply_array(entries.len());
-    for (key, tag) in entries {
-        ctx.reply_array(2);
-        ctx.reply_bulk(&key);
-        ctx.reply_bulk(&tag);
-    }
+    let rows = entries
+        .iter()
+        .map(|(key, tag)| R::Arr(vec![bytes(key), bytes(tag)]))
+        .collect();
+    ctx.reply(&R::Arr(rows));
     Ok(())
 }

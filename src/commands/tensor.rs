@@ -5,7 +5,7 @@ use std::sync::Arc;
 use crate::args::{tail, Words};
 use crate::config;
 use crate::error::{AiError, AiResult};
-use crate::redis::{Args, Ctx, HeldString, KeyUse};
+use crate::redis::{bytes, fields, Args, Ctx, HeldString, KeyUse, R};
 use crate::tensor::args::{parse_tensorget_format, parse_tensorset, DataFormat, GetFormat, Input};
 use crate::tensor::{Tensor, Value};
 
@@ -56,46 +56,42 @@ pub fn tensorget(ctx: &Ctx, args: &Args) -> AiResult<()> {
     // Key existence and type are checked before the format words, as upstream.
     let tensor = key.get::<Tensor>()?.ok_or(AiError::TensorKeyEmpty)?;
     let format = parse_tensorget_format(&args.tail(2))?;
-    reply_tensor(ctx, tensor, format);
+    ctx.reply(&tensor_reply(tensor, format));
     Ok(())
 }
 
-/// Replies with a tensor in the AI.TENSORGET layout: the bare blob or values, or the META
-/// array `dtype, <DTYPE>, shape, [dims]` followed by `blob`/`values` when asked.
-pub fn reply_tensor(ctx: &Ctx, t: &Tensor, format: GetFormat) {
+/// A tensor in the AI.TENSORGET layout: the bare blob or values, or the META array
+/// `dtype, <DTYPE>, shape, [dims]` followed by `blob`/`values` when asked.
+pub fn tensor_reply(t: &Tensor, format: GetFormat) -> R<'_> {
     if !format.meta {
-        match format.data {
-            Some(DataFormat::Blob) | None => ctx.reply_bulk(t.data()),
-            Some(DataFormat::Values) => reply_values(ctx, t),
-        }
-        return;
+        return match format.data {
+            Some(DataFormat::Blob) | None => bytes(t.data()),
+            Some(DataFormat::Values) => values(t),
+        };
     }
-    ctx.reply_array(if format.data.is_some() { 6 } else { 4 });
-    ctx.reply_bulk(b"dtype");
-    ctx.reply_bulk(t.dtype().name().as_bytes());
-    ctx.reply_bulk(b"shape");
-    ctx.reply_array(t.shape().len());
-    for &d in t.shape() {
-        ctx.reply_long(d);
-    }
+    let mut f = vec![
+        ("dtype", bytes(t.dtype().name().as_bytes())),
+        (
+            "shape",
+            R::Arr(t.shape().iter().map(|&d| R::Int(d)).collect()),
+        ),
+    ];
     match format.data {
-        Some(DataFormat::Blob) => {
-            ctx.reply_bulk(b"blob");
-            ctx.reply_bulk(t.data());
-        }
-        Some(DataFormat::Values) => {
-            ctx.reply_bulk(b"values");
-            reply_values(ctx, t);
-        }
+        Some(DataFormat::Blob) => f.push(("blob", bytes(t.data()))),
+        Some(DataFormat::Values) => f.push(("values", values(t))),
         None => {}
     }
+    fields(f)
 }
 
-fn reply_values(ctx: &Ctx, t: &Tensor) {
-    ctx.reply_array(t.len());
-    t.for_each_value(|v| match v {
-        Value::Double(d) => ctx.reply_double(d),
-        Value::Int(i) => ctx.reply_long(i),
-        Value::Str(s) => ctx.reply_bulk(s),
+fn values(t: &Tensor) -> R<'_> {
+    let mut out = Vec::with_capacity(t.len());
+    t.for_each_value(|v| {
+        out.push(match v {
+            Value::Double(d) => R::Double(d),
+            Value::Int(i) => R::Int(i),
+            Value::Str(s) => bytes(s),
+        })
     });
+    R::Arr(out)
 }

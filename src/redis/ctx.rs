@@ -62,9 +62,26 @@ impl Ctx {
         unsafe { api!(RedisModule_WrongArity)(self.raw) };
     }
 
-    pub fn reply_array(&self, len: usize) {
+    pub(super) fn reply_array(&self, len: usize) {
         // SAFETY: live context.
         unsafe { api!(RedisModule_ReplyWithArray)(self.raw, len as c_long) };
+    }
+
+    /// A RESP3 set; a plain array under RESP2.
+    pub(super) fn reply_set(&self, len: usize) {
+        // SAFETY: live context.
+        unsafe { api!(RedisModule_ReplyWithSet)(self.raw, len as c_long) };
+    }
+
+    /// A RESP3 map; a flat array of twice the length under RESP2.
+    pub(super) fn reply_map(&self, len: usize) {
+        // SAFETY: live context.
+        unsafe { api!(RedisModule_ReplyWithMap)(self.raw, len as c_long) };
+    }
+
+    /// Whether the client speaks RESP3 (HELLO 3).
+    pub fn is_resp3(&self) -> bool {
+        self.flags() & raw::REDISMODULE_CTX_FLAGS_RESP3 != 0
     }
 
     pub fn reply_bulk(&self, bytes: &[u8]) {
@@ -199,6 +216,7 @@ impl Ctx {
         Key {
             raw: key,
             _ctx: PhantomData,
+            close: true,
         }
     }
 }

@@ -1,13 +1,13 @@
 //! Open keys and the module's stored values.
 
-use std::ffi::c_int;
+use std::ffi::{c_int, c_void, CString};
 use std::marker::PhantomData;
 use std::ptr;
 use std::sync::Arc;
 
 use redis_module::raw;
 
-use super::Ctx;
+use super::{string_bytes, Ctx, OwnedString, RedisModuleString};
 
 /// How a command uses one of its keys (see [`Ctx::key_at`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,10 +25,12 @@ pub trait StoredType: Send + Sync + Sized + 'static {
     fn redis_type() -> *mut raw::RedisModuleType;
 }
 
-/// An open key; closed when dropped.
+/// An open key; closed when dropped. Opened with [`Ctx::open_key`], read-only or writable.
 pub struct Key<'c> {
     pub(super) raw: *mut raw::RedisModuleKey,
     pub(super) _ctx: PhantomData<&'c Ctx>,
+    /// Whether dropping this handle closes the key (not for a key the server lent us).
+    pub(super) close: bool,
 }
 
 impl Key<'_> {
@@ -131,9 +133,73 @@ impl Key<'_> {
     }
 }
 
+impl Key<'_> {
+    pub fn is_hash(&self) -> bool {
+        // SAFETY: an open key or NULL (KeyType reports NULL as empty).
+        !self.raw.is_null()
+            && unsafe { api!(RedisModule_KeyType)(self.raw) }
+                == raw::REDISMODULE_KEYTYPE_HASH as c_int
+    }
+
+    /// One field of an open hash, if it has it.
+    pub fn hash_get(&self, field: &[u8]) -> Option<OwnedString> {
+        let field = CString::new(field).ok()?;
+        let mut out: *mut RedisModuleString = ptr::null_mut();
+        // SAFETY: open hash key; CFIELDS takes NUL-terminated names; the list ends with NULL.
+        unsafe {
+            api!(RedisModule_HashGet)(
+                self.raw,
+                raw::REDISMODULE_HASH_CFIELDS as c_int,
+                field.as_ptr(),
+                &mut out as *mut *mut RedisModuleString,
+                ptr::null_mut::<c_void>(),
+            );
+            // SAFETY: HashGet made `out` for us (or left it NULL); we free it.
+            OwnedString::from_raw(out)
+        }
+    }
+
+    /// Every field and value of an open hash, in the hash's order.
+    pub fn hash_fields(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
+        unsafe extern "C" fn one(
+            _key: *mut raw::RedisModuleKey,
+            field: *mut RedisModuleString,
+            value: *mut RedisModuleString,
+            privdata: *mut c_void,
+        ) {
+            // SAFETY: the Vec passed to ScanKey below, alive for the call.
+            let out = unsafe { &mut *(privdata as *mut Vec<(Vec<u8>, Vec<u8>)>) };
+            out.push((string_bytes(field).to_vec(), string_bytes(value).to_vec()));
+        }
+        let mut out: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        // SAFETY: an open hash key; the cursor is destroyed below; `out` outlives the scan.
+        unsafe {
+            let cursor = api!(RedisModule_ScanCursorCreate)();
+            let data = &mut out as *mut _ as *mut c_void;
+            while api!(RedisModule_ScanKey)(self.raw, cursor, Some(one), data) != 0 {}
+            api!(RedisModule_ScanCursorDestroy)(cursor);
+        }
+        out
+    }
+}
+
+impl Key<'_> {
+    /// A key the server opened and lends to a callback (`RedisModule_Scan`); not closed here.
+    ///
+    /// # Safety
+    /// `raw` must be an open key that stays open while the handle lives.
+    pub unsafe fn lent<'k>(raw: *mut raw::RedisModuleKey) -> Key<'k> {
+        Key {
+            raw,
+            _ctx: PhantomData,
+            close: false,
+        }
+    }
+}
+
 impl Drop for Key<'_> {
     fn drop(&mut self) {
-        if !self.raw.is_null() {
+        if self.close && !self.raw.is_null() {
             // SAFETY: opened by OpenKey and not closed yet.
             unsafe { api!(RedisModule_CloseKey)(self.raw) };
         }

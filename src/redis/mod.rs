@@ -74,16 +74,20 @@ pub fn log(level: Level, msg: &str) {
 }
 
 mod acl;
+mod blocked;
 mod command;
 mod ctx;
 mod key;
+mod reply;
 mod string;
 
 pub use acl::AclUser;
+pub use blocked::{Blocked, Reply};
 pub(crate) use command::command;
 pub use command::{dispatch, register, register_unless_present, CommandSpec};
 pub use ctx::{tensorset_args, Ctx};
 pub use key::{Key, KeyUse, StoredType};
+pub use reply::{bulk, bytes, fields, R};
 pub use string::{string_bytes, ArgWords, Args, HeldString, OwnedString};
 
 /// Runs a callback the server calls (a type callback, an event, a timer), logging a panic and returning `fallback` instead of unwinding.

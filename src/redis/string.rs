@@ -81,8 +81,21 @@ impl OwnedString {
         OwnedString(NonNull::new(s).expect("RedisModule_CreateString returned NULL"))
     }
 
+    /// Takes ownership of a string the server made for us with no automatic memory
+    /// management (as `RedisModule_HashGet` does outside a command); `None` for NULL.
+    ///
+    /// # Safety
+    /// `s` must be NULL or a string this module now owns, freed with a NULL context.
+    pub unsafe fn from_raw(s: *mut RedisModuleString) -> Option<OwnedString> {
+        NonNull::new(s).map(OwnedString)
+    }
+
     pub fn as_ptr(&self) -> *mut RedisModuleString {
         self.0.as_ptr()
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        string_bytes(self.0.as_ptr())
     }
 }
 
