@@ -14,8 +14,9 @@ use std::sync::{Arc, Mutex};
 
 use redisai_backend_api::{
     BackendVTable, ByteSink, Bytes, EntryPoint, ErrorMessage, HostInfo, ModelIo, ModelSpec,
-    OwnedTensor, Reply, ScriptCalls, ScriptRun, ScriptSpec, TensorSink, TensorView, ABI_VERSION,
-    DL_NONE, ENTRY_POINT, STATUS_ERROR, STATUS_OK, STATUS_TIMED_OUT,
+    OwnedTensor, Reply, ScriptCalls, ScriptFreeFn, ScriptLoadFn, ScriptRun, ScriptRunFn,
+    ScriptSpec, TensorSink, TensorView, ABI_VERSION, DL_NONE, ENTRY_POINT, STATUS_ERROR, STATUS_OK,
+    STATUS_TIMED_OUT,
 };
 
 use crate::config;
@@ -414,26 +415,7 @@ unsafe impl Send for PluginScript {}
 unsafe impl Sync for PluginScript {}
 
 impl Plugin {
-    #[allow(clippy::type_complexity)]
-    fn script_fns(
-        &self,
-    ) -> Option<(
-        unsafe extern "C" fn(
-            *mut c_void,
-            *const ScriptSpec,
-            *mut *mut c_void,
-            *mut ErrorMessage,
-        ) -> i32,
-        unsafe extern "C" fn(*mut c_void, *mut c_void),
-        unsafe extern "C" fn(
-            *mut c_void,
-            *mut c_void,
-            *const ScriptRun,
-            *const ScriptCalls,
-            *const TensorSink,
-            *mut ErrorMessage,
-        ) -> i32,
-    )> {
+    fn script_fns(&self) -> Option<(ScriptLoadFn, ScriptFreeFn, ScriptRunFn)> {
         let t = self.table;
         if (t.size as usize) < std::mem::size_of::<BackendVTable>() {
             return None;
