@@ -7,18 +7,20 @@
 //! contract (see `backends/api`). A [`PluginModel`] is shared by `Arc` between the keyspace
 //! and running jobs; it frees the plugin's model when the last reference goes.
 
+mod table;
+
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use redisai_backend_api::{
-    BackendVTable, ByteSink, Bytes, EntryPoint, ErrorMessage, HostInfo, ModelIo, ModelSpec,
-    OwnedTensor, Reply, ScriptCalls, ScriptFreeFn, ScriptLoadFn, ScriptRun, ScriptRunFn,
-    ScriptSpec, TensorSink, TensorView, ABI_VERSION, DL_NONE, ENTRY_POINT, STATUS_ERROR, STATUS_OK,
-    STATUS_TIMED_OUT,
+    ByteSink, Bytes, EntryPoint, ErrorMessage, HostInfo, ModelIo, ModelSpec, OwnedTensor, Reply,
+    ScriptCalls, ScriptRun, ScriptSpec, TensorSink, TensorView, ABI_VERSION, DL_NONE, ENTRY_POINT,
+    STATUS_ERROR, STATUS_OK, STATUS_TIMED_OUT,
 };
 
+use self::table::{ScriptFns, Table};
 use crate::config;
 use crate::ctx::{log, Level};
 use crate::error::AiError;
@@ -75,7 +77,8 @@ impl BackendKind {
 pub struct Plugin {
     pub kind: BackendKind,
     pub engine_version: String,
-    table: &'static BackendVTable,
+    /// Read out of the plugin's table at load; the plugin is never unloaded.
+    table: Table,
     _lib: libloading::Library,
 }
 
@@ -169,10 +172,6 @@ fn take_error(e: &mut ErrorMessage, fallback: &str) -> String {
     text
 }
 
-/// The table of ABI 1.0; fields after it were appended later and are read only when the
-/// plugin's table is long enough to hold them.
-const BASE_TABLE: usize = std::mem::offset_of!(BackendVTable, script_load);
-
 fn open(kind: BackendKind, path: &Path) -> Result<Plugin, String> {
     if !path.exists() {
         return Err(format!(
@@ -232,16 +231,16 @@ fn open(kind: BackendKind, path: &Path) -> Result<Plugin, String> {
         let why = take_error(&mut err, "the plugin refused to load");
         return Err(format!("{} backend: {why}", kind.name()));
     }
-    // SAFETY: a non-null table lives as long as the plugin, which is never unloaded.
-    let table: &'static BackendVTable = unsafe { &*table };
-    if table.abi_version != ABI_VERSION || (table.size as usize) < BASE_TABLE {
-        return Err(format!(
+    // SAFETY: a non-null table from the entry point declares its size and holds that many
+    // bytes (the ABI contract); it lives as long as the plugin, which is never unloaded.
+    let table = unsafe { table::decode(table) }.map_err(|refused| {
+        format!(
             "{} backend: plugin ABI version {} (table of {} bytes), the module speaks {ABI_VERSION}",
             kind.name(),
-            table.abi_version,
-            table.size
-        ));
-    }
+            refused.abi_version,
+            refused.size
+        )
+    })?;
     // SAFETY: static NUL-terminated strings of the plugin.
     let name = unsafe { CStr::from_ptr(table.name) }
         .to_string_lossy()
@@ -415,12 +414,9 @@ unsafe impl Send for PluginScript {}
 unsafe impl Sync for PluginScript {}
 
 impl Plugin {
-    fn script_fns(&self) -> Option<(ScriptLoadFn, ScriptFreeFn, ScriptRunFn)> {
-        let t = self.table;
-        if (t.size as usize) < std::mem::size_of::<BackendVTable>() {
-            return None;
-        }
-        Some((t.script_load?, t.script_free?, t.script_run?))
+    /// The plugin's script entries, when its table has them (see [`table::decode`]).
+    fn script_fns(&self) -> Option<ScriptFns> {
+        self.table.scripts
     }
 
     /// Compiles a script; an error is the text the client receives.
@@ -430,7 +426,7 @@ impl Plugin {
         device: &str,
         entry_points: &[String],
     ) -> Result<PluginScript, String> {
-        let (load, _, _) = self
+        let ScriptFns { load, .. } = self
             .script_fns()
             .ok_or_else(|| format!("ERR the {} backend does not run scripts", self.kind.name()))?;
         let device = CString::new(device.to_ascii_uppercase()).map_err(|_| "ERR Invalid DEVICE")?;
@@ -587,7 +583,7 @@ impl PluginScript {
         args: &[Vec<u8>],
         services: &dyn ScriptServices,
     ) -> Result<Vec<Tensor>, RunFailure> {
-        let (_, _, run) = self
+        let ScriptFns { run, .. } = self
             .plugin
             .script_fns()
             .ok_or_else(|| RunFailure::Error("ERR the backend does not run scripts".into()))?;
@@ -618,7 +614,7 @@ impl PluginScript {
             put: put_output,
         };
         let mut err = ErrorMessage::empty();
-        let table = self.plugin.table;
+        let table = &self.plugin.table;
         // SAFETY: everything passed lives for the call; the handle is this plugin's.
         let status = unsafe { run(table.state, self.handle, &spec, &calls, &sink, &mut err) };
         match status {
@@ -641,7 +637,7 @@ impl PluginScript {
 
 impl Drop for PluginScript {
     fn drop(&mut self) {
-        if let Some((_, free, _)) = self.plugin.script_fns() {
+        if let Some(ScriptFns { free, .. }) = self.plugin.script_fns() {
             // SAFETY: the handle came from this plugin's script_load and is freed once.
             unsafe { free(self.plugin.table.state, self.handle) };
         }
@@ -674,7 +670,7 @@ impl PluginModel {
             })
             .collect();
         let mut err = ErrorMessage::empty();
-        let table = self.plugin.table;
+        let table = &self.plugin.table;
         // SAFETY: the views borrow `inputs`, alive for the call; `outs` has `n` slots.
         let status = unsafe {
             (table.model_run)(
@@ -742,7 +738,7 @@ fn output_tensor(v: &TensorView) -> Result<Option<Tensor>, RunFailure> {
 
 impl Drop for PluginModel {
     fn drop(&mut self) {
-        let table = self.plugin.table;
+        let table = &self.plugin.table;
         // SAFETY: the handle came from this plugin's model_load and is freed once, after every
         // run (runs hold an Arc of the model).
         unsafe { (table.model_free)(table.state, self.handle) };
