@@ -3,7 +3,9 @@
 //!
 //! Each setting lives in one static; load arguments, `CONFIG SET ai.<name>` and `AI.CONFIG`
 //! all write the same place, so they can never disagree. Numeric settings are atomics
-//! because worker threads read them; writes happen on the main thread only.
+//! because worker threads read them; writes happen on the main thread only. What the backend
+//! layer reads is pushed into it (`backend::configure`) after every write, so `backend` needs
+//! nothing of this module.
 //!
 //! Order at load: the module arguments are parsed and validated first (a bad one fails the
 //! load with a log line); they become the defaults of the module configs; then
@@ -16,7 +18,7 @@ use std::sync::Mutex;
 
 use redis_module::raw;
 
-use crate::backend::BackendKind;
+use crate::backend::{self, BackendKind};
 use crate::ctx::{api, api_has, string_bytes, OwnedString, RedisModuleCtx, RedisModuleString};
 use crate::tensor::number::parse_i64;
 use crate::tensor::Limits;
@@ -77,6 +79,7 @@ impl Numeric {
 
     pub fn set(&self, v: i64) {
         self.value.store(v, Ordering::Relaxed);
+        publish_backend_settings();
     }
 
     /// Validates a value given as a load-time argument or with AI.CONFIG.
@@ -208,6 +211,7 @@ impl Text {
 
     pub fn set(&self, v: &str) {
         *self.value.lock().unwrap_or_else(|p| p.into_inner()) = v.to_string();
+        publish_backend_settings();
     }
 }
 
@@ -224,6 +228,20 @@ pub fn backends_path() -> String {
 
 pub fn set_backends_path(path: &str) {
     BACKENDSPATH.set(path);
+}
+
+/// Pushes what the backend layer reads into it. Every write of a setting calls this, so the
+/// backend's copy never disagrees with the settings here.
+fn publish_backend_settings() {
+    backend::configure(backend::Settings {
+        backends_path: BACKENDSPATH.get(),
+        onnxruntime_path: ONNXRUNTIME_PATH.get(),
+        threads_per_queue: THREADS_PER_QUEUE.get() as u32,
+        inter_op_threads: INTER_OP_PARALLELISM.get() as u32,
+        intra_op_threads: INTRA_OP_PARALLELISM.get() as u32,
+        execution_timeout_ms: MODEL_EXECUTION_TIMEOUT.get() as u64,
+        memory_limit_mb: BACKEND_MEMORY_LIMIT.get(),
+    });
 }
 
 /// Limits applied to tensors created from client input.
@@ -566,5 +584,58 @@ mod tests {
             "{e}"
         );
         assert!(parse(&["MODEL_EXECUTION_TIMEOUT", "1000", "TENSOR_MAX_BYTES", "0"]).is_ok());
+    }
+
+    // The only test that writes the settings (process-wide statics); it leaves alone the
+    // ones other code reads in tests (THREADS_PER_QUEUE, the chunk and tensor sizes).
+    #[test]
+    fn the_backend_layer_sees_every_write() {
+        let args = parse(&[
+            "INTRA_OP_PARALLELISM",
+            "2",
+            "MODEL_EXECUTION_TIMEOUT",
+            "7000",
+            "BACKEND_MEMORY_LIMIT",
+            "64",
+            "ONNXRUNTIME_PATH",
+            "/opt/ort.so",
+        ])
+        .unwrap();
+        apply_load_args(&args).unwrap();
+        let seen = backend::configured();
+        assert_eq!(
+            seen,
+            backend::Settings {
+                backends_path: BACKENDSPATH.get(),
+                onnxruntime_path: "/opt/ort.so".into(),
+                threads_per_queue: 1,
+                inter_op_threads: 0,
+                intra_op_threads: 2,
+                execution_timeout_ms: 7000,
+                memory_limit_mb: 64,
+            }
+        );
+        assert!(
+            !seen.backends_path.is_empty(),
+            "defaults to the module's folder"
+        );
+        // AI.CONFIG BACKENDSPATH, and CONFIG SET (the module config setters write the same way).
+        set_backends_path("/plugins");
+        assert_eq!(backend::configured().backends_path, "/plugins");
+        INTER_OP_PARALLELISM.set(5);
+        assert_eq!(backend::configured().inter_op_threads, 5);
+        ONNXRUNTIME_PATH.set("");
+        assert_eq!(backend::configured().onnxruntime_path, "");
+        // Loading again resets what the arguments leave out.
+        apply_load_args(&LoadArgs::default()).unwrap();
+        let seen = backend::configured();
+        assert_eq!(
+            (
+                seen.inter_op_threads,
+                seen.intra_op_threads,
+                seen.memory_limit_mb
+            ),
+            (0, 0, 0)
+        );
     }
 }

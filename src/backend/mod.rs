@@ -6,8 +6,17 @@
 //! and the plugin's functions are safe to call from any thread under the ABI's threading
 //! contract (see `backends/api`). A [`PluginModel`] is shared by `Arc` between the keyspace
 //! and running jobs; it frees the plugin's model when the last reference goes.
+//!
+//! What loading a plugin reads of the settings (BACKENDSPATH, thread counts, ...) is pushed
+//! in by `config` ([`configure`]); this layer imports nothing of it.
 
+mod settings;
 mod table;
+
+pub use settings::{configure, Settings};
+// For `config`'s test that every write reaches this layer.
+#[cfg(test)]
+pub use settings::configured;
 
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -21,7 +30,6 @@ use redisai_backend_api::{
 };
 
 use self::table::{ScriptFns, Table};
-use crate::config;
 use crate::ctx::{log, Level};
 use crate::error::AiError;
 use crate::tensor::{DType, Limits, Shape, Tensor};
@@ -137,7 +145,7 @@ fn resolve(path: &str) -> PathBuf {
     if p.is_absolute() {
         p.to_path_buf()
     } else {
-        Path::new(&config::backends_path()).join(p)
+        Path::new(&settings::configured().backends_path).join(p)
     }
 }
 
@@ -208,18 +216,19 @@ fn open(kind: BackendKind, path: &Path) -> Result<Plugin, String> {
         })?
     };
     let plugin_path = CString::new(path.to_string_lossy().as_bytes()).map_err(|e| e.to_string())?;
+    let settings = settings::configured();
     let engine = match kind {
-        BackendKind::Onnx => config::ONNXRUNTIME_PATH.get(),
+        BackendKind::Onnx => settings.onnxruntime_path,
         _ => String::new(),
     };
     let engine_path = CString::new(engine).map_err(|e| e.to_string())?;
     let info = HostInfo {
         size: std::mem::size_of::<HostInfo>() as u32,
         abi_version: ABI_VERSION,
-        threads_per_queue: config::THREADS_PER_QUEUE.get() as u32,
-        inter_op_threads: config::INTER_OP_PARALLELISM.get() as u32,
-        intra_op_threads: config::INTRA_OP_PARALLELISM.get() as u32,
-        execution_timeout_ms: config::MODEL_EXECUTION_TIMEOUT.get() as u64,
+        threads_per_queue: settings.threads_per_queue,
+        inter_op_threads: settings.inter_op_threads,
+        intra_op_threads: settings.intra_op_threads,
+        execution_timeout_ms: settings.execution_timeout_ms,
         plugin_path: plugin_path.as_ptr(),
         engine_path: engine_path.as_ptr(),
         log: Some(host_log),
@@ -263,7 +272,7 @@ fn open(kind: BackendKind, path: &Path) -> Result<Plugin, String> {
             path.display()
         ),
     );
-    let limit = config::BACKEND_MEMORY_LIMIT.get();
+    let limit = settings.memory_limit_mb;
     if limit > 0 {
         // RedisAI capped ONNX Runtime's arena through a custom allocator; the engines here
         // allocate on their own, so the cap is shown (INFO ai_load_time_configs) but not held.
