@@ -12,6 +12,9 @@
 //! `RedisModule_LoadConfigs` applies any `ai.*` values from the server's own configuration,
 //! which therefore win.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
 use std::ffi::{c_char, c_int, c_longlong, c_void, CStr, CString};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;
@@ -318,6 +321,7 @@ pub fn parse_load_args(words: &[&[u8]]) -> Result<LoadArgs, String> {
 
 /// The folder that holds this shared object (the default BACKENDSPATH).
 fn module_dir() -> Option<String> {
+    // SAFETY: Dl_info is plain C data (pointers and integers), for which all zeroes is valid.
     let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
     // SAFETY: dladdr only reads the address; any function of this library will do.
     let found = unsafe { libc::dladdr(module_dir as *const c_void, &mut info) };
@@ -350,7 +354,8 @@ pub fn apply_load_args(args: &LoadArgs) -> Result<(), String> {
 }
 
 unsafe extern "C" fn get_numeric(_name: *const c_char, privdata: *mut c_void) -> c_longlong {
-    (*(privdata as *const Numeric)).get()
+    // SAFETY: registered with a `&'static Numeric` as privdata (see `register`).
+    unsafe { &*(privdata as *const Numeric) }.get()
 }
 
 unsafe extern "C" fn set_numeric(
@@ -360,7 +365,8 @@ unsafe extern "C" fn set_numeric(
     _err: *mut *mut RedisModuleString,
 ) -> c_int {
     // The server has already checked the range given at registration.
-    (*(privdata as *const Numeric)).set(value);
+    // SAFETY: registered with a `&'static Numeric` as privdata (see `register`).
+    unsafe { &*(privdata as *const Numeric) }.set(value);
     raw::REDISMODULE_OK as c_int
 }
 
@@ -368,7 +374,8 @@ unsafe extern "C" fn get_text(
     _name: *const c_char,
     privdata: *mut c_void,
 ) -> *mut RedisModuleString {
-    let t = &*(privdata as *const Text);
+    // SAFETY: registered with a `&'static Text` as privdata (see `register`).
+    let t = unsafe { &*(privdata as *const Text) };
     let s = OwnedString::new(t.get().as_bytes());
     let p = s.as_ptr();
     *t.reply.lock().unwrap_or_else(|p| p.into_inner()) = Some(s);
@@ -381,7 +388,8 @@ unsafe extern "C" fn set_text(
     privdata: *mut c_void,
     err: *mut *mut RedisModuleString,
 ) -> c_int {
-    let t = &*(privdata as *const Text);
+    // SAFETY: registered with a `&'static Text` as privdata (see `register`).
+    let t = unsafe { &*(privdata as *const Text) };
     match std::str::from_utf8(string_bytes(value)) {
         Ok(v) => {
             t.set(v);
@@ -389,11 +397,15 @@ unsafe extern "C" fn set_text(
         }
         Err(_) => {
             let msg = c"the value must be valid UTF-8";
-            *err = api!(RedisModule_CreateString)(
-                std::ptr::null_mut(),
-                msg.as_ptr(),
-                msg.to_bytes().len(),
-            );
+            // SAFETY: `err` is the server's out-slot for the error; a string created without
+            // a context is the server's to free.
+            unsafe {
+                *err = api!(RedisModule_CreateString)(
+                    std::ptr::null_mut(),
+                    msg.as_ptr(),
+                    msg.to_bytes().len(),
+                );
+            }
             raw::REDISMODULE_ERR as c_int
         }
     }
@@ -508,9 +520,11 @@ pub unsafe extern "C" fn on_config_change(
     data: *mut c_void,
 ) {
     crate::types::guard("config change event", (), || {
-        let change = &*(data as *const raw::RedisModuleConfigChange);
+        // SAFETY: the server passes this event's data, a RedisModuleConfigChange.
+        let change = unsafe { &*(data as *const raw::RedisModuleConfigChange) };
         let names = (0..change.num_changes as usize)
-            .map(|i| CStr::from_ptr(*change.config_names.add(i)).to_bytes());
+            // SAFETY: `config_names` holds `num_changes` NUL-terminated names.
+            .map(|i| unsafe { CStr::from_ptr(*change.config_names.add(i)) }.to_bytes());
         let names: Vec<&[u8]> = names.collect();
         let ctx = redis_module::Context::new(ctx);
         if names.iter().any(|n| *n == b"proto-max-bulk-len") {

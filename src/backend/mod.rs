@@ -10,6 +10,8 @@
 //! What loading a plugin reads of the settings (BACKENDSPATH, thread counts, ...) is pushed
 //! in by `config` ([`configure`]); this layer imports nothing of it.
 
+#![warn(clippy::undocumented_unsafe_blocks)]
+
 mod settings;
 mod table;
 
@@ -92,6 +94,8 @@ pub struct Plugin {
 
 // SAFETY: the table is immutable and its functions are thread-safe by the ABI contract.
 unsafe impl Send for Plugin {}
+// SAFETY: as for Send: nothing in a Plugin changes after load, and the plugin's functions may
+// be called from any thread at once (the ABI's threading contract).
 unsafe impl Sync for Plugin {}
 
 static PLUGINS: Mutex<[Option<Arc<Plugin>>; 4]> = Mutex::new([None, None, None, None]);
@@ -261,6 +265,7 @@ fn open(kind: BackendKind, path: &Path) -> Result<Plugin, String> {
             path.display()
         ));
     }
+    // SAFETY: as for the name.
     let engine_version = unsafe { CStr::from_ptr(table.engine_version) }
         .to_string_lossy()
         .into_owned();
@@ -313,6 +318,7 @@ pub struct PluginModel {
 // SAFETY: the handle is only used through the plugin's thread-safe functions, and the host
 // never runs one worker index twice at once on a model.
 unsafe impl Send for PluginModel {}
+// SAFETY: as for Send.
 unsafe impl Sync for PluginModel {}
 
 fn c_strings(names: &[&str]) -> Result<Vec<CString>, String> {
@@ -420,6 +426,7 @@ pub struct PluginScript {
 // SAFETY: as for PluginModel: the handle is only used through the plugin's thread-safe
 // functions.
 unsafe impl Send for PluginScript {}
+// SAFETY: as for Send.
 unsafe impl Sync for PluginScript {}
 
 impl Plugin {
@@ -468,9 +475,10 @@ impl Plugin {
 }
 
 unsafe extern "C" fn put_output(ctx: *mut c_void, t: *const TensorView) {
-    // SAFETY: ctx is the Vec of PluginScript::run / model_execute_cb; the view is valid for
-    // the call. Nothing here may unwind into the plugin.
+    // SAFETY: ctx is the Vec of PluginScript::run, alive and not otherwise borrowed during the
+    // plugin's call that calls this. Nothing here may unwind into the plugin.
     let outs = unsafe { &mut *(ctx as *mut Vec<Result<Option<Tensor>, RunFailure>>) };
+    // SAFETY: the plugin's view is valid for the duration of this callback.
     let r = catch_unwind(AssertUnwindSafe(|| output_tensor(unsafe { &*t }))).unwrap_or_else(|_| {
         Err(RunFailure::Error(
             "ERR internal error copying an output".into(),
@@ -502,8 +510,10 @@ unsafe extern "C" fn redis_call_cb(
         let args: Vec<&[u8]> = if argc == 0 || argv.is_null() {
             Vec::new()
         } else {
+            // SAFETY: the plugin passes `argc` arguments, each valid for the call.
             unsafe { std::slice::from_raw_parts(argv, argc) }
                 .iter()
+                // SAFETY: as above.
                 .map(|b| unsafe { b.as_slice() })
                 .collect()
         };
@@ -543,6 +553,7 @@ unsafe extern "C" fn model_execute_cb(
         let views = if n_inputs == 0 || inputs.is_null() {
             &[][..]
         } else {
+            // SAFETY: the plugin passes `n_inputs` views, valid for the call.
             unsafe { std::slice::from_raw_parts(inputs, n_inputs) }
         };
         let tensors = views
@@ -555,8 +566,9 @@ unsafe extern "C" fn model_execute_cb(
             })
             .collect::<Result<Vec<Tensor>, String>>()?;
         let refs: Vec<&Tensor> = tensors.iter().collect();
-        cc.services
-            .model_execute(cc.worker, unsafe { key.as_slice() }, &refs)
+        // SAFETY: the key's bytes are valid for the call.
+        let key = unsafe { key.as_slice() };
+        cc.services.model_execute(cc.worker, key, &refs)
     }))
     .unwrap_or_else(|p| {
         Err(format!(
