@@ -3,12 +3,17 @@
 //!
 //! Each setting lives in one static; load arguments, `CONFIG SET ai.<name>` and `AI.CONFIG`
 //! all write the same place, so they can never disagree. Numeric settings are atomics
-//! because worker threads read them; writes happen on the main thread only.
+//! because worker threads read them; writes happen on the main thread only. What the backend
+//! layer reads is pushed into it (`backend::configure`) after every write, so `backend` needs
+//! nothing of this module.
 //!
 //! Order at load: the module arguments are parsed and validated first (a bad one fails the
 //! load with a log line); they become the defaults of the module configs; then
 //! `RedisModule_LoadConfigs` applies any `ai.*` values from the server's own configuration,
 //! which therefore win.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
 
 use std::ffi::{c_char, c_int, c_longlong, c_void, CStr, CString};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -17,7 +22,7 @@ use std::sync::Mutex;
 use redis_module::raw;
 
 use crate::args::parse_i64;
-use crate::backend::BackendKind;
+use crate::backend::{self, BackendKind};
 use crate::redis::{api, api_has, string_bytes, OwnedString, RedisModuleCtx, RedisModuleString};
 use crate::tensor::Limits;
 
@@ -77,6 +82,7 @@ impl Numeric {
 
     pub fn set(&self, v: i64) {
         self.value.store(v, Ordering::Relaxed);
+        publish_backend_settings();
     }
 
     /// Validates a value given as a load-time argument or with AI.CONFIG.
@@ -208,6 +214,7 @@ impl Text {
 
     pub fn set(&self, v: &str) {
         *self.value.lock().unwrap_or_else(|p| p.into_inner()) = v.to_string();
+        publish_backend_settings();
     }
 }
 
@@ -224,6 +231,20 @@ pub fn backends_path() -> String {
 
 pub fn set_backends_path(path: &str) {
     BACKENDSPATH.set(path);
+}
+
+/// Pushes what the backend layer reads into it. Every write of a setting calls this, so the
+/// backend's copy never disagrees with the settings here.
+fn publish_backend_settings() {
+    backend::configure(backend::Settings {
+        backends_path: BACKENDSPATH.get(),
+        onnxruntime_path: ONNXRUNTIME_PATH.get(),
+        threads_per_queue: THREADS_PER_QUEUE.get() as u32,
+        inter_op_threads: INTER_OP_PARALLELISM.get() as u32,
+        intra_op_threads: INTRA_OP_PARALLELISM.get() as u32,
+        execution_timeout_ms: MODEL_EXECUTION_TIMEOUT.get() as u64,
+        memory_limit_mb: BACKEND_MEMORY_LIMIT.get(),
+    });
 }
 
 /// Limits applied to tensors created from client input.
@@ -300,6 +321,7 @@ pub fn parse_load_args(words: &[&[u8]]) -> Result<LoadArgs, String> {
 
 /// The folder that holds this shared object (the default BACKENDSPATH).
 fn module_dir() -> Option<String> {
+    // SAFETY: Dl_info is plain C data (pointers and integers), for which all zeroes is valid.
     let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
     // SAFETY: dladdr only reads the address; any function of this library will do.
     let found = unsafe { libc::dladdr(module_dir as *const c_void, &mut info) };
@@ -332,7 +354,8 @@ pub fn apply_load_args(args: &LoadArgs) -> Result<(), String> {
 }
 
 unsafe extern "C" fn get_numeric(_name: *const c_char, privdata: *mut c_void) -> c_longlong {
-    (*(privdata as *const Numeric)).get()
+    // SAFETY: registered with a `&'static Numeric` as privdata (see `register`).
+    unsafe { &*(privdata as *const Numeric) }.get()
 }
 
 unsafe extern "C" fn set_numeric(
@@ -342,7 +365,8 @@ unsafe extern "C" fn set_numeric(
     _err: *mut *mut RedisModuleString,
 ) -> c_int {
     // The server has already checked the range given at registration.
-    (*(privdata as *const Numeric)).set(value);
+    // SAFETY: registered with a `&'static Numeric` as privdata (see `register`).
+    unsafe { &*(privdata as *const Numeric) }.set(value);
     raw::REDISMODULE_OK as c_int
 }
 
@@ -350,7 +374,8 @@ unsafe extern "C" fn get_text(
     _name: *const c_char,
     privdata: *mut c_void,
 ) -> *mut RedisModuleString {
-    let t = &*(privdata as *const Text);
+    // SAFETY: registered with a `&'static Text` as privdata (see `register`).
+    let t = unsafe { &*(privdata as *const Text) };
     let s = OwnedString::new(t.get().as_bytes());
     let p = s.as_ptr();
     *t.reply.lock().unwrap_or_else(|p| p.into_inner()) = Some(s);
@@ -363,7 +388,8 @@ unsafe extern "C" fn set_text(
     privdata: *mut c_void,
     err: *mut *mut RedisModuleString,
 ) -> c_int {
-    let t = &*(privdata as *const Text);
+    // SAFETY: registered with a `&'static Text` as privdata (see `register`).
+    let t = unsafe { &*(privdata as *const Text) };
     match std::str::from_utf8(string_bytes(value)) {
         Ok(v) => {
             t.set(v);
@@ -371,11 +397,15 @@ unsafe extern "C" fn set_text(
         }
         Err(_) => {
             let msg = c"the value must be valid UTF-8";
-            *err = api!(RedisModule_CreateString)(
-                std::ptr::null_mut(),
-                msg.as_ptr(),
-                msg.to_bytes().len(),
-            );
+            // SAFETY: `err` is the server's out-slot for the error; a string created without
+            // a context is the server's to free.
+            unsafe {
+                *err = api!(RedisModule_CreateString)(
+                    std::ptr::null_mut(),
+                    msg.as_ptr(),
+                    msg.to_bytes().len(),
+                );
+            }
             raw::REDISMODULE_ERR as c_int
         }
     }
@@ -490,9 +520,11 @@ pub unsafe extern "C" fn on_config_change(
     data: *mut c_void,
 ) {
     crate::redis::guard("config change event", (), || {
-        let change = &*(data as *const raw::RedisModuleConfigChange);
+        // SAFETY: the server passes this event's data, a RedisModuleConfigChange.
+        let change = unsafe { &*(data as *const raw::RedisModuleConfigChange) };
         let names = (0..change.num_changes as usize)
-            .map(|i| CStr::from_ptr(*change.config_names.add(i)).to_bytes());
+            // SAFETY: `config_names` holds `num_changes` NUL-terminated names.
+            .map(|i| unsafe { CStr::from_ptr(*change.config_names.add(i)) }.to_bytes());
         let names: Vec<&[u8]> = names.collect();
         let ctx = redis_module::Context::new(ctx);
         if names.iter().any(|n| *n == b"proto-max-bulk-len") {
@@ -566,5 +598,58 @@ mod tests {
             "{e}"
         );
         assert!(parse(&["MODEL_EXECUTION_TIMEOUT", "1000", "TENSOR_MAX_BYTES", "0"]).is_ok());
+    }
+
+    // The only test that writes the settings (process-wide statics); it leaves alone the
+    // ones other code reads in tests (THREADS_PER_QUEUE, the chunk and tensor sizes).
+    #[test]
+    fn the_backend_layer_sees_every_write() {
+        let args = parse(&[
+            "INTRA_OP_PARALLELISM",
+            "2",
+            "MODEL_EXECUTION_TIMEOUT",
+            "7000",
+            "BACKEND_MEMORY_LIMIT",
+            "64",
+            "ONNXRUNTIME_PATH",
+            "/opt/ort.so",
+        ])
+        .unwrap();
+        apply_load_args(&args).unwrap();
+        let seen = backend::configured();
+        assert_eq!(
+            seen,
+            backend::Settings {
+                backends_path: BACKENDSPATH.get(),
+                onnxruntime_path: "/opt/ort.so".into(),
+                threads_per_queue: 1,
+                inter_op_threads: 0,
+                intra_op_threads: 2,
+                execution_timeout_ms: 7000,
+                memory_limit_mb: 64,
+            }
+        );
+        assert!(
+            !seen.backends_path.is_empty(),
+            "defaults to the module's folder"
+        );
+        // AI.CONFIG BACKENDSPATH, and CONFIG SET (the module config setters write the same way).
+        set_backends_path("/plugins");
+        assert_eq!(backend::configured().backends_path, "/plugins");
+        INTER_OP_PARALLELISM.set(5);
+        assert_eq!(backend::configured().inter_op_threads, 5);
+        ONNXRUNTIME_PATH.set("");
+        assert_eq!(backend::configured().onnxruntime_path, "");
+        // Loading again resets what the arguments leave out.
+        apply_load_args(&LoadArgs::default()).unwrap();
+        let seen = backend::configured();
+        assert_eq!(
+            (
+                seen.inter_op_threads,
+                seen.intra_op_threads,
+                seen.memory_limit_mb
+            ),
+            (0, 0, 0)
+        );
     }
 }

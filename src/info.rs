@@ -2,6 +2,8 @@
 //! RedisAI's, because tools locate sections by position and check field lists; the
 //! `ai_backends_info` header is always present, even with no backend loaded.
 
+#![warn(clippy::undocumented_unsafe_blocks)]
+
 use std::ffi::{c_int, CStr, CString};
 
 use redis_module::raw::RedisModuleInfoCtx;
@@ -36,8 +38,9 @@ impl Info {
 
 /// CPU time of `who` as (system, user), each `seconds.micros`.
 fn cpu(who: c_int) -> (String, String) {
+    // SAFETY: rusage is plain C data (integers and timevals), for which all zeroes is valid.
     let mut u: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: getrusage fills the struct.
+    // SAFETY: getrusage only writes the struct it is given.
     if unsafe { libc::getrusage(who, &mut u) } != 0 {
         return ("0.000000".into(), "0.000000".into());
     }

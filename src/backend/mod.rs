@@ -6,6 +6,19 @@
 //! and the plugin's functions are safe to call from any thread under the ABI's threading
 //! contract (see `backends/api`). A [`PluginModel`] is shared by `Arc` between the keyspace
 //! and running jobs; it frees the plugin's model when the last reference goes.
+//!
+//! What loading a plugin reads of the settings (BACKENDSPATH, thread counts, ...) is pushed
+//! in by `config` ([`configure`]); this layer imports nothing of it.
+
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+mod settings;
+mod table;
+
+pub use settings::{configure, Settings};
+// For `config`'s test that every write reaches this layer.
+#[cfg(test)]
+pub use settings::configured;
 
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -13,12 +26,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use redisai_backend_api::{
-    BackendVTable, ByteSink, Bytes, EntryPoint, ErrorMessage, HostInfo, ModelIo, ModelSpec,
-    OwnedTensor, Reply, ScriptCalls, ScriptRun, ScriptSpec, TensorSink, TensorView, ABI_VERSION,
-    DL_NONE, ENTRY_POINT, STATUS_ERROR, STATUS_OK, STATUS_TIMED_OUT,
+    ByteSink, Bytes, EntryPoint, ErrorMessage, HostInfo, ModelIo, ModelSpec, OwnedTensor, Reply,
+    ScriptCalls, ScriptRun, ScriptSpec, TensorSink, TensorView, ABI_VERSION, DL_NONE, ENTRY_POINT,
+    STATUS_ERROR, STATUS_OK, STATUS_TIMED_OUT,
 };
 
-use crate::config;
+use self::table::{ScriptFns, Table};
 use crate::error::AiError;
 use crate::redis::{log, Level};
 use crate::tensor::{DType, Limits, Shape, Tensor};
@@ -74,12 +87,15 @@ impl BackendKind {
 pub struct Plugin {
     pub kind: BackendKind,
     pub engine_version: String,
-    table: &'static BackendVTable,
+    /// Read out of the plugin's table at load; the plugin is never unloaded.
+    table: Table,
     _lib: libloading::Library,
 }
 
 // SAFETY: the table is immutable and its functions are thread-safe by the ABI contract.
 unsafe impl Send for Plugin {}
+// SAFETY: as for Send: nothing in a Plugin changes after load, and the plugin's functions may
+// be called from any thread at once (the ABI's threading contract).
 unsafe impl Sync for Plugin {}
 
 static PLUGINS: Mutex<[Option<Arc<Plugin>>; 4]> = Mutex::new([None, None, None, None]);
@@ -133,7 +149,7 @@ fn resolve(path: &str) -> PathBuf {
     if p.is_absolute() {
         p.to_path_buf()
     } else {
-        Path::new(&config::backends_path()).join(p)
+        Path::new(&settings::configured().backends_path).join(p)
     }
 }
 
@@ -167,10 +183,6 @@ fn take_error(e: &mut ErrorMessage, fallback: &str) -> String {
     *e = ErrorMessage::empty();
     text
 }
-
-/// The table of ABI 1.0; fields after it were appended later and are read only when the
-/// plugin's table is long enough to hold them.
-const BASE_TABLE: usize = std::mem::offset_of!(BackendVTable, script_load);
 
 fn open(kind: BackendKind, path: &Path) -> Result<Plugin, String> {
     if !path.exists() {
@@ -208,18 +220,19 @@ fn open(kind: BackendKind, path: &Path) -> Result<Plugin, String> {
         })?
     };
     let plugin_path = CString::new(path.to_string_lossy().as_bytes()).map_err(|e| e.to_string())?;
+    let settings = settings::configured();
     let engine = match kind {
-        BackendKind::Onnx => config::ONNXRUNTIME_PATH.get(),
+        BackendKind::Onnx => settings.onnxruntime_path,
         _ => String::new(),
     };
     let engine_path = CString::new(engine).map_err(|e| e.to_string())?;
     let info = HostInfo {
         size: std::mem::size_of::<HostInfo>() as u32,
         abi_version: ABI_VERSION,
-        threads_per_queue: config::THREADS_PER_QUEUE.get() as u32,
-        inter_op_threads: config::INTER_OP_PARALLELISM.get() as u32,
-        intra_op_threads: config::INTRA_OP_PARALLELISM.get() as u32,
-        execution_timeout_ms: config::MODEL_EXECUTION_TIMEOUT.get() as u64,
+        threads_per_queue: settings.threads_per_queue,
+        inter_op_threads: settings.inter_op_threads,
+        intra_op_threads: settings.intra_op_threads,
+        execution_timeout_ms: settings.execution_timeout_ms,
         plugin_path: plugin_path.as_ptr(),
         engine_path: engine_path.as_ptr(),
         log: Some(host_log),
@@ -231,16 +244,16 @@ fn open(kind: BackendKind, path: &Path) -> Result<Plugin, String> {
         let why = take_error(&mut err, "the plugin refused to load");
         return Err(format!("{} backend: {why}", kind.name()));
     }
-    // SAFETY: a non-null table lives as long as the plugin, which is never unloaded.
-    let table: &'static BackendVTable = unsafe { &*table };
-    if table.abi_version != ABI_VERSION || (table.size as usize) < BASE_TABLE {
-        return Err(format!(
+    // SAFETY: a non-null table from the entry point declares its size and holds that many
+    // bytes (the ABI contract); it lives as long as the plugin, which is never unloaded.
+    let table = unsafe { table::decode(table) }.map_err(|refused| {
+        format!(
             "{} backend: plugin ABI version {} (table of {} bytes), the module speaks {ABI_VERSION}",
             kind.name(),
-            table.abi_version,
-            table.size
-        ));
-    }
+            refused.abi_version,
+            refused.size
+        )
+    })?;
     // SAFETY: static NUL-terminated strings of the plugin.
     let name = unsafe { CStr::from_ptr(table.name) }
         .to_string_lossy()
@@ -252,6 +265,7 @@ fn open(kind: BackendKind, path: &Path) -> Result<Plugin, String> {
             path.display()
         ));
     }
+    // SAFETY: as for the name.
     let engine_version = unsafe { CStr::from_ptr(table.engine_version) }
         .to_string_lossy()
         .into_owned();
@@ -263,7 +277,7 @@ fn open(kind: BackendKind, path: &Path) -> Result<Plugin, String> {
             path.display()
         ),
     );
-    let limit = config::BACKEND_MEMORY_LIMIT.get();
+    let limit = settings.memory_limit_mb;
     if limit > 0 {
         // RedisAI capped ONNX Runtime's arena through a custom allocator; the engines here
         // allocate on their own, so the cap is shown (INFO ai_load_time_configs) but not held.
@@ -304,6 +318,7 @@ pub struct PluginModel {
 // SAFETY: the handle is only used through the plugin's thread-safe functions, and the host
 // never runs one worker index twice at once on a model.
 unsafe impl Send for PluginModel {}
+// SAFETY: as for Send.
 unsafe impl Sync for PluginModel {}
 
 fn c_strings(names: &[&str]) -> Result<Vec<CString>, String> {
@@ -411,34 +426,13 @@ pub struct PluginScript {
 // SAFETY: as for PluginModel: the handle is only used through the plugin's thread-safe
 // functions.
 unsafe impl Send for PluginScript {}
+// SAFETY: as for Send.
 unsafe impl Sync for PluginScript {}
 
 impl Plugin {
-    #[allow(clippy::type_complexity)]
-    fn script_fns(
-        &self,
-    ) -> Option<(
-        unsafe extern "C" fn(
-            *mut c_void,
-            *const ScriptSpec,
-            *mut *mut c_void,
-            *mut ErrorMessage,
-        ) -> i32,
-        unsafe extern "C" fn(*mut c_void, *mut c_void),
-        unsafe extern "C" fn(
-            *mut c_void,
-            *mut c_void,
-            *const ScriptRun,
-            *const ScriptCalls,
-            *const TensorSink,
-            *mut ErrorMessage,
-        ) -> i32,
-    )> {
-        let t = self.table;
-        if (t.size as usize) < std::mem::size_of::<BackendVTable>() {
-            return None;
-        }
-        Some((t.script_load?, t.script_free?, t.script_run?))
+    /// The plugin's script entries, when its table has them (see [`table::decode`]).
+    fn script_fns(&self) -> Option<ScriptFns> {
+        self.table.scripts
     }
 
     /// Compiles a script; an error is the text the client receives.
@@ -448,7 +442,7 @@ impl Plugin {
         device: &str,
         entry_points: &[String],
     ) -> Result<PluginScript, String> {
-        let (load, _, _) = self
+        let ScriptFns { load, .. } = self
             .script_fns()
             .ok_or_else(|| format!("ERR the {} backend does not run scripts", self.kind.name()))?;
         let device = CString::new(device.to_ascii_uppercase()).map_err(|_| "ERR Invalid DEVICE")?;
@@ -481,9 +475,10 @@ impl Plugin {
 }
 
 unsafe extern "C" fn put_output(ctx: *mut c_void, t: *const TensorView) {
-    // SAFETY: ctx is the Vec of PluginScript::run / model_execute_cb; the view is valid for
-    // the call. Nothing here may unwind into the plugin.
+    // SAFETY: ctx is the Vec of PluginScript::run, alive and not otherwise borrowed during the
+    // plugin's call that calls this. Nothing here may unwind into the plugin.
     let outs = unsafe { &mut *(ctx as *mut Vec<Result<Option<Tensor>, RunFailure>>) };
+    // SAFETY: the plugin's view is valid for the duration of this callback.
     let r = catch_unwind(AssertUnwindSafe(|| output_tensor(unsafe { &*t }))).unwrap_or_else(|_| {
         Err(RunFailure::Error(
             "ERR internal error copying an output".into(),
@@ -515,8 +510,10 @@ unsafe extern "C" fn redis_call_cb(
         let args: Vec<&[u8]> = if argc == 0 || argv.is_null() {
             Vec::new()
         } else {
+            // SAFETY: the plugin passes `argc` arguments, each valid for the call.
             unsafe { std::slice::from_raw_parts(argv, argc) }
                 .iter()
+                // SAFETY: as above.
                 .map(|b| unsafe { b.as_slice() })
                 .collect()
         };
@@ -556,6 +553,7 @@ unsafe extern "C" fn model_execute_cb(
         let views = if n_inputs == 0 || inputs.is_null() {
             &[][..]
         } else {
+            // SAFETY: the plugin passes `n_inputs` views, valid for the call.
             unsafe { std::slice::from_raw_parts(inputs, n_inputs) }
         };
         let tensors = views
@@ -568,8 +566,9 @@ unsafe extern "C" fn model_execute_cb(
             })
             .collect::<Result<Vec<Tensor>, String>>()?;
         let refs: Vec<&Tensor> = tensors.iter().collect();
-        cc.services
-            .model_execute(cc.worker, unsafe { key.as_slice() }, &refs)
+        // SAFETY: the key's bytes are valid for the call.
+        let key = unsafe { key.as_slice() };
+        cc.services.model_execute(cc.worker, key, &refs)
     }))
     .unwrap_or_else(|p| {
         Err(format!(
@@ -605,7 +604,7 @@ impl PluginScript {
         args: &[Vec<u8>],
         services: &dyn ScriptServices,
     ) -> Result<Vec<Tensor>, RunFailure> {
-        let (_, _, run) = self
+        let ScriptFns { run, .. } = self
             .plugin
             .script_fns()
             .ok_or_else(|| RunFailure::Error("ERR the backend does not run scripts".into()))?;
@@ -636,7 +635,7 @@ impl PluginScript {
             put: put_output,
         };
         let mut err = ErrorMessage::empty();
-        let table = self.plugin.table;
+        let table = &self.plugin.table;
         // SAFETY: everything passed lives for the call; the handle is this plugin's.
         let status = unsafe { run(table.state, self.handle, &spec, &calls, &sink, &mut err) };
         match status {
@@ -659,7 +658,7 @@ impl PluginScript {
 
 impl Drop for PluginScript {
     fn drop(&mut self) {
-        if let Some((_, free, _)) = self.plugin.script_fns() {
+        if let Some(ScriptFns { free, .. }) = self.plugin.script_fns() {
             // SAFETY: the handle came from this plugin's script_load and is freed once.
             unsafe { free(self.plugin.table.state, self.handle) };
         }
@@ -692,7 +691,7 @@ impl PluginModel {
             })
             .collect();
         let mut err = ErrorMessage::empty();
-        let table = self.plugin.table;
+        let table = &self.plugin.table;
         // SAFETY: the views borrow `inputs`, alive for the call; `outs` has `n` slots.
         let status = unsafe {
             (table.model_run)(
@@ -760,7 +759,7 @@ fn output_tensor(v: &TensorView) -> Result<Option<Tensor>, RunFailure> {
 
 impl Drop for PluginModel {
     fn drop(&mut self) {
-        let table = self.plugin.table;
+        let table = &self.plugin.table;
         // SAFETY: the handle came from this plugin's model_load and is freed once, after every
         // run (runs hold an Arc of the model).
         unsafe { (table.model_free)(table.state, self.handle) };

@@ -97,7 +97,7 @@ pub struct TensorView {
 pub struct OwnedTensor {
     pub view: TensorView,
     pub owner: *mut c_void,
-    pub release: Option<unsafe extern "C" fn(owner: *mut c_void)>,
+    pub release: Option<ReleaseTensorFn>,
 }
 
 /// Outcome of a plugin call.
@@ -112,7 +112,7 @@ pub const STATUS_TIMED_OUT: Status = 2;
 #[derive(Debug)]
 pub struct ErrorMessage {
     pub message: *mut c_char,
-    pub release: Option<unsafe extern "C" fn(message: *mut c_char)>,
+    pub release: Option<ReleaseMessageFn>,
 }
 
 impl ErrorMessage {
@@ -142,7 +142,7 @@ pub struct HostInfo {
     /// Engine library to use instead of the default one, `\0`-terminated; empty = default.
     pub engine_path: *const c_char,
     /// Writes a line to the server log; `level` 0 = warning, 1 = notice, 2 = verbose.
-    pub log: Option<unsafe extern "C" fn(level: u32, message: *const u8, len: usize)>,
+    pub log: Option<LogFn>,
 }
 
 /// A model to prepare.
@@ -226,50 +226,22 @@ pub struct BackendVTable {
     pub engine_version: *const c_char,
     /// Plugin state, passed back as the first argument of every function below.
     pub state: *mut c_void,
-    pub model_load: unsafe extern "C" fn(
-        state: *mut c_void,
-        spec: *const ModelSpec,
-        model: *mut *mut c_void,
-        io: *mut ModelIo,
-        error: *mut ErrorMessage,
-    ) -> Status,
-    pub model_free: unsafe extern "C" fn(state: *mut c_void, model: *mut c_void),
-    /// Runs a model; fills all `n_outputs` outputs on success.
-    pub model_run: unsafe extern "C" fn(
-        state: *mut c_void,
-        model: *mut c_void,
-        worker: u32,
-        inputs: *const TensorView,
-        n_inputs: usize,
-        outputs: *mut OwnedTensor,
-        n_outputs: usize,
-        error: *mut ErrorMessage,
-    ) -> Status,
-    // --- appended after ABI 1.0: scripts (TORCH). A table whose `size` ends before these
-    // fields has no script support; a plugin without scripts may also leave them `None`.
-    /// Compiles a script; `script` receives the handle.
-    pub script_load: Option<
-        unsafe extern "C" fn(
-            state: *mut c_void,
-            spec: *const ScriptSpec,
-            script: *mut *mut c_void,
-            error: *mut ErrorMessage,
-        ) -> Status,
-    >,
-    pub script_free: Option<unsafe extern "C" fn(state: *mut c_void, script: *mut c_void)>,
-    /// Runs one function of a script. Each output goes to `outputs` as it is produced; the
-    /// host copies it during the callback. `calls` serves the script's `redis.execute` and
-    /// `redisAI.model_execute` on the calling thread, for the duration of this call only.
-    pub script_run: Option<
-        unsafe extern "C" fn(
-            state: *mut c_void,
-            script: *mut c_void,
-            run: *const ScriptRun,
-            calls: *const ScriptCalls,
-            outputs: *const TensorSink,
-            error: *mut ErrorMessage,
-        ) -> Status,
-    >,
+    /// Prepares a model ([`ModelLoadFn`]).
+    pub model_load: ModelLoadFn,
+    /// Frees a model ([`ModelFreeFn`]).
+    pub model_free: ModelFreeFn,
+    /// Runs a model; fills all `n_outputs` outputs on success ([`ModelRunFn`]).
+    pub model_run: ModelRunFn,
+    // --- appended after ABI 1.0: scripts (TORCH). The host reads each appended field only
+    // when the table's `size` reaches past its end (its offset plus its size), so a table of
+    // an older layout has no script support; a plugin without scripts may also leave them
+    // `None`. Further fields go below, each optional in the same way.
+    /// Compiles a script; `script` receives the handle ([`ScriptLoadFn`]).
+    pub script_load: Option<ScriptLoadFn>,
+    /// Frees a script ([`ScriptFreeFn`]).
+    pub script_free: Option<ScriptFreeFn>,
+    /// Runs one function of a script ([`ScriptRunFn`]).
+    pub script_run: Option<ScriptRunFn>,
 }
 
 /// A borrowed byte string.
@@ -329,7 +301,7 @@ pub struct ScriptRun {
 #[derive(Debug)]
 pub struct ByteSink {
     pub ctx: *mut c_void,
-    pub put: unsafe extern "C" fn(ctx: *mut c_void, data: *const u8, len: usize),
+    pub put: PutBytesFn,
 }
 
 /// Receives tensors, each copied by the receiver during the call.
@@ -337,7 +309,7 @@ pub struct ByteSink {
 #[derive(Debug)]
 pub struct TensorSink {
     pub ctx: *mut c_void,
-    pub put: unsafe extern "C" fn(ctx: *mut c_void, tensor: *const TensorView),
+    pub put: PutTensorFn,
 }
 
 /// The host's services to a running script, valid during one `script_run`, on its thread.
@@ -346,29 +318,107 @@ pub struct TensorSink {
 pub struct ScriptCalls {
     pub size: u32,
     pub ctx: *mut c_void,
-    /// Runs a Redis command as the client that ran the script. On `STATUS_OK`, `reply`
-    /// received the reply in the [`Reply`] encoding; otherwise it received the error text.
-    pub redis_call: unsafe extern "C" fn(
-        ctx: *mut c_void,
-        argv: *const Bytes,
-        argc: usize,
-        reply: *const ByteSink,
-    ) -> Status,
-    /// Runs a stored model. On `STATUS_OK` each output went to `outputs`; otherwise `error`
-    /// received the error text.
-    pub model_execute: unsafe extern "C" fn(
-        ctx: *mut c_void,
-        key: Bytes,
-        inputs: *const TensorView,
-        n_inputs: usize,
-        outputs: *const TensorSink,
-        error: *const ByteSink,
-    ) -> Status,
+    /// Runs a Redis command as the client that ran the script ([`RedisCallFn`]).
+    pub redis_call: RedisCallFn,
+    /// Runs a stored model ([`ModelExecuteFn`]).
+    pub model_execute: ModelExecuteFn,
 }
+
+// ---------------------------------------------------------------------------------------------
+// The function signatures of the ABI, each named once. The structs above, the plugin side
+// (`export_backend!`) and the host use these names; a function defined on either side is
+// checked against them where it is stored in a table or passed as a pointer.
+// ---------------------------------------------------------------------------------------------
 
 /// Signature of [`ENTRY_POINT`]: returns the plugin's table, or null with `error` set.
 pub type EntryPoint =
     unsafe extern "C" fn(host: *const HostInfo, error: *mut ErrorMessage) -> *const BackendVTable;
+
+/// [`BackendVTable::model_load`]: prepares a model; on `STATUS_OK`, `model` receives the
+/// handle and `io` its input/output names.
+pub type ModelLoadFn = unsafe extern "C" fn(
+    state: *mut c_void,
+    spec: *const ModelSpec,
+    model: *mut *mut c_void,
+    io: *mut ModelIo,
+    error: *mut ErrorMessage,
+) -> Status;
+
+/// [`BackendVTable::model_free`]: frees a model handle, once, after every run of it ended.
+pub type ModelFreeFn = unsafe extern "C" fn(state: *mut c_void, model: *mut c_void);
+
+/// [`BackendVTable::model_run`]: runs a model; fills all `n_outputs` outputs on success.
+pub type ModelRunFn = unsafe extern "C" fn(
+    state: *mut c_void,
+    model: *mut c_void,
+    worker: u32,
+    inputs: *const TensorView,
+    n_inputs: usize,
+    outputs: *mut OwnedTensor,
+    n_outputs: usize,
+    error: *mut ErrorMessage,
+) -> Status;
+
+/// [`BackendVTable::script_load`]: compiles a script; `script` receives the handle.
+pub type ScriptLoadFn = unsafe extern "C" fn(
+    state: *mut c_void,
+    spec: *const ScriptSpec,
+    script: *mut *mut c_void,
+    error: *mut ErrorMessage,
+) -> Status;
+
+/// [`BackendVTable::script_free`]: frees a script handle, once.
+pub type ScriptFreeFn = unsafe extern "C" fn(state: *mut c_void, script: *mut c_void);
+
+/// [`BackendVTable::script_run`]: runs one function of a script. Each output goes to
+/// `outputs` as it is produced; the host copies it during the callback. `calls` serves the
+/// script's `redis.execute` and `redisAI.model_execute` on the calling thread, for the
+/// duration of this call only.
+pub type ScriptRunFn = unsafe extern "C" fn(
+    state: *mut c_void,
+    script: *mut c_void,
+    run: *const ScriptRun,
+    calls: *const ScriptCalls,
+    outputs: *const TensorSink,
+    error: *mut ErrorMessage,
+) -> Status;
+
+/// [`ScriptCalls::redis_call`]: runs a Redis command as the client that ran the script. On
+/// `STATUS_OK`, `reply` received the reply in the [`Reply`] encoding; otherwise it received
+/// the error text.
+pub type RedisCallFn = unsafe extern "C" fn(
+    ctx: *mut c_void,
+    argv: *const Bytes,
+    argc: usize,
+    reply: *const ByteSink,
+) -> Status;
+
+/// [`ScriptCalls::model_execute`]: runs a stored model. On `STATUS_OK` each output went to
+/// `outputs`; otherwise `error` received the error text.
+pub type ModelExecuteFn = unsafe extern "C" fn(
+    ctx: *mut c_void,
+    key: Bytes,
+    inputs: *const TensorView,
+    n_inputs: usize,
+    outputs: *const TensorSink,
+    error: *const ByteSink,
+) -> Status;
+
+/// [`ByteSink::put`]: receives `len` bytes at `data`, valid for the call.
+pub type PutBytesFn = unsafe extern "C" fn(ctx: *mut c_void, data: *const u8, len: usize);
+
+/// [`TensorSink::put`]: receives a tensor, valid for the call.
+pub type PutTensorFn = unsafe extern "C" fn(ctx: *mut c_void, tensor: *const TensorView);
+
+/// [`OwnedTensor::release`]: frees an output tensor, once.
+pub type ReleaseTensorFn = unsafe extern "C" fn(owner: *mut c_void);
+
+/// [`ErrorMessage::release`]: frees an error message, once.
+pub type ReleaseMessageFn = unsafe extern "C" fn(message: *mut c_char);
+
+/// [`HostInfo::log`]: writes a line to the server log; `level` 0 = warning, 1 = notice,
+/// 2 = verbose.
+pub type LogFn = unsafe extern "C" fn(level: u32, message: *const u8, len: usize);
 
 // ---------------------------------------------------------------------------------------------
 // The safe side, for plugin authors.
@@ -391,7 +441,7 @@ pub struct Host {
     pub execution_timeout: Option<Duration>,
     pub plugin_path: PathBuf,
     pub engine_path: Option<PathBuf>,
-    log: Option<unsafe extern "C" fn(u32, *const u8, usize)>,
+    log: Option<LogFn>,
 }
 
 impl Host {
@@ -818,6 +868,10 @@ macro_rules! export_backend {
             // SAFETY: forwarded from the host, see above.
             unsafe { $crate::__entry::<$backend>(host, error) }
         }
+
+        // The host finds the entry point by name and calls it as an `EntryPoint`: a
+        // signature that drifted from it would not be caught anywhere else.
+        const _: $crate::EntryPoint = redisai_backend_entry;
     };
 }
 

@@ -6,7 +6,10 @@
 use std::ffi::{c_char, c_void, CStr};
 use std::ptr::NonNull;
 
-use redisai_backend_api::{ByteSink, Bytes, DataType, TensorIn, TensorOut, TensorSink, TensorView};
+use redisai_backend_api::{
+    ByteSink, Bytes, DataType, ModelExecuteFn, RedisCallFn, TensorIn, TensorOut, TensorSink,
+    TensorView,
+};
 
 pub const RT_OK: i32 = 0;
 pub const RT_ERROR: i32 = 1;
@@ -22,24 +25,9 @@ pub const RT_CALL_LEGACY: i32 = 1;
 #[repr(C)]
 pub struct RtHost {
     pub ctx: *mut c_void,
-    pub redis_call: Option<
-        unsafe extern "C" fn(
-            ctx: *mut c_void,
-            argv: *const Bytes,
-            argc: usize,
-            reply: *const ByteSink,
-        ) -> i32,
-    >,
-    pub model_execute: Option<
-        unsafe extern "C" fn(
-            ctx: *mut c_void,
-            key: Bytes,
-            inputs: *const TensorView,
-            n_inputs: usize,
-            outputs: *const TensorSink,
-            error: *const ByteSink,
-        ) -> i32,
-    >,
+    /// The ABI's own signatures (the shim's `int` status is the ABI's `Status`).
+    pub redis_call: Option<RedisCallFn>,
+    pub model_execute: Option<ModelExecuteFn>,
 }
 
 extern "C" {
