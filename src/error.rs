@@ -128,6 +128,8 @@ pub enum AiError {
 
     /// A bug: a panic or broken invariant caught at the command edge.
     Internal(String),
+    /// The server lacks the ACL module APIs (Redis 7.0+), so key permissions cannot be checked.
+    NoAclApi,
     /// A fixed text of the script commands, sent as it is (spec §4.9–§4.14).
     Script(&'static str),
     /// An FT.* error, sent as RediSearch words it (no `ERR ` prefix unless the text has one).
@@ -275,6 +277,7 @@ impl fmt::Display for AiError {
             ScriptKeyEmpty => f.write_str("ERR script key is empty"),
             NoRunInfo => f.write_str("ERR cannot find run info for key"),
             Internal(what) => write!(f, "ERR internal error: {what}"),
+            NoAclApi => f.write_str("ERR this server cannot check ACL key permissions for modules"),
             Script(text) => f.write_str(text),
         }
     }

@@ -20,17 +20,17 @@
 //! call's state into another: only the lock holder touches it. A model run from a script
 //! runs on the script's worker thread, outside the lock.
 
-use std::ffi::{c_char, c_int, c_void, CString};
+use std::ffi::{c_int, c_void, CString};
 use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::Arc;
 
-use redis_module::raw::{self, RedisModuleCallReply};
+use redis_module::raw;
 use redisai_backend_api::Reply;
 
 use crate::backend::{RunFailure, ScriptServices};
 use crate::error::AiError;
 use crate::model::Model;
-use crate::redis::{api, api_has, string_bytes, AclUser, Ctx, OwnedString, RedisModuleCtx};
+use crate::redis::{api, api_has, call, AclUser, Ctx, OwnedString, RedisModuleCtx};
 use crate::tensor::Tensor;
 
 /// The one detached context script calls go through (see the essay at the top).
@@ -57,17 +57,7 @@ pub fn env(
     keys: Vec<Vec<u8>>,
     read_only: bool,
 ) -> Arc<dyn ScriptServices + Send + Sync> {
-    // SAFETY: live command context; the name is freed below.
-    let user = unsafe {
-        let name = api!(RedisModule_GetCurrentUserName)(ctx.raw_ctx());
-        if name.is_null() {
-            Vec::new()
-        } else {
-            let v = string_bytes(name).to_vec();
-            api!(RedisModule_FreeString)(std::ptr::null_mut(), name);
-            v
-        }
-    };
+    let user = crate::redis::current_user_name(ctx).unwrap_or_default();
     // SAFETY: live command context.
     let db = unsafe { api!(RedisModule_GetSelectedDb)(ctx.raw_ctx()) };
     Arc::new(ScriptEnv {
@@ -131,47 +121,6 @@ impl Drop for Locked {
     }
 }
 
-/// Copies a call reply (RESP2 shapes) into a [`Reply`]; a top-level error is `Err`.
-///
-/// # Safety
-/// `r` is a live call reply.
-unsafe fn convert(r: *mut RedisModuleCallReply, depth: usize) -> Result<Reply, String> {
-    let bytes = |r| {
-        let mut len = 0usize;
-        let p = unsafe { api!(RedisModule_CallReplyStringPtr)(r, &mut len) };
-        if p.is_null() {
-            Vec::new()
-        } else {
-            unsafe { std::slice::from_raw_parts(p as *const u8, len) }.to_vec()
-        }
-    };
-    let t = unsafe { api!(RedisModule_CallReplyType)(r) } as isize;
-    Ok(match t {
-        raw::REDISMODULE_REPLY_STRING => Reply::Str(bytes(r)),
-        raw::REDISMODULE_REPLY_ERROR if depth == 0 => {
-            return Err(String::from_utf8_lossy(&bytes(r)).into_owned())
-        }
-        raw::REDISMODULE_REPLY_ERROR => Reply::Error(bytes(r)),
-        raw::REDISMODULE_REPLY_INTEGER => {
-            Reply::Int(unsafe { api!(RedisModule_CallReplyInteger)(r) })
-        }
-        raw::REDISMODULE_REPLY_ARRAY => {
-            let n = unsafe { api!(RedisModule_CallReplyLength)(r) };
-            let mut items = Vec::with_capacity(n.min(1 << 16));
-            for i in 0..n {
-                let e = unsafe { api!(RedisModule_CallReplyArrayElement)(r, i) };
-                items.push(if e.is_null() {
-                    Reply::Nil
-                } else {
-                    unsafe { convert(e, depth + 1) }?
-                });
-            }
-            Reply::Array(items)
-        }
-        _ => Reply::Nil,
-    })
-}
-
 /// Why `RedisModule_Call` refused a command, from its errno.
 fn refusal(command: &[u8]) -> String {
     let cmd = String::from_utf8_lossy(command);
@@ -206,7 +155,7 @@ impl ScriptEnv {
 
 impl ScriptServices for ScriptEnv {
     fn redis_call(&self, argv: &[&[u8]]) -> Result<Reply, String> {
-        let (command, rest) = argv
+        let (command, _) = argv
             .split_first()
             .ok_or("ERR redis.execute needs a command")?;
         let cname = CString::new(*command).map_err(|_| "ERR command name contains NUL")?;
@@ -235,28 +184,10 @@ impl ScriptServices for ScriptEnv {
                 }
             }
         }
-        let flags: &[u8] = if self.read_only {
-            b"!CMSWv\0"
-        } else {
-            b"!CMSv\0"
-        };
-        let call = api!(RedisModule_Call);
-        // SAFETY: under the server lock; "v" takes the argument array and its length.
-        let reply = unsafe {
-            call(
-                locked.ctx,
-                cname.as_ptr(),
-                flags.as_ptr() as *const c_char,
-                raw_argv.as_mut_ptr().add(1),
-                rest.len(),
-            )
-        };
-        if reply.is_null() {
-            return Err(refusal(command));
-        }
-        // SAFETY: a live reply, freed right after it is copied.
-        let out = unsafe { convert(reply, 0) };
-        unsafe { api!(RedisModule_FreeCallReply)(reply) };
+        let flags = if self.read_only { c"!CMSWv" } else { c"!CMSv" };
+        // SAFETY: under the server lock.
+        let out = unsafe { call(locked.ctx, &cname, flags, &mut raw_argv[1..]) }
+            .unwrap_or_else(|| Err(refusal(command)));
         drop(strings);
         drop(locked);
         out

@@ -564,7 +564,7 @@ pub fn search(ctx: &Ctx, args: &Args) -> AiResult<()> {
     index.uses.fetch_add(1, Ordering::Relaxed);
     {
         let data = index.read();
-        if let Some(user) = AclUser::restricted(ctx) {
+        if let Some(user) = AclUser::restricted(ctx)? {
             // Documents the user may not read are not there for this search: not returned,
             // not counted (like INKEYS, which they narrow further).
             let readable: HashSet<Vec<u8>> = data

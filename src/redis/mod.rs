@@ -75,14 +75,16 @@ pub fn log(level: Level, msg: &str) {
 
 mod acl;
 mod blocked;
+mod call;
 mod command;
 mod ctx;
 mod key;
 mod reply;
 mod string;
 
-pub use acl::AclUser;
+pub use acl::{current_user_name, AclUser};
 pub use blocked::{Blocked, Reply};
+pub use call::call;
 pub(crate) use command::command;
 pub use command::{dispatch, register, register_unless_present, CommandSpec};
 pub use ctx::{tensorset_args, Ctx};

@@ -53,6 +53,15 @@ def test_search_hides_keys_the_user_cannot_read(server):
                         "NOCONTENT", "LIMIT", 0, 100)
     # L2 is squared: (i - 1)^2 <= 100 holds for i <= 11, of which 0, 2, ..., 10 are blue.
     assert total == 6 and all(k.startswith("doc:blue:") for k in found)
+    # Key patterns that read almost everything still hide the rest: a user who may read
+    # every key except those starting with "d", and one who may only write every key.
+    r.execute_command("ACL", "SETUSER", "notd", "on", ">pw", "~[^d]*", "+@all")
+    r.execute_command("ACL", "SETUSER", "writer", "on", ">pw", "%W~*", "+@all")
+    r.execute_command("ACL", "SETUSER", "reader", "on", ">pw", "%R~*", "+@all")
+    for user, expected in (("notd", 0), ("writer", 0), ("reader", 20)):
+        client = redis.Redis(port=server.port, username=user, password="pw")
+        assert keys(client, "*", "LIMIT", 0, 0)[0] == expected, user
+        assert keys(client, *knn)[0] == min(expected, 5), user
     # The unrestricted user sees everything.
     assert keys(everyone, "*", "LIMIT", 0, 0)[0] == 20
     assert keys(r, "*", "LIMIT", 0, 0)[0] == 20
