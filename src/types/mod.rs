@@ -10,14 +10,22 @@ pub mod model;
 pub mod script;
 pub mod tensor;
 
+use std::ffi::c_void;
+use std::mem::ManuallyDrop;
+use std::sync::Arc;
+
+use redis_module::raw::RedisModuleString;
+
+use crate::redis::{guard, string_bytes, StoredType};
+
 /// RedisAI's encoding version of all three types.
 pub const ENCODING_VERSION: i32 = 4;
 
-/// Declares `static $name: RedisType` named `$type_name`, with the callbacks `rdb_load`,
-/// `rdb_save`, `aof_rewrite`, `mem_usage`, `digest`, `free`, `free_effort` and `copy` of the
-/// module where it is used.
+/// Declares `static $name: RedisType` named `$type_name` for values of type `$value`, with
+/// the callbacks `rdb_load`, `rdb_save`, `aof_rewrite`, `mem_usage` and `digest` of the module
+/// where it is used, and the generic `free`, `free_effort` and `copy` below.
 macro_rules! redis_type {
-    ($name:ident, $type_name:literal) => {
+    ($name:ident, $type_name:literal, $value:ty) => {
         pub static $name: redis_module::native_types::RedisType =
             redis_module::native_types::RedisType::new(
                 $type_name,
@@ -29,13 +37,13 @@ macro_rules! redis_type {
                     aof_rewrite: Some(aof_rewrite),
                     mem_usage: Some(mem_usage),
                     digest: Some(digest),
-                    free: Some(free),
+                    free: Some($crate::types::free::<$value>),
                     aux_load: None,
                     aux_save: None,
                     aux_save_triggers: 0,
-                    free_effort: Some(free_effort),
+                    free_effort: Some($crate::types::free_effort),
                     unlink: None,
-                    copy: Some(copy),
+                    copy: Some($crate::types::copy::<$value>),
                     defrag: None,
                     mem_usage2: None,
                     free_effort2: None,
@@ -47,3 +55,43 @@ macro_rules! redis_type {
     };
 }
 pub(crate) use redis_type;
+
+/// What the generic callbacks need of a stored value.
+pub trait Stored: StoredType {
+    /// The type's name, for log lines.
+    const NAME: &'static str;
+    /// The value COPY stores under `to`.
+    fn copy_to(this: &Arc<Self>, to: &[u8]) -> Arc<Self>;
+}
+
+/// Frees a value: the keyspace's reference to the `Arc` (a running job may hold another).
+///
+/// # Safety
+/// `value` must be a pointer stored by `T`'s type (`Arc<T>::into_raw`), freed once.
+pub unsafe extern "C" fn free<T: Stored>(value: *mut c_void) {
+    guard(T::NAME, (), || {
+        // SAFETY: per this function's contract.
+        drop(unsafe { Arc::from_raw(value as *const T) })
+    })
+}
+
+/// A handful of allocations whatever the size: freeing is cheap, never worth a thread.
+pub unsafe extern "C" fn free_effort(_key: *mut RedisModuleString, _value: *const c_void) -> usize {
+    1
+}
+
+/// COPY: `T::copy_to` decides what the new key holds.
+///
+/// # Safety
+/// `value` must be a pointer stored by `T`'s type, alive for the call.
+pub unsafe extern "C" fn copy<T: Stored>(
+    _from: *mut RedisModuleString,
+    to: *mut RedisModuleString,
+    value: *const c_void,
+) -> *mut c_void {
+    guard(T::NAME, std::ptr::null_mut(), || {
+        // SAFETY: the key still holds its reference; this borrow does not release it.
+        let this = ManuallyDrop::new(unsafe { Arc::from_raw(value as *const T) });
+        Arc::into_raw(T::copy_to(&this, string_bytes(to))) as *mut c_void
+    })
+}

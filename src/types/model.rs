@@ -15,11 +15,19 @@ use crate::model::{chunks, Model, ModelSource};
 use crate::redis::guard;
 use crate::redis::{api, string_bytes, OwnedString, StoredType};
 
-super::redis_type!(MODEL_TYPE, "AI__MODEL");
+super::redis_type!(MODEL_TYPE, "AI__MODEL", Model);
 
 impl StoredType for Model {
     fn redis_type() -> *mut raw::RedisModuleType {
         *MODEL_TYPE.raw_type.borrow()
+    }
+}
+
+impl super::Stored for Model {
+    const NAME: &'static str = "AI__MODEL";
+    /// The copy shares the prepared model and starts statistics of its own.
+    fn copy_to(this: &Arc<Self>, to: &[u8]) -> Arc<Self> {
+        Arc::new(this.share().registered(to))
     }
 }
 
@@ -208,28 +216,5 @@ unsafe extern "C" fn digest(md: *mut RedisModuleDigest, value: *mut c_void) {
         }
         add(&m.blob);
         api!(RedisModule_DigestEndSequence)(md);
-    })
-}
-
-unsafe extern "C" fn free(value: *mut c_void) {
-    guard("AI__MODEL free", (), || {
-        drop(Arc::from_raw(value as *const Model))
-    })
-}
-
-unsafe extern "C" fn free_effort(_key: *mut RedisModuleString, _value: *const c_void) -> usize {
-    1
-}
-
-/// COPY: the copy shares the prepared model and starts statistics of its own.
-unsafe extern "C" fn copy(
-    _from: *mut RedisModuleString,
-    to: *mut RedisModuleString,
-    value: *const c_void,
-) -> *mut c_void {
-    guard("AI__MODEL copy", std::ptr::null_mut(), || {
-        let m = model(value);
-        let copied = m.share().registered(string_bytes(to));
-        Arc::into_raw(Arc::new(copied)) as *mut c_void
     })
 }

@@ -14,11 +14,19 @@ use crate::redis::guard;
 use crate::redis::{api, string_bytes, OwnedString, StoredType};
 use crate::script::{Script, ScriptSource};
 
-super::redis_type!(SCRIPT_TYPE, "AI_SCRIPT");
+super::redis_type!(SCRIPT_TYPE, "AI_SCRIPT", Script);
 
 impl StoredType for Script {
     fn redis_type() -> *mut raw::RedisModuleType {
         *SCRIPT_TYPE.raw_type.borrow()
+    }
+}
+
+impl super::Stored for Script {
+    const NAME: &'static str = "AI_SCRIPT";
+    /// The copy shares the compiled script and starts statistics of its own.
+    fn copy_to(this: &Arc<Self>, to: &[u8]) -> Arc<Self> {
+        Arc::new(this.share().registered(to))
     }
 }
 
@@ -145,27 +153,5 @@ unsafe extern "C" fn digest(md: *mut RedisModuleDigest, value: *mut c_void) {
             add(e.as_bytes());
         }
         api!(RedisModule_DigestEndSequence)(md);
-    })
-}
-
-unsafe extern "C" fn free(value: *mut c_void) {
-    guard("AI_SCRIPT free", (), || {
-        drop(Arc::from_raw(value as *const Script))
-    })
-}
-
-unsafe extern "C" fn free_effort(_key: *mut RedisModuleString, _value: *const c_void) -> usize {
-    1
-}
-
-/// COPY: the copy shares the compiled script and starts statistics of its own.
-unsafe extern "C" fn copy(
-    _from: *mut RedisModuleString,
-    to: *mut RedisModuleString,
-    value: *const c_void,
-) -> *mut c_void {
-    guard("AI_SCRIPT copy", std::ptr::null_mut(), || {
-        let copied = script(value).share().registered(string_bytes(to));
-        Arc::into_raw(Arc::new(copied)) as *mut c_void
     })
 }

@@ -12,11 +12,19 @@ use crate::redis::guard;
 use crate::redis::{api, tensorset_args, StoredType};
 use crate::tensor::{DType, Limits, Shape, Tensor};
 
-super::redis_type!(TENSOR_TYPE, "AI_TENSOR");
+super::redis_type!(TENSOR_TYPE, "AI_TENSOR", Tensor);
 
 impl StoredType for Tensor {
     fn redis_type() -> *mut raw::RedisModuleType {
         *TENSOR_TYPE.raw_type.borrow()
+    }
+}
+
+impl super::Stored for Tensor {
+    const NAME: &'static str = "AI_TENSOR";
+    /// Stored tensors are immutable, so the copy is another reference.
+    fn copy_to(this: &Arc<Self>, _to: &[u8]) -> Arc<Self> {
+        this.clone()
     }
 }
 
@@ -177,28 +185,5 @@ unsafe extern "C" fn digest(md: *mut RedisModuleDigest, value: *mut c_void) {
         let data = t.data();
         api!(RedisModule_DigestAddStringBuffer)(md, data.as_ptr().cast(), data.len());
         api!(RedisModule_DigestEndSequence)(md);
-    })
-}
-
-unsafe extern "C" fn free(value: *mut c_void) {
-    guard("AI_TENSOR free", (), || {
-        drop(Arc::from_raw(value as *const Tensor));
-    })
-}
-
-unsafe extern "C" fn free_effort(_key: *mut RedisModuleString, _value: *const c_void) -> usize {
-    // A handful of allocations whatever the size: freeing is cheap, never worth a thread.
-    1
-}
-
-/// COPY shares the tensor: stored tensors are immutable, so the copy is another reference.
-unsafe extern "C" fn copy(
-    _from: *mut RedisModuleString,
-    _to: *mut RedisModuleString,
-    value: *const c_void,
-) -> *mut c_void {
-    guard("AI_TENSOR copy", std::ptr::null_mut(), || {
-        Arc::increment_strong_count(value as *const Tensor);
-        value as *mut c_void
     })
 }
