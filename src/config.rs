@@ -23,7 +23,9 @@ use redis_module::raw;
 
 use crate::args::parse_i64;
 use crate::backend::{self, BackendKind};
-use crate::redis::{api, api_has, string_bytes, OwnedString, RedisModuleCtx, RedisModuleString};
+use crate::redis::{
+    api, api_has, string_bytes, Ctx, OwnedString, RedisModuleCtx, RedisModuleString,
+};
 use crate::tensor::Limits;
 
 /// A numeric setting.
@@ -470,43 +472,20 @@ pub fn register(ctx: *mut RedisModuleCtx) -> Result<(), String> {
 }
 
 /// Re-reads `proto-max-bulk-len`, the default tensor size limit.
-pub fn refresh_server_limits(ctx: &redis_module::Context) {
-    let Ok(redis_module::RedisValue::Array(reply)) =
-        ctx.call("CONFIG", &["GET", "proto-max-bulk-len"])
-    else {
-        return;
-    };
-    let value = reply.get(1).and_then(|v| match v {
-        redis_module::RedisValue::SimpleString(s) => s.parse::<i64>().ok(),
-        redis_module::RedisValue::BulkString(s) => s.parse::<i64>().ok(),
-        redis_module::RedisValue::BulkRedisString(s) => s.parse_integer().ok(),
-        redis_module::RedisValue::StringBuffer(b) => parse_i64(b),
-        _ => None,
-    });
+pub fn refresh_server_limits(ctx: &Ctx) {
+    let value = ctx
+        .server_config("proto-max-bulk-len")
+        .and_then(|v| parse_i64(&v));
     if let Some(v) = value {
         PROTO_MAX_BULK_LEN.store(v, Ordering::Relaxed);
     }
 }
 
-/// A server config value as text (`CONFIG GET`), if the server has it.
-pub fn server_config(ctx: &redis_module::Context, name: &str) -> Option<String> {
-    let Ok(redis_module::RedisValue::Array(reply)) = ctx.call("CONFIG", &["GET", name]) else {
-        return None;
-    };
-    reply.get(1).and_then(|v| match v {
-        redis_module::RedisValue::SimpleString(s) => Some(s.clone()),
-        redis_module::RedisValue::BulkString(s) => Some(s.clone()),
-        redis_module::RedisValue::BulkRedisString(s) => s.try_as_str().ok().map(str::to_string),
-        redis_module::RedisValue::StringBuffer(b) => String::from_utf8(b.clone()).ok(),
-        _ => None,
-    })
-}
-
 /// Whether the AOF is on without an RDB preamble: a rewrite then keeps keys only, not the
 /// vector index definitions (kept as RDB aux data), which would be lost on the next start.
-pub fn pure_aof(ctx: &redis_module::Context) -> bool {
-    server_config(ctx, "appendonly").as_deref() == Some("yes")
-        && server_config(ctx, "aof-use-rdb-preamble").as_deref() == Some("no")
+pub fn pure_aof(ctx: &Ctx) -> bool {
+    ctx.server_config("appendonly").as_deref() == Some(b"yes")
+        && ctx.server_config("aof-use-rdb-preamble").as_deref() == Some(b"no")
 }
 
 /// Server event: a configuration changed (`CONFIG SET`).
@@ -526,7 +505,8 @@ pub unsafe extern "C" fn on_config_change(
             // SAFETY: `config_names` holds `num_changes` NUL-terminated names.
             .map(|i| unsafe { CStr::from_ptr(*change.config_names.add(i)) }.to_bytes());
         let names: Vec<&[u8]> = names.collect();
-        let ctx = redis_module::Context::new(ctx);
+        // SAFETY: the event's live context.
+        let ctx = unsafe { Ctx::from_raw(ctx) };
         if names.iter().any(|n| *n == b"proto-max-bulk-len") {
             refresh_server_limits(&ctx);
         }

@@ -78,7 +78,7 @@ static COMMANDS: &[CommandSpec] = &[
     command!("AI.SCRIPTEXECUTE", commands::script::scriptexecute, "write deny-oom getkeys-api", 1, 1, 1),
     command!("AI.SCRIPTRUN",    commands::script::scriptrun,   "write deny-oom getkeys-api", 1, 1, 1),
     command!("AI._SCRIPTSCAN",  commands::script::scriptscan,  "readonly",       0, 0, 0),
-    command!("AI.INFO",         commands::model::info,         "readonly getkeys-api", 1, 1, 1),
+    command!("AI.INFO",         commands::stored::info,         "readonly getkeys-api", 1, 1, 1),
     // Not "write" as upstream: it changes no data, and replicas need it to reach backends.
     command!("AI.CONFIG",       commands::admin::config,       "",               0, 0, 0),
 ];
@@ -122,7 +122,8 @@ fn load(ctx: &Context, args: &[RedisString]) -> Result<(), String> {
     let load_args = config::parse_load_args(&words)?;
     config::apply_load_args(&load_args)?;
     config::register(raw_ctx)?;
-    config::refresh_server_limits(ctx);
+    // SAFETY: the OnLoad context.
+    config::refresh_server_limits(&unsafe { redis::Ctx::from_raw(raw_ctx) });
     for (kind, path) in &load_args.preload {
         backend::load(*kind, path)?;
     }

@@ -14,7 +14,7 @@ use crate::model::args::{
 };
 use crate::model::{chunks, Model, ModelSource};
 use crate::redis::{bytes, fields, ArgWords, Args, Ctx, KeyUse, Level, R};
-use crate::stats::{self, Kind};
+use crate::stats::Kind;
 use crate::tensor::{try_concat, Tensor};
 
 /// `AI.MODELSTORE <key> <backend> <device> [TAG <tag>] [BATCHSIZE <n> [MINBATCHSIZE <m>
@@ -223,37 +223,4 @@ fn report_execute_keys(ctx: &Ctx, args: &Args) {
 /// `AI._MODELSCAN` (experimental): `[key, tag]` of every stored model.
 pub fn modelscan(ctx: &Ctx, args: &Args) -> AiResult<()> {
     stored::scan(ctx, args, Kind::Model, "AI._MODELSCAN")
-}
-
-/// `AI.INFO <key> [RESETSTAT]`
-pub fn info(ctx: &Ctx, args: &Args) -> AiResult<()> {
-    if ctx.report_first_key(args, KeyUse::Read) {
-        return Ok(());
-    }
-    if !(2..=3).contains(&args.len()) {
-        return Err(AiError::WrongArity);
-    }
-    let s = stats::lookup(args.bytes(1)).ok_or(AiError::NoRunInfo)?;
-    if args.len() == 3 && args.bytes(2).eq_ignore_ascii_case(b"RESETSTAT") {
-        s.reset();
-        ctx.reply_ok();
-        return Ok(());
-    }
-    let c = s.counters();
-    let (kind, samples) = match s.kind {
-        Kind::Model => ("MODEL", c.samples as i64),
-        Kind::Script => ("SCRIPT", -1),
-    };
-    ctx.reply(&fields(vec![
-        ("key", bytes(&s.key)),
-        ("type", bytes(kind.as_bytes())),
-        ("backend", bytes(s.backend.name().as_bytes())),
-        ("device", bytes(s.device.as_bytes())),
-        ("tag", bytes(&s.tag)),
-        ("duration", R::Int(c.duration_us as i64)),
-        ("samples", R::Int(samples)),
-        ("calls", R::Int(c.calls as i64)),
-        ("errors", R::Int(c.errors as i64)),
-    ]));
-    Ok(())
 }

@@ -44,7 +44,7 @@ pub fn create(ctx: &Ctx, args: &Args) -> AiResult<()> {
         return Err(err("Index already exists"));
     }
     let replicated = ctx.flags() & raw::REDISMODULE_CTX_FLAGS_REPLICATED != 0;
-    if !replicated && config::pure_aof(&redis_module::Context::new(ctx.raw_ctx())) {
+    if !replicated && config::pure_aof(ctx) {
         return Err(err(
             "vector indexes need aof-use-rdb-preamble yes when appendonly is on (their \
              definitions live in the RDB preamble; a plain AOF rewrite would lose them)",

@@ -1,8 +1,8 @@
 //! What the model and script commands share: deleting a stored value, the key positions of
-//! the deprecated run commands, and the experimental scans.
+//! the deprecated run commands, the experimental scans, and AI.INFO (run statistics of either).
 
 use crate::error::{AiError, AiResult};
-use crate::redis::{bytes, Args, Ctx, KeyUse, Level, StoredType, R};
+use crate::redis::{bytes, fields, Args, Ctx, KeyUse, Level, StoredType, R};
 use crate::stats::{self, Kind};
 
 /// `AI.MODELDEL` / `AI.SCRIPTDEL <key>`: deletes a stored `T`; `missing` if there is none.
@@ -61,5 +61,38 @@ pub fn scan(ctx: &Ctx, args: &Args, kind: Kind, command: &str) -> AiResult<()> {
         .map(|(key, tag)| R::Arr(vec![bytes(key), bytes(tag)]))
         .collect();
     ctx.reply(&R::Arr(rows));
+    Ok(())
+}
+
+/// `AI.INFO <key> [RESETSTAT]`
+pub fn info(ctx: &Ctx, args: &Args) -> AiResult<()> {
+    if ctx.report_first_key(args, KeyUse::Read) {
+        return Ok(());
+    }
+    if !(2..=3).contains(&args.len()) {
+        return Err(AiError::WrongArity);
+    }
+    let s = stats::lookup(args.bytes(1)).ok_or(AiError::NoRunInfo)?;
+    if args.len() == 3 && args.bytes(2).eq_ignore_ascii_case(b"RESETSTAT") {
+        s.reset();
+        ctx.reply_ok();
+        return Ok(());
+    }
+    let c = s.counters();
+    let (kind, samples) = match s.kind {
+        Kind::Model => ("MODEL", c.samples as i64),
+        Kind::Script => ("SCRIPT", -1),
+    };
+    ctx.reply(&fields(vec![
+        ("key", bytes(&s.key)),
+        ("type", bytes(kind.as_bytes())),
+        ("backend", bytes(s.backend.name().as_bytes())),
+        ("device", bytes(s.device.as_bytes())),
+        ("tag", bytes(&s.tag)),
+        ("duration", R::Int(c.duration_us as i64)),
+        ("samples", R::Int(samples)),
+        ("calls", R::Int(c.calls as i64)),
+        ("errors", R::Int(c.errors as i64)),
+    ]));
     Ok(())
 }

@@ -7,7 +7,24 @@ use std::ffi::{c_char, CStr};
 use redis_module::raw::{self, RedisModuleCallReply};
 use redisai_backend_api::Reply;
 
-use super::{RedisModuleCtx, RedisModuleString};
+use super::{Ctx, OwnedString, RedisModuleCtx, RedisModuleString};
+
+impl Ctx {
+    /// A server config value (`CONFIG GET name`), if the server has it.
+    pub fn server_config(&self, name: &str) -> Option<Vec<u8>> {
+        let get = OwnedString::new(b"GET");
+        let which = OwnedString::new(name.as_bytes());
+        let mut args = [get.as_ptr(), which.as_ptr()];
+        // SAFETY: a live context on the main thread.
+        match unsafe { call(self.raw_ctx(), c"CONFIG", c"v", &mut args) } {
+            Some(Ok(Reply::Array(mut pair))) if pair.len() == 2 => match pair.pop() {
+                Some(Reply::Str(value)) => Some(value),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
 
 /// Calls `command` with `args` on `ctx` with RedisModule_Call's `flags` (which must end in
 /// `v`). `None` when the server refused to run it (see errno), else the reply, an error
