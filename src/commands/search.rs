@@ -19,13 +19,10 @@ use crate::ctx::{
     api, string_bytes, AclUser, Args, Ctx, OwnedString, RedisModuleCtx, RedisModuleString,
 };
 use crate::error::{AiError, AiResult};
+use crate::search::error::{BadArg, SearchError};
 use crate::search::index::{format_score, Hit, Outcome, Request, SortBy};
 use crate::search::schema::{Algorithm, FieldKind};
 use crate::search::{query, registry, schema, Index};
-
-fn err(text: impl Into<String>) -> AiError {
-    AiError::Search(text.into())
-}
 
 fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
@@ -106,17 +103,14 @@ pub fn create(ctx: &Ctx, args: &Args) -> AiResult<()> {
     }
     let name = args.bytes(1);
     if find(name).is_some() {
-        return Err(err("Index already exists"));
+        return Err(SearchError::IndexExists.into());
     }
     let replicated = ctx.flags() & raw::REDISMODULE_CTX_FLAGS_REPLICATED != 0;
     if !replicated && config::pure_aof(&redis_module::Context::new(ctx.raw_ctx())) {
-        return Err(err(
-            "vector indexes need aof-use-rdb-preamble yes when appendonly is on (their \
-             definitions live in the RDB preamble; a plain AOF rewrite would lose them)",
-        ));
+        return Err(SearchError::NeedsRdbPreamble.into());
     }
     let words: Vec<&[u8]> = (2..args.len()).map(|i| args.bytes(i)).collect();
-    let def = schema::parse_create(name, &words).map_err(err)?;
+    let def = schema::parse_create(name, &words)?;
     let skip_scan = def.skip_initial_scan;
     let index = Arc::new(Index::new(def));
     registry().insert(index.clone());
@@ -137,14 +131,14 @@ pub fn dropindex(ctx: &Ctx, args: &Args) -> AiResult<()> {
     }
     let delete_docs = match args.len() {
         3 if args.bytes(2).eq_ignore_ascii_case(b"DD") => true,
-        3 => return Err(err(format!("Unknown argument `{}`", lossy(args.bytes(2))))),
+        3 => return Err(SearchError::UnknownArgument(lossy(args.bytes(2))).into()),
         _ => false,
     };
     let removed = std::str::from_utf8(args.bytes(1))
         .ok()
         .and_then(|n| registry().remove(n));
     let Some(index) = removed else {
-        return Err(err("Unknown index name"));
+        return Err(SearchError::UnknownIndex.into());
     };
     if delete_docs {
         let keys: Vec<Vec<u8>> = index.read().keys().map(<[u8]>::to_vec).collect();
@@ -175,7 +169,7 @@ pub fn info(ctx: &Ctx, args: &Args) -> AiResult<()> {
         return Err(AiError::WrongArity);
     }
     let Some(index) = find(args.bytes(1)) else {
-        return Err(err("Unknown index name"));
+        return Err(SearchError::UnknownIndex.into());
     };
     emit(ctx, &info_reply(&index));
     Ok(())
@@ -408,12 +402,12 @@ struct Presentation {
 fn parse_count(words: &[&[u8]], at: usize, what: &str) -> AiResult<usize> {
     let w = words
         .get(at)
-        .ok_or_else(|| err(format!("Bad arguments for {what}: missing count")))?;
-    std::str::from_utf8(w)
+        .ok_or_else(|| SearchError::bad(what, BadArg::MissingCount))?;
+    Ok(std::str::from_utf8(w)
         .ok()
         .and_then(|s| s.parse::<usize>().ok())
         .filter(|&n| n <= words.len())
-        .ok_or_else(|| err(format!("Bad arguments for {what}: invalid count")))
+        .ok_or_else(|| SearchError::bad(what, BadArg::InvalidCount))?)
 }
 
 fn parse_search(index: &Index, words: &[&[u8]], resp3: bool) -> AiResult<(Request, Presentation)> {
@@ -442,7 +436,7 @@ fn parse_search(index: &Index, words: &[&[u8]], resp3: bool) -> AiResult<(Reques
             .get(at)
             .and_then(|w| std::str::from_utf8(w).ok())
             .and_then(|s| s.parse::<usize>().ok())
-            .ok_or_else(|| err(format!("Bad arguments for {what}")))
+            .ok_or_else(|| SearchError::bad(what, BadArg::Plain).into())
     };
     while i < words.len() {
         let w = words[i].to_ascii_uppercase();
@@ -454,14 +448,14 @@ fn parse_search(index: &Index, words: &[&[u8]], resp3: bool) -> AiResult<(Reques
             | b"EXPLAINSCORE" => {}
             b"SLOP" | b"TIMEOUT" | b"LANGUAGE" | b"EXPANDER" | b"SCORER" | b"PAYLOAD" => {
                 if i >= words.len() {
-                    return Err(err(format!("Bad arguments for {}", lossy(&w))));
+                    return Err(SearchError::bad(lossy(&w), BadArg::Plain).into());
                 }
                 i += 1;
             }
             b"DIALECT" => {
                 let d = number(i, "DIALECT")?;
                 if !(1..=4).contains(&d) {
-                    return Err(err("DIALECT requires a non negative integer >=1 and <= 4"));
+                    return Err(SearchError::DialectRange.into());
                 }
                 i += 1;
             }
@@ -473,7 +467,7 @@ fn parse_search(index: &Index, words: &[&[u8]], resp3: bool) -> AiResult<(Reques
             b"SORTBY" => {
                 let name = words
                     .get(i)
-                    .ok_or_else(|| err("Bad arguments for SORTBY"))?;
+                    .ok_or_else(|| SearchError::bad("SORTBY", BadArg::Plain))?;
                 let name = lossy(name.strip_prefix(b"@").unwrap_or(name));
                 i += 1;
                 let mut ascending = true;
@@ -492,7 +486,7 @@ fn parse_search(index: &Index, words: &[&[u8]], resp3: bool) -> AiResult<(Reques
                 i += 1;
                 let end = i + n;
                 if end > words.len() {
-                    return Err(err("Bad arguments for RETURN: not enough fields"));
+                    return Err(SearchError::bad("RETURN", BadArg::NotEnough("fields")).into());
                 }
                 let mut fields = Vec::new();
                 while i < end {
@@ -503,7 +497,7 @@ fn parse_search(index: &Index, words: &[&[u8]], resp3: bool) -> AiResult<(Reques
                         let alias = words
                             .get(i + 1)
                             .filter(|_| i + 1 < end)
-                            .ok_or_else(|| err("Bad arguments for RETURN: AS needs a name"))?;
+                            .ok_or_else(|| SearchError::bad("RETURN", BadArg::AsNeedsName))?;
                         shown = lossy(alias);
                         i += 2;
                     }
@@ -518,9 +512,7 @@ fn parse_search(index: &Index, words: &[&[u8]], resp3: bool) -> AiResult<(Reques
                 let n = parse_count(words, i, "PARAMS")?;
                 i += 1;
                 if n % 2 != 0 || i + n > words.len() {
-                    return Err(err(
-                        "Bad arguments for PARAMS: expected an even number of arguments",
-                    ));
+                    return Err(SearchError::bad("PARAMS", BadArg::OddParams).into());
                 }
                 for pair in words[i..i + n].chunks_exact(2) {
                     params.insert(pair[0].to_vec(), pair[1].to_vec());
@@ -529,7 +521,7 @@ fn parse_search(index: &Index, words: &[&[u8]], resp3: bool) -> AiResult<(Reques
             }
             b"FILTER" => {
                 if i + 3 > words.len() {
-                    return Err(err("Bad arguments for FILTER"));
+                    return Err(SearchError::bad("FILTER", BadArg::Plain).into());
                 }
                 legacy_filters.push((
                     words[i].to_vec(),
@@ -542,15 +534,15 @@ fn parse_search(index: &Index, words: &[&[u8]], resp3: bool) -> AiResult<(Reques
                 let n = parse_count(words, i, "INKEYS")?;
                 i += 1;
                 if i + n > words.len() {
-                    return Err(err("Bad arguments for INKEYS: not enough keys"));
+                    return Err(SearchError::bad("INKEYS", BadArg::NotEnough("keys")).into());
                 }
                 in_keys
                     .get_or_insert_with(HashSet::new)
                     .extend(words[i..i + n].iter().map(|k| k.to_vec()));
                 i += n;
             }
-            b"INFIELDS" => return Err(err("INFIELDS is not supported")),
-            _ => return Err(err(format!("Unknown argument `{}`", lossy(words[i - 1])))),
+            b"INFIELDS" => return Err(SearchError::InFieldsUnsupported.into()),
+            _ => return Err(SearchError::UnknownArgument(lossy(words[i - 1])).into()),
         }
     }
     let mut text = query_text.to_vec();
@@ -569,13 +561,10 @@ fn parse_search(index: &Index, words: &[&[u8]], resp3: bool) -> AiResult<(Reques
         ]
         .concat();
     }
-    let query = query::parse(&text, &params, &index.def.fields).map_err(err)?;
+    let query = query::parse(&text, &params, &index.def.fields)?;
     if let Some(sort) = &sort {
         if !sortable_name(&index.def, &query, &sort.name) {
-            return Err(err(format!(
-                "Property `{}` not loaded nor in schema",
-                sort.name
-            )));
+            return Err(SearchError::PropertyNotLoaded(sort.name.clone()).into());
         }
     }
     p.count_only = count == 0;
@@ -622,7 +611,7 @@ pub fn search(ctx: &Ctx, args: &Args) -> AiResult<()> {
     }
     let name = args.bytes(1);
     let Some(index) = find(name) else {
-        return Err(err(format!("{}: no such index", lossy(name))));
+        return Err(SearchError::NoSuchIndex(lossy(name)).into());
     };
     let words: Vec<&[u8]> = (2..args.len()).map(|i| args.bytes(i)).collect();
     let (mut req, presentation) = parse_search(&index, &words, is_resp3(ctx))?;
@@ -661,7 +650,7 @@ pub fn search(ctx: &Ctx, args: &Args) -> AiResult<()> {
         bc,
         reply: Some(Box::new(SearchReply {
             presentation,
-            outcome: Err("ERR the search did not run".into()),
+            outcome: Err(SearchError::DidNotRun),
         })),
     };
     crate::search::pool::spawn(move || {
@@ -676,7 +665,7 @@ pub fn search(ctx: &Ctx, args: &Args) -> AiResult<()> {
 
 struct SearchReply {
     presentation: Presentation,
-    outcome: Result<Outcome, String>,
+    outcome: Result<Outcome, SearchError>,
 }
 
 /// A blocked FT.SEARCH client; dropping it unblocks the client with whatever reply it holds,
@@ -709,7 +698,7 @@ unsafe extern "C" fn search_reply(
     // SAFETY: the private data is the SearchReply given to UnblockClient by BlockedSearch.
     unsafe {
         reply_with(ctx, "FT.SEARCH", |ctx, reply: &mut SearchReply| {
-            let outcome = std::mem::replace(&mut reply.outcome, Err(String::new()));
+            let outcome = std::mem::replace(&mut reply.outcome, Err(SearchError::DidNotRun));
             reply_search(ctx, &reply.presentation, outcome);
         })
     }
@@ -784,10 +773,10 @@ fn scan_hash(key: *mut RedisModuleKey, out: &mut Vec<(Vec<u8>, Vec<u8>)>) {
     }
 }
 
-fn reply_search(ctx: &Ctx, p: &Presentation, outcome: Result<Outcome, String>) {
+fn reply_search(ctx: &Ctx, p: &Presentation, outcome: Result<Outcome, SearchError>) {
     let outcome = match outcome {
         Ok(o) => o,
-        Err(e) => return ctx.reply_error(&e),
+        Err(e) => return ctx.reply_error(&e.to_string()),
     };
     let shown: Vec<Shown> = if p.count_only {
         Vec::new()

@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 
+use super::error::SearchError;
 use super::hnsw::HnswIndex;
 use super::query::{normalize_tags, tokenize, Expr, Query};
 use super::schema::{Algorithm, Field, FieldKind, FieldValue, IndexDef};
@@ -179,7 +180,7 @@ impl IndexData {
         def: &IndexDef,
         key: &[u8],
         raw: &[Option<&[u8]>],
-    ) -> Result<(), String> {
+    ) -> Result<(), SearchError> {
         let mut values = Vec::with_capacity(def.fields.len());
         let keeps_raw = def
             .fields
@@ -193,8 +194,9 @@ impl IndexData {
                 Ok(v) => values.push(v),
                 Err(e) => {
                     self.remove(key);
-                    self.failures.record(&e, key);
-                    self.field_failures[i].record(&e, key);
+                    let text = e.to_string();
+                    self.failures.record(&text, key);
+                    self.field_failures[i].record(&text, key);
                     return Err(e);
                 }
             }
@@ -350,7 +352,7 @@ impl IndexData {
         work
     }
 
-    pub fn search(&self, def: &IndexDef, req: &Request) -> Result<Outcome, String> {
+    pub fn search(&self, def: &IndexDef, req: &Request) -> Result<Outcome, SearchError> {
         let q = &req.query;
         // Each VECTOR_RANGE clause is answered once, up front; the filter then looks ids up.
         let ranges: Vec<(Option<String>, HashMap<u32, f32>)> = q
@@ -405,7 +407,7 @@ impl IndexData {
         let mut hits: Vec<Scored> = match &q.knn {
             Some(knn) => {
                 let Some(index) = self.vectors.get(knn.field).and_then(|v| v.as_ref()) else {
-                    return Err("Error parsing vector similarity query: not a vector field".into());
+                    return Err(SearchError::NotVectorField);
                 };
                 let ef = knn
                     .ef_runtime
@@ -524,7 +526,7 @@ impl IndexData {
         def: &IndexDef,
         name: &str,
         hits: &[Scored],
-    ) -> Result<Vec<SortKey>, String> {
+    ) -> Result<Vec<SortKey>, SearchError> {
         if let Some(f) = def.field(name) {
             return Ok(hits
                 .iter()
@@ -614,7 +616,7 @@ fn field_value(
     raw: Option<&[u8]>,
     vecs: &mut Vec<(usize, Vec<f32>)>,
     i: usize,
-) -> Result<FieldValue, String> {
+) -> Result<FieldValue, SearchError> {
     let Some(raw) = raw else {
         return Ok(FieldValue::Missing);
     };
@@ -634,9 +636,8 @@ fn field_value(
                 .and_then(|s| s.trim().parse::<f64>().ok())
                 .filter(|n| !n.is_nan())
                 .ok_or_else(|| {
-                    format!(
-                        "Invalid numeric value: '{}'",
-                        String::from_utf8_lossy(&raw[..raw.len().min(64)])
+                    SearchError::DocumentNumeric(
+                        String::from_utf8_lossy(&raw[..raw.len().min(64)]).into_owned(),
                     )
                 })?;
             FieldValue::Numeric(n)
@@ -644,13 +645,13 @@ fn field_value(
         FieldKind::Vector(p) => {
             let mut v = Vec::new();
             p.dtype.decode(raw, p.dim, &mut v).map_err(|expected| {
-                format!(
-                    "Could not add vector with blob size {} (expected size {expected})",
-                    raw.len()
-                )
+                SearchError::DocumentVectorSize {
+                    got: raw.len(),
+                    expected,
+                }
             })?;
             if v.iter().any(|x| !x.is_finite()) {
-                return Err("Could not add vector: it holds NaN or infinite values".into());
+                return Err(SearchError::DocumentVectorNotFinite);
             }
             vecs.push((i, v));
             FieldValue::Vector

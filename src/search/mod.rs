@@ -22,6 +22,7 @@
 //! deadlock on itself). Workers never touch the keyspace: they return keys and distances, and
 //! the reply callback on the main thread reads the documents.
 
+pub mod error;
 pub mod hnsw;
 pub mod index;
 pub mod pool;
