@@ -5,7 +5,7 @@
 //! blocked meanwhile), and reads the documents and replies on the main thread. Inside MULTI or
 //! Lua, where a client cannot block, the search runs inline.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::ffi::{c_int, c_void, CString};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -19,10 +19,11 @@ use crate::ctx::{
     api, string_bytes, AclUser, Args, Ctx, OwnedString, RedisModuleCtx, RedisModuleString,
 };
 use crate::error::{AiError, AiResult};
-use crate::search::error::{BadArg, SearchError};
-use crate::search::index::{format_score, Hit, Outcome, Request, SortBy};
-use crate::search::schema::{Algorithm, FieldKind};
-use crate::search::{query, registry, schema, Index};
+use crate::search::error::SearchError;
+use crate::search::index::{format_score, Hit, Outcome};
+use crate::search::request::{self, Presentation, SearchRequest};
+use crate::search::schema::{self, Algorithm, FieldKind};
+use crate::search::{registry, Index};
 
 fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
@@ -387,216 +388,6 @@ fn info_reply(index: &Index) -> R {
 // ---------------------------------------------------------------------------------------------
 // FT.SEARCH
 
-/// How the documents are shown, decided at parse time and applied when replying.
-struct Presentation {
-    nocontent: bool,
-    withscores: bool,
-    /// RETURN: (name, shown as); `None` returns every field.
-    fields: Option<Vec<(String, String)>>,
-    resp3: bool,
-    /// Schema field name → hash field, for RETURN of an aliased field.
-    identifiers: HashMap<String, Vec<u8>>,
-    count_only: bool,
-}
-
-fn parse_count(words: &[&[u8]], at: usize, what: &str) -> AiResult<usize> {
-    let w = words
-        .get(at)
-        .ok_or_else(|| SearchError::bad(what, BadArg::MissingCount))?;
-    Ok(std::str::from_utf8(w)
-        .ok()
-        .and_then(|s| s.parse::<usize>().ok())
-        .filter(|&n| n <= words.len())
-        .ok_or_else(|| SearchError::bad(what, BadArg::InvalidCount))?)
-}
-
-fn parse_search(index: &Index, words: &[&[u8]], resp3: bool) -> AiResult<(Request, Presentation)> {
-    let query_text = words[0];
-    let mut p = Presentation {
-        nocontent: false,
-        withscores: false,
-        fields: None,
-        resp3,
-        identifiers: index
-            .def
-            .fields
-            .iter()
-            .map(|f| (f.name.clone(), f.identifier.clone()))
-            .collect(),
-        count_only: false,
-    };
-    let mut sort = None;
-    let (mut offset, mut count) = (0usize, 10usize);
-    let mut params: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
-    let mut legacy_filters: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> = Vec::new();
-    let mut in_keys: Option<HashSet<Vec<u8>>> = None;
-    let mut i = 1;
-    let number = |at: usize, what: &str| -> AiResult<usize> {
-        words
-            .get(at)
-            .and_then(|w| std::str::from_utf8(w).ok())
-            .and_then(|s| s.parse::<usize>().ok())
-            .ok_or_else(|| SearchError::bad(what, BadArg::Plain).into())
-    };
-    while i < words.len() {
-        let w = words[i].to_ascii_uppercase();
-        i += 1;
-        match w.as_slice() {
-            b"NOCONTENT" => p.nocontent = true,
-            b"WITHSCORES" => p.withscores = true,
-            b"VERBATIM" | b"NOSTOPWORDS" | b"INORDER" | b"WITHPAYLOADS" | b"WITHSORTKEYS"
-            | b"EXPLAINSCORE" => {}
-            b"SLOP" | b"TIMEOUT" | b"LANGUAGE" | b"EXPANDER" | b"SCORER" | b"PAYLOAD" => {
-                if i >= words.len() {
-                    return Err(SearchError::bad(lossy(&w), BadArg::Plain).into());
-                }
-                i += 1;
-            }
-            b"DIALECT" => {
-                let d = number(i, "DIALECT")?;
-                if !(1..=4).contains(&d) {
-                    return Err(SearchError::DialectRange.into());
-                }
-                i += 1;
-            }
-            b"LIMIT" => {
-                offset = number(i, "LIMIT")?;
-                count = number(i + 1, "LIMIT")?;
-                i += 2;
-            }
-            b"SORTBY" => {
-                let name = words
-                    .get(i)
-                    .ok_or_else(|| SearchError::bad("SORTBY", BadArg::Plain))?;
-                let name = lossy(name.strip_prefix(b"@").unwrap_or(name));
-                i += 1;
-                let mut ascending = true;
-                if let Some(dir) = words.get(i) {
-                    if dir.eq_ignore_ascii_case(b"ASC") {
-                        i += 1;
-                    } else if dir.eq_ignore_ascii_case(b"DESC") {
-                        ascending = false;
-                        i += 1;
-                    }
-                }
-                sort = Some(SortBy { name, ascending });
-            }
-            b"RETURN" => {
-                let n = parse_count(words, i, "RETURN")?;
-                i += 1;
-                let end = i + n;
-                if end > words.len() {
-                    return Err(SearchError::bad("RETURN", BadArg::NotEnough("fields")).into());
-                }
-                let mut fields = Vec::new();
-                while i < end {
-                    let name = lossy(words[i].strip_prefix(b"@").unwrap_or(words[i]));
-                    i += 1;
-                    let mut shown = name.clone();
-                    if i + 1 < end + 1 && i < end && words[i].eq_ignore_ascii_case(b"AS") {
-                        let alias = words
-                            .get(i + 1)
-                            .filter(|_| i + 1 < end)
-                            .ok_or_else(|| SearchError::bad("RETURN", BadArg::AsNeedsName))?;
-                        shown = lossy(alias);
-                        i += 2;
-                    }
-                    fields.push((name, shown));
-                }
-                if fields.is_empty() {
-                    p.nocontent = true;
-                }
-                p.fields = Some(fields);
-            }
-            b"PARAMS" => {
-                let n = parse_count(words, i, "PARAMS")?;
-                i += 1;
-                if n % 2 != 0 || i + n > words.len() {
-                    return Err(SearchError::bad("PARAMS", BadArg::OddParams).into());
-                }
-                for pair in words[i..i + n].chunks_exact(2) {
-                    params.insert(pair[0].to_vec(), pair[1].to_vec());
-                }
-                i += n;
-            }
-            b"FILTER" => {
-                if i + 3 > words.len() {
-                    return Err(SearchError::bad("FILTER", BadArg::Plain).into());
-                }
-                legacy_filters.push((
-                    words[i].to_vec(),
-                    words[i + 1].to_vec(),
-                    words[i + 2].to_vec(),
-                ));
-                i += 3;
-            }
-            b"INKEYS" => {
-                let n = parse_count(words, i, "INKEYS")?;
-                i += 1;
-                if i + n > words.len() {
-                    return Err(SearchError::bad("INKEYS", BadArg::NotEnough("keys")).into());
-                }
-                in_keys
-                    .get_or_insert_with(HashSet::new)
-                    .extend(words[i..i + n].iter().map(|k| k.to_vec()));
-                i += n;
-            }
-            b"INFIELDS" => return Err(SearchError::InFieldsUnsupported.into()),
-            _ => return Err(SearchError::UnknownArgument(lossy(words[i - 1])).into()),
-        }
-    }
-    let mut text = query_text.to_vec();
-    for (field, lo, hi) in &legacy_filters {
-        // The legacy numeric FILTER is the same as an intersected range clause.
-        text = [
-            b"(".as_slice(),
-            &text,
-            b") @",
-            field,
-            b":[",
-            lo,
-            b" ",
-            hi,
-            b"]",
-        ]
-        .concat();
-    }
-    let query = query::parse(&text, &params, &index.def.fields)?;
-    if let Some(sort) = &sort {
-        if !sortable_name(&index.def, &query, &sort.name) {
-            return Err(SearchError::PropertyNotLoaded(sort.name.clone()).into());
-        }
-    }
-    p.count_only = count == 0;
-    Ok((
-        Request {
-            query,
-            sort,
-            offset,
-            count,
-            in_keys,
-        },
-        p,
-    ))
-}
-
-/// Whether SORTBY may name `name`: a schema field, or a distance the query yields.
-fn sortable_name(def: &schema::IndexDef, q: &query::Query, name: &str) -> bool {
-    if def.field(name).is_some() {
-        return true;
-    }
-    if let Some(knn) = &q.knn {
-        let default = format!("__{}_score", def.fields[knn.field].name);
-        if knn.alias.as_deref().unwrap_or(&default) == name {
-            return true;
-        }
-    }
-    q.filter
-        .vector_ranges()
-        .iter()
-        .any(|e| matches!(e, query::Expr::VectorRange { yield_as: Some(a), .. } if a == name))
-}
-
 /// Searches estimated below this much work (see `IndexData::estimated_work`: about 2M
 /// multiply-adds, roughly 100-200 µs) run inline on the main thread. Measured on the 2-core
 /// development VM, a hand-off to a search thread and back cost ~300 µs of latency against
@@ -614,7 +405,10 @@ pub fn search(ctx: &Ctx, args: &Args) -> AiResult<()> {
         return Err(SearchError::NoSuchIndex(lossy(name)).into());
     };
     let words: Vec<&[u8]> = (2..args.len()).map(|i| args.bytes(i)).collect();
-    let (mut req, presentation) = parse_search(&index, &words, is_resp3(ctx))?;
+    let SearchRequest {
+        request: mut req,
+        presentation,
+    } = request::parse(&index.def, &words, is_resp3(ctx))?;
     index.uses.fetch_add(1, Ordering::Relaxed);
     {
         let data = index.read();

@@ -27,6 +27,7 @@ pub mod hnsw;
 pub mod index;
 pub mod pool;
 pub mod query;
+pub mod request;
 pub mod schema;
 pub mod vector;
 
