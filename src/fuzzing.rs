@@ -458,7 +458,9 @@ pub fn search_request(words: &[&[u8]]) -> bool {
         ));
     }
     let data = request_index();
-    let outcome = data.search(def, req).expect("a parsed request runs");
+    let plan = data.plan(def, req).expect("a parsed request plans");
+    assert_eq!(plan.estimated_work, data.estimated_work(def, req));
+    let outcome = data.execute(req, plan);
     assert!(outcome.hits.len() <= req.count);
     assert!(outcome.hits.len() <= outcome.total.saturating_sub(req.offset));
     assert!(outcome.total <= data.num_docs());
