@@ -447,13 +447,24 @@ pub fn search(ctx: &Ctx, args: &Args) -> AiResult<()> {
             outcome: Err(SearchError::DidNotRun),
         })),
     };
-    crate::search::pool::spawn(move || {
+    let job = move || {
         let outcome = index.read().search(&index.def, &req);
         if let Some(r) = blocked.reply.as_mut() {
             r.outcome = outcome;
         }
         drop(blocked);
-    });
+    };
+    if let Err(refused) = crate::search::pool::spawn(job) {
+        // No search thread exists and none would start: search here rather than leave the
+        // client blocked. Dropping `blocked` unblocks it; the reply comes as from a thread.
+        if refused.worth_logging() {
+            crate::ctx::log(
+                crate::ctx::Level::Warning,
+                &format!("{refused}; FT.SEARCH runs on the main thread"),
+            );
+        }
+        refused.run_here();
+    }
     Ok(())
 }
 

@@ -64,6 +64,7 @@ impl Failures {
 type ChangeLog = Vec<(u32, Option<Vec<f32>>)>;
 
 /// A vector index to build afresh off the main thread (see [`IndexData::start_rebuilds`]).
+#[derive(Debug, Clone, Copy)]
 pub struct RebuildJob {
     pub field: usize,
     epoch: u64,
@@ -364,6 +365,16 @@ impl IndexData {
             }
         }
         jobs
+    }
+
+    /// Gives up `job` before it ran (no thread could take it): its field's changes stop being
+    /// logged, and the next write to the index asks for the rebuild again.
+    pub fn cancel_rebuild(&mut self, job: &RebuildJob) {
+        if job.epoch == self.epoch {
+            if let Some(log) = self.rebuilding.get_mut(job.field) {
+                *log = None;
+            }
+        }
     }
 
     /// Swaps in a rebuilt vector index after replaying the changes made while it was built.
