@@ -8,6 +8,8 @@
 
 use std::fmt;
 
+use crate::search::error::SearchError;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AiError {
     /// Sent with `RedisModule_WrongArity` ("ERR wrong number of arguments for '<cmd>' command").
@@ -133,14 +135,14 @@ pub enum AiError {
     /// A fixed text of the script commands, sent as it is (spec §4.9–§4.14).
     Script(&'static str),
     /// An FT.* error, sent as RediSearch words it (no `ERR ` prefix unless the text has one).
-    Search(String),
+    Search(SearchError),
 }
 
 impl fmt::Display for AiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use AiError::*;
         match self {
-            Search(text) => f.write_str(text),
+            Search(e) => fmt::Display::fmt(e, f),
             WrongArity => f.write_str("ERR wrong number of arguments"),
             WrongType => f.write_str("WRONGTYPE Operation against a key holding the wrong kind of value"),
             InvalidDataType => f.write_str("ERR invalid data type"),
@@ -284,6 +286,12 @@ impl fmt::Display for AiError {
 }
 
 impl std::error::Error for AiError {}
+
+impl From<SearchError> for AiError {
+    fn from(e: SearchError) -> AiError {
+        AiError::Search(e)
+    }
+}
 
 pub type AiResult<T> = Result<T, AiError>;
 

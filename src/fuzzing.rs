@@ -21,7 +21,8 @@ use crate::error::{AiError, AiResult};
 use crate::model::args as model_args;
 use crate::script::args as script_args;
 use crate::script::Script;
-use crate::search::{query, schema};
+use crate::search::index::IndexData;
+use crate::search::{query, request, schema};
 use crate::tensor::args::{parse_tensorget_format, parse_tensorset, Input};
 use crate::tensor::{element_count, DType, Limits, Tensor};
 
@@ -336,6 +337,16 @@ const QUERY_SCHEMA: &str = "PREFIX 1 doc: SCHEMA title TEXT WEIGHT 1.0 body TEXT
     v VECTOR HNSW 6 TYPE FLOAT32 DIM 4 DISTANCE_METRIC L2 \
     f VECTOR FLAT 6 TYPE FLOAT32 DIM 4 DISTANCE_METRIC COSINE";
 
+/// The index definition of [`QUERY_SCHEMA`], parsed once: per input it would cost more than
+/// most queries do.
+fn query_def() -> &'static schema::IndexDef {
+    static DEF: OnceLock<schema::IndexDef> = OnceLock::new();
+    DEF.get_or_init(|| {
+        let words: Vec<&[u8]> = QUERY_SCHEMA.split_whitespace().map(str::as_bytes).collect();
+        schema::parse_create(b"idx", &words).expect("the query target's schema")
+    })
+}
+
 /// FT.SEARCH's query string: `words[0]` is the query, the rest `PARAMS` name/value pairs (an
 /// odd one out is dropped, as FT.SEARCH refuses it before parsing). An accepted query is
 /// evaluated against one document, and the text and tags of the input go through the
@@ -344,12 +355,7 @@ pub fn search_query(words: &[&[u8]]) -> bool {
     let Some(&text) = words.first() else {
         return false;
     };
-    // Parsed once: per input it would cost more than most queries do.
-    static DEF: OnceLock<schema::IndexDef> = OnceLock::new();
-    let def = DEF.get_or_init(|| {
-        let words: Vec<&[u8]> = QUERY_SCHEMA.split_whitespace().map(str::as_bytes).collect();
-        schema::parse_create(b"idx", &words).expect("the query target's schema")
-    });
+    let def = query_def();
     let params: HashMap<Vec<u8>, Vec<u8>> = words[1..]
         .chunks_exact(2)
         .map(|p| (p[0].to_vec(), p[1].to_vec()))
@@ -391,6 +397,80 @@ pub fn search_query(words: &[&[u8]]) -> bool {
     true
 }
 
+/// A few documents in an index of [`QUERY_SCHEMA`], built once: `doc:0` … `doc:7`, with
+/// titles, tags, numbers and 4-dimensional vectors; `body` is missing from the odd ones.
+fn request_index() -> &'static IndexData {
+    static DATA: OnceLock<IndexData> = OnceLock::new();
+    DATA.get_or_init(|| {
+        let def = query_def();
+        let mut data = IndexData::new(def);
+        let titles = [
+            "hello world",
+            "red fox",
+            "the quick brown fox",
+            "hello",
+            "",
+            "a b c",
+        ];
+        let tags = ["red", "red,blue", "blue sky", "green", "", "RED"];
+        for i in 0..8usize {
+            let title = titles[i % titles.len()].as_bytes();
+            let body = format!("body {i}");
+            let tag = tags[i % tags.len()].as_bytes();
+            let n = (i as f64 * 1.5).to_string();
+            let v: Vec<u8> = (0..4)
+                .flat_map(|j| ((i * 3 + j) as f32 / 4.0).to_le_bytes())
+                .collect();
+            let raw: [Option<&[u8]>; 7] = [
+                Some(title),
+                (i % 2 == 0).then_some(body.as_bytes()),
+                Some(tag),
+                Some(tag),
+                Some(n.as_bytes()),
+                Some(&v),
+                Some(&v),
+            ];
+            data.upsert(def, format!("doc:{i}").as_bytes(), &raw)
+                .expect("a fuzz document");
+        }
+        data
+    })
+}
+
+/// FT.SEARCH's arguments after the index name: `words[0]` is the query, the rest its options
+/// (LIMIT, SORTBY, RETURN, PARAMS, FILTER, INKEYS, ...), parsed against [`QUERY_SCHEMA`] as
+/// the command does. An accepted request is planned and executed over a few documents, and
+/// what the parser and the engine promise is checked.
+pub fn search_request(words: &[&[u8]]) -> bool {
+    let def = query_def();
+    let Ok(parsed) = request::parse(def, words, false) else {
+        return false;
+    };
+    let (req, p) = (&parsed.request, &parsed.presentation);
+    assert_eq!(p.count_only, req.count == 0);
+    if p.fields.as_ref().is_some_and(Vec::is_empty) {
+        assert!(p.nocontent, "RETURN 0 shows no fields");
+    }
+    assert_eq!(p.identifiers.len(), def.fields.len());
+    if let Some(knn) = &req.query.knn {
+        assert!(matches!(
+            def.fields[knn.field].kind,
+            schema::FieldKind::Vector(_)
+        ));
+    }
+    let data = request_index();
+    let plan = data.plan(def, req).expect("a parsed request plans");
+    assert_eq!(plan.estimated_work, data.estimated_work(def, req));
+    let outcome = data.execute(req, plan);
+    assert!(outcome.hits.len() <= req.count);
+    assert!(outcome.hits.len() <= outcome.total.saturating_sub(req.offset));
+    assert!(outcome.total <= data.num_docs());
+    if let Some(keys) = &req.in_keys {
+        assert!(outcome.hits.iter().all(|h| keys.contains(&h.key)));
+    }
+    true
+}
+
 /// FT.CREATE's arguments: `words[0]` is the index name. A definition must survive the round
 /// trip through its own `args`, which is how it is persisted.
 pub fn search_schema(words: &[&[u8]]) -> bool {
@@ -417,13 +497,14 @@ mod tests {
     #[test]
     fn the_fuzz_seeds_are_valid_commands() {
         type Target = fn(&[&[u8]]) -> bool;
-        let targets: [(&str, Target); 6] = [
+        let targets: [(&str, Target); 7] = [
             ("tensor", tensor),
             ("dag", dag),
             ("model_args", model),
             ("script_args", script),
             ("search_query", search_query),
             ("search_schema", search_schema),
+            ("search_request", search_request),
         ];
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds");
         for (name, run) in targets {
@@ -450,6 +531,10 @@ mod tests {
             "AI.SCRIPTEXECUTE\ns\nf\nKEYS\n1",
             "@v:[VECTOR_RANGE 1 $b]\nb\n0123456789abcdef",
             "idx\nSCHEMA\nv\nVECTOR\nFLAT\n6\nTYPE\nFLOAT32\nDIM\n2\nDISTANCE_METRIC\nIP",
+            "*\nRETURN\n3\na\nAS",
+            "*\nLIMIT\n18446744073709551615\n18446744073709551615\nSORTBY\nn",
+            "*=>[KNN 99999999 @v $b EF_RUNTIME 99999999]\nPARAMS\n2\nb\n0123456789abcdef",
+            "*\nINKEYS\n0\nFILTER\nn\n-inf\n+inf",
         ] {
             let words = split_words(line.as_bytes());
             tensor(&words);
@@ -458,6 +543,7 @@ mod tests {
             script(&words);
             search_query(&words);
             search_schema(&words);
+            search_request(&words);
         }
     }
 }

@@ -5,7 +5,7 @@
 //! blocked meanwhile), and reads the documents and replies on the main thread. Inside MULTI or
 //! Lua, where a client cannot block, the search runs inline.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -14,14 +14,12 @@ use redis_module::raw;
 use super::search_sync::start_scan;
 use crate::config;
 use crate::error::{AiError, AiResult};
-use crate::redis::{bulk, AclUser, Args, Blocked, Ctx, OwnedString, Reply, R};
-use crate::search::index::{format_score, Hit, Outcome, Request, SortBy};
-use crate::search::schema::{Algorithm, FieldKind};
-use crate::search::{query, registry, schema, Index};
-
-fn err(text: impl Into<String>) -> AiError {
-    AiError::Search(text.into())
-}
+use crate::redis::{bulk, log, AclUser, Args, Blocked, Ctx, Level, OwnedString, Reply, R};
+use crate::search::error::SearchError;
+use crate::search::index::{format_score, Hit, Outcome};
+use crate::search::request::{self, Presentation, SearchRequest};
+use crate::search::schema::{self, Algorithm, FieldKind};
+use crate::search::{registry, Index};
 
 fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
@@ -41,17 +39,14 @@ pub fn create(ctx: &Ctx, args: &Args) -> AiResult<()> {
     }
     let name = args.bytes(1);
     if find(name).is_some() {
-        return Err(err("Index already exists"));
+        return Err(SearchError::IndexExists.into());
     }
     let replicated = ctx.flags() & raw::REDISMODULE_CTX_FLAGS_REPLICATED != 0;
     if !replicated && config::pure_aof(ctx) {
-        return Err(err(
-            "vector indexes need aof-use-rdb-preamble yes when appendonly is on (their \
-             definitions live in the RDB preamble; a plain AOF rewrite would lose them)",
-        ));
+        return Err(SearchError::NeedsRdbPreamble.into());
     }
     let words: Vec<&[u8]> = (2..args.len()).map(|i| args.bytes(i)).collect();
-    let def = schema::parse_create(name, &words).map_err(err)?;
+    let def = schema::parse_create(name, &words)?;
     let skip_scan = def.skip_initial_scan;
     let index = Arc::new(Index::new(def));
     registry().insert(index.clone());
@@ -72,14 +67,14 @@ pub fn dropindex(ctx: &Ctx, args: &Args) -> AiResult<()> {
     }
     let delete_docs = match args.len() {
         3 if args.bytes(2).eq_ignore_ascii_case(b"DD") => true,
-        3 => return Err(err(format!("Unknown argument `{}`", lossy(args.bytes(2))))),
+        3 => return Err(SearchError::UnknownArgument(lossy(args.bytes(2))).into()),
         _ => false,
     };
     let removed = std::str::from_utf8(args.bytes(1))
         .ok()
         .and_then(|n| registry().remove(n));
     let Some(index) = removed else {
-        return Err(err("Unknown index name"));
+        return Err(SearchError::UnknownIndex.into());
     };
     if delete_docs {
         let keys: Vec<Vec<u8>> = index.read().keys().map(<[u8]>::to_vec).collect();
@@ -110,7 +105,7 @@ pub fn info(ctx: &Ctx, args: &Args) -> AiResult<()> {
         return Err(AiError::WrongArity);
     }
     let Some(index) = find(args.bytes(1)) else {
-        return Err(err("Unknown index name"));
+        return Err(SearchError::UnknownIndex.into());
     };
     ctx.reply(&info_reply(&index));
     Ok(())
@@ -328,221 +323,6 @@ fn info_reply(index: &Index) -> R<'static> {
 // ---------------------------------------------------------------------------------------------
 // FT.SEARCH
 
-/// How the documents are shown, decided at parse time and applied when replying.
-struct Presentation {
-    nocontent: bool,
-    withscores: bool,
-    /// RETURN: (name, shown as); `None` returns every field.
-    fields: Option<Vec<(String, String)>>,
-    resp3: bool,
-    /// Schema field name → hash field, for RETURN of an aliased field.
-    identifiers: HashMap<String, Vec<u8>>,
-    count_only: bool,
-}
-
-fn parse_count(words: &[&[u8]], at: usize, what: &str) -> AiResult<usize> {
-    let w = words
-        .get(at)
-        .ok_or_else(|| err(format!("Bad arguments for {what}: missing count")))?;
-    std::str::from_utf8(w)
-        .ok()
-        .and_then(|s| s.parse::<usize>().ok())
-        .filter(|&n| n <= words.len())
-        .ok_or_else(|| err(format!("Bad arguments for {what}: invalid count")))
-}
-
-fn parse_search(index: &Index, words: &[&[u8]], resp3: bool) -> AiResult<(Request, Presentation)> {
-    let query_text = words[0];
-    let mut p = Presentation {
-        nocontent: false,
-        withscores: false,
-        fields: None,
-        resp3,
-        identifiers: index
-            .def
-            .fields
-            .iter()
-            .map(|f| (f.name.clone(), f.identifier.clone()))
-            .collect(),
-        count_only: false,
-    };
-    let mut sort = None;
-    let (mut offset, mut count) = (0usize, 10usize);
-    let mut params: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
-    let mut legacy_filters: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> = Vec::new();
-    let mut in_keys: Option<HashSet<Vec<u8>>> = None;
-    let mut i = 1;
-    let number = |at: usize, what: &str| -> AiResult<usize> {
-        words
-            .get(at)
-            .and_then(|w| std::str::from_utf8(w).ok())
-            .and_then(|s| s.parse::<usize>().ok())
-            .ok_or_else(|| err(format!("Bad arguments for {what}")))
-    };
-    while i < words.len() {
-        let w = words[i].to_ascii_uppercase();
-        i += 1;
-        match w.as_slice() {
-            b"NOCONTENT" => p.nocontent = true,
-            b"WITHSCORES" => p.withscores = true,
-            b"VERBATIM" | b"NOSTOPWORDS" | b"INORDER" | b"WITHPAYLOADS" | b"WITHSORTKEYS"
-            | b"EXPLAINSCORE" => {}
-            b"SLOP" | b"TIMEOUT" | b"LANGUAGE" | b"EXPANDER" | b"SCORER" | b"PAYLOAD" => {
-                if i >= words.len() {
-                    return Err(err(format!("Bad arguments for {}", lossy(&w))));
-                }
-                i += 1;
-            }
-            b"DIALECT" => {
-                let d = number(i, "DIALECT")?;
-                if !(1..=4).contains(&d) {
-                    return Err(err("DIALECT requires a non negative integer >=1 and <= 4"));
-                }
-                i += 1;
-            }
-            b"LIMIT" => {
-                offset = number(i, "LIMIT")?;
-                count = number(i + 1, "LIMIT")?;
-                i += 2;
-            }
-            b"SORTBY" => {
-                let name = words
-                    .get(i)
-                    .ok_or_else(|| err("Bad arguments for SORTBY"))?;
-                let name = lossy(name.strip_prefix(b"@").unwrap_or(name));
-                i += 1;
-                let mut ascending = true;
-                if let Some(dir) = words.get(i) {
-                    if dir.eq_ignore_ascii_case(b"ASC") {
-                        i += 1;
-                    } else if dir.eq_ignore_ascii_case(b"DESC") {
-                        ascending = false;
-                        i += 1;
-                    }
-                }
-                sort = Some(SortBy { name, ascending });
-            }
-            b"RETURN" => {
-                let n = parse_count(words, i, "RETURN")?;
-                i += 1;
-                let end = i + n;
-                if end > words.len() {
-                    return Err(err("Bad arguments for RETURN: not enough fields"));
-                }
-                let mut fields = Vec::new();
-                while i < end {
-                    let name = lossy(words[i].strip_prefix(b"@").unwrap_or(words[i]));
-                    i += 1;
-                    let mut shown = name.clone();
-                    if i + 1 < end + 1 && i < end && words[i].eq_ignore_ascii_case(b"AS") {
-                        let alias = words
-                            .get(i + 1)
-                            .filter(|_| i + 1 < end)
-                            .ok_or_else(|| err("Bad arguments for RETURN: AS needs a name"))?;
-                        shown = lossy(alias);
-                        i += 2;
-                    }
-                    fields.push((name, shown));
-                }
-                if fields.is_empty() {
-                    p.nocontent = true;
-                }
-                p.fields = Some(fields);
-            }
-            b"PARAMS" => {
-                let n = parse_count(words, i, "PARAMS")?;
-                i += 1;
-                if n % 2 != 0 || i + n > words.len() {
-                    return Err(err(
-                        "Bad arguments for PARAMS: expected an even number of arguments",
-                    ));
-                }
-                for pair in words[i..i + n].chunks_exact(2) {
-                    params.insert(pair[0].to_vec(), pair[1].to_vec());
-                }
-                i += n;
-            }
-            b"FILTER" => {
-                if i + 3 > words.len() {
-                    return Err(err("Bad arguments for FILTER"));
-                }
-                legacy_filters.push((
-                    words[i].to_vec(),
-                    words[i + 1].to_vec(),
-                    words[i + 2].to_vec(),
-                ));
-                i += 3;
-            }
-            b"INKEYS" => {
-                let n = parse_count(words, i, "INKEYS")?;
-                i += 1;
-                if i + n > words.len() {
-                    return Err(err("Bad arguments for INKEYS: not enough keys"));
-                }
-                in_keys
-                    .get_or_insert_with(HashSet::new)
-                    .extend(words[i..i + n].iter().map(|k| k.to_vec()));
-                i += n;
-            }
-            b"INFIELDS" => return Err(err("INFIELDS is not supported")),
-            _ => return Err(err(format!("Unknown argument `{}`", lossy(words[i - 1])))),
-        }
-    }
-    let mut text = query_text.to_vec();
-    for (field, lo, hi) in &legacy_filters {
-        // The legacy numeric FILTER is the same as an intersected range clause.
-        text = [
-            b"(".as_slice(),
-            &text,
-            b") @",
-            field,
-            b":[",
-            lo,
-            b" ",
-            hi,
-            b"]",
-        ]
-        .concat();
-    }
-    let query = query::parse(&text, &params, &index.def.fields).map_err(err)?;
-    if let Some(sort) = &sort {
-        if !sortable_name(&index.def, &query, &sort.name) {
-            return Err(err(format!(
-                "Property `{}` not loaded nor in schema",
-                sort.name
-            )));
-        }
-    }
-    p.count_only = count == 0;
-    Ok((
-        Request {
-            query,
-            sort,
-            offset,
-            count,
-            in_keys,
-        },
-        p,
-    ))
-}
-
-/// Whether SORTBY may name `name`: a schema field, or a distance the query yields.
-fn sortable_name(def: &schema::IndexDef, q: &query::Query, name: &str) -> bool {
-    if def.field(name).is_some() {
-        return true;
-    }
-    if let Some(knn) = &q.knn {
-        let default = format!("__{}_score", def.fields[knn.field].name);
-        if knn.alias.as_deref().unwrap_or(&default) == name {
-            return true;
-        }
-    }
-    q.filter
-        .vector_ranges()
-        .iter()
-        .any(|e| matches!(e, query::Expr::VectorRange { yield_as: Some(a), .. } if a == name))
-}
-
 /// Searches estimated below this much work (see `IndexData::estimated_work`: about 2M
 /// multiply-adds, roughly 100-200 µs) run inline on the main thread. Measured on the 2-core
 /// development VM, a hand-off to a search thread and back cost ~300 µs of latency against
@@ -557,10 +337,13 @@ pub fn search(ctx: &Ctx, args: &Args) -> AiResult<()> {
     }
     let name = args.bytes(1);
     let Some(index) = find(name) else {
-        return Err(err(format!("{}: no such index", lossy(name))));
+        return Err(SearchError::NoSuchIndex(lossy(name)).into());
     };
     let words: Vec<&[u8]> = (2..args.len()).map(|i| args.bytes(i)).collect();
-    let (mut req, presentation) = parse_search(&index, &words, ctx.is_resp3())?;
+    let SearchRequest {
+        request: mut req,
+        presentation,
+    } = request::parse(&index.def, &words, ctx.is_resp3())?;
     index.uses.fetch_add(1, Ordering::Relaxed);
     {
         let data = index.read();
@@ -584,20 +367,31 @@ pub fn search(ctx: &Ctx, args: &Args) -> AiResult<()> {
     }
     let fallback = SearchReply {
         presentation,
-        outcome: Err("ERR the search did not run".into()),
+        outcome: Err(SearchError::DidNotRun),
     };
     // Dropping the handle unblocks the client with whatever reply it holds, so a search that
     // panics still answers.
     let mut blocked = Blocked::block(ctx, fallback);
-    crate::search::pool::spawn(move || {
+    let job = move || {
         blocked.pending().outcome = index.read().search(&index.def, &req);
-    });
+    };
+    if let Err(refused) = crate::search::pool::spawn(job) {
+        // No search thread exists and none would start: search here rather than leave the
+        // client blocked. The job drops `blocked`, which unblocks it as from a thread.
+        if refused.worth_logging() {
+            log(
+                Level::Warning,
+                &format!("{refused}; FT.SEARCH runs on the main thread"),
+            );
+        }
+        refused.run_here();
+    }
     Ok(())
 }
 
 struct SearchReply {
     presentation: Presentation,
-    outcome: Result<Outcome, String>,
+    outcome: Result<Outcome, SearchError>,
 }
 
 impl Reply for SearchReply {
@@ -655,10 +449,10 @@ fn load_document(ctx: &Ctx, p: &Presentation, hit: &Hit) -> Option<Shown> {
     })
 }
 
-fn reply_search(ctx: &Ctx, p: &Presentation, outcome: Result<Outcome, String>) {
+fn reply_search(ctx: &Ctx, p: &Presentation, outcome: Result<Outcome, SearchError>) {
     let outcome = match outcome {
         Ok(o) => o,
-        Err(e) => return ctx.reply_error(&e),
+        Err(e) => return ctx.reply_error(&e.to_string()),
     };
     let shown: Vec<Shown> = if p.count_only {
         Vec::new()

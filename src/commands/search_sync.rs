@@ -103,23 +103,25 @@ unsafe extern "C" fn on_keyspace_event(
     raw::REDISMODULE_OK as c_int
 }
 
-/// Rebuilds vector indexes that asked for it, each on a thread of its own: a rebuild takes
-/// seconds on a large index and must not hold up the search threads.
+/// Rebuilds vector indexes that asked for it, in the search pool's background lane: a rebuild
+/// takes seconds on a large index, so it runs one at a time, beside the searches rather than
+/// in their place. A rebuild no thread can take is called off (the next write asks again).
 fn spawn_rebuilds(index: &Arc<Index>, jobs: Vec<crate::search::index::RebuildJob>) {
     for job in jobs {
-        let index = index.clone();
-        let spawned = std::thread::Builder::new()
-            .name("ai-vec-rebuild".into())
-            .spawn(move || {
-                guard("vector index rebuild", (), || {
-                    crate::search::index::rebuild(&index.def, &index.data, job)
-                })
-            });
+        let task = index.clone();
+        let spawned = crate::search::pool::spawn_background(move || {
+            guard("vector index rebuild", (), || {
+                crate::search::index::rebuild(&task.def, &task.data, job)
+            })
+        });
         if let Err(e) = spawned {
-            log(
-                Level::Warning,
-                &format!("could not start a vector index rebuild: {e}"),
-            );
+            if e.worth_logging() {
+                log(
+                    Level::Warning,
+                    &format!("could not start a vector index rebuild: {e}"),
+                );
+            }
+            index.write().cancel_rebuild(&job);
         }
     }
 }

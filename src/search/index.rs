@@ -6,8 +6,9 @@
 //! yet): simple and exact, linear in the number of documents. A KNN with a filter then picks
 //! the cheaper of an exact scan over the matches and a filtered HNSW search.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
+use super::error::SearchError;
 use super::hnsw::HnswIndex;
 use super::query::{normalize_tags, tokenize, Expr, Query};
 use super::schema::{Algorithm, Field, FieldKind, FieldValue, IndexDef};
@@ -63,6 +64,7 @@ impl Failures {
 type ChangeLog = Vec<(u32, Option<Vec<f32>>)>;
 
 /// A vector index to build afresh off the main thread (see [`IndexData::start_rebuilds`]).
+#[derive(Debug, Clone, Copy)]
 pub struct RebuildJob {
     pub field: usize,
     epoch: u64,
@@ -101,7 +103,68 @@ pub struct Request {
     pub offset: usize,
     pub count: usize,
     /// INKEYS: only these documents may match.
-    pub in_keys: Option<std::collections::HashSet<Vec<u8>>>,
+    pub in_keys: Option<HashSet<Vec<u8>>>,
+}
+
+/// The answers to one VECTOR_RANGE clause: the name its distance is yielded as, and the
+/// documents within the radius with their distances.
+type RangeHits = (Option<String>, HashMap<u32, f32>);
+
+/// How one search runs, decided by [`IndexData::plan`] and carried out by
+/// [`IndexData::execute`] under the same read lock (the ids in it mean nothing afterwards).
+#[derive(Debug)]
+pub struct Plan {
+    /// Each VECTOR_RANGE clause answered, in clause order (the filter looks ids up in them).
+    ranges: Vec<RangeHits>,
+    pub route: Route,
+    /// SORTBY's schema field; `None` when it sorts by a distance (or does not sort).
+    sort_field: Option<usize>,
+    /// [`IndexData::estimated_work`] of the request: what the command weighs to run it inline
+    /// or on a search thread.
+    pub estimated_work: u64,
+}
+
+/// Which documents a search visits, and in what order.
+#[derive(Debug)]
+pub enum Route {
+    /// No KNN, no SORTBY, no range: walk the documents in id order, count the matches, keep
+    /// only the page.
+    DocumentOrder,
+    /// No KNN: collect every match, then order them (SORTBY, or nearest range first).
+    CollectAndSort,
+    /// A KNN over vector field `field`, searched with `strategy`.
+    Knn {
+        field: usize,
+        /// The candidate list size of a graph search (EF_RUNTIME, at least K).
+        ef: usize,
+        /// The name the distance is yielded as.
+        alias: String,
+        strategy: Strategy,
+    },
+}
+
+/// How a KNN finds its neighbours.
+#[derive(Debug)]
+pub enum Strategy {
+    /// The vector index's own search over every vector: HNSW's graph walk, FLAT's full scan.
+    /// Chosen when nothing filters the KNN.
+    Index,
+    /// One exact distance per candidate (the documents the filter and INKEYS let through):
+    /// cheaper when they are few.
+    ExactScan(HashSet<u32>),
+    /// The vector index's search, skipping vectors that are not candidates: cheaper when the
+    /// candidates are many.
+    FilteredIndex(HashSet<u32>),
+}
+
+/// Whether an exact scan over `candidates` vectors beats a filtered search of an index of
+/// `len` vectors with candidate list `ef`. The scan costs one distance per candidate; a
+/// filtered HNSW search visits about ef·2M / selectivity nodes, selectivity being
+/// candidates / len. With M around 16 the scan wins while candidates² < 32·ef·len.
+fn prefer_exact_scan(candidates: usize, len: usize, ef: usize) -> bool {
+    let n = len.max(1) as f64;
+    let m = candidates as f64;
+    m * m < 32.0 * ef as f64 * n
 }
 
 /// One result: the document's key and the distances the query yields for it.
@@ -179,7 +242,7 @@ impl IndexData {
         def: &IndexDef,
         key: &[u8],
         raw: &[Option<&[u8]>],
-    ) -> Result<(), String> {
+    ) -> Result<(), SearchError> {
         let mut values = Vec::with_capacity(def.fields.len());
         let keeps_raw = def
             .fields
@@ -193,8 +256,9 @@ impl IndexData {
                 Ok(v) => values.push(v),
                 Err(e) => {
                     self.remove(key);
-                    self.failures.record(&e, key);
-                    self.field_failures[i].record(&e, key);
+                    let text = e.to_string();
+                    self.failures.record(&text, key);
+                    self.field_failures[i].record(&text, key);
                     return Err(e);
                 }
             }
@@ -303,6 +367,16 @@ impl IndexData {
         jobs
     }
 
+    /// Gives up `job` before it ran (no thread could take it): its field's changes stop being
+    /// logged, and the next write to the index asks for the rebuild again.
+    pub fn cancel_rebuild(&mut self, job: &RebuildJob) {
+        if job.epoch == self.epoch {
+            if let Some(log) = self.rebuilding.get_mut(job.field) {
+                *log = None;
+            }
+        }
+    }
+
     /// Swaps in a rebuilt vector index after replaying the changes made while it was built.
     fn finish_rebuild(&mut self, job: &RebuildJob, mut fresh: Box<dyn VectorIndex>) {
         if job.epoch != self.epoch {
@@ -350,10 +424,19 @@ impl IndexData {
         work
     }
 
-    pub fn search(&self, def: &IndexDef, req: &Request) -> Result<Outcome, String> {
+    /// Answers `req`: [`plan`](Self::plan), then [`execute`](Self::execute).
+    pub fn search(&self, def: &IndexDef, req: &Request) -> Result<Outcome, SearchError> {
+        let plan = self.plan(def, req)?;
+        Ok(self.execute(req, plan))
+    }
+
+    /// Decides how `req` runs. Answers each VECTOR_RANGE clause once, up front (the filter
+    /// then looks ids up), and for a filtered KNN finds the candidates, which is what the
+    /// choice between an exact scan and a filtered index search depends on.
+    pub fn plan(&self, def: &IndexDef, req: &Request) -> Result<Plan, SearchError> {
         let q = &req.query;
-        // Each VECTOR_RANGE clause is answered once, up front; the filter then looks ids up.
-        let ranges: Vec<(Option<String>, HashMap<u32, f32>)> = q
+        let estimated_work = self.estimated_work(def, req);
+        let ranges: Vec<RangeHits> = q
             .filter
             .vector_ranges()
             .into_iter()
@@ -383,60 +466,87 @@ impl IndexData {
                 _ => (None, HashMap::new()),
             })
             .collect();
-        let matches = |id: u32, doc: &Doc| {
-            if req
-                .in_keys
-                .as_ref()
-                .is_some_and(|keys| !keys.contains(&*doc.key))
-            {
-                return false;
+        let route = match &q.knn {
+            None if req.sort.is_none() && ranges.is_empty() => Route::DocumentOrder,
+            None => Route::CollectAndSort,
+            Some(knn) => {
+                let Some(index) = self.vectors.get(knn.field).and_then(|v| v.as_ref()) else {
+                    return Err(SearchError::NotVectorField);
+                };
+                let ef = knn
+                    .ef_runtime
+                    .unwrap_or(vector_ef(def, knn.field))
+                    .max(knn.k);
+                let strategy = if matches!(q.filter, Expr::All) && req.in_keys.is_none() {
+                    Strategy::Index
+                } else {
+                    let candidates: HashSet<u32> = self
+                        .all_docs()
+                        .filter(|(id, doc)| self.matches(req, &ranges, *id, doc))
+                        .map(|(id, _)| id)
+                        .collect();
+                    if prefer_exact_scan(candidates.len(), index.len(), ef) {
+                        Strategy::ExactScan(candidates)
+                    } else {
+                        Strategy::FilteredIndex(candidates)
+                    }
+                };
+                Route::Knn {
+                    field: knn.field,
+                    ef,
+                    alias: knn
+                        .alias
+                        .clone()
+                        .unwrap_or_else(|| format!("__{}_score", def.fields[knn.field].name)),
+                    strategy,
+                }
             }
-            q.filter.matches(&doc.values, &|clause| {
-                ranges.get(clause).is_some_and(|r| r.1.contains_key(&id))
-            })
         };
+        Ok(Plan {
+            ranges,
+            route,
+            sort_field: req.sort.as_ref().and_then(|s| def.field(&s.name)),
+            estimated_work,
+        })
+    }
+
+    /// Runs `plan` (made by [`plan`](Self::plan) for this `req` under the same lock): the
+    /// vector search or the document walk, then SORTBY, then the page.
+    pub fn execute(&self, req: &Request, plan: Plan) -> Outcome {
+        let q = &req.query;
+        let ranges = &plan.ranges;
         let range_distances = |id: u32| -> Vec<(String, f64)> {
             ranges
                 .iter()
                 .filter_map(|(alias, found)| Some((alias.clone()?, *found.get(&id)? as f64)))
                 .collect()
         };
-
-        let mut hits: Vec<Scored> = match &q.knn {
-            Some(knn) => {
-                let Some(index) = self.vectors.get(knn.field).and_then(|v| v.as_ref()) else {
-                    return Err("Error parsing vector similarity query: not a vector field".into());
+        let mut hits: Vec<Scored> = match plan.route {
+            Route::Knn {
+                field,
+                ef,
+                alias,
+                strategy,
+            } => {
+                let (Some(knn), Some(index)) =
+                    (&q.knn, self.vectors.get(field).and_then(|v| v.as_ref()))
+                else {
+                    // Not a plan of this request: the planner checked both.
+                    return Outcome::default();
                 };
-                let ef = knn
-                    .ef_runtime
-                    .unwrap_or(vector_ef(def, knn.field))
-                    .max(knn.k);
-                let alias = knn
-                    .alias
-                    .clone()
-                    .unwrap_or_else(|| format!("__{}_score", def.fields[knn.field].name));
-                let found = if matches!(q.filter, Expr::All) && req.in_keys.is_none() {
-                    index.knn(&knn.vector, knn.k, ef, None)
-                } else {
-                    let allowed: std::collections::HashSet<u32> = self
-                        .all_docs()
-                        .filter(|(id, doc)| matches(*id, doc))
-                        .map(|(id, _)| id)
-                        .collect();
-                    // An exact scan costs one distance per match; a filtered HNSW search
-                    // visits about ef·2M/selectivity nodes. Take the cheaper.
-                    let n = index.len().max(1) as f64;
-                    let m = allowed.len() as f64;
-                    if m * m < 32.0 * ef as f64 * n {
+                let found = match &strategy {
+                    Strategy::Index => index.knn(&knn.vector, knn.k, ef, None),
+                    Strategy::ExactScan(candidates) => {
                         let mut top = super::vector::TopK::new(knn.k);
-                        for &id in &allowed {
+                        for &id in candidates {
                             if let Some(d) = index.distance_to(&knn.vector, id) {
                                 top.push(d, id);
                             }
                         }
                         top.into_sorted()
-                    } else {
-                        let f = |id: u32| allowed.contains(&id);
+                    }
+                    Strategy::FilteredIndex(candidates) => {
+                        let f = |id: u32| candidates.contains(&id);
                         index.knn(&knn.vector, knn.k, ef, Some(&f))
                     }
                 };
@@ -457,27 +567,27 @@ impl IndexData {
                 });
                 v
             }
-            None if req.sort.is_none() && ranges.is_empty() => {
+            Route::DocumentOrder => {
                 // Document order needs no sort: count every match, keep only the page.
                 let mut total = 0;
                 let mut page = Vec::new();
                 for (id, doc) in self.all_docs() {
-                    if matches(id, doc) {
+                    if self.matches(req, ranges, id, doc) {
                         if total >= req.offset && page.len() < req.count {
                             page.push((id, Vec::new(), 1.0));
                         }
                         total += 1;
                     }
                 }
-                return Ok(Outcome {
+                return Outcome {
                     total,
                     hits: self.page(page.into_iter()),
-                });
+                };
             }
-            None => {
+            Route::CollectAndSort => {
                 let mut v: Vec<Scored> = self
                     .all_docs()
-                    .filter(|(id, doc)| matches(*id, doc))
+                    .filter(|(id, doc)| self.matches(req, ranges, *id, doc))
                     .map(|(id, _)| (id, range_distances(id), 1.0))
                     .collect();
                 if req.sort.is_none() && !ranges.is_empty() {
@@ -490,7 +600,7 @@ impl IndexData {
             }
         };
         if let Some(sort) = &req.sort {
-            let key = self.sort_key(def, &sort.name, &hits)?;
+            let key = self.sort_key(plan.sort_field, &sort.name, &hits);
             let mut keyed: Vec<(SortKey, Scored)> = key.into_iter().zip(hits).collect();
             keyed.sort_by(|a, b| {
                 let o = a.0.cmp_with(&b.0, sort.ascending);
@@ -500,7 +610,22 @@ impl IndexData {
         }
         let total = hits.len();
         let hits = self.page(hits.into_iter().skip(req.offset).take(req.count));
-        Ok(Outcome { total, hits })
+        Outcome { total, hits }
+    }
+
+    /// Whether document `id` passes the request's filter and INKEYS, given the answers to its
+    /// VECTOR_RANGE clauses.
+    fn matches(&self, req: &Request, ranges: &[RangeHits], id: u32, doc: &Doc) -> bool {
+        if req
+            .in_keys
+            .as_ref()
+            .is_some_and(|keys| !keys.contains(&*doc.key))
+        {
+            return false;
+        }
+        req.query.filter.matches(&doc.values, &|clause| {
+            ranges.get(clause).is_some_and(|r| r.1.contains_key(&id))
+        })
     }
 
     fn page(&self, scored: impl Iterator<Item = Scored>) -> Vec<Hit> {
@@ -519,14 +644,10 @@ impl IndexData {
         self.doc(id).map_or(&[], |d| &*d.key)
     }
 
-    fn sort_key(
-        &self,
-        def: &IndexDef,
-        name: &str,
-        hits: &[Scored],
-    ) -> Result<Vec<SortKey>, String> {
-        if let Some(f) = def.field(name) {
-            return Ok(hits
+    /// SORTBY's key of each hit: schema field `field`'s value, or else the distance `name`.
+    fn sort_key(&self, field: Option<usize>, name: &str, hits: &[Scored]) -> Vec<SortKey> {
+        if let Some(f) = field {
+            return hits
                 .iter()
                 .map(|(id, _, _)| match self.doc(*id) {
                     Some(doc) => match (&doc.values[f], doc.raw.get(f)) {
@@ -536,17 +657,16 @@ impl IndexData {
                     },
                     None => SortKey::Missing,
                 })
-                .collect());
+                .collect();
         }
-        // A distance the query yields (the command checked the name).
-        Ok(hits
-            .iter()
+        // A distance the query yields (the request parser checked the name).
+        hits.iter()
             .map(|h| {
                 h.1.iter()
                     .find(|(n, _)| n == name)
                     .map_or(SortKey::Missing, |(_, d)| SortKey::Num(*d))
             })
-            .collect())
+            .collect()
     }
 }
 
@@ -614,7 +734,7 @@ fn field_value(
     raw: Option<&[u8]>,
     vecs: &mut Vec<(usize, Vec<f32>)>,
     i: usize,
-) -> Result<FieldValue, String> {
+) -> Result<FieldValue, SearchError> {
     let Some(raw) = raw else {
         return Ok(FieldValue::Missing);
     };
@@ -634,9 +754,8 @@ fn field_value(
                 .and_then(|s| s.trim().parse::<f64>().ok())
                 .filter(|n| !n.is_nan())
                 .ok_or_else(|| {
-                    format!(
-                        "Invalid numeric value: '{}'",
-                        String::from_utf8_lossy(&raw[..raw.len().min(64)])
+                    SearchError::DocumentNumeric(
+                        String::from_utf8_lossy(&raw[..raw.len().min(64)]).into_owned(),
                     )
                 })?;
             FieldValue::Numeric(n)
@@ -644,13 +763,13 @@ fn field_value(
         FieldKind::Vector(p) => {
             let mut v = Vec::new();
             p.dtype.decode(raw, p.dim, &mut v).map_err(|expected| {
-                format!(
-                    "Could not add vector with blob size {} (expected size {expected})",
-                    raw.len()
-                )
+                SearchError::DocumentVectorSize {
+                    got: raw.len(),
+                    expected,
+                }
             })?;
             if v.iter().any(|x| !x.is_finite()) {
-                return Err("Could not add vector: it holds NaN or infinite values".into());
+                return Err(SearchError::DocumentVectorNotFinite);
             }
             vecs.push((i, v));
             FieldValue::Vector
@@ -722,6 +841,188 @@ pub fn format_score(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::search::{request, schema};
+
+    fn def(schema: &str) -> IndexDef {
+        let words: Vec<&[u8]> = schema.split_whitespace().map(str::as_bytes).collect();
+        schema::parse_create(b"idx", &words).unwrap()
+    }
+
+    fn blob(v: &[f32]) -> Vec<u8> {
+        v.iter().flat_map(|x| x.to_le_bytes()).collect()
+    }
+
+    /// `n` documents `doc:<i>`: tag `rare` on the first three, `common` on the rest, NUMERIC
+    /// `n` = i, and a 2-d vector.
+    fn data(def: &IndexDef, n: usize) -> IndexData {
+        let mut d = IndexData::new(def);
+        for i in 0..n {
+            let tag: &[u8] = if i < 3 { b"rare" } else { b"common" };
+            let num = i.to_string();
+            let v = blob(&[i as f32, (i % 7) as f32]);
+            d.upsert(
+                def,
+                format!("doc:{i}").as_bytes(),
+                &[Some(tag), Some(num.as_bytes()), Some(&v)],
+            )
+            .unwrap();
+        }
+        d
+    }
+
+    const HNSW: &str = "SCHEMA tag TAG n NUMERIC v VECTOR HNSW 6 TYPE FLOAT32 DIM 2 \
+        DISTANCE_METRIC L2";
+    const FLAT: &str = "SCHEMA tag TAG n NUMERIC v VECTOR FLAT 6 TYPE FLOAT32 DIM 2 \
+        DISTANCE_METRIC L2";
+
+    /// FT.SEARCH's words after the index name, with `$b` bound to the vector (1, 1).
+    fn request(def: &IndexDef, query: &str, options: &str) -> Request {
+        let b = blob(&[1.0, 1.0]);
+        let mut words: Vec<&[u8]> = vec![query.as_bytes(), b"PARAMS", b"2", b"b", &b];
+        words.extend(options.split_whitespace().map(str::as_bytes));
+        request::parse(def, &words, false).unwrap().request
+    }
+
+    fn plan(def: &IndexDef, data: &IndexData, query: &str, options: &str) -> Plan {
+        data.plan(def, &request(def, query, options)).unwrap()
+    }
+
+    fn strategy(plan: &Plan) -> &Strategy {
+        match &plan.route {
+            Route::Knn { strategy, .. } => strategy,
+            other => panic!("not a KNN: {other:?}"),
+        }
+    }
+
+    fn keys(outcome: &Outcome) -> Vec<String> {
+        outcome
+            .hits
+            .iter()
+            .map(|h| String::from_utf8_lossy(&h.key).into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn an_unfiltered_knn_searches_the_index() {
+        for schema in [HNSW, FLAT] {
+            let def = def(schema);
+            let data = data(&def, 300);
+            let p = plan(&def, &data, "*=>[KNN 3 @v $b]", "");
+            assert!(matches!(strategy(&p), Strategy::Index), "{schema}");
+            let Route::Knn { ef, alias, .. } = &p.route else {
+                unreachable!()
+            };
+            assert_eq!((*ef, alias.as_str()), (10, "__v_score"));
+        }
+        // EF_RUNTIME and AS reach the plan; ef is at least K.
+        let def = def(HNSW);
+        let data = data(&def, 50);
+        let p = plan(&def, &data, "*=>[KNN 20 @v $b EF_RUNTIME 5 AS d]", "");
+        let Route::Knn { ef, alias, .. } = &p.route else {
+            panic!()
+        };
+        assert_eq!((*ef, alias.as_str()), (20, "d"));
+    }
+
+    #[test]
+    fn a_narrow_filter_scans_its_candidates_exactly() {
+        let def = def(HNSW);
+        let data = data(&def, 2000);
+        let p = plan(&def, &data, "(@tag:{rare})=>[KNN 2 @v $b]", "");
+        match strategy(&p) {
+            Strategy::ExactScan(c) => assert_eq!(c.len(), 3),
+            other => panic!("{other:?}"),
+        }
+        let req = request(&def, "(@tag:{rare})=>[KNN 2 @v $b]", "");
+        let out = data.search(&def, &req).unwrap();
+        assert_eq!(
+            (out.total, keys(&out)),
+            (2, vec!["doc:1".into(), "doc:0".into()])
+        );
+        // INKEYS alone is a filter too.
+        let p = plan(&def, &data, "*=>[KNN 2 @v $b]", "INKEYS 2 doc:7 doc:9");
+        assert!(matches!(strategy(&p), Strategy::ExactScan(c) if c.len() == 2));
+    }
+
+    #[test]
+    fn a_broad_filter_searches_the_index_with_a_predicate() {
+        let def = def(HNSW);
+        let data = data(&def, 2000);
+        let p = plan(&def, &data, "(@tag:{common})=>[KNN 2 @v $b]", "");
+        match strategy(&p) {
+            Strategy::FilteredIndex(c) => assert_eq!(c.len(), 1997),
+            other => panic!("{other:?}"),
+        }
+        // A larger EF_RUNTIME makes the graph search dearer: the same filter scans instead.
+        let p = plan(
+            &def,
+            &data,
+            "(@tag:{common})=>[KNN 2 @v $b EF_RUNTIME 4000]",
+            "",
+        );
+        assert!(matches!(strategy(&p), Strategy::ExactScan(_)));
+        // Either way the answer is the same: the nearest documents that pass the filter.
+        let req = request(&def, "(@tag:{common})=>[KNN 2 @v $b]", "");
+        let out = data.search(&def, &req).unwrap();
+        assert_eq!(out.total, 2);
+        assert!(keys(&out)
+            .iter()
+            .all(|k| !["doc:0", "doc:1", "doc:2"].contains(&&**k)));
+    }
+
+    #[test]
+    fn the_choice_follows_the_cost_model() {
+        // candidates² < 32·ef·len: an exact scan.
+        assert!(prefer_exact_scan(0, 0, 10));
+        assert!(prefer_exact_scan(100, 1000, 10));
+        assert!(prefer_exact_scan(565, 1000, 10));
+        assert!(!prefer_exact_scan(566, 1000, 10));
+        assert!(!prefer_exact_scan(1000, 1000, 10));
+        assert!(prefer_exact_scan(1000, 1000, 32));
+    }
+
+    #[test]
+    fn searches_without_knn_walk_the_documents() {
+        let def = def(FLAT);
+        let data = data(&def, 20);
+        let p = plan(&def, &data, "@tag:{common}", "LIMIT 2 3");
+        assert!(matches!(p.route, Route::DocumentOrder));
+        let out = data.execute(&request(&def, "@tag:{common}", "LIMIT 2 3"), p);
+        assert_eq!(out.total, 17);
+        assert_eq!(keys(&out), ["doc:5", "doc:6", "doc:7"]);
+
+        let p = plan(&def, &data, "*", "SORTBY n DESC LIMIT 0 2");
+        assert!(matches!(p.route, Route::CollectAndSort));
+        let out = data.execute(&request(&def, "*", "SORTBY n DESC LIMIT 0 2"), p);
+        assert_eq!(keys(&out), ["doc:19", "doc:18"]);
+
+        // A range clause is answered while planning; its results come nearest first.
+        let q = "@v:[VECTOR_RANGE 2 $b]=>{$YIELD_DISTANCE_AS: d}";
+        let p = plan(&def, &data, q, "");
+        assert!(matches!(p.route, Route::CollectAndSort));
+        assert_eq!(p.ranges.len(), 1);
+        let out = data.execute(&request(&def, q, ""), p);
+        assert_eq!(keys(&out), ["doc:1", "doc:0", "doc:2"]);
+        assert_eq!(out.hits[0].distances, [("d".to_string(), 0.0)]);
+    }
+
+    #[test]
+    fn the_plan_carries_the_estimated_work() {
+        let def = def(FLAT);
+        let data = data(&def, 100);
+        for (q, o) in [
+            ("*=>[KNN 2 @v $b]", ""),
+            ("*", ""),
+            ("@tag:{rare}", "SORTBY n"),
+        ] {
+            let req = request(&def, q, o);
+            let p = data.plan(&def, &req).unwrap();
+            assert_eq!(p.estimated_work, data.estimated_work(&def, &req), "{q}");
+        }
+        // FLAT computes a distance per vector; an unfiltered KNN does nothing else.
+        let req = request(&def, "*=>[KNN 2 @v $b]", "");
+        assert_eq!(data.estimated_work(&def, &req), 100 * 2);
+    }
 
     #[test]
     fn formats_like_printf_g12() {

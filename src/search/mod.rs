@@ -9,23 +9,73 @@
 //!    it is a `Mutex` because statics must be `Sync`. Workers never see the registry: a search
 //!    is handed an `Arc<Index>` and keeps that index alive even if FT.DROPINDEX removes it
 //!    meanwhile (the search then finishes on the orphan, and the reply finds its keys gone).
-//! 2. [`Index::data`] (a `RwLock`) guards one index's documents and vector indexes. Search
-//!    workers take it for reading, for the whole search. The main thread takes it for writing
-//!    when the keyspace changes (a keyspace event, the initial scan, a flush), and for reading
-//!    to answer FT.INFO or to search inline (MULTI, Lua). A write waits for running searches
-//!    to finish — a search is short and never waits for the main thread, so this cannot
-//!    deadlock — and a search waits for a write in progress, which is what makes the index
-//!    read-your-writes consistent: once HSET has replied, every later search sees it.
+//! 2. [`Index::data`] (a `RwLock`) guards one index's documents and vector indexes. A search
+//!    takes it for reading once, for the whole search: planning (the VECTOR_RANGE answers, the
+//!    KNN's candidates) and execution run under the same guard, since a plan names documents
+//!    by internal id and ids are reused once the lock is let go. The main thread takes it for
+//!    writing when the keyspace changes (a keyspace event, the initial scan, a flush), and for
+//!    reading to answer FT.INFO or to search inline (cheap searches, MULTI, Lua). A write waits
+//!    for running searches to finish — a search never waits for the main thread, so this
+//!    cannot deadlock — and a search waits for a write in progress, which is what makes the
+//!    index read-your-writes consistent: once HSET has replied, every later search sees it.
 //!
 //! The order is registry, then an index's data, never the other way round. The main thread
 //! never holds a read guard of an index while asking for its write guard (std's RwLock would
 //! deadlock on itself). Workers never touch the keyspace: they return keys and distances, and
 //! the reply callback on the main thread reads the documents.
+//!
+//! # Who waits for whom
+//!
+//! - **A search thread** waits for nobody but a write in progress (a keyspace change on the
+//!   main thread, or a rebuild's swap). It runs from the search pool ([`pool`]).
+//! - **A rebuild** (HNSW, after deletes piled up tombstones) runs in the pool's background
+//!   lane, one at a time, on a thread of its own beyond the search threads. It holds the read
+//!   lock only to copy the live vectors, builds with no lock held (writes meanwhile are
+//!   logged), and takes the write lock to replay the log and swap the index in. A rebuild no
+//!   thread can take is called off, and the next write asks for it again.
+//! - **A blocked FT.SEARCH client** waits for its search job; if the pool has no thread and
+//!   none will start, the command runs the search on the main thread instead, so no client is
+//!   left blocked with nothing to unblock it.
+//! - **The main thread** waits for the read guards held when it asks for the write guard:
+//!   this is the one place the event loop waits for a worker. std's `RwLock` (futex-based on
+//!   Linux) does not hand out new read guards while a writer waits, so an HSET to an indexed
+//!   key waits for the searches *already running* on that index — at most the longest one,
+//!   not the queue behind it (the queued searches wait for the write instead: one document's
+//!   update, at most about a millisecond for an HNSW insert). The bound is therefore one
+//!   search: searches under `INLINE_WORK` (~2M multiply-adds, about 0.2 ms) run on the main
+//!   thread anyway; larger ones hold the lock for their whole run, which for a FLAT KNN is one
+//!   distance per vector, for a filtered search one filter check per document. A rebuild's
+//!   copy of the vectors holds the read lock for the time of one copy of the field's vectors.
+//!   The same writer preference means the main thread's *read* guards (FT.SEARCH weighing a
+//!   search, FT.INFO) wait while a rebuild waits to swap: for the running searches, then the
+//!   swap (the replay of the writes made during the build).
+//!
+//!   Measured on the 2-core development VM (load around 4 from other builds), FLAT, DIM 128,
+//!   KNN 10, two clients searching without pause while a third HSETs one indexed key per ms:
+//!
+//!   | vectors | FT.SEARCH alone (median / max) | HSET alone (max) | HSET meanwhile (median / max) |
+//!   |--------:|-------------------------------:|-----------------:|------------------------------:|
+//!   | 50,000  | 3.2 / 7.3 ms                   | 0.9 ms           | 1.8 / 20 ms                   |
+//!   | 200,000 | 20.6 / 24.8 ms                 | 1.0 ms           | 17.4 / 40 ms                  |
+//!
+//!   The worst HSET waited about as long as one search took at the time; searches then took up
+//!   to 2.5 times their time alone (max 36 and 64 ms), the two search threads, the main thread
+//!   and other builds sharing two cores.
+//!
+//!   Rejected ways to shorten it: letting a long scan drop and re-take the read lock between
+//!   chunks — FLAT removes by moving the last vector into the hole, so a chunked scan could
+//!   skip a document that was there the whole time or count one twice, and internal ids held
+//!   across the gap may name another key by then; searching a snapshot — a copy of the
+//!   vectors per search costs as much as the scan it would shorten; applying writes lazily —
+//!   breaks read-your-writes. A bound by work (`estimated_work` caps for threaded searches)
+//!   would refuse searches RediSearch answers.
 
+pub mod error;
 pub mod hnsw;
 pub mod index;
 pub mod pool;
 pub mod query;
+pub mod request;
 pub mod schema;
 pub mod vector;
 

@@ -52,6 +52,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
+use super::error::SearchError;
 use super::schema::{Field, FieldKind, FieldValue};
 
 /// Nesting (parentheses, `-`, `~`, field modifiers) deeper than this is refused: parsing,
@@ -421,7 +422,7 @@ pub fn parse(
     query: &[u8],
     params: &HashMap<Vec<u8>, Vec<u8>>,
     fields: &[Field],
-) -> Result<Query, String> {
+) -> Result<Query, SearchError> {
     let mut p = Parser {
         src: query,
         pos: 0,
@@ -467,7 +468,7 @@ pub fn parse(
 }
 
 /// A parsed clause; `None` when it vanished because it held only stopwords.
-type Clause = Result<Option<Expr>, String>;
+type Clause = Result<Option<Expr>, SearchError>;
 
 /// `$name: value` inside `=>{…}`; `name` without the `$`, `value` with parameters resolved.
 struct Attribute {
@@ -533,7 +534,7 @@ impl<'a> Parser<'a> {
         hit
     }
 
-    fn expect(&mut self, b: u8) -> Result<(), String> {
+    fn expect(&mut self, b: u8) -> Result<(), SearchError> {
         if self.eat(b) {
             Ok(())
         } else {
@@ -618,7 +619,7 @@ impl<'a> Parser<'a> {
     }
 
     /// The value of `$name`; `name` as written (an escaped byte stands for itself).
-    fn param(&self, name: &[u8]) -> Result<&'a [u8], String> {
+    fn param(&self, name: &[u8]) -> Result<&'a [u8], SearchError> {
         let unescaped;
         let key = if name.contains(&b'\\') {
             unescaped = unescape(name).into_bytes();
@@ -629,12 +630,12 @@ impl<'a> Parser<'a> {
         self.params
             .get(key)
             .map(Vec::as_slice)
-            .ok_or_else(|| format!("No such parameter `{}`", String::from_utf8_lossy(key)))
+            .ok_or_else(|| SearchError::NoSuchParameter(String::from_utf8_lossy(key).into_owned()))
     }
 
     /// The text of a value: a literal keeps its escapes (the tokenizer handles them), a
     /// parameter is taken as is.
-    fn value_text(&self, value: &Value<'a>) -> Result<Cow<'a, str>, String> {
+    fn value_text(&self, value: &Value<'a>) -> Result<Cow<'a, str>, SearchError> {
         Ok(match value {
             Value::Literal(raw) => String::from_utf8_lossy(raw),
             Value::Param(name) => String::from_utf8_lossy(self.param(name)?),
@@ -642,7 +643,7 @@ impl<'a> Parser<'a> {
     }
 
     /// A word from inside `[KNN …]` or `=>{…}`: `$name` or an escaped literal.
-    fn word_text(&self, word: &[u8]) -> Result<String, String> {
+    fn word_text(&self, word: &[u8]) -> Result<String, SearchError> {
         match word.strip_prefix(b"$") {
             Some(name) if !name.is_empty() => {
                 Ok(String::from_utf8_lossy(self.param(name)?).into_owned())
@@ -651,8 +652,11 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn syntax_error(&self, at: usize) -> String {
-        format!("Syntax error at offset {at} near {}", self.token_at(at))
+    fn syntax_error(&self, at: usize) -> SearchError {
+        SearchError::Syntax {
+            at,
+            near: self.token_at(at),
+        }
     }
 
     /// The lexeme at `at`, for error messages.
@@ -682,18 +686,21 @@ impl<'a> Parser<'a> {
         String::from_utf8_lossy(rest.get(..len).unwrap_or(rest)).into_owned()
     }
 
-    fn field_index(&self, name: &str, at: usize) -> Result<usize, String> {
+    fn field_index(&self, name: &str, at: usize) -> Result<usize, SearchError> {
         self.fields
             .iter()
             .position(|f| f.name == name)
-            .ok_or_else(|| format!("Unknown field at offset {at} near {name}"))
+            .ok_or_else(|| SearchError::UnknownField {
+                at,
+                name: name.to_string(),
+            })
     }
 
     fn field_kind(&self, id: usize) -> Option<&'a FieldKind> {
         self.fields.get(id).map(|f| &f.kind)
     }
 
-    fn expect_kind(&self, id: usize, at: usize, want: &str) -> Result<(), String> {
+    fn expect_kind(&self, id: usize, at: usize, want: &'static str) -> Result<(), SearchError> {
         let Some(field) = self.fields.get(id) else {
             return Err(self.syntax_error(at));
         };
@@ -701,11 +708,12 @@ impl<'a> Parser<'a> {
         if got == want {
             Ok(())
         } else {
-            Err(format!(
-                "Syntax error at offset {at} near {}: {got} field used where a {want} field is \
-                 expected",
-                field.name
-            ))
+            Err(SearchError::FieldKind {
+                at,
+                field: field.name.clone(),
+                got,
+                want,
+            })
         }
     }
 
@@ -749,9 +757,7 @@ impl<'a> Parser<'a> {
 
     fn unary(&mut self, scope: Option<&[usize]>) -> Clause {
         if self.depth >= MAX_DEPTH {
-            return Err(
-                "Parser stack overflow. Try moving nested parentheses more to the left".into(),
-            );
+            return Err(SearchError::TooDeep);
         }
         self.depth += 1;
         let result = self.unary_inner(scope);
@@ -792,7 +798,7 @@ impl<'a> Parser<'a> {
     }
 
     /// `{ $name: value; … }`, starting at the `{`.
-    fn attributes(&mut self) -> Result<Vec<Attribute>, String> {
+    fn attributes(&mut self) -> Result<Vec<Attribute>, SearchError> {
         self.pos += 1;
         let mut out = Vec::new();
         loop {
@@ -964,9 +970,7 @@ impl<'a> Parser<'a> {
         let name = unescape(self.scan_term());
         let id = self.field_index(&name, at)?;
         if !self.fields.get(id).is_some_and(|f| f.index_missing) {
-            return Err(format!(
-                "'ismissing' requires field '{name}' to be defined with 'INDEXMISSING'"
-            ));
+            return Err(SearchError::NotIndexMissing(name));
         }
         self.skip_space();
         self.expect(b')')?;
@@ -1014,7 +1018,7 @@ impl<'a> Parser<'a> {
     }
 
     /// `{a | b | pre* | "quoted"}`, starting at the `{`.
-    fn tag_list(&mut self, field: usize) -> Result<Expr, String> {
+    fn tag_list(&mut self, field: usize) -> Result<Expr, SearchError> {
         let open = self.pos;
         let case_sensitive = matches!(
             self.field_kind(field),
@@ -1063,7 +1067,7 @@ impl<'a> Parser<'a> {
         raw: &[u8],
         case_sensitive: bool,
         at: usize,
-    ) -> Result<TagPattern, String> {
+    ) -> Result<TagPattern, SearchError> {
         // Each character with whether it was escaped: only unescaped spaces are trimmed and
         // only unescaped `*` and `$` are operators.
         let text = String::from_utf8_lossy(raw);
@@ -1116,7 +1120,7 @@ impl<'a> Parser<'a> {
     }
 
     /// `[lo hi]` or `[VECTOR_RANGE r $blob]`, starting at the `[`; `at` is the field's `@`.
-    fn range(&mut self, field: usize, at: usize) -> Result<Expr, String> {
+    fn range(&mut self, field: usize, at: usize) -> Result<Expr, SearchError> {
         self.pos += 1;
         self.skip_space();
         const VECTOR_RANGE: &[u8] = b"VECTOR_RANGE";
@@ -1161,7 +1165,7 @@ impl<'a> Parser<'a> {
     }
 
     /// `[(]number` or `[(]$param`; a parameter's value may itself start with `(`.
-    fn bound(&mut self) -> Result<(f64, bool), String> {
+    fn bound(&mut self) -> Result<(f64, bool), SearchError> {
         self.skip_space();
         let mut inclusive = !self.eat(b'(');
         self.skip_space();
@@ -1176,7 +1180,7 @@ impl<'a> Parser<'a> {
     }
 
     /// The text of a number or `$param` at the cursor, with the parameter's name if any.
-    fn number_text(&mut self) -> Result<NumberText, String> {
+    fn number_text(&mut self) -> Result<NumberText, SearchError> {
         let at = self.pos;
         if self.peek() == Some(b'$') && self.term_starts_at(self.pos + 1) {
             self.pos += 1;
@@ -1205,15 +1209,18 @@ impl<'a> Parser<'a> {
         })
     }
 
-    fn number(&self, n: &NumberText) -> Result<f64, String> {
+    fn number(&self, n: &NumberText) -> Result<f64, SearchError> {
         parse_number(&n.text).ok_or_else(|| match &n.param {
-            Some(name) => format!("Invalid numeric value ({}) for parameter `{name}`", n.text),
+            Some(name) => SearchError::ParameterNotNumber {
+                value: n.text.clone(),
+                name: name.clone(),
+            },
             None => self.syntax_error(n.at),
         })
     }
 
     /// After `VECTOR_RANGE`: `r $blob]`.
-    fn vector_range(&mut self, field: usize) -> Result<Expr, String> {
+    fn vector_range(&mut self, field: usize) -> Result<Expr, SearchError> {
         self.skip_space();
         let radius = self.number_text()?;
         let radius = self.number(&radius)?;
@@ -1232,7 +1239,7 @@ impl<'a> Parser<'a> {
     }
 
     /// `$blob` at the cursor, decoded for the vector field.
-    fn vector_param(&mut self, field: usize) -> Result<Vec<f32>, String> {
+    fn vector_param(&mut self, field: usize) -> Result<Vec<f32>, SearchError> {
         let at = self.pos;
         if !(self.peek() == Some(b'$') && self.term_starts_at(self.pos + 1)) {
             return Err(self.syntax_error(at));
@@ -1243,7 +1250,7 @@ impl<'a> Parser<'a> {
         self.decode_vector(field, blob, at)
     }
 
-    fn decode_vector(&self, field: usize, blob: &[u8], at: usize) -> Result<Vec<f32>, String> {
+    fn decode_vector(&self, field: usize, blob: &[u8], at: usize) -> Result<Vec<f32>, SearchError> {
         let Some(FieldKind::Vector(params)) = self.field_kind(field) else {
             return Err(self.syntax_error(at));
         };
@@ -1251,27 +1258,24 @@ impl<'a> Parser<'a> {
         params
             .dtype
             .decode(blob, params.dim, &mut out)
-            .map_err(|expected| {
-                format!(
-                    "Error parsing vector similarity query: query vector blob size ({}) does not \
-                     match index's expected size ({expected})",
-                    blob.len()
-                )
+            .map_err(|expected| SearchError::QueryVectorSize {
+                got: blob.len(),
+                expected,
             })?;
         Ok(out)
     }
 
     /// `[KNN k @field $blob options…]`, starting at the `[`.
-    fn knn(&mut self) -> Result<Knn, String> {
+    fn knn(&mut self) -> Result<Knn, SearchError> {
         const STOPS: &[u8] = b"[]";
         self.pos += 1;
         self.skip_space();
         let at = self.pos;
         if !self.scan_word(STOPS).eq_ignore_ascii_case(b"KNN") {
-            return Err(format!(
-                "{}: Expecting Vector Similarity command",
-                self.syntax_error(at)
-            ));
+            return Err(SearchError::ExpectedKnn {
+                at,
+                near: self.token_at(at),
+            });
         }
 
         self.skip_space();
@@ -1280,12 +1284,13 @@ impl<'a> Parser<'a> {
         let k = match word.strip_prefix(b"$") {
             Some(name) if !name.is_empty() => {
                 let value = String::from_utf8_lossy(self.param(name)?).into_owned();
-                value.trim().parse::<usize>().map_err(|_| {
-                    format!(
-                        "Invalid numeric value ({value}) for parameter `{}`",
-                        unescape(name)
-                    )
-                })?
+                value
+                    .trim()
+                    .parse::<usize>()
+                    .map_err(|_| SearchError::ParameterNotNumber {
+                        value: value.clone(),
+                        name: unescape(name),
+                    })?
             }
             _ if !word.is_empty() && word.iter().all(u8::is_ascii_digit) => {
                 String::from_utf8_lossy(word)
@@ -1342,8 +1347,11 @@ impl<'a> Parser<'a> {
 
 /// Applies one KNN option, from inside the brackets (`AS`) or the attributes after them
 /// (`$YIELD_DISTANCE_AS`).
-fn knn_option(knn: &mut Knn, name: &str, value: &str, origin: Origin) -> Result<(), String> {
-    let invalid = || format!("Invalid value ({value}) for {}", name.to_ascii_uppercase());
+fn knn_option(knn: &mut Knn, name: &str, value: &str, origin: Origin) -> Result<(), SearchError> {
+    let invalid = || SearchError::InvalidValue {
+        value: value.to_string(),
+        option: name.to_ascii_uppercase(),
+    };
     let positive_int = || match value.trim().parse::<usize>() {
         Ok(n) if n > 0 => Ok(n),
         _ => Err(invalid()),
@@ -1364,12 +1372,10 @@ fn knn_option(knn: &mut Knn, name: &str, value: &str, origin: Origin) -> Result<
         "BATCH_SIZE" => {
             positive_int()?;
         }
-        _ if origin == Origin::Attribute => return Err(format!("Invalid attribute {name}")),
-        _ => {
-            return Err(format!(
-                "Error parsing vector similarity parameters: unknown parameter `{name}`"
-            ))
+        _ if origin == Origin::Attribute => {
+            return Err(SearchError::InvalidAttribute(name.to_string()))
         }
+        _ => return Err(SearchError::UnknownVectorParameter(name.to_string())),
     }
     Ok(())
 }
@@ -1379,7 +1385,7 @@ fn positive_epsilon(value: &str) -> Option<f64> {
 }
 
 /// Applies `=>{…}` attributes to the clause they follow.
-fn apply_attributes(expr: &mut Expr, attrs: &[Attribute]) -> Result<(), String> {
+fn apply_attributes(expr: &mut Expr, attrs: &[Attribute]) -> Result<(), SearchError> {
     for attr in attrs {
         let name = attr.name.to_ascii_lowercase();
         match (name.as_str(), &mut *expr) {
@@ -1387,13 +1393,15 @@ fn apply_attributes(expr: &mut Expr, attrs: &[Attribute]) -> Result<(), String> 
                 *yield_as = Some(attr.value.clone());
             }
             ("epsilon", Expr::VectorRange { epsilon, .. }) => {
-                let e = positive_epsilon(&attr.value)
-                    .ok_or_else(|| format!("Invalid value ({}) for EPSILON", attr.value))?;
+                let e = positive_epsilon(&attr.value).ok_or_else(|| SearchError::InvalidValue {
+                    value: attr.value.clone(),
+                    option: "EPSILON".into(),
+                })?;
                 *epsilon = Some(e);
             }
             // Scoring and proximity knobs: they never change which documents match.
             ("weight" | "slop" | "inorder" | "phonetic", _) => {}
-            _ => return Err(format!("Invalid attribute {}", attr.name)),
+            _ => return Err(SearchError::InvalidAttribute(attr.name.clone())),
         }
     }
     Ok(())
@@ -1596,7 +1604,7 @@ mod tests {
     fn err(query: &str) -> String {
         match parse(query.as_bytes(), &params(), &fields()) {
             Ok(q) => panic!("{query:?} parsed as {q:?}"),
-            Err(e) => e,
+            Err(e) => e.to_string(),
         }
     }
 

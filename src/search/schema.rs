@@ -1,5 +1,6 @@
 //! An index definition (FT.CREATE) and the values a document contributes to it.
 
+use super::error::{BadArg, SearchError};
 use super::vector::{DataType, Metric};
 
 /// FT.CREATE `VECTOR FLAT|HNSW`.
@@ -118,22 +119,22 @@ impl<'a> Cursor<'a> {
         self.at += 1;
         Some(w)
     }
-    fn value(&mut self, what: &str) -> Result<&'a [u8], String> {
+    fn value(&mut self, what: &str) -> Result<&'a [u8], SearchError> {
         self.next()
-            .ok_or_else(|| format!("Bad arguments for {what}: missing value"))
+            .ok_or_else(|| SearchError::bad(what, BadArg::MissingValue))
     }
-    fn number<T: std::str::FromStr>(&mut self, what: &str) -> Result<T, String> {
+    fn number<T: std::str::FromStr>(&mut self, what: &str) -> Result<T, SearchError> {
         let w = self.value(what)?;
         std::str::from_utf8(w)
             .ok()
             .and_then(|s| s.parse().ok())
-            .ok_or_else(|| format!("Bad arguments for {what}: could not parse `{}`", text(w)))
+            .ok_or_else(|| SearchError::bad(what, BadArg::CouldNotParse(text(w))))
     }
 }
 
 /// Parses FT.CREATE's arguments after the index name. Options that do not change what a
 /// search returns (LANGUAGE, SCORE, NOOFFSETS, ...) are accepted and ignored.
-pub fn parse_create(name: &[u8], words: &[&[u8]]) -> Result<IndexDef, String> {
+pub fn parse_create(name: &[u8], words: &[&[u8]]) -> Result<IndexDef, SearchError> {
     let mut c = Cursor { words, at: 0 };
     let mut def = IndexDef {
         name: utf8(name, "Index name")?,
@@ -146,25 +147,22 @@ pub fn parse_create(name: &[u8], words: &[&[u8]]) -> Result<IndexDef, String> {
     };
     loop {
         let Some(w) = c.next() else {
-            return Err("Fields arguments are missing".into());
+            return Err(SearchError::FieldsMissing);
         };
         match upper(w).as_slice() {
             b"ON" => {
                 let on = c.value("ON")?;
                 if on.eq_ignore_ascii_case(b"JSON") {
-                    return Err(
-                        "ON JSON needs RedisJSON, which is not loaded; only ON HASH is supported"
-                            .into(),
-                    );
+                    return Err(SearchError::JsonNotLoaded);
                 }
                 if !on.eq_ignore_ascii_case(b"HASH") {
-                    return Err(format!("Unknown index type `{}`", text(on)));
+                    return Err(SearchError::UnknownIndexType(text(on)));
                 }
             }
             b"PREFIX" => {
                 let n: usize = c.number("PREFIX")?;
                 if n > words.len() {
-                    return Err("Bad arguments for PREFIX: not enough prefixes".into());
+                    return Err(SearchError::bad("PREFIX", BadArg::NotEnough("prefixes")));
                 }
                 for _ in 0..n {
                     def.prefixes.push(c.value("PREFIX")?.to_vec());
@@ -172,7 +170,7 @@ pub fn parse_create(name: &[u8], words: &[&[u8]]) -> Result<IndexDef, String> {
             }
             b"SCORE" => def.default_score = c.number("SCORE")?,
             b"FILTER" => {
-                return Err("FILTER expressions on FT.CREATE are not supported".into());
+                return Err(SearchError::CreateFilterUnsupported);
             }
             b"LANGUAGE" | b"LANGUAGE_FIELD" | b"SCORE_FIELD" | b"PAYLOAD_FIELD" | b"TEMPORARY" => {
                 c.value(&text(w))?;
@@ -182,7 +180,7 @@ pub fn parse_create(name: &[u8], words: &[&[u8]]) -> Result<IndexDef, String> {
             b"STOPWORDS" => {
                 let n: usize = c.number("STOPWORDS")?;
                 if n > words.len() {
-                    return Err("Bad arguments for STOPWORDS: not enough words".into());
+                    return Err(SearchError::bad("STOPWORDS", BadArg::NotEnough("words")));
                 }
                 let mut list = Vec::with_capacity(n);
                 for _ in 0..n {
@@ -191,16 +189,16 @@ pub fn parse_create(name: &[u8], words: &[&[u8]]) -> Result<IndexDef, String> {
                 def.stopwords = Some(list);
             }
             b"SCHEMA" => break,
-            _ => return Err(format!("Unknown argument `{}`", text(w))),
+            _ => return Err(SearchError::UnknownArgument(text(w))),
         }
     }
     if c.peek().is_none() {
-        return Err("Fields arguments are missing".into());
+        return Err(SearchError::FieldsMissing);
     }
     while let Some(ident) = c.next() {
         let field = parse_field(ident, &mut c)?;
         if def.fields.iter().any(|f| f.name == field.name) {
-            return Err(format!("Duplicate field in schema - {}", field.name));
+            return Err(SearchError::DuplicateField(field.name));
         }
         def.fields.push(field);
     }
@@ -208,18 +206,21 @@ pub fn parse_create(name: &[u8], words: &[&[u8]]) -> Result<IndexDef, String> {
 }
 
 /// Names are text: a lossy conversion would let two different byte strings collide.
-fn utf8(w: &[u8], what: &str) -> Result<String, String> {
-    String::from_utf8(w.to_vec()).map_err(|_| format!("{what} is not valid UTF-8: `{}`", text(w)))
+fn utf8(w: &[u8], what: &'static str) -> Result<String, SearchError> {
+    String::from_utf8(w.to_vec()).map_err(|_| SearchError::NotUtf8 {
+        what,
+        text: text(w),
+    })
 }
 
-fn parse_field(ident: &[u8], c: &mut Cursor) -> Result<Field, String> {
+fn parse_field(ident: &[u8], c: &mut Cursor) -> Result<Field, SearchError> {
     let mut name = utf8(ident, "Field name")?;
     if c.peek_is("AS") {
         c.next();
         name = utf8(c.value("AS")?, "Field name")?;
     }
     let Some(ty) = c.next() else {
-        return Err(format!("Field `{name}` has no type"));
+        return Err(SearchError::FieldWithoutType(name));
     };
     let kind = match upper(ty).as_slice() {
         b"TEXT" => FieldKind::Text {
@@ -233,12 +234,12 @@ fn parse_field(ident: &[u8], c: &mut Cursor) -> Result<Field, String> {
         b"NUMERIC" => FieldKind::Numeric,
         b"VECTOR" => FieldKind::Vector(parse_vector(&name, c)?),
         b"GEO" | b"GEOSHAPE" => {
-            return Err(format!(
-                "Field `{name}`: {} fields are not supported",
-                text(ty)
-            ))
+            return Err(SearchError::UnsupportedFieldType {
+                field: name,
+                ty: text(ty),
+            })
         }
-        _ => return Err(format!("Invalid field type for field `{name}`")),
+        _ => return Err(SearchError::InvalidFieldType(name)),
     };
     let mut field = Field {
         identifier: ident.to_vec(),
@@ -278,10 +279,7 @@ fn parse_field(ident: &[u8], c: &mut Cursor) -> Result<Field, String> {
                 c.next();
                 let sep = c.value("SEPARATOR")?;
                 if sep.len() != 1 {
-                    return Err(format!(
-                        "Tag separator must be a single character. Got `{}`",
-                        text(sep)
-                    ));
+                    return Err(SearchError::TagSeparator(text(sep)));
                 }
                 *separator = sep[0];
                 continue;
@@ -302,29 +300,28 @@ pub const MAX_DIM: usize = 65_536;
 const MAX_M: usize = 512;
 const MAX_EF: usize = 4096;
 
-fn parse_vector(name: &str, c: &mut Cursor) -> Result<VectorParams, String> {
+fn parse_vector(name: &str, c: &mut Cursor) -> Result<VectorParams, SearchError> {
     let algo = c.value("VECTOR")?;
     let algorithm = match upper(algo).as_slice() {
         b"FLAT" => Algorithm::Flat,
         b"HNSW" => Algorithm::Hnsw,
         b"SVS-VAMANA" => {
-            return Err(
-                "Bad arguments for vector similarity algorithm: SVS-VAMANA is not supported".into(),
-            )
+            return Err(SearchError::bad(
+                "vector similarity algorithm",
+                BadArg::SvsVamana,
+            ))
         }
         _ => {
-            return Err(format!(
-                "Bad arguments for vector similarity algorithm: unknown algorithm `{}`",
-                text(algo)
+            return Err(SearchError::bad(
+                "vector similarity algorithm",
+                BadArg::UnknownAlgorithm(text(algo)),
             ))
         }
     };
     let what = format!("vector similarity {} index", text(&upper(algo)));
     let nargs: usize = c.number(&what)?;
     if nargs % 2 != 0 {
-        return Err(format!(
-            "Bad arguments for {what}: odd number of attribute tokens"
-        ));
+        return Err(SearchError::bad(what, BadArg::OddAttributes));
     }
     let mut p = VectorParams {
         algorithm,
@@ -347,10 +344,7 @@ fn parse_vector(name: &str, c: &mut Cursor) -> Result<VectorParams, String> {
             b"TYPE" => {
                 let v = c.value(&what)?;
                 p.dtype = DataType::parse(v).ok_or_else(|| {
-                    format!(
-                        "Bad arguments for vector similarity number type: `{}`",
-                        text(v)
-                    )
+                    SearchError::bad("vector similarity number type", BadArg::Quoted(text(v)))
                 })?;
                 has_type = true;
             }
@@ -358,7 +352,7 @@ fn parse_vector(name: &str, c: &mut Cursor) -> Result<VectorParams, String> {
             b"DISTANCE_METRIC" => {
                 let v = c.value(&what)?;
                 p.metric = Metric::parse(v).ok_or_else(|| {
-                    format!("Bad arguments for vector similarity metric: `{}`", text(v))
+                    SearchError::bad("vector similarity metric", BadArg::Quoted(text(v)))
                 })?;
                 has_metric = true;
             }
@@ -373,31 +367,38 @@ fn parse_vector(name: &str, c: &mut Cursor) -> Result<VectorParams, String> {
                 c.value(&what)?;
             }
             _ => {
-                return Err(format!(
-                    "Bad arguments for {what}: unknown argument `{}` for field `{name}`",
-                    text(key)
+                return Err(SearchError::bad(
+                    what,
+                    BadArg::UnknownAttribute {
+                        key: text(key),
+                        field: name.to_string(),
+                    },
                 ))
             }
         }
     }
     if !has_type || !has_metric || p.dim == 0 {
-        return Err(format!(
-            "Bad arguments for {what}: missing TYPE, DIM or DISTANCE_METRIC for field `{name}`"
+        return Err(SearchError::bad(
+            what,
+            BadArg::MissingTypeDimMetric(name.to_string()),
         ));
     }
     if p.dim > MAX_DIM {
-        return Err(format!(
-            "Bad arguments for {what}: DIM must be at most {MAX_DIM}"
-        ));
+        return Err(SearchError::bad(what, BadArg::DimTooLarge(MAX_DIM)));
     }
     if p.m < 2 || p.m > MAX_M || p.ef_construction == 0 || p.ef_construction > MAX_EF {
-        return Err(format!(
-            "Bad arguments for {what}: M must be in 2..={MAX_M} and EF_CONSTRUCTION in 1..={MAX_EF}"
+        return Err(SearchError::bad(
+            what,
+            BadArg::GraphBounds {
+                max_m: MAX_M,
+                max_ef: MAX_EF,
+            },
         ));
     }
     if p.ef_runtime == 0 || p.ef_runtime > MAX_EF || !(p.epsilon > 0.0 && p.epsilon.is_finite()) {
-        return Err(format!(
-            "Bad arguments for {what}: EF_RUNTIME must be in 1..={MAX_EF} and EPSILON positive"
+        return Err(SearchError::bad(
+            what,
+            BadArg::RuntimeBounds { max_ef: MAX_EF },
         ));
     }
     Ok(p)
@@ -418,7 +419,7 @@ impl IndexDef {
 mod tests {
     use super::*;
 
-    fn parse(s: &str) -> Result<IndexDef, String> {
+    fn parse(s: &str) -> Result<IndexDef, SearchError> {
         let words: Vec<&[u8]> = s.split_whitespace().map(str::as_bytes).collect();
         parse_create(b"idx", &words)
     }
@@ -483,5 +484,98 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "accepted: {bad}");
         }
+    }
+
+    /// The texts clients see (tests/python/test_hostile.py checks them through the server).
+    #[test]
+    fn error_texts() {
+        let flat = "Bad arguments for vector similarity FLAT index";
+        let hnsw = "Bad arguments for vector similarity HNSW index";
+        for (line, text) in [
+            ("", "Fields arguments are missing".to_string()),
+            ("ON", "Bad arguments for ON: missing value".into()),
+            (
+                "ON JSON SCHEMA a TEXT",
+                "ON JSON needs RedisJSON, which is not loaded; only ON HASH is supported".into(),
+            ),
+            ("ON FOO SCHEMA a TEXT", "Unknown index type `FOO`".into()),
+            (
+                "PREFIX x",
+                "Bad arguments for PREFIX: could not parse `x`".into(),
+            ),
+            (
+                "PREFIX 9 a",
+                "Bad arguments for PREFIX: not enough prefixes".into(),
+            ),
+            (
+                "STOPWORDS 9 a",
+                "Bad arguments for STOPWORDS: not enough words".into(),
+            ),
+            (
+                "FILTER x SCHEMA a TEXT",
+                "FILTER expressions on FT.CREATE are not supported".into(),
+            ),
+            ("FOO SCHEMA a TEXT", "Unknown argument `FOO`".into()),
+            ("SCHEMA a", "Field `a` has no type".into()),
+            ("SCHEMA a FOO", "Invalid field type for field `a`".into()),
+            (
+                "SCHEMA a GEO",
+                "Field `a`: GEO fields are not supported".into(),
+            ),
+            (
+                "SCHEMA a TEXT a TAG",
+                "Duplicate field in schema - a".into(),
+            ),
+            (
+                "SCHEMA a TAG SEPARATOR ab",
+                "Tag separator must be a single character. Got `ab`".into(),
+            ),
+            (
+                "SCHEMA v VECTOR IVF",
+                "Bad arguments for vector similarity algorithm: unknown algorithm `IVF`".into(),
+            ),
+            (
+                "SCHEMA v VECTOR SVS-VAMANA 0",
+                "Bad arguments for vector similarity algorithm: SVS-VAMANA is not supported".into(),
+            ),
+            (
+                "SCHEMA v VECTOR FLAT 1 TYPE",
+                format!("{flat}: odd number of attribute tokens"),
+            ),
+            (
+                "SCHEMA v VECTOR FLAT 2 TYPE INT7",
+                "Bad arguments for vector similarity number type: `INT7`".into(),
+            ),
+            (
+                "SCHEMA v VECTOR FLAT 2 DISTANCE_METRIC XX",
+                "Bad arguments for vector similarity metric: `XX`".into(),
+            ),
+            (
+                "SCHEMA v VECTOR FLAT 2 M 16",
+                format!("{flat}: unknown argument `M` for field `v`"),
+            ),
+            (
+                "SCHEMA v VECTOR FLAT 2 DIM 2",
+                format!("{flat}: missing TYPE, DIM or DISTANCE_METRIC for field `v`"),
+            ),
+            (
+                "SCHEMA v VECTOR FLAT 6 TYPE FLOAT32 DIM 65537 DISTANCE_METRIC L2",
+                format!("{flat}: DIM must be at most 65536"),
+            ),
+            (
+                "SCHEMA v VECTOR HNSW 8 TYPE FLOAT32 DIM 2 DISTANCE_METRIC L2 M 1",
+                format!("{hnsw}: M must be in 2..=512 and EF_CONSTRUCTION in 1..=4096"),
+            ),
+            (
+                "SCHEMA v VECTOR HNSW 8 TYPE FLOAT32 DIM 2 DISTANCE_METRIC L2 EPSILON 0",
+                format!("{hnsw}: EF_RUNTIME must be in 1..=4096 and EPSILON positive"),
+            ),
+        ] {
+            assert_eq!(parse(line).unwrap_err().to_string(), text, "{line}");
+        }
+        let err = parse_create(b"\xff", &[b"SCHEMA", b"a", b"TEXT"]).unwrap_err();
+        assert_eq!(err.to_string(), "Index name is not valid UTF-8: `\u{fffd}`");
+        let err = parse_create(b"i", &[b"SCHEMA", b"\xfe", b"TEXT"]).unwrap_err();
+        assert_eq!(err.to_string(), "Field name is not valid UTF-8: `\u{fffd}`");
     }
 }

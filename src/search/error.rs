@@ -1,0 +1,370 @@
+//! The search engine's errors: one enum, grouped by family, whose `Display` is the exact text a
+//! client receives after the `-` of the error reply, byte for byte what the FT.* commands have
+//! always sent (RediSearch's words where it has them, ours where it has none). Most texts carry
+//! no `ERR ` prefix, as RediSearch sends them.
+//!
+//! The command layer wraps a `SearchError` in `AiError::Search` (a `From`, so `?` works) and
+//! sends `to_string()`. The failures the index records for FT.INFO are these same texts.
+
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SearchError {
+    // --- Index names (FT.CREATE, FT.INFO, FT.DROPINDEX, FT.SEARCH) ---------------------------
+    /// FT.INFO and FT.DROPINDEX of a name that names no index.
+    UnknownIndex,
+    /// FT.SEARCH of a name that names no index (it quotes the name).
+    NoSuchIndex(String),
+    /// FT.CREATE of a name already taken.
+    IndexExists,
+    /// FT.CREATE on a server whose AOF would lose the definition.
+    NeedsRdbPreamble,
+
+    // --- Command options (FT.CREATE, FT.SEARCH, FT.DROPINDEX) --------------------------------
+    /// A word that is no option of the command.
+    UnknownArgument(String),
+    /// An option with a missing or malformed value: `Bad arguments for <option>[: <problem>]`.
+    BadArguments { option: String, problem: BadArg },
+    /// FT.SEARCH `INFIELDS`, recognised and refused.
+    InFieldsUnsupported,
+    /// FT.CREATE `FILTER`, recognised and refused.
+    CreateFilterUnsupported,
+    /// FT.SEARCH `DIALECT` outside 1..=4.
+    DialectRange,
+    /// FT.SEARCH `SORTBY` a name that is neither a field nor a distance the query yields.
+    PropertyNotLoaded(String),
+
+    // --- FT.CREATE's schema ------------------------------------------------------------------
+    /// No `SCHEMA`, or nothing after it.
+    FieldsMissing,
+    /// `ON JSON` without RedisJSON.
+    JsonNotLoaded,
+    /// `ON` something other than `HASH` or `JSON`.
+    UnknownIndexType(String),
+    /// An index or field name that is not UTF-8 (`what` names which).
+    NotUtf8 { what: &'static str, text: String },
+    /// A field name with nothing after it.
+    FieldWithoutType(String),
+    /// A field type RediSearch has and we do not (GEO, GEOSHAPE).
+    UnsupportedFieldType { field: String, ty: String },
+    /// A field type nobody has.
+    InvalidFieldType(String),
+    /// Two fields of one name.
+    DuplicateField(String),
+    /// A TAG `SEPARATOR` of other than one byte.
+    TagSeparator(String),
+
+    // --- The query string --------------------------------------------------------------------
+    /// `Syntax error at offset <at> near <near>`.
+    Syntax { at: usize, near: String },
+    /// `=>[` followed by something other than `KNN`.
+    ExpectedKnn { at: usize, near: String },
+    /// A field used where a field of another kind is expected.
+    FieldKind {
+        at: usize,
+        field: String,
+        got: &'static str,
+        want: &'static str,
+    },
+    /// Parentheses nested deeper than the parser goes.
+    TooDeep,
+    /// `@name` that names no field.
+    UnknownField { at: usize, name: String },
+    /// `$name` that no PARAMS pair defines.
+    NoSuchParameter(String),
+    /// A parameter used as a number whose value is none.
+    ParameterNotNumber { value: String, name: String },
+    /// `ismissing(@f)` of a field without INDEXMISSING.
+    NotIndexMissing(String),
+    /// A KNN or range option (`EF_RUNTIME`, `EPSILON`, ...) with a bad value.
+    InvalidValue { value: String, option: String },
+    /// A `=>{$name: ...}` attribute that does not apply where it is written.
+    InvalidAttribute(String),
+    /// An unknown option inside `[KNN ...]`.
+    UnknownVectorParameter(String),
+    /// A query vector of the wrong size for its field.
+    QueryVectorSize { got: usize, expected: usize },
+    /// A KNN over a field with no vector index.
+    NotVectorField,
+
+    // --- Documents (recorded as indexing failures, shown by FT.INFO) -------------------------
+    /// A NUMERIC field whose value is no number (quotes at most 64 bytes of it).
+    DocumentNumeric(String),
+    /// A VECTOR field whose blob has the wrong size.
+    DocumentVectorSize { got: usize, expected: usize },
+    /// A VECTOR field holding NaN or infinities.
+    DocumentVectorNotFinite,
+
+    // --- Execution ---------------------------------------------------------------------------
+    /// A search whose job was dropped before it produced an outcome (a panic on its thread).
+    DidNotRun,
+}
+
+/// What is wrong with an option's value, after `Bad arguments for <option>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BadArg {
+    /// Nothing more is said (`Bad arguments for LIMIT`).
+    Plain,
+    MissingValue,
+    MissingCount,
+    InvalidCount,
+    CouldNotParse(String),
+    /// A count larger than the words that follow (`not enough fields`, `keys`, ...).
+    NotEnough(&'static str),
+    /// RETURN's `AS` at the end of its list.
+    AsNeedsName,
+    /// PARAMS with an odd count or fewer words than it says.
+    OddParams,
+    // Vector field definitions.
+    /// A value quoted as it is (a vector number type or metric).
+    Quoted(String),
+    UnknownAlgorithm(String),
+    SvsVamana,
+    OddAttributes,
+    UnknownAttribute {
+        key: String,
+        field: String,
+    },
+    MissingTypeDimMetric(String),
+    DimTooLarge(usize),
+    GraphBounds {
+        max_m: usize,
+        max_ef: usize,
+    },
+    RuntimeBounds {
+        max_ef: usize,
+    },
+}
+
+impl SearchError {
+    /// `Bad arguments for <option>[: <problem>]`.
+    pub fn bad(option: impl Into<String>, problem: BadArg) -> SearchError {
+        SearchError::BadArguments {
+            option: option.into(),
+            problem,
+        }
+    }
+}
+
+impl fmt::Display for SearchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use SearchError::*;
+        match self {
+            UnknownIndex => f.write_str("Unknown index name"),
+            NoSuchIndex(name) => write!(f, "{name}: no such index"),
+            IndexExists => f.write_str("Index already exists"),
+            NeedsRdbPreamble => f.write_str(
+                "vector indexes need aof-use-rdb-preamble yes when appendonly is on (their \
+                 definitions live in the RDB preamble; a plain AOF rewrite would lose them)",
+            ),
+            UnknownArgument(word) => write!(f, "Unknown argument `{word}`"),
+            BadArguments { option, problem } => {
+                write!(f, "Bad arguments for {option}")?;
+                match problem {
+                    BadArg::Plain => Ok(()),
+                    problem => write!(f, ": {problem}"),
+                }
+            }
+            InFieldsUnsupported => f.write_str("INFIELDS is not supported"),
+            CreateFilterUnsupported => {
+                f.write_str("FILTER expressions on FT.CREATE are not supported")
+            }
+            DialectRange => f.write_str("DIALECT requires a non negative integer >=1 and <= 4"),
+            PropertyNotLoaded(name) => write!(f, "Property `{name}` not loaded nor in schema"),
+            FieldsMissing => f.write_str("Fields arguments are missing"),
+            JsonNotLoaded => f.write_str(
+                "ON JSON needs RedisJSON, which is not loaded; only ON HASH is supported",
+            ),
+            UnknownIndexType(on) => write!(f, "Unknown index type `{on}`"),
+            NotUtf8 { what, text } => write!(f, "{what} is not valid UTF-8: `{text}`"),
+            FieldWithoutType(name) => write!(f, "Field `{name}` has no type"),
+            UnsupportedFieldType { field, ty } => {
+                write!(f, "Field `{field}`: {ty} fields are not supported")
+            }
+            InvalidFieldType(name) => write!(f, "Invalid field type for field `{name}`"),
+            DuplicateField(name) => write!(f, "Duplicate field in schema - {name}"),
+            TagSeparator(sep) => write!(f, "Tag separator must be a single character. Got `{sep}`"),
+            Syntax { at, near } => write!(f, "Syntax error at offset {at} near {near}"),
+            ExpectedKnn { at, near } => write!(
+                f,
+                "Syntax error at offset {at} near {near}: Expecting Vector Similarity command"
+            ),
+            FieldKind {
+                at,
+                field,
+                got,
+                want,
+            } => write!(
+                f,
+                "Syntax error at offset {at} near {field}: {got} field used where a {want} field \
+                 is expected"
+            ),
+            TooDeep => {
+                f.write_str("Parser stack overflow. Try moving nested parentheses more to the left")
+            }
+            UnknownField { at, name } => write!(f, "Unknown field at offset {at} near {name}"),
+            NoSuchParameter(name) => write!(f, "No such parameter `{name}`"),
+            ParameterNotNumber { value, name } => {
+                write!(f, "Invalid numeric value ({value}) for parameter `{name}`")
+            }
+            NotIndexMissing(name) => write!(
+                f,
+                "'ismissing' requires field '{name}' to be defined with 'INDEXMISSING'"
+            ),
+            InvalidValue { value, option } => write!(f, "Invalid value ({value}) for {option}"),
+            InvalidAttribute(name) => write!(f, "Invalid attribute {name}"),
+            UnknownVectorParameter(name) => write!(
+                f,
+                "Error parsing vector similarity parameters: unknown parameter `{name}`"
+            ),
+            QueryVectorSize { got, expected } => write!(
+                f,
+                "Error parsing vector similarity query: query vector blob size ({got}) does not \
+                 match index's expected size ({expected})"
+            ),
+            NotVectorField => {
+                f.write_str("Error parsing vector similarity query: not a vector field")
+            }
+            DocumentNumeric(value) => write!(f, "Invalid numeric value: '{value}'"),
+            DocumentVectorSize { got, expected } => write!(
+                f,
+                "Could not add vector with blob size {got} (expected size {expected})"
+            ),
+            DocumentVectorNotFinite => {
+                f.write_str("Could not add vector: it holds NaN or infinite values")
+            }
+            DidNotRun => f.write_str("ERR the search did not run"),
+        }
+    }
+}
+
+impl fmt::Display for BadArg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use BadArg::*;
+        match self {
+            Plain => Ok(()),
+            MissingValue => f.write_str("missing value"),
+            MissingCount => f.write_str("missing count"),
+            InvalidCount => f.write_str("invalid count"),
+            CouldNotParse(word) => write!(f, "could not parse `{word}`"),
+            NotEnough(what) => write!(f, "not enough {what}"),
+            AsNeedsName => f.write_str("AS needs a name"),
+            OddParams => f.write_str("expected an even number of arguments"),
+            Quoted(value) => write!(f, "`{value}`"),
+            UnknownAlgorithm(name) => write!(f, "unknown algorithm `{name}`"),
+            SvsVamana => f.write_str("SVS-VAMANA is not supported"),
+            OddAttributes => f.write_str("odd number of attribute tokens"),
+            UnknownAttribute { key, field } => {
+                write!(f, "unknown argument `{key}` for field `{field}`")
+            }
+            MissingTypeDimMetric(field) => {
+                write!(
+                    f,
+                    "missing TYPE, DIM or DISTANCE_METRIC for field `{field}`"
+                )
+            }
+            DimTooLarge(max) => write!(f, "DIM must be at most {max}"),
+            GraphBounds { max_m, max_ef } => write!(
+                f,
+                "M must be in 2..={max_m} and EF_CONSTRUCTION in 1..={max_ef}"
+            ),
+            RuntimeBounds { max_ef } => {
+                write!(f, "EF_RUNTIME must be in 1..={max_ef} and EPSILON positive")
+            }
+        }
+    }
+}
+
+impl std::error::Error for SearchError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every family's text, as clients (and tests/python/test_hostile.py) see it.
+    #[test]
+    fn texts_are_the_wire_texts() {
+        let cases: Vec<(SearchError, &str)> = vec![
+            (SearchError::UnknownIndex, "Unknown index name"),
+            (SearchError::NoSuchIndex("x".into()), "x: no such index"),
+            (SearchError::IndexExists, "Index already exists"),
+            (
+                SearchError::bad("LIMIT", BadArg::Plain),
+                "Bad arguments for LIMIT",
+            ),
+            (
+                SearchError::bad("PARAMS", BadArg::OddParams),
+                "Bad arguments for PARAMS: expected an even number of arguments",
+            ),
+            (
+                SearchError::bad("RETURN", BadArg::NotEnough("fields")),
+                "Bad arguments for RETURN: not enough fields",
+            ),
+            (
+                SearchError::bad("PREFIX", BadArg::CouldNotParse("x".into())),
+                "Bad arguments for PREFIX: could not parse `x`",
+            ),
+            (
+                SearchError::bad(
+                    "vector similarity number type",
+                    BadArg::Quoted("INT7".into()),
+                ),
+                "Bad arguments for vector similarity number type: `INT7`",
+            ),
+            (
+                SearchError::bad(
+                    "vector similarity HNSW index",
+                    BadArg::GraphBounds {
+                        max_m: 512,
+                        max_ef: 4096,
+                    },
+                ),
+                "Bad arguments for vector similarity HNSW index: M must be in 2..=512 and \
+                 EF_CONSTRUCTION in 1..=4096",
+            ),
+            (
+                SearchError::InFieldsUnsupported,
+                "INFIELDS is not supported",
+            ),
+            (
+                SearchError::CreateFilterUnsupported,
+                "FILTER expressions on FT.CREATE are not supported",
+            ),
+            (
+                SearchError::Syntax {
+                    at: 3,
+                    near: "end of query".into(),
+                },
+                "Syntax error at offset 3 near end of query",
+            ),
+            (
+                SearchError::ExpectedKnn {
+                    at: 4,
+                    near: "KNM".into(),
+                },
+                "Syntax error at offset 4 near KNM: Expecting Vector Similarity command",
+            ),
+            (
+                SearchError::FieldKind {
+                    at: 0,
+                    field: "tag".into(),
+                    got: "TAG",
+                    want: "TEXT",
+                },
+                "Syntax error at offset 0 near tag: TAG field used where a TEXT field is expected",
+            ),
+            (
+                SearchError::QueryVectorSize {
+                    got: 7,
+                    expected: 8,
+                },
+                "Error parsing vector similarity query: query vector blob size (7) does not \
+                 match index's expected size (8)",
+            ),
+            (SearchError::DidNotRun, "ERR the search did not run"),
+        ];
+        for (e, text) in cases {
+            assert_eq!(e.to_string(), text);
+        }
+    }
+}
