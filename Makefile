@@ -198,7 +198,7 @@ test-valkey: build models $(VALKEY)
 # the fuzzer adds in fuzz/corpus/<target> (not in git, kept between runs), crashes in
 # fuzz/artifacts/<target>. Every target runs even when one crashes; the run fails at the end.
 FUZZ_SECONDS ?= 120
-FUZZ_TARGETS := tensor dag model_args script_args search_query search_schema
+FUZZ_TARGETS := tensor dag model_args script_args search_query search_schema search_request
 fuzz:
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
 	cd fuzz && CARGO_BUILD_JOBS=$(JOBS) cargo +nightly fuzz build

@@ -15,6 +15,7 @@ mod exec;
 // The cargo-fuzz targets' way into the private parsers (fuzz/, `make fuzz`).
 #[doc(hidden)]
 pub mod fuzzing;
+mod index_sync;
 mod info;
 mod model;
 mod redis;
@@ -31,7 +32,7 @@ use std::time::Duration;
 
 use redis_module::{raw, redis_module, Context, RedisString, Status};
 
-use commands::search_sync::SEARCH_AUX_TYPE;
+use index_sync::SEARCH_AUX_TYPE;
 use redis::{api, Level};
 use redis::{command, CommandSpec};
 use types::model::MODEL_TYPE;
@@ -131,7 +132,7 @@ fn load(ctx: &Context, args: &[RedisString]) -> Result<(), String> {
     redis::register(raw_ctx, COMMANDS)?;
     sandbox::init(raw_ctx);
     redis::register_unless_present(raw_ctx, SEARCH_COMMANDS);
-    commands::search_sync::subscribe(raw_ctx)?;
+    index_sync::subscribe(raw_ctx)?;
     // SAFETY: OnLoad context; the callbacks are 'static functions.
     unsafe {
         api!(RedisModule_RegisterInfoFunc)(raw_ctx, Some(info::info));

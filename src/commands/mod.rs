@@ -7,6 +7,5 @@ pub mod model;
 pub mod plan_reply;
 pub mod script;
 pub mod search;
-pub mod search_sync;
 pub mod stored;
 pub mod tensor;

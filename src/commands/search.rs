@@ -11,9 +11,9 @@ use std::sync::Arc;
 
 use redis_module::raw;
 
-use super::search_sync::start_scan;
 use crate::config;
 use crate::error::{AiError, AiResult};
+use crate::index_sync::start_scan;
 use crate::redis::{bulk, log, AclUser, Args, Blocked, Ctx, Level, OwnedString, Reply, R};
 use crate::search::error::SearchError;
 use crate::search::index::{format_score, Hit, Outcome};

@@ -1,5 +1,6 @@
-//! Keeping vector indexes true to the keyspace: keyspace events, the initial scan of existing
-//! keys, flushes, RDB loading and the index definitions saved as RDB aux data.
+//! The sync engine: keeping the search indexes equal to the keyspace. Keyspace events, the
+//! initial scan of existing keys, flushes, RDB loading and the index definitions saved as RDB
+//! aux data. Redis glue around the pure engine in `search/`.
 //!
 //! Every index covers database 0 only (as RediSearch on a single shard): events from other
 //! databases are ignored. Everything here runs on the main thread; the lock rules are in
