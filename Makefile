@@ -5,7 +5,7 @@
 #                   redisai-py in .venv, redis-py 7 / RedisVL vector search in .venv-search)
 #   make bench      tensor I/O throughput against SET/GET, as ratios; vector search against hnswlib
 #   make examples   every runnable pattern in examples/, each against a fresh server
-#   make lint       rustfmt + clippy, warnings are errors
+#   make lint       rustfmt + clippy, warnings are errors; no import cycle (tools/check_cycles.py)
 #   make test-valkey  the integration tests against Valkey 8 (fetched from Debian backports)
 #   make fuzz       cargo-fuzz over the parsers, FUZZ_SECONDS each (nightly; not part of test)
 #   make check-mem  integration tests against redis-server under valgrind: no leak, no bad access
@@ -173,6 +173,7 @@ bench: build models deps-search-python
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -j$(JOBS) -- -D warnings
+	python3 tools/check_cycles.py
 
 fmt:
 	$(CARGO) fmt --all
