@@ -131,6 +131,7 @@ fn load(ctx: &Context, args: &[RedisString]) -> Result<(), String> {
     exec::report_panics_to(|line| redis::log(Level::Warning, line));
     redis::register(raw_ctx, COMMANDS)?;
     sandbox::init(raw_ctx);
+    redis::watch_acl_changes(raw_ctx);
     redis::register_unless_present(raw_ctx, SEARCH_COMMANDS);
     index_sync::subscribe(raw_ctx)?;
     // SAFETY: OnLoad context; the callbacks are 'static functions.

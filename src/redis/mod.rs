@@ -82,7 +82,7 @@ mod key;
 mod reply;
 mod string;
 
-pub use acl::{current_user_name, AclUser};
+pub use acl::{current_user_name, watch_changes as watch_acl_changes, AclUser};
 pub use blocked::{Blocked, Reply};
 pub use call::call;
 pub(crate) use command::command;

@@ -62,6 +62,14 @@ def test_search_hides_keys_the_user_cannot_read(server):
         client = redis.Redis(port=server.port, username=user, password="pw")
         assert keys(client, "*", "LIMIT", 0, 0)[0] == expected, user
         assert keys(client, *knn)[0] == min(expected, 5), user
+    # The answer is not kept past a change of the user's ACL: directly, or inside MULTI.
+    assert keys(everyone, "*", "LIMIT", 0, 0)[0] == 20
+    r.execute_command("ACL", "SETUSER", "all", "resetkeys", "~doc:blue:*")
+    assert keys(everyone, "*", "LIMIT", 0, 0)[0] == 10
+    tx = r.pipeline(transaction=True)
+    tx.execute_command("ACL", "SETUSER", "all", "allkeys")
+    tx.execute()
+    assert keys(everyone, "*", "LIMIT", 0, 0)[0] == 20
     # The unrestricted user sees everything.
     assert keys(everyone, "*", "LIMIT", 0, 0)[0] == 20
     assert keys(r, "*", "LIMIT", 0, 0)[0] == 20
