@@ -115,7 +115,9 @@ fn ask_reads_all(ctx: &Ctx, name: &[u8]) -> bool {
 // asks. Main thread and GIL holders only; the mutex is there because statics must be Sync.
 static ACL_EPOCH: AtomicU64 = AtomicU64::new(0);
 static FILTER_ON: AtomicBool = AtomicBool::new(false);
-static ANSWERS: Mutex<(u64, Vec<(Vec<u8>, bool)>)> = Mutex::new((0, Vec::new()));
+/// (epoch, [(user name, reads every key)]).
+type Answers = (u64, Vec<(Vec<u8>, bool)>);
+static ANSWERS: Mutex<Answers> = Mutex::new((0, Vec::new()));
 
 /// Users remembered at most; more are asked each time (a server has few users).
 const MAX_REMEMBERED: usize = 64;
