@@ -398,7 +398,8 @@ unsafe extern "C" fn on_swapdb(
 // ---------------------------------------------------------------------------------------------
 // Index definitions in the RDB (aux data, before the keyspace).
 
-const AUX_VERSION: i32 = 1;
+/// 1: the definitions; 2: then the aliases (FT.ALIASADD). Both load.
+const AUX_VERSION: i32 = 2;
 
 pub static SEARCH_AUX_TYPE: redis_module::native_types::RedisType =
     redis_module::native_types::RedisType::new(
@@ -452,11 +453,18 @@ fn save_defs(io: *mut RedisModuleIO, when: c_int, always: bool) {
         return;
     }
     guard("AI_SEARCH aux_save", (), || {
-        let defs: Vec<(String, Vec<Vec<u8>>)> = registry()
+        let reg = registry();
+        let defs: Vec<(String, Vec<Vec<u8>>)> = reg
             .indexes
             .values()
             .map(|i| (i.def.name.clone(), i.def.args.clone()))
             .collect();
+        let aliases: Vec<(String, String)> = reg
+            .aliases
+            .iter()
+            .map(|(a, i)| (a.clone(), i.clone()))
+            .collect();
+        drop(reg);
         if defs.is_empty() && !always {
             return;
         }
@@ -470,6 +478,11 @@ fn save_defs(io: *mut RedisModuleIO, when: c_int, always: bool) {
                 w.buffer(a);
             }
         }
+        w.unsigned(aliases.len() as u64);
+        for (alias, index) in aliases {
+            w.buffer(alias.as_bytes());
+            w.buffer(index.as_bytes());
+        }
     })
 }
 
@@ -479,7 +492,7 @@ unsafe extern "C" fn aux_load(io: *mut RedisModuleIO, encver: c_int, when: c_int
         return raw::REDISMODULE_OK as c_int;
     }
     guard("AI_SEARCH aux_load", err, || {
-        if encver != AUX_VERSION {
+        if !(1..=AUX_VERSION).contains(&encver) {
             log(
                 Level::Warning,
                 &format!("AI_SEARCH aux data version {encver} is not understood"),
@@ -489,6 +502,14 @@ unsafe extern "C" fn aux_load(io: *mut RedisModuleIO, encver: c_int, when: c_int
         let mut r = crate::types::io::Reader::new(io);
         let Ok(loaded) = read_defs(&mut r) else {
             return err;
+        };
+        let aliases = if encver >= 2 {
+            match read_aliases(&mut r) {
+                Ok(a) => a,
+                Err(_) => return err,
+            }
+        } else {
+            Vec::new()
         };
         let mut reg = registry();
         reg.clear();
@@ -508,11 +529,40 @@ unsafe extern "C" fn aux_load(io: *mut RedisModuleIO, encver: c_int, when: c_int
                 }
             }
         }
+        for (alias, index) in aliases {
+            let (Ok(alias), Ok(index)) = (String::from_utf8(alias), String::from_utf8(index))
+            else {
+                log(
+                    Level::Warning,
+                    "an index alias in the RDB is not UTF-8; skipped",
+                );
+                continue;
+            };
+            if let Err(e) = reg.set_alias(&alias, &index, true) {
+                log(
+                    Level::Warning,
+                    &format!("index alias {alias} in the RDB was not restored: {e}"),
+                );
+            }
+        }
         raw::REDISMODULE_OK as c_int
     })
 }
 
 type Defs = Vec<(Vec<u8>, Vec<Vec<u8>>)>;
+
+/// (alias, index name) pairs.
+type Aliases = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// Read one at a time: a corrupt count fails at the first short read.
+fn read_aliases(r: &mut crate::types::io::Reader) -> Result<Aliases, crate::types::io::IoError> {
+    let n = r.unsigned()?;
+    let mut out = Vec::new();
+    for _ in 0..n {
+        out.push((r.buffer()?, r.buffer()?));
+    }
+    Ok(out)
+}
 
 fn read_defs(r: &mut crate::types::io::Reader) -> Result<Defs, crate::types::io::IoError> {
     let n = r.unsigned()?;

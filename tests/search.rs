@@ -521,6 +521,8 @@ fn definitions_survive_reload_restart_and_reach_replicas() {
         before
     );
     assert_eq!(num_docs(&mut c, "idx"), 10);
+    // An alias reaches the replica with the full sync (RDB aux data) ...
+    assert_ok(&mut c, &w("FT.ALIASADD synced idx"));
 
     let replica = Server::start();
     let mut r = replicate_from(&s, &replica);
@@ -538,9 +540,13 @@ fn definitions_survive_reload_restart_and_reach_replicas() {
     );
     assert_eq!(ids(&on_replica), ["doc:new"]);
     assert_ok(&mut c, &w("FT.CREATE second SCHEMA x TAG"));
+    // ... and one made later with the replication stream.
+    assert_ok(&mut c, &w("FT.ALIASADD streamed second"));
     let _: i64 = redis::cmd("WAIT").arg(1).arg(5000).query(&mut c).unwrap();
     let lists: Vec<String> = redis::cmd("FT._LIST").query(&mut r).unwrap();
     assert_eq!(lists, ["idx", "second"]);
+    assert_eq!(num_docs(&mut r, "synced"), 11);
+    assert!(exec(&mut r, &w("FT.INFO streamed")).is_ok());
     drop(r);
     drop(replica);
 
@@ -548,6 +554,7 @@ fn definitions_survive_reload_restart_and_reach_replicas() {
     let s = s.restart();
     let mut c = s.client();
     assert_eq!(num_docs(&mut c, "idx"), 11);
+    assert_eq!(num_docs(&mut c, "synced"), 11);
     assert_eq!(
         knn(
             &mut c,

@@ -25,7 +25,8 @@ fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// Index names are UTF-8 (FT.CREATE refuses others), so other bytes name no index.
+/// The index a name stands for: its own name or an alias. Index names and aliases are UTF-8
+/// (FT.CREATE and FT.ALIASADD refuse others), so other bytes name no index.
 fn find(name: &[u8]) -> Option<Arc<Index>> {
     registry().get(std::str::from_utf8(name).ok()?)
 }
@@ -38,7 +39,9 @@ pub fn create(ctx: &Ctx, args: &Args) -> AiResult<()> {
         return Err(AiError::WrongArity);
     }
     let name = args.bytes(1);
-    if find(name).is_some() {
+    // Only index names conflict: an alias of the same name may stay (RediSearch's rule).
+    let taken = std::str::from_utf8(name).is_ok_and(|n| registry().indexes.contains_key(n));
+    if taken {
         return Err(SearchError::IndexExists.into());
     }
     let replicated = ctx.flags() & raw::REDISMODULE_CTX_FLAGS_REPLICATED != 0;
@@ -83,6 +86,49 @@ pub fn dropindex(ctx: &Ctx, args: &Args) -> AiResult<()> {
             ctx.open_key(name.as_ptr(), true).delete();
         }
     }
+    ctx.replicate_verbatim();
+    ctx.reply_ok();
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// FT.ALIASADD, FT.ALIASUPDATE, FT.ALIASDEL
+
+/// `FT.ALIASADD <alias> <index>`
+pub fn aliasadd(ctx: &Ctx, args: &Args) -> AiResult<()> {
+    set_alias(ctx, args, false)
+}
+
+/// `FT.ALIASUPDATE <alias> <index>`: adds the alias, or moves it to another index.
+pub fn aliasupdate(ctx: &Ctx, args: &Args) -> AiResult<()> {
+    set_alias(ctx, args, true)
+}
+
+fn set_alias(ctx: &Ctx, args: &Args, replace: bool) -> AiResult<()> {
+    if args.len() != 3 {
+        return Err(AiError::WrongArity);
+    }
+    let (Ok(alias), Ok(index)) = (
+        std::str::from_utf8(args.bytes(1)),
+        std::str::from_utf8(args.bytes(2)),
+    ) else {
+        return Err(SearchError::AliasTargetUnknown.into());
+    };
+    registry().set_alias(alias, index, replace)?;
+    ctx.replicate_verbatim();
+    ctx.reply_ok();
+    Ok(())
+}
+
+/// `FT.ALIASDEL <alias>`
+pub fn aliasdel(ctx: &Ctx, args: &Args) -> AiResult<()> {
+    if args.len() != 2 {
+        return Err(AiError::WrongArity);
+    }
+    let Ok(alias) = std::str::from_utf8(args.bytes(1)) else {
+        return Err(SearchError::AliasMissing.into());
+    };
+    registry().delete_alias(alias)?;
     ctx.replicate_verbatim();
     ctx.reply_ok();
     Ok(())

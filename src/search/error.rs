@@ -19,6 +19,14 @@ pub enum SearchError {
     IndexExists,
     /// FT.CREATE on a server whose AOF would lose the definition.
     NeedsRdbPreamble,
+    /// FT.ALIASADD of an alias already taken.
+    AliasExists,
+    /// FT.ALIASADD / FT.ALIASUPDATE to a name that is no index's own (none, or an alias).
+    AliasTargetUnknown,
+    /// FT.ALIASDEL of a name that stands for no index.
+    AliasMissing,
+    /// FT.ALIASDEL of a name that is an index's own name, not its alias.
+    AliasOfAnotherIndex,
 
     // --- Command options (FT.CREATE, FT.SEARCH, FT.DROPINDEX) --------------------------------
     /// A word that is no option of the command.
@@ -153,6 +161,10 @@ impl fmt::Display for SearchError {
             UnknownIndex => f.write_str("Unknown index name"),
             NoSuchIndex(name) => write!(f, "{name}: no such index"),
             IndexExists => f.write_str("Index already exists"),
+            AliasExists => f.write_str("Alias already exists"),
+            AliasTargetUnknown => f.write_str("Unknown index name (or name is an alias itself)"),
+            AliasMissing => f.write_str("Alias does not exist"),
+            AliasOfAnotherIndex => f.write_str("Alias does not belong to provided spec"),
             NeedsRdbPreamble => f.write_str(
                 "vector indexes need aof-use-rdb-preamble yes when appendonly is on (their \
                  definitions live in the RDB preamble; a plain AOF rewrite would lose them)",

@@ -83,6 +83,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use error::SearchError;
 use index::IndexData;
 use schema::IndexDef;
 
@@ -124,10 +125,15 @@ impl Index {
 #[derive(Default)]
 pub struct Registry {
     pub indexes: BTreeMap<String, Arc<Index>>,
+    /// FT.ALIASADD's names: alias → the name of the index it stands for. A namespace of its
+    /// own, as in RediSearch: an index may even be created under a name an alias has, and a
+    /// lookup tries index names first.
+    pub aliases: BTreeMap<String, String>,
 }
 
 pub static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
     indexes: BTreeMap::new(),
+    aliases: BTreeMap::new(),
 });
 
 /// How many indexes exist: lets the keyspace-event hook return at once when there are none,
@@ -144,19 +150,63 @@ impl Registry {
         INDEX_COUNT.store(self.indexes.len(), Ordering::Relaxed);
     }
 
+    /// Drops index `name` (an index name or an alias) with every alias that stands for it.
     pub fn remove(&mut self, name: &str) -> Option<Arc<Index>> {
-        let r = self.indexes.remove(name);
+        let real = self.resolve(name)?.to_string();
+        let r = self.indexes.remove(&real);
+        self.aliases.retain(|_, target| *target != real);
         INDEX_COUNT.store(self.indexes.len(), Ordering::Relaxed);
         r
     }
 
     pub fn clear(&mut self) {
         self.indexes.clear();
+        self.aliases.clear();
         INDEX_COUNT.store(0, Ordering::Relaxed);
     }
 
+    /// The index `name` stands for: an index of that name, else the index of that alias.
     pub fn get(&self, name: &str) -> Option<Arc<Index>> {
-        self.indexes.get(name).cloned()
+        self.indexes.get(self.resolve(name)?).cloned()
+    }
+
+    /// The index name `name` stands for (itself, or what the alias `name` points to).
+    fn resolve<'a>(&'a self, name: &'a str) -> Option<&'a str> {
+        if self.indexes.contains_key(name) {
+            return Some(name);
+        }
+        self.aliases.get(name).map(String::as_str)
+    }
+
+    /// FT.ALIASADD (`replace` false) and FT.ALIASUPDATE (`replace` true): `alias` stands for
+    /// the index named `index`, which must be an index's own name, not another alias.
+    pub fn set_alias(
+        &mut self,
+        alias: &str,
+        index: &str,
+        replace: bool,
+    ) -> Result<(), SearchError> {
+        if !self.indexes.contains_key(index) {
+            return Err(SearchError::AliasTargetUnknown);
+        }
+        if !replace && self.aliases.contains_key(alias) {
+            return Err(SearchError::AliasExists);
+        }
+        self.aliases.insert(alias.to_string(), index.to_string());
+        Ok(())
+    }
+
+    /// FT.ALIASDEL: as RediSearch, the name is looked up like any index name first, and the
+    /// alias must belong to the index found.
+    pub fn delete_alias(&mut self, alias: &str) -> Result<(), SearchError> {
+        let Some(index) = self.resolve(alias) else {
+            return Err(SearchError::AliasMissing);
+        };
+        if self.aliases.get(alias).map(String::as_str) != Some(index) {
+            return Err(SearchError::AliasOfAnotherIndex);
+        }
+        self.aliases.remove(alias);
+        Ok(())
     }
 
     /// Indexes whose prefixes cover `key`.

@@ -820,6 +820,22 @@ c = group("FT.INFO")
 c("other-utf8-invalid-name", ["FT.INFO", b"u\xfe"], "Unknown index name")
 c = group("FT.SEARCH")
 c("other-utf8-invalid-name", ["FT.SEARCH", b"u\xfe", "*"], "u\ufffd: no such index")
+c = group("FT.ALIASADD")
+c("no-args", ["FT.ALIASADD"], arity("FT.ALIASADD"))
+c("one-arg", ["FT.ALIASADD", "al"], arity("FT.ALIASADD"))
+c("three-args", ["FT.ALIASADD", "al", "idx", "x"], arity("FT.ALIASADD"))
+c("unknown-index", ["FT.ALIASADD", "al", "nope"], "Unknown index name (or name is an alias itself)")
+c("utf8-invalid-alias", ["FT.ALIASADD", b"a\xff", "idx"], "Unknown index name (or name is an alias itself)")
+c("utf8-invalid-index", ["FT.ALIASADD", "al", b"idx\xff"], "Unknown index name (or name is an alias itself)")
+c = group("FT.ALIASUPDATE")
+c("one-arg", ["FT.ALIASUPDATE", "al"], arity("FT.ALIASUPDATE"))
+c("unknown-index", ["FT.ALIASUPDATE", "al", "nope"], "Unknown index name (or name is an alias itself)")
+c = group("FT.ALIASDEL")
+c("no-args", ["FT.ALIASDEL"], arity("FT.ALIASDEL"))
+c("two-args", ["FT.ALIASDEL", "al", "x"], arity("FT.ALIASDEL"))
+c("unknown", ["FT.ALIASDEL", "nope"], "Alias does not exist")
+c("index-name", ["FT.ALIASDEL", "idx"], "Alias does not belong to provided spec")
+c("utf8-invalid", ["FT.ALIASDEL", b"a\xfe"], "Alias does not exist")
 c = group("FT._LIST")
 c("one-arg", ["FT._LIST", "x"], arity("FT._LIST"))
 c("two-args", ["FT._LIST", "idx", "hidx"], arity("FT._LIST"))
@@ -839,7 +855,8 @@ def test_table_covers_every_command():
     for command in [
         "TENSORSET", "TENSORGET", "MODELSTORE", "MODELSET", "MODELGET", "MODELDEL", "MODELEXECUTE",
         "MODELRUN", "DAGEXECUTE", "DAGEXECUTE_RO", "DAGRUN", "DAGRUN_RO", "INFO", "CONFIG", "MODELSCAN",
-        "FT.CREATE", "FT.SEARCH", "FT.INFO", "FT.DROPINDEX", "FT._LIST",
+        "FT.CREATE", "FT.SEARCH", "FT.INFO", "FT.DROPINDEX", "FT._LIST", "FT.ALIASADD",
+        "FT.ALIASUPDATE", "FT.ALIASDEL",
     ]:
         assert groups[command] >= 2, command
     ids = [case.id for case in CASES]
@@ -1006,6 +1023,9 @@ def templates(mlp):
         ["FT.SEARCH", "ix0", "*=>[KNN $k @v $vec]", "PARAMS", "4", "k", "3", "vec", F2, "NOCONTENT"],
         ["FT.SEARCH", "idx", "hello -@tag:{b}", "NOCONTENT", "WITHSCORES", "INKEYS", "1", "doc:1"],
         ["FT.INFO", "idx"],
+        ["FT.ALIASADD", "al0", "idx"],
+        ["FT.ALIASUPDATE", "al0", "hidx"],
+        ["FT.ALIASDEL", "al0"],
         ["FT.DROPINDEX", "ix0", "DD"],
         ["FT._LIST"],
         ["HSET", "doc:3", "title", "hi there", "tag", "a,b", "n", "3", "v", F2],

