@@ -206,7 +206,7 @@ fn info_reply(index: &Index) -> R<'static> {
                         a.push(R::Simple("CASESENSITIVE"));
                     }
                 }
-                FieldKind::Numeric => {}
+                FieldKind::Numeric | FieldKind::Geo => {}
                 FieldKind::Vector(p) => {
                     a.extend([
                         R::Simple("algorithm"),

@@ -98,6 +98,18 @@ pub enum SearchError {
     // --- Documents (recorded as indexing failures, shown by FT.INFO) -------------------------
     /// A NUMERIC field whose value is no number (quotes at most 64 bytes of it).
     DocumentNumeric(String),
+    /// A GEO field whose value is not `lon,lat` inside the geohash bounds.
+    DocumentGeo,
+    /// A geo filter (`@f:[lon lat radius unit]`, GEOFILTER) with a unit none of m, km, mi, ft.
+    GeoFilterUnit,
+    /// GEOFILTER's unit word, quoted.
+    UnknownDistanceUnit(String),
+    /// A geo filter's centre outside the geohash bounds.
+    GeoFilterLatLon,
+    /// A geo filter's radius of 0 or less.
+    GeoFilterRadius,
+    /// GEOFILTER with fewer than its five arguments.
+    GeoFilterArity,
     /// A VECTOR field whose blob has the wrong size.
     DocumentVectorSize { got: usize, expected: usize },
     /// A VECTOR field holding NaN or infinities.
@@ -117,6 +129,8 @@ pub enum BadArg {
     MissingCount,
     InvalidCount,
     CouldNotParse(String),
+    /// A number that is none (GEOFILTER's `<lon>`, `<lat>`, `<radius>`).
+    CouldNotConvert,
     /// A count larger than the words that follow (`not enough fields`, `keys`, ...).
     NotEnough(&'static str),
     /// RETURN's `AS` at the end of its list.
@@ -189,7 +203,7 @@ impl fmt::Display for SearchError {
             ),
             UnknownIndexType(on) => write!(f, "Unknown index type `{on}`"),
             NotUtf8 { what, text } => write!(f, "{what} is not valid UTF-8: `{text}`"),
-            FieldWithoutType(name) => write!(f, "Field `{name}` has no type"),
+            FieldWithoutType(name) => write!(f, "Field `{name}` does not have a type"),
             UnsupportedFieldType { field, ty } => {
                 write!(f, "Field `{field}`: {ty} fields are not supported")
             }
@@ -238,6 +252,12 @@ impl fmt::Display for SearchError {
                 f.write_str("Error parsing vector similarity query: not a vector field")
             }
             DocumentNumeric(value) => write!(f, "Invalid numeric value: '{value}'"),
+            DocumentGeo => f.write_str("Invalid geo string"),
+            GeoFilterUnit => f.write_str("Invalid GeoFilter unit"),
+            UnknownDistanceUnit(unit) => write!(f, "Unknown distance unit {unit}"),
+            GeoFilterLatLon => f.write_str("Invalid GeoFilter lat/lon"),
+            GeoFilterRadius => f.write_str("Invalid GeoFilter radius"),
+            GeoFilterArity => f.write_str("GEOFILTER requires 5 arguments"),
             DocumentVectorSize { got, expected } => write!(
                 f,
                 "Could not add vector with blob size {got} (expected size {expected})"
@@ -259,6 +279,7 @@ impl fmt::Display for BadArg {
             MissingCount => f.write_str("missing count"),
             InvalidCount => f.write_str("invalid count"),
             CouldNotParse(word) => write!(f, "could not parse `{word}`"),
+            CouldNotConvert => f.write_str("Could not convert argument to expected type"),
             NotEnough(what) => write!(f, "not enough {what}"),
             AsNeedsName => f.write_str("AS needs a name"),
             OddParams => f.write_str("expected an even number of arguments"),

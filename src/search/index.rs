@@ -9,6 +9,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::error::SearchError;
+use super::geo;
 use super::hnsw::HnswIndex;
 use super::query::{normalize_tags, tokenize, Expr, Query};
 use super::schema::{Algorithm, Field, FieldKind, FieldValue, IndexDef};
@@ -17,7 +18,7 @@ use super::vector::{FlatIndex, VectorIndex};
 struct Doc {
     key: Box<[u8]>,
     values: Box<[FieldValue]>,
-    /// Raw TEXT/TAG values, kept for SORTBY on them (empty when the schema has none).
+    /// Raw TEXT/TAG/GEO values, kept for SORTBY on them (empty when the schema has none).
     raw: Box<[Option<Box<[u8]>>]>,
 }
 
@@ -244,10 +245,12 @@ impl IndexData {
         raw: &[Option<&[u8]>],
     ) -> Result<(), SearchError> {
         let mut values = Vec::with_capacity(def.fields.len());
-        let keeps_raw = def
-            .fields
-            .iter()
-            .any(|f| matches!(f.kind, FieldKind::Text { .. } | FieldKind::Tag { .. }));
+        let keeps_raw = def.fields.iter().any(|f| {
+            matches!(
+                f.kind,
+                FieldKind::Text { .. } | FieldKind::Tag { .. } | FieldKind::Geo
+            )
+        });
         let mut raws = Vec::with_capacity(if keeps_raw { def.fields.len() } else { 0 });
         let mut vecs: Vec<(usize, Vec<f32>)> = Vec::new();
         for (i, field) in def.fields.iter().enumerate() {
@@ -264,7 +267,10 @@ impl IndexData {
             }
             if keeps_raw {
                 raws.push(match field.kind {
-                    FieldKind::Text { .. } | FieldKind::Tag { .. } => r.map(Box::from),
+                    // RediSearch sorts a GEO field by its text, not by its geohash.
+                    FieldKind::Text { .. } | FieldKind::Tag { .. } | FieldKind::Geo => {
+                        r.map(Box::from)
+                    }
                     _ => None,
                 });
             }
@@ -759,6 +765,10 @@ fn field_value(
                     )
                 })?;
             FieldValue::Numeric(n)
+        }
+        FieldKind::Geo => {
+            let (lon, lat) = geo::parse_point(raw).ok_or(SearchError::DocumentGeo)?;
+            FieldValue::Geo(geo::encode(lon, lat))
         }
         FieldKind::Vector(p) => {
             let mut v = Vec::new();

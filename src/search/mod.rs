@@ -71,6 +71,7 @@
 //!   would refuse searches RediSearch answers.
 
 pub mod error;
+pub mod geo;
 pub mod hnsw;
 pub mod index;
 pub mod pool;

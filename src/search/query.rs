@@ -53,6 +53,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 
 use super::error::SearchError;
+use super::geo;
 use super::schema::{Field, FieldKind, FieldValue};
 
 /// Nesting (parentheses, `-`, `~`, field modifiers) deeper than this is refused: parsing,
@@ -117,6 +118,13 @@ pub enum Expr {
         lo_inclusive: bool,
         hi: f64,
         hi_inclusive: bool,
+    },
+    /// `@f:[lon lat radius unit]` (and FT.SEARCH's GEOFILTER): within `radius_m` metres.
+    Geo {
+        field: usize,
+        lon: f64,
+        lat: f64,
+        radius_m: f64,
     },
     /// `field: None` searches every TEXT field.
     Text {
@@ -224,14 +232,24 @@ impl Expr {
                 lo_inclusive,
                 hi,
                 hi_inclusive,
-            } => match doc.get(*field) {
-                Some(FieldValue::Numeric(v)) => {
-                    let above = if *lo_inclusive { v >= lo } else { v > lo };
-                    let below = if *hi_inclusive { v <= hi } else { v < hi };
-                    above && below
-                }
-                _ => false,
-            },
+            } => {
+                // A range over a GEO field compares its geohash, as RediSearch's does.
+                let v = match doc.get(*field) {
+                    Some(FieldValue::Numeric(v)) => *v,
+                    Some(FieldValue::Geo(hash)) => *hash as f64,
+                    _ => return false,
+                };
+                let above = if *lo_inclusive { v >= *lo } else { v > *lo };
+                let below = if *hi_inclusive { v <= *hi } else { v < *hi };
+                above && below
+            }
+            Expr::Geo {
+                field,
+                lon,
+                lat,
+                radius_m,
+            } => matches!(doc.get(*field), Some(FieldValue::Geo(hash))
+                if geo::within(*hash, *lon, *lat, *radius_m)),
             Expr::Text {
                 field: Some(field),
                 pattern,
@@ -1134,7 +1152,16 @@ impl<'a> Parser<'a> {
             self.pos += head;
             return self.vector_range(field);
         }
-        self.expect_kind(field, at, "NUMERIC")?;
+        if matches!(self.field_kind(field), Some(FieldKind::Geo)) {
+            let start = self.pos;
+            if let Some(filter) = self.geo_filter(field)? {
+                return Ok(filter);
+            }
+            // Not four words: a numeric range over the field's geohash, as RediSearch reads it.
+            self.pos = start;
+        } else {
+            self.expect_kind(field, at, "NUMERIC")?;
+        }
         let (lo, lo_inclusive) = self.bound()?;
         self.skip_bound_separator();
         if self.eat(b']') {
@@ -1156,6 +1183,41 @@ impl<'a> Parser<'a> {
             hi,
             hi_inclusive,
         })
+    }
+
+    /// `lon lat radius unit]` after the `[` of a GEO field; `None` (nothing consumed that
+    /// matters) when the brackets do not hold four words. RediSearch's checks, in its order:
+    /// the unit, then the centre, then the radius.
+    fn geo_filter(&mut self, field: usize) -> Result<Option<Expr>, SearchError> {
+        let mut words = Vec::new();
+        loop {
+            self.skip_bound_separator();
+            if matches!(self.peek(), None | Some(b']')) {
+                break;
+            }
+            if words.len() == 4 {
+                return Err(self.syntax_error(self.pos));
+            }
+            words.push(self.number_text()?);
+        }
+        let [lon, lat, radius, unit] = words.as_slice() else {
+            return Ok(None);
+        };
+        self.expect(b']')?;
+        let unit = geo::Unit::parse(unit.text.as_bytes()).ok_or(SearchError::GeoFilterUnit)?;
+        let (lon, lat, radius) = (self.number(lon)?, self.number(lat)?, self.number(radius)?);
+        if !geo::valid(lon, lat) {
+            return Err(SearchError::GeoFilterLatLon);
+        }
+        if radius.is_nan() || radius <= 0.0 {
+            return Err(SearchError::GeoFilterRadius);
+        }
+        Ok(Some(Expr::Geo {
+            field,
+            lon,
+            lat,
+            radius_m: radius * unit.metres(),
+        }))
     }
 
     fn skip_bound_separator(&mut self) {

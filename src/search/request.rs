@@ -14,6 +14,7 @@
 //!     [RETURN n name [AS shown] ...]                    (RETURN 0: no fields)
 //!     [PARAMS n name value ...]
 //!     [FILTER field lo hi] ...                          (legacy numeric filter)
+//!     [GEOFILTER field lon lat radius m|km|mi|ft]        (legacy geo filter; the last counts)
 //!     [INKEYS n key ...]
 //! ```
 //!
@@ -24,9 +25,10 @@
 use std::collections::{HashMap, HashSet};
 
 use super::error::{BadArg, SearchError};
+use super::geo;
 use super::index::{Request, SortBy};
-use super::query::{self, Query};
-use super::schema::IndexDef;
+use super::query::{self, Expr, Query};
+use super::schema::{FieldKind, IndexDef};
 
 /// How the documents are shown, decided at parse time and applied when replying.
 #[derive(Debug, Clone, PartialEq)]
@@ -95,6 +97,7 @@ pub fn parse(def: &IndexDef, words: &[&[u8]], resp3: bool) -> Result<SearchReque
     let (mut offset, mut count) = (0usize, 10usize);
     let mut params: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
     let mut legacy_filters: Vec<LegacyFilter> = Vec::new();
+    let mut geo_filter: Option<GeoFilter> = None;
     let mut in_keys: Option<HashSet<Vec<u8>>> = None;
     let mut i = 1;
     while i < words.len() {
@@ -200,12 +203,24 @@ pub fn parse(def: &IndexDef, words: &[&[u8]], resp3: bool) -> Result<SearchReque
                     .extend(words[i..i + n].iter().map(|k| k.to_vec()));
                 i += n;
             }
+            b"GEOFILTER" => {
+                // The last GEOFILTER is the one that counts, as in RediSearch.
+                geo_filter = Some(parse_geofilter(words.get(i..).unwrap_or_default())?);
+                i += 5;
+            }
             b"INFIELDS" => return Err(SearchError::InFieldsUnsupported),
             _ => return Err(SearchError::UnknownArgument(lossy(words[i - 1]))),
         }
     }
     let text = with_legacy_filters(query_text, &legacy_filters);
-    let query = query::parse(&text, &params, &def.fields)?;
+    let mut query = query::parse(&text, &params, &def.fields)?;
+    if let Some(g) = geo_filter {
+        let clause = g.clause(def);
+        query.filter = match std::mem::replace(&mut query.filter, Expr::All) {
+            Expr::All => clause,
+            other => Expr::And(vec![other, clause]),
+        };
+    }
     if let Some(sort) = &sort {
         if !sortable_name(def, &query, &sort.name) {
             return Err(SearchError::PropertyNotLoaded(sort.name.clone()));
@@ -222,6 +237,67 @@ pub fn parse(def: &IndexDef, words: &[&[u8]], resp3: bool) -> Result<SearchReque
         },
         presentation: p,
     })
+}
+
+/// `GEOFILTER field lon lat radius unit`, RediSearch's legacy geo filter.
+struct GeoFilter {
+    field: String,
+    lon: f64,
+    lat: f64,
+    radius_m: f64,
+}
+
+/// The five words after GEOFILTER, checked in RediSearch's order: the count, the numbers,
+/// the unit, the centre, the radius.
+fn parse_geofilter(words: &[&[u8]]) -> Result<GeoFilter, SearchError> {
+    let [field, lon, lat, radius, unit, ..] = words else {
+        return Err(SearchError::GeoFilterArity);
+    };
+    let number = |w: &[u8], what: &str| -> Result<f64, SearchError> {
+        std::str::from_utf8(w)
+            .ok()
+            .and_then(|s| s.parse::<f64>().ok())
+            .filter(|n| !n.is_nan())
+            .ok_or_else(|| SearchError::bad(what, BadArg::CouldNotConvert))
+    };
+    let (lon, lat, radius) = (
+        number(lon, "<lon>")?,
+        number(lat, "<lat>")?,
+        number(radius, "<radius>")?,
+    );
+    let measure =
+        geo::Unit::parse(unit).ok_or_else(|| SearchError::UnknownDistanceUnit(lossy(unit)))?;
+    if !geo::valid(lon, lat) {
+        return Err(SearchError::GeoFilterLatLon);
+    }
+    if radius <= 0.0 {
+        return Err(SearchError::GeoFilterRadius);
+    }
+    Ok(GeoFilter {
+        field: lossy(field),
+        lon,
+        lat,
+        radius_m: radius * measure.metres(),
+    })
+}
+
+impl GeoFilter {
+    /// The filter as a query clause; a field that is not GEO (or none) matches nothing.
+    fn clause(&self, def: &IndexDef) -> Expr {
+        let field = def
+            .fields
+            .iter()
+            .position(|f| f.name == self.field && f.kind == FieldKind::Geo);
+        match field {
+            Some(field) => Expr::Geo {
+                field,
+                lon: self.lon,
+                lat: self.lat,
+                radius_m: self.radius_m,
+            },
+            None => Expr::Or(Vec::new()),
+        }
+    }
 }
 
 /// `FILTER field lo hi`, RediSearch's legacy numeric filter.

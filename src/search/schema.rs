@@ -35,6 +35,7 @@ pub enum FieldKind {
     Text { weight: f64, nostem: bool },
     Tag { separator: u8, case_sensitive: bool },
     Numeric,
+    Geo,
     Vector(VectorParams),
 }
 
@@ -44,6 +45,7 @@ impl FieldKind {
             FieldKind::Text { .. } => "TEXT",
             FieldKind::Tag { .. } => "TAG",
             FieldKind::Numeric => "NUMERIC",
+            FieldKind::Geo => "GEO",
             FieldKind::Vector(_) => "VECTOR",
         }
     }
@@ -75,6 +77,8 @@ pub enum FieldValue {
     /// CASESENSITIVE.
     Tag(Vec<String>),
     Numeric(f64),
+    /// The point's 52-bit geohash (what RediSearch indexes, sorts and range-queries by).
+    Geo(u64),
     Vector,
 }
 
@@ -232,8 +236,9 @@ fn parse_field(ident: &[u8], c: &mut Cursor) -> Result<Field, SearchError> {
             case_sensitive: false,
         },
         b"NUMERIC" => FieldKind::Numeric,
+        b"GEO" => FieldKind::Geo,
         b"VECTOR" => FieldKind::Vector(parse_vector(&name, c)?),
-        b"GEO" | b"GEOSHAPE" => {
+        b"GEOSHAPE" => {
             return Err(SearchError::UnsupportedFieldType {
                 field: name,
                 ty: text(ty),
@@ -260,7 +265,8 @@ fn parse_field(ident: &[u8], c: &mut Cursor) -> Result<Field, SearchError> {
             (_, b"UNF") => field.unf = true,
             (_, b"NOINDEX") => field.noindex = true,
             (_, b"INDEXMISSING") => field.index_missing = true,
-            (_, b"INDEXEMPTY") => field.index_empty = true,
+            // RediSearch has no INDEXEMPTY for GEO: the word is then the next field's name.
+            (k, b"INDEXEMPTY") if *k != FieldKind::Geo => field.index_empty = true,
             (FieldKind::Text { .. } | FieldKind::Tag { .. }, b"WITHSUFFIXTRIE") => {
                 field.suffix_trie = true
             }
@@ -516,11 +522,11 @@ mod tests {
                 "FILTER expressions on FT.CREATE are not supported".into(),
             ),
             ("FOO SCHEMA a TEXT", "Unknown argument `FOO`".into()),
-            ("SCHEMA a", "Field `a` has no type".into()),
+            ("SCHEMA a", "Field `a` does not have a type".into()),
             ("SCHEMA a FOO", "Invalid field type for field `a`".into()),
             (
-                "SCHEMA a GEO",
-                "Field `a`: GEO fields are not supported".into(),
+                "SCHEMA a GEOSHAPE",
+                "Field `a`: GEOSHAPE fields are not supported".into(),
             ),
             (
                 "SCHEMA a TEXT a TAG",

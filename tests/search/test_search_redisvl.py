@@ -348,3 +348,41 @@ def test_semantic_message_history(server, vectorizer):
     assert history.get_relevant("quantum chromodynamics lattice") == []
     assert [m["content"] for m in history.get_recent(top_k=2)] == contents[1:]
     history.delete()
+
+
+def test_geo_schema_and_filters(server):
+    """RedisVL's `geo` field and its Geo / GeoRadius filters, checked with Redis's own GEODIST."""
+    from redisvl.query.filter import Geo, GeoRadius
+
+    schema = {
+        "index": {"name": "places", "prefix": "place", "storage_type": "hash"},
+        "fields": [
+            {"name": "name", "type": "tag"},
+            {"name": "location", "type": "geo"},
+            {"name": "embedding", "type": "vector",
+             "attrs": {"dims": 2, "distance_metric": "l2", "algorithm": "flat", "datatype": "float32"}},
+        ],
+    }
+    idx = SearchIndex.from_dict(schema, redis_url=server.url)
+    idx.create(overwrite=True)
+    rng = np.random.default_rng(3)
+    points = [(float(-122.4 + rng.uniform(-1, 1)), float(37.7 + rng.uniform(-1, 1))) for _ in range(80)]
+    data = [{"id": str(i), "name": f"n{i % 4}", "location": f"{lon},{lat}",
+             "embedding": np.array([lon, lat], dtype=np.float32).tobytes()}
+            for i, (lon, lat) in enumerate(points)]
+    idx.load(data, id_field="id")
+    r = redis.Redis(port=server.port)
+    for i, (lon, lat) in enumerate(points):
+        r.geoadd("oracle", (lon, lat, str(i)))
+    r.geoadd("oracle", (-122.4194, 37.7749, "centre"))
+    near = {str(i) for i in range(len(points)) if r.geodist("oracle", "centre", str(i), "km") <= 50}
+    assert 0 < len(near) < len(points)
+    flt = Geo("location") == GeoRadius(-122.4194, 37.7749, 50, "km")
+    res = idx.query(FilterQuery(filter_expression=flt, return_fields=["name"], num_results=100))
+    assert {doc["id"].split(":")[1] for doc in res} == near
+    # The same filter on a KNN, and its negation.
+    res = idx.query(VectorQuery(vector=[-122.4, 37.7], vector_field_name="embedding",
+                                filter_expression=flt & (Tag("name") == "n1"), num_results=100))
+    assert {doc["id"].split(":")[1] for doc in res} == {i for i in near if int(i) % 4 == 1}
+    assert idx.query(CountQuery(filter_expression=Geo("location") != GeoRadius(
+        -122.4194, 37.7749, 50, "km"))) == len(points) - len(near)
