@@ -26,9 +26,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use redisai_backend_api::{
-    ByteSink, Bytes, EntryPoint, ErrorMessage, HostInfo, ModelIo, ModelSpec, OwnedTensor, Reply,
-    ScriptCalls, ScriptRun, ScriptSpec, TensorSink, TensorView, ABI_VERSION, DL_NONE, ENTRY_POINT,
-    STATUS_ERROR, STATUS_OK, STATUS_TIMED_OUT,
+    BackendVTable, ByteSink, Bytes, EntryPoint, ErrorMessage, HostInfo, ModelIo, ModelSpec,
+    OwnedTensor, Reply, ScriptCalls, ScriptRun, ScriptSpec, TensorSink, TensorView, ABI_VERSION,
+    DL_NONE, ENTRY_POINT, STATUS_ERROR, STATUS_OK, STATUS_TIMED_OUT,
 };
 
 use self::table::{ScriptFns, Table};
@@ -89,6 +89,10 @@ pub struct Plugin {
     pub engine_version: String,
     /// Read out of the plugin's table at load; the plugin is never unloaded.
     table: Table,
+    /// The plugin's own table, never read again after `table` was decoded from it: kept so
+    /// the plugin's allocation stays reachable for as long as the plugin is loaded (a leak
+    /// checker counts it lost otherwise).
+    _raw_table: *const BackendVTable,
     _lib: libloading::Library,
 }
 
@@ -240,6 +244,7 @@ fn open(kind: BackendKind, path: &Path) -> Result<Plugin, String> {
     let mut err = ErrorMessage::empty();
     // SAFETY: valid HostInfo and error slot for the duration of the call.
     let table = unsafe { entry(&info, &mut err) };
+    let raw_table = table;
     if table.is_null() {
         let why = take_error(&mut err, "the plugin refused to load");
         return Err(format!("{} backend: {why}", kind.name()));
@@ -294,6 +299,7 @@ fn open(kind: BackendKind, path: &Path) -> Result<Plugin, String> {
         kind,
         engine_version,
         table,
+        _raw_table: raw_table,
         _lib: lib,
     })
 }
