@@ -36,6 +36,7 @@ SEARCH_PY_PACKAGES := redis==7.4.0 hiredis==3.3.0 redisvl==0.28.0 langchain-redi
 	langchain-core==1.8.3 numpy==2.4.6 pytest==8.4.2 hnswlib==0.8.0 matplotlib==3.10.7
 
 .PHONY: all build deps deps-system deps-python deps-search-python deps-onnx deps-torch models run test \
+	deps-tflite tflite-fixtures \
 	test-rust test-python test-search-python examples deps-embed bench lint fmt clean test-valkey \
 	fuzz check-mem
 
@@ -114,9 +115,43 @@ $(TORCH_DIR)/.done: | $(TORCH_WHEEL) $(VENV)/bin/python
 
 deps-torch: $(TORCH_DIR)/.done
 
-deps: deps-system deps-onnx deps-torch deps-python deps-search-python deps-embed
+# LiteRT for the TFLITE backend: libLiteRt.so (8 MB, glibc + libstdc++ only) out of PyPI's
+# ai-edge-litert wheel, the build whose C API backends/tflite/src/litert.rs declares (the
+# plugin checks its SHA-1). Kept in ~/.cache, copied beside the plugin.
+LITERT_VERSION := 2.3.0
+LITERT_LIB := libLiteRt.so.$(LITERT_VERSION)
+$(CACHE)/$(LITERT_LIB): | $(VENV)/bin/python
+	mkdir -p $(CACHE)/wheels
+	@ls $(CACHE)/wheels/ai_edge_litert-$(LITERT_VERSION)-cp311-*.whl >/dev/null 2>&1 || \
+	  $(PIP_DOWNLOAD) --platform manylinux_2_28_$(ARCH) --platform manylinux_2_27_$(ARCH) \
+	  ai-edge-litert==$(LITERT_VERSION)
+	python3 -c 'import glob, sys, zipfile; \
+	  wheel = glob.glob("$(CACHE)/wheels/ai_edge_litert-$(LITERT_VERSION)-cp311-*.whl")[0]; \
+	  open(sys.argv[1], "wb").write(zipfile.ZipFile(wheel).read("ai_edge_litert/libLiteRt.so"))' $@.part
+	mv $@.part $@
 
-build: deps-system deps-onnx deps-torch
+$(RELEASE)/$(LITERT_LIB): $(CACHE)/$(LITERT_LIB)
+	mkdir -p $(RELEASE)
+	cp $< $@
+
+deps-tflite: $(RELEASE)/$(LITERT_LIB)
+
+# The TFLITE fixtures (tests/models/tflite, committed) are written by TensorFlow's converter and
+# checked against ai-edge-litert's Python interpreter; both live in a venv of their own, made
+# only when the fixtures are remade (`make tflite-fixtures`), never by `make test`.
+TFLITE_VENV := $(CACHE)/tflite-venv
+$(TFLITE_VENV)/.installed:
+	python3 -m venv $(TFLITE_VENV)
+	$(TFLITE_VENV)/bin/pip install -q --disable-pip-version-check --find-links $(CACHE)/wheels \
+	  tensorflow-cpu==2.21.0 ai-edge-litert==$(LITERT_VERSION) scikit-learn==1.9.1
+	@touch $@
+
+tflite-fixtures: $(TFLITE_VENV)/.installed
+	$(TFLITE_VENV)/bin/python tests/models/make_tflite_models.py tests/models/tflite
+
+deps: deps-system deps-onnx deps-torch deps-tflite deps-python deps-search-python deps-embed
+
+build: deps-system deps-onnx deps-torch deps-tflite
 	$(CARGO) build --release -j$(JOBS) --workspace
 
 # The tiny ONNX and TorchScript models the tests use, made with the onnx package and the TORCH

@@ -131,8 +131,8 @@ def test_batched_clients_each_get_their_rows(server):
 
 def test_error_texts_clients_see(server):
     con = client(server)
-    # No TFLite plugin is built yet: the client hears so, and nothing is stored.
-    with pytest.raises(Exception, match="Could not load backend"):
+    # A blob that is no model gets the backend's text (RedisAI's TFLite one), and nothing is stored.
+    with pytest.raises(Exception, match="Failed to load model from buffer"):
         con.modelstore("m", "TFLITE", "CPU", b"x")
     assert con.exists("m") == 0
     with pytest.raises(Exception, match="model key is empty"):
