@@ -193,10 +193,31 @@ fn element_count(shape: &[i64]) -> Option<usize> {
     })
 }
 
-impl Tf {
+impl TfModel {
+    /// Imports the graph of `request`, checks its names and makes the session.
+    pub fn new(
+        api: Arc<Api>,
+        request: &ModelRequest<'_>,
+        intra_op_threads: usize,
+        inter_op_threads: usize,
+    ) -> Result<TfModel, String> {
+        let mut model = TfModel {
+            // SAFETY: a plain constructor; the model owns the graph from here on.
+            graph: unsafe { (api.new_graph)() },
+            api,
+            session: std::ptr::null_mut(),
+            inputs: Vec::with_capacity(request.inputs.len()),
+            outputs: Vec::with_capacity(request.outputs.len()),
+            output_names: request.outputs.iter().map(|s| s.to_string()).collect(),
+        };
+        model.prepare(request, intra_op_threads, inter_op_threads)?;
+        Ok(model)
+    }
+
     /// Finds `name` (`op` or `op:index`) in the graph; `None` when it is not there (or, for an
     /// input, is not a placeholder: RedisAI fed only placeholders).
-    fn find(&self, graph: *mut TfGraph, name: &str, input: bool) -> Option<TfOutput> {
+    fn find(&self, name: &str, input: bool) -> Option<TfOutput> {
+        let graph = self.graph;
         let (op, index) = parse_name(name);
         let c = CString::new(op).ok()?;
         // SAFETY: a live graph and a NUL-terminated name; TF returns null when absent.
@@ -212,12 +233,17 @@ impl Tf {
         }
     }
 
-    /// Imports the graph into `model`, checks the names and makes the session (what was made
-    /// is freed with `model`, also on error).
-    fn prepare(&self, request: &ModelRequest<'_>, model: &mut TfModel) -> Result<(), String> {
-        let api = &*self.api;
-        let graph = model.graph;
-        let status = Status::new(api);
+    /// Imports the graph, checks the names and makes the session (what was made is freed
+    /// with the model, also on error).
+    fn prepare(
+        &mut self,
+        request: &ModelRequest<'_>,
+        intra_op_threads: usize,
+        inter_op_threads: usize,
+    ) -> Result<(), String> {
+        let api = self.api.clone();
+        let graph = self.graph;
+        let status = Status::new(&api);
         let buffer = ffi::TfBuffer {
             data: request.blob.as_ptr().cast(),
             length: request.blob.len(),
@@ -232,29 +258,23 @@ impl Tf {
         status.check()?;
 
         for name in &request.inputs {
-            model
-                .inputs
-                .push(self.find(graph, name, true).ok_or_else(|| {
-                    format!("ERR Input node named \"{name}\" not found in TF graph.")
-                })?);
+            let input = self
+                .find(name, true)
+                .ok_or_else(|| format!("ERR Input node named \"{name}\" not found in TF graph."))?;
+            self.inputs.push(input);
         }
         for name in &request.outputs {
-            model
-                .outputs
-                .push(self.find(graph, name, false).ok_or_else(|| {
-                    format!("ERR Output node named \"{name}\" not found in TF graph")
-                })?);
+            let output = self
+                .find(name, false)
+                .ok_or_else(|| format!("ERR Output node named \"{name}\" not found in TF graph"))?;
+            self.outputs.push(output);
         }
 
-        let config = config_proto(
-            request.device,
-            self.host.intra_op_threads,
-            self.host.inter_op_threads,
-        );
+        let config = config_proto(request.device, intra_op_threads, inter_op_threads);
         // SAFETY: live options and status; the config bytes are read during the call.
         let options = unsafe { (api.new_session_options)() };
         unsafe { (api.set_config)(options, config.as_ptr().cast(), config.len(), status.raw) };
-        model.session = match status.check() {
+        self.session = match status.check() {
             // SAFETY: a live graph and options.
             Ok(()) => unsafe { (api.new_session)(graph, options, status.raw) },
             Err(e) => {
@@ -266,17 +286,18 @@ impl Tf {
         // SAFETY: made above, deleted once (the session keeps what it needs).
         unsafe { (api.delete_session_options)(options) };
         status.check()?;
-        if model.session.is_null() {
+        if self.session.is_null() {
             return Err("TF backend: TF_NewSession returned no session".into());
         }
-        if matches!(request.device, Device::Gpu(_)) && !self.has_gpu(model.session) {
+        if matches!(request.device, Device::Gpu(_)) && !self.has_gpu() {
             return Err("ERR GPU requested but TF couldn't find CUDA".into());
         }
         Ok(())
     }
 
-    fn has_gpu(&self, session: *mut TfSession) -> bool {
+    fn has_gpu(&self) -> bool {
         let api = &*self.api;
+        let session = self.session;
         let status = Status::new(api);
         // SAFETY: a live session; the list is deleted once; types are static strings of it.
         unsafe {
@@ -406,67 +427,10 @@ impl Tf {
             Ok(TensorOut { dtype, shape, data })
         }
     }
-}
 
-impl Backend for Tf {
-    type Model = TfModel;
-    type Script = ();
-    const NAME: &'static str = "TF";
-
-    fn new(host: Host) -> Result<Self, String> {
-        let dir = host
-            .plugin_path
-            .parent()
-            .unwrap_or(Path::new("."))
-            .to_path_buf();
-        let api = Api::open(&dir)?;
-        let version = api.version_string();
-        if !version.starts_with(&format!("{TF_RELEASE}.")) {
-            return Err(format!(
-                "TensorFlow {version} in {} is not supported: this backend needs {TF_RELEASE}.x \
-                 (run `make deps-tf`)",
-                dir.display()
-            ));
-        }
-        host.log(
-            LogLevel::Notice,
-            &format!("TF backend: TensorFlow {version} from {}", dir.display()),
-        );
-        Ok(Tf {
-            api: Arc::new(api),
-            version,
-            host,
-        })
-    }
-
-    fn engine_version(&self) -> String {
-        self.version.clone()
-    }
-
-    fn load(&self, request: &ModelRequest<'_>) -> Result<Loaded<TfModel>, String> {
-        let mut model = TfModel {
-            api: self.api.clone(),
-            // SAFETY: a plain constructor; the model owns the graph from here on.
-            graph: unsafe { (self.api.new_graph)() },
-            session: std::ptr::null_mut(),
-            inputs: Vec::with_capacity(request.inputs.len()),
-            outputs: Vec::with_capacity(request.outputs.len()),
-            output_names: request.outputs.iter().map(|s| s.to_string()).collect(),
-        };
-        self.prepare(request, &mut model)?;
-        Ok(Loaded {
-            model,
-            inputs: request.inputs.iter().map(|s| s.to_string()).collect(),
-            outputs: request.outputs.iter().map(|s| s.to_string()).collect(),
-        })
-    }
-
-    fn run(
-        &self,
-        model: &TfModel,
-        _worker: usize,
-        inputs: &[TensorIn<'_>],
-    ) -> Result<Vec<TensorOut>, RunError> {
+    /// Runs the session once on `inputs` (thread-safe: TF_SessionRun is).
+    pub fn run(&self, inputs: &[TensorIn<'_>]) -> Result<Vec<TensorOut>, RunError> {
+        let model = self;
         let api = &*self.api;
         if inputs.len() != model.inputs.len() {
             return Err(format!(
@@ -514,6 +478,65 @@ impl Backend for Tf {
         drop(outs);
         drop(ins);
         result
+    }
+}
+
+impl Backend for Tf {
+    type Model = TfModel;
+    type Script = ();
+    const NAME: &'static str = "TF";
+
+    fn new(host: Host) -> Result<Self, String> {
+        let dir = host
+            .plugin_path
+            .parent()
+            .unwrap_or(Path::new("."))
+            .to_path_buf();
+        let api = Api::open(&dir)?;
+        let version = api.version_string();
+        if !version.starts_with(&format!("{TF_RELEASE}.")) {
+            return Err(format!(
+                "TensorFlow {version} in {} is not supported: this backend needs {TF_RELEASE}.x \
+                 (run `make deps-tf`)",
+                dir.display()
+            ));
+        }
+        host.log(
+            LogLevel::Notice,
+            &format!("TF backend: TensorFlow {version} from {}", dir.display()),
+        );
+        Ok(Tf {
+            api: Arc::new(api),
+            version,
+            host,
+        })
+    }
+
+    fn engine_version(&self) -> String {
+        self.version.clone()
+    }
+
+    fn load(&self, request: &ModelRequest<'_>) -> Result<Loaded<TfModel>, String> {
+        let model = TfModel::new(
+            self.api.clone(),
+            request,
+            self.host.intra_op_threads,
+            self.host.inter_op_threads,
+        )?;
+        Ok(Loaded {
+            model,
+            inputs: request.inputs.iter().map(|s| s.to_string()).collect(),
+            outputs: request.outputs.iter().map(|s| s.to_string()).collect(),
+        })
+    }
+
+    fn run(
+        &self,
+        model: &TfModel,
+        _worker: usize,
+        inputs: &[TensorIn<'_>],
+    ) -> Result<Vec<TensorOut>, RunError> {
+        model.run(inputs)
     }
 }
 

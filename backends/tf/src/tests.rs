@@ -318,3 +318,72 @@ fn strings_cross_as_tf_tstrings() {
     // SAFETY: loaded above, freed once.
     unsafe { (t.model_free)(t.state, m) };
 }
+
+/// Per-call cost of the plugin over TF_SessionRun alone, on the MLP fixture (one row):
+/// `cargo test --release -p redisai-tf -- --ignored --nocapture overhead`.
+#[test]
+#[ignore]
+fn overhead_over_session_run() {
+    if table().is_none() {
+        return;
+    }
+    let api = Arc::new(Api::open(&release_dir()).unwrap());
+    let blob = fixture("mlp.pb");
+    let request = ModelRequest {
+        blob: &blob,
+        device: Device::Cpu,
+        device_name: "CPU",
+        inputs: vec!["x"],
+        outputs: vec!["y"],
+    };
+    let model = TfModel::new(api.clone(), &request, 0, 0).unwrap();
+    let api = &*model.api;
+    let x = floats(&[0.5, -1.0, 2.0, 0.25]);
+    let input = TensorIn {
+        dtype: DataType::new(DL_FLOAT, 32),
+        shape: &[1, 4],
+        data: &x,
+        string_offsets: &[],
+    };
+    let n = 20000;
+    let time = |f: &mut dyn FnMut()| {
+        for _ in 0..1000 {
+            f();
+        }
+        let start = std::time::Instant::now();
+        for _ in 0..n {
+            f();
+        }
+        start.elapsed().as_secs_f64() * 1e6 / n as f64
+    };
+    // SAFETY: one input tensor kept for all runs; each output deleted after its run.
+    let raw = unsafe {
+        let tensor = (api.allocate_tensor)(ffi::TF_FLOAT, [1i64, 4].as_ptr(), 2, 16);
+        std::ptr::copy_nonoverlapping(x.as_ptr(), (api.tensor_data)(tensor) as *mut u8, 16);
+        let status = Status::new(api);
+        let us = time(&mut || {
+            let mut out = std::ptr::null_mut();
+            (api.session_run)(
+                model.session,
+                std::ptr::null(),
+                model.inputs.as_ptr(),
+                &tensor,
+                1,
+                model.outputs.as_ptr(),
+                &mut out,
+                1,
+                std::ptr::null(),
+                0,
+                std::ptr::null_mut(),
+                status.raw,
+            );
+            (api.delete_tensor)(out);
+        });
+        (api.delete_tensor)(tensor);
+        us
+    };
+    let plugin = time(&mut || {
+        model.run(&[input]).unwrap();
+    });
+    println!("TF_SessionRun alone: {raw:.2} us; the plugin's run: {plugin:.2} us");
+}
