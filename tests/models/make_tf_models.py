@@ -39,7 +39,8 @@ def write(out_dir, name, graph, feeds, outputs):
     """Saves `graph`, runs it in a fresh session on `feeds` ({input name: array}) and records
     `outputs` (names as the tests give them to AI.MODELSTORE)."""
     graph_def = graph.as_graph_def()
-    blob = graph_def.SerializeToString()
+    # deterministic: attribute maps in key order, so that a rerun writes the same bytes.
+    blob = graph_def.SerializeToString(deterministic=True)
     with open(os.path.join(out_dir, name + ".pb"), "wb") as f:
         f.write(blob)
     # Run the bytes as written, imported into a graph of their own: what the plugin gets.

@@ -1,12 +1,12 @@
 
 ,
-aPlaceholder*
-shape:*
-dtype0
+aPlaceholder*
+dtype0*
+shape:
 ,
-bPlaceholder*
-shape:*
-dtype0
+bPlaceholder*
+dtype0*
+shape:
 
 mulMulab*
 T0"ª

@@ -1,8 +1,8 @@
 
 7
-sPlaceholder*
-shape:ÿÿÿÿÿÿÿÿÿ*
-dtype0
+sPlaceholder*
+dtype0*
+shape:ÿÿÿÿÿÿÿÿÿ
 
 sameIdentitys*
 T0
