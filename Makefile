@@ -149,9 +149,50 @@ $(TFLITE_VENV)/.installed:
 tflite-fixtures: $(TFLITE_VENV)/.installed
 	$(TFLITE_VENV)/bin/python tests/models/make_tflite_models.py tests/models/tflite
 
-deps: deps-system deps-onnx deps-torch deps-tflite deps-python deps-search-python deps-embed
 
-build: deps-system deps-onnx deps-torch deps-tflite
+# TensorFlow for the TF backend: the two libraries of PyPI's tensorflow-cpu wheel that hold the
+# stable TF C API (libtensorflow_cc.so.2, 752 MiB; libtensorflow_framework.so.2, 62 MiB), out of
+# the 261 MiB wheel into ~/.cache, linked beside the plugin, which opens them at run time (its
+# FFI is hand-written: no headers). The wheel is fetched only when the libraries are missing.
+TF_VERSION := 2.21.0
+TF_DIR := $(CACHE)/tf-$(TF_VERSION)
+TF_LIBS := libtensorflow_framework.so.2 libtensorflow_cc.so.2
+TF_WHEEL := $(CACHE)/wheels/tensorflow_cpu-$(TF_VERSION)-cp311-cp311-manylinux_2_27_$(ARCH).whl
+# The fixtures' generator runs on the wheel's own Python: a venv of its own (not part of test).
+TF_VENV := $(CACHE)/tf-venv-$(TF_VERSION)
+TF_FETCH := test -f $(TF_WHEEL) || { mkdir -p $(CACHE)/wheels && \
+	$(PIP_DOWNLOAD) --platform manylinux_2_27_$(ARCH) tensorflow-cpu==$(TF_VERSION); }
+.PHONY: deps-tf tf-fixtures
+
+$(TF_DIR)/.done: | $(VENV)/bin/python
+	@$(TF_FETCH)
+	rm -rf $(TF_DIR).part && mkdir -p $(TF_DIR).part
+	python3 -c 'import shutil, sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); \
+	  [shutil.copyfileobj(z.open("tensorflow/" + n), open(sys.argv[2] + "/" + n, "wb"), 1 << 20) \
+	   for n in sys.argv[3:]]' $(TF_WHEEL) $(TF_DIR).part $(TF_LIBS)
+	rm -rf $(TF_DIR) && mv $(TF_DIR).part $(TF_DIR) && touch $@
+
+# Symbolic links: 813 MiB is not worth a copy per checkout.
+$(addprefix $(RELEASE)/,$(TF_LIBS)): | $(TF_DIR)/.done
+	mkdir -p $(RELEASE)
+	ln -sfn $(TF_DIR)/$(notdir $@) $@
+
+deps-tf: $(addprefix $(RELEASE)/,$(TF_LIBS))
+
+$(TF_VENV)/.installed: | $(VENV)/bin/python
+	@$(TF_FETCH)
+	python3 -m venv $(TF_VENV)
+	$(TF_VENV)/bin/pip install -q --disable-pip-version-check $(TF_WHEEL)
+	@touch $@
+
+# Rewrites tests/models/tf (committed): frozen graphs and TF's own outputs for them.
+tf-fixtures: $(TF_VENV)/.installed
+	TF_CPP_MIN_LOG_LEVEL=2 $(TF_VENV)/bin/python tests/models/make_tf_models.py tests/models/tf
+
+
+deps: deps-system deps-onnx deps-torch deps-tflite deps-tf deps-python deps-search-python deps-embed
+
+build: deps-system deps-onnx deps-torch deps-tflite deps-tf
 	$(CARGO) build --release -j$(JOBS) --workspace
 
 # The tiny ONNX and TorchScript models the tests use, made with the onnx package and the TORCH
