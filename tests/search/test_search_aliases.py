@@ -1,6 +1,8 @@
 """FT.ALIASADD / FT.ALIASUPDATE / FT.ALIASDEL: aliases stand for an index wherever its name
 does, and behave as RediSearch 2.10's do, reply for reply (compared with RediSearch itself)."""
 
+import time
+
 import pytest
 import redis
 
@@ -52,11 +54,24 @@ STEPS = [
 ]
 
 
+def wait_indexed(client, name):
+    """RediSearch indexes existing keys in the background after FT.CREATE: wait for it."""
+    for _ in range(500):
+        info = client.execute_command("FT.INFO", name)
+        fields = dict(zip(info[::2], info[1::2]))
+        if int(fields[b"indexing"]) == 0:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"{name} still indexing")
+
+
 def run(client, steps):
     out = []
     for step in steps:
         try:
             reply = client.execute_command(*step)
+            if step[0] == "FT.CREATE" and reply == b"OK":
+                wait_indexed(client, step[1])
             if step[0] == "FT._LIST":
                 reply = sorted(reply)
             out.append(reply)
