@@ -302,8 +302,16 @@ CHECK_MEM_SKIP ?= independent_branches_run_in_parallel timeout_expires_queued_op
 # Each server that loads libtorch takes about 35 s to do it under valgrind: a few TorchScript
 # tests, covering the host callbacks, error paths, a script running a model, RDB/AOF.
 CHECK_MEM_PY := tests/python/test_scripts.py::test
+# The TFLITE and TF plugins: their load, run, error and reload paths (TF's 814 MiB of
+# libraries take a while to load under valgrind: two servers' worth).
+CHECK_MEM_TFLITE := tests/python/test_tflite_models.py::test
+CHECK_MEM_TF := tests/python/test_tf_models.py::test
 CHECK_MEM_PYTHON_TESTS ?= $(CHECK_MEM_PY)_run_errors $(CHECK_MEM_PY)_redis_calls_from_scripts \
-	$(CHECK_MEM_PY)_script_runs_a_stored_model $(CHECK_MEM_PY)_scripts_survive_reload_and_aof
+	$(CHECK_MEM_PY)_script_runs_a_stored_model $(CHECK_MEM_PY)_scripts_survive_reload_and_aof \
+	$(CHECK_MEM_TFLITE)_quantized_mnist_classifies_as_the_oracle \
+	$(CHECK_MEM_TFLITE)_errors_are_redisai_texts_and_change_nothing \
+	$(CHECK_MEM_TFLITE)_debug_reload_keeps_the_model_working \
+	$(CHECK_MEM_TF)_redisai_py_tf_example $(CHECK_MEM_TF)_error_rows_of_the_spec
 check-mem: build models deps-python
 	@command -v valgrind >/dev/null || { echo "check-mem needs valgrind (apt-get install valgrind)"; exit 1; }
 	rm -rf $(CHECK_MEM_LOGS) && mkdir -p $(CHECK_MEM_LOGS)

@@ -149,6 +149,9 @@ pub struct Queue {
     wake: Condvar,
     /// CPU-time clocks of this queue's workers, for INFO.
     clocks: Mutex<Vec<libc::clockid_t>>,
+    /// The workers' threads, joined at shutdown once they have all left their loop, so none
+    /// is still tearing down when the process exits.
+    threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
 
 static QUEUES: Mutex<Vec<Arc<Queue>>> = Mutex::new(Vec::new());
@@ -169,6 +172,7 @@ pub fn queue(device: &str, threads: usize) -> Result<Arc<Queue>, String> {
         state: Mutex::new(State::default()),
         wake: Condvar::new(),
         clocks: Mutex::new(Vec::new()),
+        threads: Mutex::new(Vec::new()),
     });
     for index in 0..threads.max(1) {
         let worker_queue = q.clone();
@@ -180,13 +184,16 @@ pub fn queue(device: &str, threads: usize) -> Result<Arc<Queue>, String> {
                 index + 1
             ))
             .spawn(move || worker(worker_queue, index));
-        if let Err(e) = spawned {
-            lock(&q.state).alive -= 1;
-            // Workers already started stay with the queue; it is kept only if it has any.
-            if index == 0 {
-                return Err(format!("could not start a worker for {name}: {e}"));
+        match spawned {
+            Ok(handle) => lock(&q.threads).push(handle),
+            Err(e) => {
+                lock(&q.state).alive -= 1;
+                // Workers already started stay with the queue; it is kept only if it has any.
+                if index == 0 {
+                    return Err(format!("could not start a worker for {name}: {e}"));
+                }
+                break;
             }
-            break;
         }
     }
     queues.push(q.clone());
@@ -248,6 +255,15 @@ pub fn shutdown(grace: Duration) {
                 .wait_timeout(st, left)
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
+        }
+        // Every worker has left its loop: wait for the threads themselves to end. A worker
+        // still running a model after the grace stays detached (the process exits around it).
+        if st.alive == 0 {
+            drop(st);
+            let threads = std::mem::take(&mut *lock(&q.threads));
+            for t in threads {
+                let _ = t.join();
+            }
         }
     }
 }

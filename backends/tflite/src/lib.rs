@@ -26,7 +26,7 @@ use std::ffi::{c_void, CStr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use litert::{element, Api, Handle, Layout, RankedTensorType, STATUS_OK};
+use litert::{element, Api, BufferRequirementsFn, Handle, Layout, RankedTensorType, STATUS_OK};
 use redisai_backend_api::{
     export_backend, Backend, DataType, Device, Host, Loaded, LogLevel, ModelRequest, RunError,
     TensorIn, TensorOut, DL_BOOL, DL_FLOAT, DL_INT, DL_UINT,
@@ -326,6 +326,20 @@ impl Tflite {
         }
     }
 
+    /// The buffer size LiteRT asks for tensor `index` of signature 0, through `get` (the input
+    /// or the output requirements); 0 when it says nothing, and the runtime then picks.
+    fn required_size(&self, get: BufferRequirementsFn, compiled: Handle, index: usize) -> usize {
+        let mut req: Handle = std::ptr::null_mut();
+        let mut size = 0usize;
+        // SAFETY: out-pointers to locals; the requirements belong to the compiled model.
+        unsafe {
+            if get(compiled, 0, index, &mut req) == STATUS_OK && !req.is_null() {
+                let _ = (self.api.get_requirements_buffer_size)(req, &mut size);
+            }
+        }
+        size
+    }
+
     fn buffer(
         &self,
         element_type: i32,
@@ -394,21 +408,8 @@ impl Tflite {
                 continue;
             }
             w.outputs[pos] = None;
-            let mut req: Handle = std::ptr::null_mut();
-            let mut req_size = 0usize;
-            // SAFETY: out-pointers to locals; the requirements belong to the compiled model.
-            unsafe {
-                if (self.api.get_output_buffer_requirements)(
-                    w.compiled,
-                    0,
-                    info.signature_index,
-                    &mut req,
-                ) == STATUS_OK
-                    && !req.is_null()
-                {
-                    let _ = (self.api.get_requirements_buffer_size)(req, &mut req_size);
-                }
-            }
+            let get = self.api.get_output_buffer_requirements;
+            let req_size = self.required_size(get, w.compiled, info.signature_index);
             w.outputs[pos] = Some(self.buffer(info.element_type, layout, req_size)?);
             changed = true;
         }
@@ -599,21 +600,8 @@ impl Backend for Tflite {
                 self.log_why("LiteRtCompiledModelResizeInputTensorNonStrict", status);
                 return Err(RESIZE_FAILED.into());
             }
-            let mut req: Handle = std::ptr::null_mut();
-            let mut req_size = 0usize;
-            // SAFETY: out-pointers to locals; the requirements belong to the compiled model.
-            unsafe {
-                if (self.api.get_input_buffer_requirements)(
-                    w.compiled,
-                    0,
-                    info.signature_index,
-                    &mut req,
-                ) == STATUS_OK
-                    && !req.is_null()
-                {
-                    let _ = (self.api.get_requirements_buffer_size)(req, &mut req_size);
-                }
-            }
+            let get = self.api.get_input_buffer_requirements;
+            let req_size = self.required_size(get, w.compiled, info.signature_index);
             w.inputs[pos] = Some(self.buffer(info.element_type, layout, req_size)?);
             resized = true;
         }

@@ -16,6 +16,9 @@ pub type Status = i32;
 pub const STATUS_OK: Status = 0;
 pub type Handle = *mut c_void;
 
+/// `LiteRtGetCompiledModel{Input,Output}BufferRequirements(model, signature, tensor, &req)`.
+pub type BufferRequirementsFn = unsafe extern "C" fn(Handle, usize, usize, *mut Handle) -> Status;
+
 /// `kLiteRtElementType*` (the values of TfLiteType).
 pub mod element {
     pub const FLOAT32: i32 = 1;
@@ -126,10 +129,8 @@ pub struct Api {
         unsafe extern "C" fn(Handle, usize, usize, *const i32, usize) -> Status,
     pub get_output_tensor_layouts:
         unsafe extern "C" fn(Handle, usize, usize, *mut Layout, bool) -> Status,
-    pub get_input_buffer_requirements:
-        unsafe extern "C" fn(Handle, usize, usize, *mut Handle) -> Status,
-    pub get_output_buffer_requirements:
-        unsafe extern "C" fn(Handle, usize, usize, *mut Handle) -> Status,
+    pub get_input_buffer_requirements: BufferRequirementsFn,
+    pub get_output_buffer_requirements: BufferRequirementsFn,
     pub get_requirements_buffer_size: unsafe extern "C" fn(Handle, *mut usize) -> Status,
     pub create_managed_tensor_buffer:
         unsafe extern "C" fn(Handle, i32, *const RankedTensorType, usize, *mut Handle) -> Status,
