@@ -173,19 +173,7 @@ unsafe extern "C" fn host_log(level: u32, message: *const u8, len: usize) {
 
 /// Copies a plugin's error message and gives it back to the plugin.
 fn take_error(e: &mut ErrorMessage, fallback: &str) -> String {
-    if e.message.is_null() {
-        return fallback.to_string();
-    }
-    // SAFETY: the plugin set a NUL-terminated string and its release function.
-    let text = unsafe { CStr::from_ptr(e.message) }
-        .to_string_lossy()
-        .into_owned();
-    if let Some(release) = e.release {
-        // SAFETY: released once, with the plugin's own function.
-        unsafe { release(e.message) };
-    }
-    *e = ErrorMessage::empty();
-    text
+    e.take().unwrap_or_else(|| fallback.to_string())
 }
 
 fn open(kind: BackendKind, path: &Path) -> Result<Plugin, String> {

@@ -122,6 +122,25 @@ impl ErrorMessage {
             release: None,
         }
     }
+
+    /// The text a plugin left here, if any, released with the plugin's own function; the slot
+    /// is empty again afterwards (the host, and tests standing in for it, read errors so).
+    pub fn take(&mut self) -> Option<String> {
+        if self.message.is_null() {
+            return None;
+        }
+        // SAFETY: whoever set `message` set a NUL-terminated string and, with it, the function
+        // that frees it; it is read and released once, here.
+        let text = unsafe { std::ffi::CStr::from_ptr(self.message) }
+            .to_string_lossy()
+            .into_owned();
+        if let Some(release) = self.release {
+            // SAFETY: as above.
+            unsafe { release(self.message) };
+        }
+        *self = ErrorMessage::empty();
+        Some(text)
+    }
 }
 
 /// What the host tells a plugin when it loads it.

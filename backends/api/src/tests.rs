@@ -148,16 +148,6 @@ fn host_info(abi: u32) -> HostInfo {
     }
 }
 
-fn take_error(e: &mut ErrorMessage) -> String {
-    assert!(!e.message.is_null());
-    let s = unsafe { CStr::from_ptr(e.message) }
-        .to_string_lossy()
-        .into_owned();
-    unsafe { (e.release.unwrap())(e.message) };
-    *e = ErrorMessage::empty();
-    s
-}
-
 fn load(t: &BackendVTable, blob: &[u8], device: &CStr) -> Result<(*mut c_void, ModelIo), String> {
     let spec = ModelSpec {
         size: size_of::<ModelSpec>() as u32,
@@ -176,7 +166,7 @@ fn load(t: &BackendVTable, blob: &[u8], device: &CStr) -> Result<(*mut c_void, M
     if status == STATUS_OK {
         Ok((model, io))
     } else {
-        Err(take_error(&mut err))
+        Err(err.take().expect("the plugin's error message"))
     }
 }
 
@@ -257,7 +247,10 @@ fn a_backend_works_through_the_c_side() {
         )
     };
     assert_eq!(status, STATUS_ERROR);
-    assert!(take_error(&mut err).contains("produced 2 outputs, the model declares 1"));
+    assert!(err
+        .take()
+        .expect("the plugin's error message")
+        .contains("produced 2 outputs, the model declares 1"));
 
     // Timeouts and panics come back as statuses.
     let stop = [0xffu8];
@@ -274,7 +267,10 @@ fn a_backend_works_through_the_c_side() {
         };
         assert_eq!(status, expected);
     }
-    assert_eq!(take_error(&mut err), "panic in ECHO backend: run panicked");
+    assert_eq!(
+        err.take().expect("the plugin's error message"),
+        "panic in ECHO backend: run panicked"
+    );
     unsafe { (table.model_free)(table.state, model) };
 }
 
@@ -301,7 +297,10 @@ fn a_host_of_another_abi_is_refused() {
     let mut err = ErrorMessage::empty();
     let table = unsafe { __entry::<Echo>(&host_info(ABI_VERSION + 1), &mut err) };
     assert!(table.is_null());
-    assert!(take_error(&mut err).contains("plugin ABI version"));
+    assert!(err
+        .take()
+        .expect("the plugin's error message")
+        .contains("plugin ABI version"));
 }
 
 #[test]

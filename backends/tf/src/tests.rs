@@ -59,19 +59,6 @@ fn host_info(plugin: &CStr) -> HostInfo {
     }
 }
 
-fn take_error(e: &mut ErrorMessage) -> String {
-    if e.message.is_null() {
-        return String::new();
-    }
-    // SAFETY: set by the plugin, released once with its own function.
-    let s = unsafe { CStr::from_ptr(e.message) }
-        .to_string_lossy()
-        .into_owned();
-    unsafe { (e.release.unwrap())(e.message) };
-    *e = ErrorMessage::empty();
-    s
-}
-
 #[test]
 fn refuses_to_load_without_tensorflow_and_names_the_make_target() {
     let dir = std::env::temp_dir().join(format!("redisai-tf-none-{}", std::process::id()));
@@ -81,7 +68,7 @@ fn refuses_to_load_without_tensorflow_and_names_the_make_target() {
     // SAFETY: a valid HostInfo and error slot.
     let table = unsafe { redisai_backend_entry(&host_info(&plugin), &mut err) };
     assert!(table.is_null());
-    let text = take_error(&mut err);
+    let text = err.take().unwrap_or_default();
     assert!(text.contains("make deps-tf"), "{text}");
     assert!(text.contains("not found beside the plugin"), "{text}");
 }
@@ -114,7 +101,7 @@ fn table() -> Option<&'static BackendVTable> {
     let mut err = ErrorMessage::empty();
     // SAFETY: a valid HostInfo and error slot.
     let t = unsafe { redisai_backend_entry(&host_info(&plugin), &mut err) };
-    assert!(!t.is_null(), "{}", take_error(&mut err));
+    assert!(!t.is_null(), "{}", err.take().unwrap_or_default());
     // SAFETY: tables live as long as the process.
     Some(unsafe { &*t })
 }
@@ -150,7 +137,7 @@ fn load(
         assert_eq!(o.len(), outs.len());
         Ok(model)
     } else {
-        Err(take_error(&mut err))
+        Err(err.take().unwrap_or_default())
     }
 }
 
@@ -189,7 +176,7 @@ fn run(
         )
     };
     if status != STATUS_OK {
-        return Err(take_error(&mut err));
+        return Err(err.take().unwrap_or_default());
     }
     Ok(outs
         .into_iter()

@@ -706,22 +706,9 @@ def shape(tensors: List[Tensor], keys: List[str], args: List[str]):
         let mut err = ErrorMessage::empty();
         // SAFETY: a valid HostInfo and error slot.
         let t = unsafe { redisai_backend_entry(&info, &mut err) };
-        assert!(!t.is_null(), "{}", take_error(&mut err));
+        assert!(!t.is_null(), "{}", err.take().unwrap_or_default());
         // SAFETY: tables live as long as the process.
         unsafe { &*t }
-    }
-
-    fn take_error(e: &mut ErrorMessage) -> String {
-        if e.message.is_null() {
-            return String::new();
-        }
-        // SAFETY: set by the plugin, released once.
-        let s = unsafe { CStr::from_ptr(e.message) }
-            .to_string_lossy()
-            .into_owned();
-        unsafe { (e.release.unwrap())(e.message) };
-        *e = ErrorMessage::empty();
-        s
     }
 
     /// A fake host: records the commands it is given, answers a few.
@@ -914,7 +901,7 @@ def model(tensors: List[Tensor], keys: List[str], args: List[str]):
         };
         Run {
             status,
-            error: take_error(&mut err),
+            error: err.take().unwrap_or_default(),
             outputs: outs.0,
         }
     }
@@ -939,7 +926,7 @@ def model(tensors: List[Tensor], keys: List[str], args: List[str]):
         let mut err = ErrorMessage::empty();
         // SAFETY: a valid spec and out-slots.
         let status = unsafe { (t.script_load.unwrap())(t.state, &spec, &mut script, &mut err) };
-        assert_eq!(status, STATUS_OK, "{}", take_error(&mut err));
+        assert_eq!(status, STATUS_OK, "{}", err.take().unwrap_or_default());
 
         let host = FakeHost::default();
         let r = run_through_abi(t, script, &host, "replies", &[], &[b"k"], &[b"7"]);
@@ -1003,7 +990,7 @@ def model(tensors: List[Tensor], keys: List[str], args: List[str]):
         let status = unsafe { (t.script_load.unwrap())(t.state, &spec, &mut other, &mut err) };
         assert_eq!(status, 1);
         assert_eq!(
-            take_error(&mut err),
+            err.take().unwrap_or_default(),
             "expected def but found 'return' here:   File \"<string>\", line 1 return 1 ~~~~~~ <--- HERE "
         );
         unsafe { (t.script_free.unwrap())(t.state, script) };
