@@ -538,7 +538,7 @@ fn reply_search(ctx: &Ctx, p: &Presentation, outcome: Result<Outcome, SearchErro
     for s in shown {
         out.push(R::Bulk(s.key.into()));
         if p.withscores {
-            out.push(bulk(format_score(s.score)));
+            out.push(R::Double(s.score));
         }
         if !p.nocontent {
             out.push(R::Arr(

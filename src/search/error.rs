@@ -104,6 +104,10 @@ pub enum SearchError {
     GeoFilterUnit,
     /// GEOFILTER's unit word, quoted.
     UnknownDistanceUnit(String),
+    /// FT.SEARCH SCORER with a name RediSearch does not know (names are case-sensitive).
+    UnknownScorer(String),
+    /// FT.SEARCH SCORER HAMMING: it compares document payloads, which this module does not keep.
+    ScorerNeedsPayloads,
     /// A geo filter's centre outside the geohash bounds.
     GeoFilterLatLon,
     /// A geo filter's radius of 0 or less.
@@ -255,6 +259,10 @@ impl fmt::Display for SearchError {
             DocumentGeo => f.write_str("Invalid geo string"),
             GeoFilterUnit => f.write_str("Invalid GeoFilter unit"),
             UnknownDistanceUnit(unit) => write!(f, "Unknown distance unit {unit}"),
+            UnknownScorer(name) => write!(f, "No such scorer {name}"),
+            ScorerNeedsPayloads => f.write_str(
+                "SCORER HAMMING needs document payloads, which this module does not keep",
+            ),
             GeoFilterLatLon => f.write_str("Invalid GeoFilter lat/lon"),
             GeoFilterRadius => f.write_str("Invalid GeoFilter radius"),
             GeoFilterArity => f.write_str("GEOFILTER requires 5 arguments"),

@@ -127,6 +127,55 @@ pub fn within(hash: u64, lon: f64, lat: f64, radius_m: f64) -> bool {
     distance(lon, lat, plon, plat) <= radius_m
 }
 
+/// The geohash ranges (half-open) that hold every point within `radius_m` of (`lon`, `lat`):
+/// the cells, at the finest step whose cells are at least as large as the circle's bounding
+/// box, that the box overlaps (at most four). `None` when the box reaches a pole or crosses
+/// the antimeridian: the caller then checks every point.
+pub fn cover(lon: f64, lat: f64, radius_m: f64) -> Option<Vec<(u64, u64)>> {
+    if !(radius_m.is_finite() && radius_m >= 0.0) {
+        return None;
+    }
+    // A little more than the radius: the points compared are cell centres, and a box edge
+    // must not fall on the wrong side of a cell boundary by rounding.
+    let dlat = (radius_m / EARTH_RADIUS_M).to_degrees() * 1.0001 + 1e-7;
+    let (lat_lo, lat_hi) = (lat - dlat, lat + dlat);
+    if lat_lo <= LAT_MIN || lat_hi >= LAT_MAX {
+        return None;
+    }
+    let widest = lat_lo.abs().max(lat_hi.abs()).to_radians().cos();
+    if widest <= 1e-9 {
+        return None;
+    }
+    let dlon = dlat / widest;
+    let (lon_lo, lon_hi) = (lon - dlon, lon + dlon);
+    if lon_lo <= LON_MIN || lon_hi >= LON_MAX {
+        return None;
+    }
+    let (lat_span, lon_span) = (LAT_MAX - LAT_MIN, LON_MAX - LON_MIN);
+    let mut step = STEP;
+    while step > 0
+        && (lat_span / f64::from(1u32 << step) < 2.0 * dlat
+            || lon_span / f64::from(1u32 << step) < 2.0 * dlon)
+    {
+        step -= 1;
+    }
+    let cells = f64::from(1u32 << step);
+    let max = (1u32 << step) - 1;
+    let index = |v: f64, min: f64, span: f64| -> u32 {
+        (((v - min) / span * cells).floor().max(0.0) as u32).min(max)
+    };
+    let shift = STEP - step;
+    let width = 1u64 << (2 * shift);
+    let mut out = Vec::with_capacity(4);
+    for ilat in index(lat_lo, LAT_MIN, lat_span)..=index(lat_hi, LAT_MIN, lat_span) {
+        for ilon in index(lon_lo, LON_MIN, lon_span)..=index(lon_hi, LON_MIN, lon_span) {
+            let base = interleave(ilat << shift, ilon << shift);
+            out.push((base, base + width));
+        }
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,6 +235,45 @@ mod tests {
             );
         }
         assert_eq!(Unit::parse(b"KM"), Some(Unit::Km));
+    }
+
+    #[test]
+    fn the_cover_holds_every_point_in_the_circle() {
+        // A deterministic scatter of points around a few centres and radii: every point
+        // within the radius must fall in one of the cover's ranges.
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 11) as f64 / (1u64 << 53) as f64
+        };
+        for (lon, lat, r) in [
+            (2.35, 48.85, 1000.0),
+            (-122.4, 37.7, 50_000.0),
+            (0.0, 0.0, 10.0),
+            (139.7, 35.7, 300_000.0),
+            (170.0, -60.0, 20_000.0),
+        ] {
+            let ranges = cover(lon, lat, r).expect("a cover");
+            assert!(ranges.len() <= 4);
+            let deg = (r / EARTH_RADIUS_M).to_degrees() * 3.0;
+            for _ in 0..2000 {
+                let (plon, plat) = (
+                    lon + (next() - 0.5) * deg / lat.to_radians().cos(),
+                    lat + (next() - 0.5) * deg,
+                );
+                let h = encode(plon, plat);
+                if within(h, lon, lat, r) {
+                    assert!(
+                        ranges.iter().any(|(a, b)| (*a..*b).contains(&h)),
+                        "{plon} {plat}"
+                    );
+                }
+            }
+        }
+        assert_eq!(cover(0.0, 85.0, 100_000.0), None);
+        assert_eq!(cover(179.999, 0.0, 1000.0), None);
         assert_eq!(Unit::parse(b"yd"), None);
     }
 }

@@ -75,9 +75,11 @@ pub mod geo;
 pub mod hnsw;
 pub mod index;
 pub mod pool;
+pub mod postings;
 pub mod query;
 pub mod request;
 pub mod schema;
+pub mod score;
 pub mod vector;
 
 use std::collections::BTreeMap;

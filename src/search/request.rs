@@ -29,6 +29,7 @@ use super::geo;
 use super::index::{Request, SortBy};
 use super::query::{self, Expr, Query};
 use super::schema::{FieldKind, IndexDef};
+use super::score::Scorer;
 
 /// How the documents are shown, decided at parse time and applied when replying.
 #[derive(Debug, Clone, PartialEq)]
@@ -99,6 +100,8 @@ pub fn parse(def: &IndexDef, words: &[&[u8]], resp3: bool) -> Result<SearchReque
     let mut legacy_filters: Vec<LegacyFilter> = Vec::new();
     let mut geo_filter: Option<GeoFilter> = None;
     let mut in_keys: Option<HashSet<Vec<u8>>> = None;
+    let mut scorer = Scorer::default();
+    let mut verbatim = false;
     let mut i = 1;
     while i < words.len() {
         let w = words[i].to_ascii_uppercase();
@@ -106,9 +109,16 @@ pub fn parse(def: &IndexDef, words: &[&[u8]], resp3: bool) -> Result<SearchReque
         match w.as_slice() {
             b"NOCONTENT" => p.nocontent = true,
             b"WITHSCORES" => p.withscores = true,
-            b"VERBATIM" | b"NOSTOPWORDS" | b"INORDER" | b"WITHPAYLOADS" | b"WITHSORTKEYS"
-            | b"EXPLAINSCORE" => {}
-            b"SLOP" | b"TIMEOUT" | b"LANGUAGE" | b"EXPANDER" | b"SCORER" | b"PAYLOAD" => {
+            b"VERBATIM" => verbatim = true,
+            b"NOSTOPWORDS" | b"INORDER" | b"WITHPAYLOADS" | b"WITHSORTKEYS" | b"EXPLAINSCORE" => {}
+            b"SCORER" => {
+                let name = words
+                    .get(i)
+                    .ok_or_else(|| SearchError::bad("SCORER", BadArg::Plain))?;
+                scorer = Scorer::parse(name)?;
+                i += 1;
+            }
+            b"SLOP" | b"TIMEOUT" | b"LANGUAGE" | b"EXPANDER" | b"PAYLOAD" => {
                 if i >= words.len() {
                     return Err(SearchError::bad(lossy(&w), BadArg::Plain));
                 }
@@ -234,6 +244,8 @@ pub fn parse(def: &IndexDef, words: &[&[u8]], resp3: bool) -> Result<SearchReque
             offset,
             count,
             in_keys,
+            scorer,
+            verbatim,
         },
         presentation: p,
     })

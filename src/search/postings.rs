@@ -1,0 +1,642 @@
+//! Inverted indexes: from values to the documents that hold them, so a filter costs what it
+//! matches rather than what the index holds.
+//!
+//! - TEXT: one term dictionary for all TEXT fields (as RediSearch keeps it), ordered for
+//!   prefix lookups. Each term's postings are sorted document ids with the term's weighted
+//!   frequency and the mask of the fields it occurs in. Stems are terms of their own, written
+//!   `+stem` as RediSearch writes them, added where a token's English stem differs from it.
+//! - TAG: per field, each tag value's documents as a bitmap.
+//! - NUMERIC and GEO: per field, an ordered set of (value, id) pairs: a range is one walk.
+//!   A GEO value is its 52-bit geohash; a radius becomes up to nine geohash cells.
+//!
+//! Sets of documents are roaring bitmaps: intersections and unions of postings, the
+//! complement for `-x`, and a filtered vector search's membership test all stay cheap.
+//! Pure: no Redis, no locks (the index's lock covers it).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use roaring::RoaringBitmap;
+
+use super::geo;
+use super::query::{is_stopword, Expr, TagPattern, TextPattern};
+use super::schema::{FieldKind, FieldValue, IndexDef};
+
+/// What a stem's occurrence counts for, relative to the token's (RediSearch's
+/// `STEM_TOKEN_FACTOR`).
+const STEM_FACTOR: f64 = 0.2;
+
+/// The prefix that marks a stem in the term dictionary.
+pub const STEM_PREFIX: char = '+';
+
+/// The English stem of `token` when it differs from the token (RediSearch indexes a stem
+/// only then).
+pub fn stem(token: &str) -> Option<String> {
+    let s = rust_stemmers::Stemmer::create(rust_stemmers::Algorithm::English).stem(token);
+    (s != token).then(|| s.into_owned())
+}
+
+/// The terms a query term stands for when the query is not VERBATIM: itself, its stem
+/// marker, and the bare stem when that differs (RediSearch's stemming expander).
+pub fn expansions(term: &str) -> Vec<String> {
+    let s = rust_stemmers::Stemmer::create(rust_stemmers::Algorithm::English).stem(term);
+    let mut out = vec![term.to_string(), format!("{STEM_PREFIX}{s}")];
+    if s != term {
+        out.push(s.into_owned());
+    }
+    out
+}
+
+/// A term's postings, struct-of-arrays and sorted by id.
+#[derive(Debug, Default)]
+pub struct Term {
+    ids: Vec<u32>,
+    freqs: Vec<u32>,
+    masks: Vec<u64>,
+}
+
+impl Term {
+    pub fn docs(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// The document's weighted frequency and field mask for this term.
+    pub fn get(&self, id: u32) -> Option<(u32, u64)> {
+        let i = self.ids.binary_search(&id).ok()?;
+        Some((self.freqs[i], self.masks[i]))
+    }
+
+    fn insert(&mut self, id: u32, freq: u32, mask: u64) {
+        // New documents take the highest ids, so this is mostly a push.
+        match self.ids.last() {
+            Some(&last) if last >= id => {
+                let i = self.ids.partition_point(|&x| x < id);
+                self.ids.insert(i, id);
+                self.freqs.insert(i, freq);
+                self.masks.insert(i, mask);
+            }
+            _ => {
+                self.ids.push(id);
+                self.freqs.push(freq);
+                self.masks.push(mask);
+            }
+        }
+    }
+
+    fn remove(&mut self, id: u32) {
+        if let Ok(i) = self.ids.binary_search(&id) {
+            self.ids.remove(i);
+            self.freqs.remove(i);
+            self.masks.remove(i);
+        }
+    }
+
+    /// The documents with this term in a field of `mask`.
+    fn matching(&self, mask: u64, out: &mut RoaringBitmap) {
+        if mask == u64::MAX {
+            if out.is_empty() {
+                // Sorted ids: the bitmap builds in one pass.
+                if let Ok(b) = RoaringBitmap::from_sorted_iter(self.ids.iter().copied()) {
+                    *out = b;
+                    return;
+                }
+            }
+            out.extend(self.ids.iter().copied());
+            return;
+        }
+        out.extend(
+            self.ids
+                .iter()
+                .zip(&self.masks)
+                .filter(|(_, m)| *m & mask != 0)
+                .map(|(id, _)| *id),
+        );
+    }
+
+    fn bytes(&self) -> usize {
+        self.ids.capacity() * 16 + 48
+    }
+}
+
+/// What one document's TEXT fields contribute: per term its weighted frequency and fields,
+/// plus the two numbers the scorers normalise by.
+#[derive(Debug, Default)]
+pub struct TextStats {
+    pub terms: HashMap<String, (u32, u64)>,
+    /// The largest term frequency (TFIDF's norm).
+    pub max_freq: u32,
+    /// The weighted token count, stems not counted (BM25's document length).
+    pub len: u32,
+}
+
+/// A TEXT field's place in the term masks and how its tokens count.
+#[derive(Debug, Clone, Copy)]
+struct TextField {
+    bit: u8,
+    weight: f64,
+    nostem: bool,
+}
+
+/// Analyses a document's TEXT values as RediSearch's forward index does: every token but a
+/// stopword counts `max(1, ⌊weight⌋)`, its stem (unless the field is NOSTEM) `max(1,
+/// ⌊weight·0.2⌋)`.
+fn analyse(fields: &[Option<TextField>], values: &[FieldValue]) -> TextStats {
+    let mut stats = TextStats::default();
+    for (i, field) in fields.iter().enumerate() {
+        let (
+            Some(TextField {
+                bit,
+                weight,
+                nostem,
+            }),
+            Some(FieldValue::Text(tokens)),
+        ) = (field, values.get(i))
+        else {
+            continue;
+        };
+        let mask = 1u64 << bit;
+        let w = (*weight as u32).max(1);
+        let ws = ((*weight * STEM_FACTOR) as u32).max(1);
+        for token in tokens.iter().filter(|t| !is_stopword(t)) {
+            let e = stats.terms.entry(token.clone()).or_default();
+            e.0 = e.0.saturating_add(w);
+            e.1 |= mask;
+            stats.max_freq = stats.max_freq.max(e.0);
+            stats.len = stats.len.saturating_add(w);
+            if !*nostem {
+                if let Some(s) = stem(token) {
+                    let e = stats.terms.entry(format!("{STEM_PREFIX}{s}")).or_default();
+                    e.0 = e.0.saturating_add(ws);
+                    e.1 |= mask;
+                    stats.max_freq = stats.max_freq.max(e.0);
+                }
+            }
+        }
+    }
+    stats
+}
+
+/// Maps an f64 to a u64 with the same order (negative numbers below positive ones).
+fn ordered(v: f64) -> u64 {
+    let bits = v.to_bits();
+    if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | (1 << 63)
+    }
+}
+
+pub struct Postings {
+    /// Each schema field's bit in a term's field mask and weight (TEXT fields only; a
+    /// schema's 65th TEXT field and later are not indexed).
+    text: Vec<Option<TextField>>,
+    terms: BTreeMap<Box<str>, Term>,
+    tags: Vec<Option<BTreeMap<Box<str>, RoaringBitmap>>>,
+    /// NUMERIC values (order-preserving bits) and GEO hashes, with their documents.
+    sorted: Vec<Option<BTreeSet<(u64, u32)>>>,
+    /// Per field, the documents that have a value for it (`ismissing`).
+    present: Vec<RoaringBitmap>,
+    geo_fields: Vec<bool>,
+    pub live: RoaringBitmap,
+    /// Sum of the documents' text lengths (BM25's average).
+    pub total_len: u64,
+}
+
+/// What a filter evaluation needs besides the expression.
+pub struct EvalCtx<'a> {
+    pub verbatim: bool,
+    /// The documents each VECTOR_RANGE clause found, in clause order.
+    pub ranges: &'a [RoaringBitmap],
+    /// Per-document check of a phrase (the postings give the candidates).
+    pub phrase: &'a dyn Fn(u32, Option<usize>, &TextPattern) -> bool,
+}
+
+impl EvalCtx<'_> {
+    /// The context under a negation: RediSearch does not expand the terms of `-x` to their
+    /// stems, so `-dog` leaves documents that only say `dogs`.
+    fn negated(&self) -> Self {
+        EvalCtx {
+            verbatim: true,
+            ranges: self.ranges,
+            phrase: self.phrase,
+        }
+    }
+}
+
+impl Postings {
+    pub fn new(def: &IndexDef) -> Postings {
+        let mut next = 0u8;
+        let text = def
+            .fields
+            .iter()
+            .map(|f| match f.kind {
+                FieldKind::Text { weight, nostem } if next < 64 => {
+                    next += 1;
+                    Some(TextField {
+                        bit: next - 1,
+                        weight,
+                        nostem,
+                    })
+                }
+                _ => None,
+            })
+            .collect();
+        Postings {
+            text,
+            terms: BTreeMap::new(),
+            tags: def
+                .fields
+                .iter()
+                .map(|f| matches!(f.kind, FieldKind::Tag { .. }).then(BTreeMap::new))
+                .collect(),
+            sorted: def
+                .fields
+                .iter()
+                .map(|f| matches!(f.kind, FieldKind::Numeric | FieldKind::Geo).then(BTreeSet::new))
+                .collect(),
+            present: vec![RoaringBitmap::new(); def.fields.len()],
+            geo_fields: def
+                .fields
+                .iter()
+                .map(|f| matches!(f.kind, FieldKind::Geo))
+                .collect(),
+            live: RoaringBitmap::new(),
+            total_len: 0,
+        }
+    }
+
+    pub fn has_text(&self) -> bool {
+        self.text.iter().any(Option::is_some)
+    }
+
+    /// `Some(nostem)` for an indexed TEXT field.
+    pub fn nostem(&self, field: usize) -> Option<bool> {
+        self.text.get(field).copied().flatten().map(|t| t.nostem)
+    }
+
+    /// What a document's TEXT values contribute (see [`TextStats`]).
+    pub fn analyse(&self, values: &[FieldValue]) -> TextStats {
+        analyse(&self.text, values)
+    }
+
+    pub fn term(&self, t: &str) -> Option<&Term> {
+        self.terms.get(t)
+    }
+
+    /// Adds document `id` (not yet present) with its values and analysed text.
+    pub fn add(&mut self, id: u32, values: &[FieldValue], text: &TextStats) {
+        self.live.insert(id);
+        for (i, v) in values.iter().enumerate() {
+            if matches!(v, FieldValue::Missing) {
+                continue;
+            }
+            self.present[i].insert(id);
+            match v {
+                FieldValue::Tag(tags) => {
+                    if let Some(Some(map)) = self.tags.get_mut(i) {
+                        for t in tags {
+                            map.entry(t.as_str().into()).or_default().insert(id);
+                        }
+                    }
+                }
+                FieldValue::Numeric(n) => {
+                    if let Some(Some(set)) = self.sorted.get_mut(i) {
+                        set.insert((ordered(*n), id));
+                    }
+                }
+                FieldValue::Geo(h) => {
+                    if let Some(Some(set)) = self.sorted.get_mut(i) {
+                        set.insert((*h, id));
+                    }
+                }
+                _ => {}
+            }
+        }
+        for (t, &(freq, mask)) in &text.terms {
+            match self.terms.get_mut(t.as_str()) {
+                Some(term) => term.insert(id, freq, mask),
+                None => {
+                    let mut term = Term::default();
+                    term.insert(id, freq, mask);
+                    self.terms.insert(t.as_str().into(), term);
+                }
+            }
+        }
+        self.total_len += u64::from(text.len);
+    }
+
+    /// Removes document `id`, given what [`add`](Self::add) was given for it.
+    pub fn remove(&mut self, id: u32, values: &[FieldValue], text: &TextStats) {
+        self.live.remove(id);
+        for (i, v) in values.iter().enumerate() {
+            self.present[i].remove(id);
+            match v {
+                FieldValue::Tag(tags) => {
+                    if let Some(Some(map)) = self.tags.get_mut(i) {
+                        for t in tags {
+                            if let Some(b) = map.get_mut(t.as_str()) {
+                                b.remove(id);
+                                if b.is_empty() {
+                                    map.remove(t.as_str());
+                                }
+                            }
+                        }
+                    }
+                }
+                FieldValue::Numeric(n) => {
+                    if let Some(Some(set)) = self.sorted.get_mut(i) {
+                        set.remove(&(ordered(*n), id));
+                    }
+                }
+                FieldValue::Geo(h) => {
+                    if let Some(Some(set)) = self.sorted.get_mut(i) {
+                        set.remove(&(*h, id));
+                    }
+                }
+                _ => {}
+            }
+        }
+        for t in text.terms.keys() {
+            if let Some(term) = self.terms.get_mut(t.as_str()) {
+                term.remove(id);
+                if term.ids.is_empty() {
+                    self.terms.remove(t.as_str());
+                }
+            }
+        }
+        self.total_len = self.total_len.saturating_sub(u64::from(text.len));
+    }
+
+    /// Approximate heap bytes.
+    pub fn bytes(&self) -> usize {
+        let terms: usize = self
+            .terms
+            .iter()
+            .map(|(k, t)| k.len() + t.bytes() + 32)
+            .sum();
+        let tags: usize = self
+            .tags
+            .iter()
+            .flatten()
+            .flat_map(|m| m.iter())
+            .map(|(k, b)| k.len() + b.serialized_size() + 48)
+            .sum();
+        let sorted: usize = self.sorted.iter().flatten().map(|s| s.len() * 24).sum();
+        let present: usize = self.present.iter().map(|b| b.serialized_size()).sum();
+        terms + tags + sorted + present + self.live.serialized_size()
+    }
+
+    /// How many documents hold tag `tag` in `field` (its IDF's document frequency).
+    pub fn tag_docs(&self, field: usize, tag: &str) -> usize {
+        match self.tags.get(field) {
+            Some(Some(map)) => map.get(tag).map_or(0, |b| b.len() as usize),
+            _ => 0,
+        }
+    }
+
+    /// The text mask a clause on `field` (or every TEXT field) looks in.
+    pub fn field_mask(&self, field: Option<usize>) -> u64 {
+        match field {
+            None => u64::MAX,
+            Some(f) => match self.text.get(f).copied().flatten() {
+                Some(t) => 1 << t.bit,
+                None => 0,
+            },
+        }
+    }
+
+    /// The dictionary terms a pattern stands for (stems excluded but where the expansion of
+    /// a plain term asks for one).
+    pub fn pattern_terms(&self, pattern: &TextPattern, verbatim: bool) -> Vec<&str> {
+        match pattern {
+            TextPattern::Term(t) => {
+                let names = if verbatim {
+                    vec![t.clone()]
+                } else {
+                    expansions(t)
+                };
+                names
+                    .iter()
+                    .filter_map(|n| self.terms.get_key_value(n.as_str()).map(|(k, _)| &**k))
+                    .collect()
+            }
+            TextPattern::Prefix(p) => self
+                .terms
+                .range::<str, _>((
+                    std::ops::Bound::Included(p.as_str()),
+                    std::ops::Bound::Unbounded,
+                ))
+                .map(|(k, _)| &**k)
+                .take_while(|k| k.starts_with(p.as_str()))
+                .filter(|k| !k.starts_with(STEM_PREFIX))
+                .collect(),
+            TextPattern::Suffix(p) => self.scan(|k| k.ends_with(p.as_str())),
+            TextPattern::Contains(p) => self.scan(|k| k.contains(p.as_str())),
+            TextPattern::Fuzzy(t, d) => {
+                self.scan(|k| super::query::within_distance(k, t, *d as usize))
+            }
+            TextPattern::Phrase(words) => words
+                .iter()
+                .filter_map(|w| self.terms.get_key_value(w.as_str()).map(|(k, _)| &**k))
+                .collect(),
+        }
+    }
+
+    fn scan(&self, keep: impl Fn(&str) -> bool) -> Vec<&str> {
+        self.terms
+            .keys()
+            .filter(|k| !k.starts_with(STEM_PREFIX) && keep(k))
+            .map(|k| &**k)
+            .collect()
+    }
+
+    /// The documents `expr` matches.
+    pub fn eval(&self, expr: &Expr, ctx: &EvalCtx) -> RoaringBitmap {
+        match expr {
+            Expr::All => self.live.clone(),
+            Expr::And(parts) => {
+                let (neg, pos): (Vec<&Expr>, Vec<&Expr>) =
+                    parts.iter().partition(|e| matches!(e, Expr::Not(_)));
+                let mut acc: Option<RoaringBitmap> = None;
+                for e in pos {
+                    let b = self.eval(e, ctx);
+                    acc = Some(match acc {
+                        None => b,
+                        Some(a) => a & b,
+                    });
+                    if acc.as_ref().is_some_and(RoaringBitmap::is_empty) {
+                        return RoaringBitmap::new();
+                    }
+                }
+                let mut acc = acc.unwrap_or_else(|| self.live.clone());
+                for e in neg {
+                    if let Expr::Not(inner) = e {
+                        acc -= self.eval(inner, &ctx.negated());
+                    }
+                }
+                acc
+            }
+            Expr::Or(parts) => {
+                let mut acc = RoaringBitmap::new();
+                for e in parts {
+                    acc |= self.eval(e, ctx);
+                }
+                acc
+            }
+            Expr::Not(inner) => &self.live - self.eval(inner, &ctx.negated()),
+            Expr::Tag { field, patterns } => {
+                let mut acc = RoaringBitmap::new();
+                let Some(Some(map)) = self.tags.get(*field) else {
+                    return acc;
+                };
+                for p in patterns {
+                    match p {
+                        TagPattern::Exact(t) => {
+                            if let Some(b) = map.get(t.as_str()) {
+                                acc |= b;
+                            }
+                        }
+                        TagPattern::Prefix(t) => {
+                            for (_, b) in map
+                                .range::<str, _>((
+                                    std::ops::Bound::Included(t.as_str()),
+                                    std::ops::Bound::Unbounded,
+                                ))
+                                .take_while(|(k, _)| k.starts_with(t.as_str()))
+                            {
+                                acc |= b;
+                            }
+                        }
+                        _ => {
+                            for (k, b) in map.iter() {
+                                if p.matches(k) {
+                                    acc |= b;
+                                }
+                            }
+                        }
+                    }
+                }
+                acc
+            }
+            Expr::Numeric {
+                field,
+                lo,
+                lo_inclusive,
+                hi,
+                hi_inclusive,
+            } => {
+                let Some(Some(set)) = self.sorted.get(*field) else {
+                    return RoaringBitmap::new();
+                };
+                // A GEO field's range compares the geohash, as RediSearch's does.
+                let is_geo = self.is_geo_set(*field);
+                let key = |v: f64| -> u64 {
+                    if is_geo {
+                        if v <= 0.0 {
+                            0
+                        } else if v >= u64::MAX as f64 {
+                            u64::MAX
+                        } else {
+                            v as u64
+                        }
+                    } else {
+                        ordered(v)
+                    }
+                };
+                if lo > hi || lo.is_nan() || hi.is_nan() {
+                    return RoaringBitmap::new();
+                }
+                let mut acc = RoaringBitmap::new();
+                for &(k, id) in set.range((key(*lo), 0)..=(key(*hi), u32::MAX)) {
+                    let v = if is_geo { k as f64 } else { f64::NAN };
+                    let keep = if is_geo {
+                        (if *lo_inclusive { v >= *lo } else { v > *lo })
+                            && (if *hi_inclusive { v <= *hi } else { v < *hi })
+                    } else {
+                        (*lo_inclusive || k != ordered(*lo)) && (*hi_inclusive || k != ordered(*hi))
+                    };
+                    if keep {
+                        acc.insert(id);
+                    }
+                }
+                acc
+            }
+            Expr::Geo {
+                field,
+                lon,
+                lat,
+                radius_m,
+            } => {
+                let Some(Some(set)) = self.sorted.get(*field) else {
+                    return RoaringBitmap::new();
+                };
+                let mut acc = RoaringBitmap::new();
+                match geo::cover(*lon, *lat, *radius_m) {
+                    Some(ranges) => {
+                        for (from, to) in ranges {
+                            for &(h, id) in set.range((from, 0)..(to, 0)) {
+                                if geo::within(h, *lon, *lat, *radius_m) {
+                                    acc.insert(id);
+                                }
+                            }
+                        }
+                    }
+                    None => {
+                        for &(h, id) in set.iter() {
+                            if geo::within(h, *lon, *lat, *radius_m) {
+                                acc.insert(id);
+                            }
+                        }
+                    }
+                }
+                acc
+            }
+            Expr::Text { field, pattern } => {
+                let mask = self.field_mask(*field);
+                let mut acc = RoaringBitmap::new();
+                if mask == 0 {
+                    return acc;
+                }
+                match pattern {
+                    TextPattern::Phrase(words) => {
+                        let mut cand: Option<RoaringBitmap> = None;
+                        for w in words {
+                            let mut b = RoaringBitmap::new();
+                            if let Some(t) = self.terms.get(w.as_str()) {
+                                t.matching(mask, &mut b);
+                            }
+                            cand = Some(match cand {
+                                None => b,
+                                Some(c) => c & b,
+                            });
+                        }
+                        let cand = cand.unwrap_or_else(|| self.live.clone());
+                        for id in cand.iter() {
+                            if (ctx.phrase)(id, *field, pattern) {
+                                acc.insert(id);
+                            }
+                        }
+                    }
+                    _ => {
+                        for t in self.pattern_terms(pattern, ctx.verbatim) {
+                            if let Some(term) = self.terms.get(t) {
+                                term.matching(mask, &mut acc);
+                            }
+                        }
+                    }
+                }
+                acc
+            }
+            Expr::Missing(field) => match self.present.get(*field) {
+                Some(p) => &self.live - p,
+                None => self.live.clone(),
+            },
+            Expr::VectorRange { clause, .. } => {
+                ctx.ranges.get(*clause).cloned().unwrap_or_default()
+            }
+        }
+    }
+
+    fn is_geo_set(&self, field: usize) -> bool {
+        self.geo_fields.get(field).copied().unwrap_or(false)
+    }
+}

@@ -1,0 +1,491 @@
+//! Relevance: RediSearch's scorers (TFIDF, its default, TFIDF.DOCNORM, BM25, BM25STD,
+//! DISMAX, DOCSCORE) over the same result tree RediSearch builds for a document: a term's
+//! frequency and IDF, unions and intersections summing their children, filters counting as
+//! "virtual" results, and TFIDF/BM25 dividing by the slop between the matched terms'
+//! positions. Numbers follow RediSearch 2.10 (`src/ext/default.c`): the TFIDF IDF is
+//! `logb(1 + N/df)` with N one more than the document count, BM25STD's is
+//! `ln(1 + (N - df + 0.5)/(df + 0.5))`, k1 = 1.2 and b = 0.5.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use super::error::SearchError;
+use super::postings::{stem, Postings, STEM_PREFIX};
+use super::query::{is_stopword, Expr, TextPattern};
+use super::schema::FieldValue;
+
+// RediSearch keeps these as C floats; computing with the same values gives its digits.
+const K1: f64 = 1.2f32 as f64;
+const K1_PLUS_1: f64 = (1.2f32 + 1.0f32) as f64;
+const B: f64 = 0.5;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Scorer {
+    #[default]
+    Tfidf,
+    TfidfDocNorm,
+    Bm25,
+    Bm25Std,
+    DisMax,
+    DocScore,
+}
+
+impl Scorer {
+    /// FT.SEARCH `SCORER name`. HAMMING needs document payloads, which this module does not
+    /// keep: refused rather than answered with zeros.
+    pub fn parse(name: &[u8]) -> Result<Scorer, SearchError> {
+        Ok(match name {
+            b"TFIDF" => Scorer::Tfidf,
+            b"TFIDF.DOCNORM" => Scorer::TfidfDocNorm,
+            b"BM25" => Scorer::Bm25,
+            b"BM25STD" => Scorer::Bm25Std,
+            b"DISMAX" => Scorer::DisMax,
+            b"DOCSCORE" => Scorer::DocScore,
+            b"HAMMING" => return Err(SearchError::ScorerNeedsPayloads),
+            _ => {
+                return Err(SearchError::UnknownScorer(
+                    String::from_utf8_lossy(name).into_owned(),
+                ))
+            }
+        })
+    }
+
+    /// Whether every document gets the same score, whatever it holds (then document order
+    /// is the answer's order and nothing needs computing).
+    pub fn is_constant(self, postings: &Postings) -> bool {
+        match self {
+            Scorer::DocScore => true,
+            // Without TEXT fields every norm is 0: every TFIDF score is the same infinity.
+            Scorer::Tfidf | Scorer::TfidfDocNorm => !postings.has_text(),
+            _ => false,
+        }
+    }
+}
+
+/// A document's part in a query's result, shaped as RediSearch's result tree.
+enum Node {
+    /// A text term (with the positions it occurs at) or a tag value (without).
+    Term {
+        name: Option<String>,
+        freq: u32,
+        df: usize,
+    },
+    Agg {
+        union: bool,
+        children: Vec<Node>,
+    },
+    /// A filter's match (numeric, geo, `*`, a negation): no term, no positions.
+    Virtual {
+        freq: u32,
+        wildcard: bool,
+    },
+}
+
+/// One document as the scorer sees it.
+pub struct DocView<'a> {
+    pub id: u32,
+    pub values: &'a [FieldValue],
+    pub max_freq: u32,
+    pub len: u32,
+}
+
+pub struct ScoreCtx<'a> {
+    pub postings: &'a Postings,
+    pub scorer: Scorer,
+    pub verbatim: bool,
+    /// Whether a non-text leaf matches the document (numeric, geo, missing, vector range).
+    pub leaf: &'a dyn Fn(&Expr, &DocView) -> bool,
+    stems: RefCell<HashMap<String, Option<String>>>,
+}
+
+impl<'a> ScoreCtx<'a> {
+    pub fn new(
+        postings: &'a Postings,
+        scorer: Scorer,
+        verbatim: bool,
+        leaf: &'a dyn Fn(&Expr, &DocView) -> bool,
+    ) -> ScoreCtx<'a> {
+        ScoreCtx {
+            postings,
+            scorer,
+            verbatim,
+            leaf,
+            stems: RefCell::new(HashMap::new()),
+        }
+    }
+
+    /// The document's score for `expr` (which it matches).
+    pub fn score(&self, expr: &Expr, doc: &DocView) -> f64 {
+        let Some(node) = self.node(expr, doc) else {
+            return 0.0;
+        };
+        let live = self.postings.live.len() as f64;
+        let avg = if live > 0.0 {
+            self.postings.total_len as f64 / live
+        } else {
+            0.0
+        };
+        match self.scorer {
+            Scorer::DocScore => 1.0,
+            Scorer::DisMax => dismax(&node),
+            Scorer::Tfidf | Scorer::TfidfDocNorm => {
+                let norm = if self.scorer == Scorer::Tfidf {
+                    doc.max_freq
+                } else {
+                    doc.len
+                };
+                let raw = self.tfidf(&node);
+                let s = raw / f64::from(norm);
+                s / f64::from(self.slop(&node, doc))
+            }
+            Scorer::Bm25 => {
+                let raw = self.bm25(&node, avg);
+                raw / f64::from(self.slop(&node, doc))
+            }
+            Scorer::Bm25Std => self.bm25std(&node, doc, avg),
+        }
+    }
+
+    fn idf(&self, df: usize) -> f64 {
+        let n = self.postings.live.len() as f64 + 1.0;
+        logb(1.0 + n / (df.max(1) as f64))
+    }
+
+    /// RediSearch computes the ratio in C floats; so does this, for the same digits.
+    fn bm25_idf(&self, df: usize) -> f64 {
+        let n = self.postings.live.len() as f32;
+        let df = df as f32;
+        f64::from(1.0f32 + (n - df + 0.5) / (df + 0.5)).ln()
+    }
+
+    fn tfidf(&self, node: &Node) -> f64 {
+        match node {
+            Node::Term { freq, df, .. } => f64::from(*freq) * self.idf(*df),
+            Node::Agg { children, .. } => children.iter().map(|c| self.tfidf(c)).sum(),
+            Node::Virtual { freq, .. } => f64::from(*freq),
+        }
+    }
+
+    fn bm25(&self, node: &Node, avg: f64) -> f64 {
+        let k = K1 * (1.0 - B + B * avg);
+        match node {
+            Node::Term { freq, df, .. } => {
+                let f = f64::from(*freq);
+                self.idf(*df) * f / (f + k)
+            }
+            Node::Agg { children, .. } => children.iter().map(|c| self.bm25(c, avg)).sum(),
+            Node::Virtual { freq, .. } => {
+                let f = f64::from(*freq);
+                if f == 0.0 {
+                    0.0
+                } else {
+                    f / (f + k)
+                }
+            }
+        }
+    }
+
+    fn bm25std(&self, node: &Node, doc: &DocView, avg: f64) -> f64 {
+        let ratio = if avg > 0.0 {
+            f64::from(doc.len) / avg
+        } else {
+            0.0
+        };
+        let tf = |f: f64| f * K1_PLUS_1 / (f + K1 * (1.0 - B + B * ratio));
+        match node {
+            Node::Term { freq, df, .. } => self.bm25_idf(*df) * tf(f64::from(*freq)),
+            Node::Agg { children, .. } => children.iter().map(|c| self.bm25std(c, doc, avg)).sum(),
+            // Only `*` counts: a numeric or geo match scores nothing under BM25STD.
+            Node::Virtual { freq, wildcard } => {
+                if *wildcard && *freq > 0 {
+                    tf(f64::from(*freq))
+                } else {
+                    0.0
+                }
+            }
+        }
+    }
+
+    /// RediSearch's `IndexResult_MinOffsetDelta`: how far apart the matched terms are.
+    fn slop(&self, node: &Node, doc: &DocView) -> u32 {
+        let Node::Agg { children, .. } = node else {
+            return 1;
+        };
+        let num = children.len();
+        if num <= 1 {
+            return 1;
+        }
+        let mut dist: u64 = 0;
+        let mut i = 0;
+        while i < num {
+            while i < num && !has_offsets(&children[i]) {
+                i += 1;
+            }
+            if i == num {
+                break;
+            }
+            let v1 = self.offsets(&children[i], doc);
+            i += 1;
+            while i < num && !has_offsets(&children[i]) {
+                i += 1;
+            }
+            if i == num {
+                break;
+            }
+            let v2 = self.offsets(&children[i], doc);
+            let (mut a, mut b) = (v1.iter().copied(), v2.iter().copied());
+            let (mut p1, mut p2) = (a.next(), b.next());
+            let delta = |x: Option<u32>, y: Option<u32>| -> u64 {
+                let (x, y) = (x.unwrap_or(u32::MAX), y.unwrap_or(u32::MAX));
+                u64::from(x.abs_diff(y))
+            };
+            let mut cd = delta(p1, p2);
+            while cd > 1 && p1.is_some() && p2.is_some() {
+                cd = cd.min(delta(p1, p2));
+                if p2 > p1 {
+                    p1 = a.next();
+                } else {
+                    p2 = b.next();
+                }
+            }
+            dist = dist.saturating_add(cd.saturating_mul(cd));
+        }
+        if dist > 0 {
+            ((dist as f64).sqrt() as u32).max(1)
+        } else {
+            (num as u32 - 1).max(1)
+        }
+    }
+
+    /// Where a node's terms occur in the document: one position counter over the TEXT
+    /// fields in schema order, stopwords not counted.
+    fn offsets(&self, node: &Node, doc: &DocView) -> Vec<u32> {
+        match node {
+            Node::Term { name: Some(n), .. } => self.positions(n, doc),
+            Node::Agg { children, .. } => {
+                let mut all: Vec<u32> = children
+                    .iter()
+                    .filter(|c| has_offsets(c))
+                    .flat_map(|c| self.offsets(c, doc))
+                    .collect();
+                all.sort_unstable();
+                all
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn positions(&self, term: &str, doc: &DocView) -> Vec<u32> {
+        let stemmed = term.strip_prefix(STEM_PREFIX);
+        let mut out = Vec::new();
+        let mut pos = 0u32;
+        for (i, value) in doc.values.iter().enumerate() {
+            let (Some(nostem), FieldValue::Text(tokens)) = (self.postings.nostem(i), value) else {
+                continue;
+            };
+            for t in tokens.iter().filter(|t| !is_stopword(t)) {
+                pos += 1;
+                let hit = match stemmed {
+                    None => t == term,
+                    Some(s) => {
+                        !nostem
+                            && self
+                                .stems
+                                .borrow_mut()
+                                .entry(t.clone())
+                                .or_insert_with(|| stem(t))
+                                .as_deref()
+                                == Some(s)
+                    }
+                };
+                if hit {
+                    out.push(pos);
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether the document escapes `-inner` (whose terms are not stem-expanded).
+    fn negated(&self, inner: &Expr, doc: &DocView) -> bool {
+        let plain = ScoreCtx {
+            postings: self.postings,
+            scorer: self.scorer,
+            verbatim: true,
+            leaf: self.leaf,
+            stems: RefCell::new(HashMap::new()),
+        };
+        plain.node(inner, doc).is_none()
+    }
+
+    /// The document's result tree for `expr`, `None` when it does not match.
+    fn node(&self, expr: &Expr, doc: &DocView) -> Option<Node> {
+        match expr {
+            Expr::All => Some(Node::Virtual {
+                freq: 1,
+                wildcard: true,
+            }),
+            Expr::And(parts) => {
+                let mut children = Vec::with_capacity(parts.len());
+                for p in parts {
+                    children.push(self.node(p, doc)?);
+                }
+                Some(Node::Agg {
+                    union: false,
+                    children,
+                })
+            }
+            Expr::Or(parts) => {
+                let children: Vec<Node> = parts.iter().filter_map(|p| self.node(p, doc)).collect();
+                (!children.is_empty()).then_some(Node::Agg {
+                    union: true,
+                    children,
+                })
+            }
+            Expr::Not(inner) => self.negated(inner, doc).then_some(Node::Virtual {
+                freq: 0,
+                wildcard: false,
+            }),
+            Expr::Tag { field, patterns } => {
+                let Some(FieldValue::Tag(tags)) = doc.values.get(*field) else {
+                    return None;
+                };
+                let children: Vec<Node> = tags
+                    .iter()
+                    .filter(|t| patterns.iter().any(|p| p.matches(t)))
+                    .map(|t| Node::Term {
+                        name: None,
+                        freq: 1,
+                        df: self.postings.tag_docs(*field, t),
+                    })
+                    .collect();
+                match children.len() {
+                    0 => None,
+                    1 => children.into_iter().next(),
+                    _ => Some(Node::Agg {
+                        union: true,
+                        children,
+                    }),
+                }
+            }
+            Expr::Text { field, pattern } => self.text_node(*field, pattern, doc),
+            Expr::Numeric { .. }
+            | Expr::Geo { .. }
+            | Expr::Missing(_)
+            | Expr::VectorRange { .. } => (self.leaf)(expr, doc).then_some(Node::Virtual {
+                freq: 1,
+                wildcard: false,
+            }),
+        }
+    }
+
+    fn text_node(
+        &self,
+        field: Option<usize>,
+        pattern: &TextPattern,
+        doc: &DocView,
+    ) -> Option<Node> {
+        let mask = self.postings.field_mask(field);
+        let hit = |name: &str| -> Option<Node> {
+            let term = self.postings.term(name)?;
+            let (freq, m) = term.get(doc.id)?;
+            (m & mask != 0).then(|| Node::Term {
+                name: Some(name.to_string()),
+                freq,
+                df: term.docs(),
+            })
+        };
+        match pattern {
+            TextPattern::Phrase(words) => {
+                if !(self.leaf)(
+                    &Expr::Text {
+                        field,
+                        pattern: pattern.clone(),
+                    },
+                    doc,
+                ) {
+                    return None;
+                }
+                let children: Option<Vec<Node>> = words.iter().map(|w| hit(w)).collect();
+                Some(Node::Agg {
+                    union: false,
+                    children: children?,
+                })
+            }
+            TextPattern::Term(_) => {
+                let names = self.postings.pattern_terms(pattern, self.verbatim);
+                let existing = names.len();
+                let children: Vec<Node> = names.into_iter().filter_map(hit).collect();
+                match (existing, children.len()) {
+                    (_, 0) => None,
+                    // One term in the dictionary: RediSearch reads it without a union.
+                    (1, _) => children.into_iter().next(),
+                    _ => Some(Node::Agg {
+                        union: true,
+                        children,
+                    }),
+                }
+            }
+            // Prefix, suffix, infix and fuzzy expansions: RediSearch's union stops at the
+            // first matching term (in dictionary order) for each document.
+            _ => {
+                let first = self
+                    .postings
+                    .pattern_terms(pattern, true)
+                    .into_iter()
+                    .find_map(hit)?;
+                Some(Node::Agg {
+                    union: true,
+                    children: vec![first],
+                })
+            }
+        }
+    }
+}
+
+fn has_offsets(node: &Node) -> bool {
+    match node {
+        Node::Term { name, .. } => name.is_some(),
+        Node::Agg { children, .. } => children.iter().any(has_offsets),
+        Node::Virtual { .. } => false,
+    }
+}
+
+fn dismax(node: &Node) -> f64 {
+    match node {
+        Node::Term { freq, .. } | Node::Virtual { freq, .. } => f64::from(*freq),
+        Node::Agg {
+            union: false,
+            children,
+        } => children.iter().map(dismax).sum(),
+        Node::Agg {
+            union: true,
+            children,
+        } => children.iter().map(dismax).fold(0.0, f64::max),
+    }
+}
+
+/// C's `logb`: the binary exponent, as a float.
+fn logb(x: f64) -> f64 {
+    if x <= 0.0 || !x.is_finite() {
+        return f64::NEG_INFINITY;
+    }
+    if x < f64::MIN_POSITIVE {
+        return x.log2().floor();
+    }
+    // The exponent field of a normal number: exact where log2 may round.
+    (((x.to_bits() >> 52) & 0x7ff) as i64 - 1023) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::logb;
+
+    #[test]
+    fn logb_is_the_binary_exponent() {
+        assert_eq!(logb(1.0), 0.0);
+        assert_eq!(logb(3.5), 1.0);
+        assert_eq!(logb(4.0), 2.0);
+        assert_eq!(logb(7.9), 2.0);
+    }
+}
