@@ -157,6 +157,33 @@ pub fn info(ctx: &Ctx, args: &Args) -> AiResult<()> {
     Ok(())
 }
 
+/// FT.TAGVALS index field: the distinct values of a TAG field, as indexed (lower-cased unless
+/// CASESENSITIVE), in byte order.
+pub fn tagvals(ctx: &Ctx, args: &Args) -> AiResult<()> {
+    if args.len() != 3 {
+        return Err(AiError::WrongArity);
+    }
+    let Some(index) = find(args.bytes(1)) else {
+        return Err(SearchError::TagvalsUnknownIndex.into());
+    };
+    let name = String::from_utf8_lossy(args.bytes(2));
+    let Some(field) = index.def.field(&name) else {
+        return Err(SearchError::NoSuchField.into());
+    };
+    if !matches!(index.def.fields[field].kind, FieldKind::Tag { .. }) {
+        return Err(SearchError::NotTagField.into());
+    }
+    let values: Vec<R> = index
+        .read()
+        .tag_values(field)
+        .into_iter()
+        .map(|v| R::Bulk(v.into_bytes().into()))
+        .collect();
+    // A set in RESP3, as RediSearch sends it (the edge writes an array in RESP2).
+    ctx.reply(&R::Set(values));
+    Ok(())
+}
+
 fn mb(bytes: usize) -> R<'static> {
     R::Double(bytes as f64 / (1024.0 * 1024.0))
 }

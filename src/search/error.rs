@@ -104,6 +104,12 @@ pub enum SearchError {
     GeoFilterUnit,
     /// GEOFILTER's unit word, quoted.
     UnknownDistanceUnit(String),
+    /// FT.TAGVALS of an unknown index (RediSearch capitalises it there).
+    TagvalsUnknownIndex,
+    /// FT.TAGVALS of a field the schema lacks.
+    NoSuchField,
+    /// FT.TAGVALS of a field that is not a TAG.
+    NotTagField,
     /// FT.SEARCH SCORER with a name RediSearch does not know (names are case-sensitive).
     UnknownScorer(String),
     /// FT.SEARCH SCORER HAMMING: it compares document payloads, which this module does not keep.
@@ -260,6 +266,9 @@ impl fmt::Display for SearchError {
             GeoFilterUnit => f.write_str("Invalid GeoFilter unit"),
             UnknownDistanceUnit(unit) => write!(f, "Unknown distance unit {unit}"),
             UnknownScorer(name) => write!(f, "No such scorer {name}"),
+            TagvalsUnknownIndex => f.write_str("Unknown Index name"),
+            NoSuchField => f.write_str("No such field"),
+            NotTagField => f.write_str("Not a tag field"),
             ScorerNeedsPayloads => f.write_str(
                 "SCORER HAMMING needs document payloads, which this module does not keep",
             ),

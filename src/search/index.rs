@@ -249,6 +249,11 @@ impl IndexData {
             + self.key_to_id.capacity() * 24
     }
 
+    /// FT.TAGVALS: a TAG field's distinct values.
+    pub fn tag_values(&self, field: usize) -> Vec<String> {
+        self.postings.tag_values(field)
+    }
+
     pub fn keys(&self) -> impl Iterator<Item = &[u8]> {
         self.all_docs().map(|(_, d)| &*d.key)
     }

@@ -385,6 +385,14 @@ impl Postings {
         terms + tags + sorted + present + self.live.serialized_size()
     }
 
+    /// A TAG field's values, in byte order.
+    pub fn tag_values(&self, field: usize) -> Vec<String> {
+        match self.tags.get(field) {
+            Some(Some(map)) => map.keys().map(|k| k.to_string()).collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// How many documents hold tag `tag` in `field` (its IDF's document frequency).
     pub fn tag_docs(&self, field: usize, tag: &str) -> usize {
         match self.tags.get(field) {
