@@ -17,6 +17,10 @@ pub enum DataType {
     Float64,
     Float16,
     BFloat16,
+    /// Redis 8's integer vectors: each element is a signed or unsigned byte; distances are
+    /// computed on the integer values.
+    Int8,
+    UInt8,
 }
 
 impl DataType {
@@ -26,6 +30,8 @@ impl DataType {
             b"FLOAT64" => DataType::Float64,
             b"FLOAT16" => DataType::Float16,
             b"BFLOAT16" => DataType::BFloat16,
+            b"INT8" => DataType::Int8,
+            b"UINT8" => DataType::UInt8,
             _ => return None,
         })
     }
@@ -36,6 +42,8 @@ impl DataType {
             DataType::Float64 => "FLOAT64",
             DataType::Float16 => "FLOAT16",
             DataType::BFloat16 => "BFLOAT16",
+            DataType::Int8 => "INT8",
+            DataType::UInt8 => "UINT8",
         }
     }
 
@@ -44,6 +52,7 @@ impl DataType {
             DataType::Float32 => 4,
             DataType::Float64 => 8,
             DataType::Float16 | DataType::BFloat16 => 2,
+            DataType::Int8 | DataType::UInt8 => 1,
         }
     }
 
@@ -71,6 +80,8 @@ impl DataType {
                 blob.chunks_exact(2)
                     .map(|c| f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16)),
             ),
+            DataType::Int8 => out.extend(blob.iter().map(|&b| f32::from(b as i8))),
+            DataType::UInt8 => out.extend(blob.iter().map(|&b| f32::from(b))),
         }
         Ok(())
     }
