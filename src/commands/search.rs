@@ -15,6 +15,7 @@ use crate::config;
 use crate::error::{AiError, AiResult};
 use crate::index_sync::start_scan;
 use crate::redis::{bulk, log, AclUser, Args, Blocked, Ctx, Level, OwnedString, Reply, R};
+use crate::search::config as search_config;
 use crate::search::error::SearchError;
 use crate::search::index::{format_score, Hit, Outcome};
 use crate::search::request::{self, Presentation, SearchRequest};
@@ -181,6 +182,74 @@ pub fn tagvals(ctx: &Ctx, args: &Args) -> AiResult<()> {
         .collect();
     // A set in RESP3, as RediSearch sends it (the edge writes an array in RESP2).
     ctx.reply(&R::Set(values));
+    Ok(())
+}
+
+/// FT.CONFIG GET|SET|HELP: RediSearch's settings this engine honours (see
+/// `search::config`), in RediSearch's reply shapes: pairs in RESP2, a map in RESP3.
+pub fn config(ctx: &Ctx, args: &Args) -> AiResult<()> {
+    if args.len() < 3 {
+        return Err(AiError::WrongArity);
+    }
+    let action = args.bytes(1).to_ascii_uppercase();
+    let name = args.bytes(2);
+    match action.as_slice() {
+        b"GET" | b"HELP" => {
+            let help = action.as_slice() == b"HELP";
+            let value = |s: &search_config::Setting| bulk(s.get().to_string());
+            let entry = |s: &'static search_config::Setting| -> R<'static> {
+                if help {
+                    R::Map(vec![
+                        ("Description", R::Simple(s.description)),
+                        ("Value", value(s)),
+                    ])
+                } else {
+                    value(s)
+                }
+            };
+            let found = search_config::matching(name);
+            if ctx.is_resp3() {
+                ctx.reply(&R::Map(found.iter().map(|s| (s.name, entry(s))).collect()));
+            } else {
+                ctx.reply(&R::Arr(
+                    found
+                        .iter()
+                        .map(|s| {
+                            let mut pair = vec![R::Simple(s.name)];
+                            match entry(s) {
+                                R::Map(kv) => {
+                                    for (k, v) in kv {
+                                        pair.push(R::Simple(k));
+                                        pair.push(v);
+                                    }
+                                }
+                                v => pair.push(v),
+                            }
+                            R::Arr(pair)
+                        })
+                        .collect(),
+                ));
+            }
+        }
+        b"SET" => {
+            if args.len() < 4 {
+                return Err(AiError::WrongArity);
+            }
+            let Some(setting) = search_config::SETTINGS
+                .iter()
+                .find(|s| s.name.as_bytes().eq_ignore_ascii_case(name))
+            else {
+                ctx.reply(&R::Error("Invalid option".into()));
+                return Ok(());
+            };
+            match setting.set(args.bytes(3)) {
+                Ok(()) => ctx.reply(&R::Simple("OK")),
+                Err(e) => ctx.reply(&R::Error(e.into())),
+            }
+        }
+        // RediSearch answers an unknown action with a status, not an error.
+        _ => ctx.reply(&R::Simple("No such configuration action")),
+    }
     Ok(())
 }
 

@@ -1004,8 +1004,10 @@ mod tests {
     /// oracle), over documents that are updated and deleted as they go.
     #[test]
     fn postings_agree_with_the_per_document_oracle() {
-        let def = def("SCHEMA t TEXT u TEXT NOSTEM INDEXMISSING tag TAG n NUMERIC g GEO \
-            v VECTOR FLAT 6 TYPE FLOAT32 DIM 2 DISTANCE_METRIC L2");
+        let def = def(
+            "SCHEMA t TEXT u TEXT NOSTEM INDEXMISSING tag TAG n NUMERIC g GEO \
+            v VECTOR FLAT 6 TYPE FLOAT32 DIM 2 DISTANCE_METRIC L2",
+        );
         let words = [
             "alpha", "beta", "gamma", "delta", "the", "of", "runner", "running",
         ];

@@ -31,6 +31,9 @@ pub const STEM_PREFIX: char = '+';
 /// The English stem of `token` when it differs from the token (RediSearch indexes a stem
 /// only then).
 pub fn stem(token: &str) -> Option<String> {
+    if token.len() < super::config::min_stem_len() {
+        return None;
+    }
     let s = rust_stemmers::Stemmer::create(rust_stemmers::Algorithm::English).stem(token);
     (s != token).then(|| s.into_owned())
 }
@@ -38,6 +41,8 @@ pub fn stem(token: &str) -> Option<String> {
 /// The terms a query term stands for when the query is not VERBATIM: itself, its stem
 /// marker, and the bare stem when that differs (RediSearch's stemming expander).
 pub fn expansions(term: &str) -> Vec<String> {
+    // No MINSTEMLEN here: RediSearch expands every query term (`dog` finds `dogs`, stemmed
+    // at indexing as the longer word).
     let s = rust_stemmers::Stemmer::create(rust_stemmers::Algorithm::English).stem(term);
     let mut out = vec![term.to_string(), format!("{STEM_PREFIX}{s}")];
     if s != term {
@@ -436,6 +441,7 @@ impl Postings {
                 .map(|(k, _)| &**k)
                 .take_while(|k| k.starts_with(p.as_str()))
                 .filter(|k| !k.starts_with(STEM_PREFIX))
+                .take(super::config::max_prefix_expansions())
                 .collect(),
             TextPattern::Suffix(p) => self.scan(|k| k.ends_with(p.as_str())),
             TextPattern::Contains(p) => self.scan(|k| k.contains(p.as_str())),
@@ -454,6 +460,7 @@ impl Postings {
             .keys()
             .filter(|k| !k.starts_with(STEM_PREFIX) && keep(k))
             .map(|k| &**k)
+            .take(super::config::max_prefix_expansions())
             .collect()
     }
 

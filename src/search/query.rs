@@ -391,26 +391,29 @@ fn unescape(raw: &[u8]) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Whether `a` is within `max` edits of `b`, an edit being an insertion, a deletion, a
+/// substitution or the swap of two adjacent characters (RediSearch's fuzzy matching finds
+/// `dog` for `%dgo%`): the optimal-string-alignment distance.
 pub fn within_distance(a: &str, b: &str, max: usize) -> bool {
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
     if a.len().abs_diff(b.len()) > max {
         return false;
     }
+    let mut before: Vec<usize> = vec![0; b.len() + 1];
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     let mut cur = vec![0; b.len() + 1];
-    for (i, ca) in a.iter().enumerate() {
+    for i in 0..a.len() {
         cur[0] = i + 1;
-        let mut row_min = cur[0];
-        for (j, cb) in b.iter().enumerate() {
-            let substitute = prev[j] + usize::from(ca != cb);
-            cur[j + 1] = substitute.min(prev[j + 1] + 1).min(cur[j] + 1);
-            row_min = row_min.min(cur[j + 1]);
+        for j in 0..b.len() {
+            let substitute = prev[j] + usize::from(a[i] != b[j]);
+            let mut d = substitute.min(prev[j + 1] + 1).min(cur[j] + 1);
+            if i > 0 && j > 0 && a[i] == b[j - 1] && a[i - 1] == b[j] {
+                d = d.min(before[j - 1] + 1);
+            }
+            cur[j + 1] = d;
         }
-        // Every later row is at least this row's minimum.
-        if row_min > max {
-            return false;
-        }
+        std::mem::swap(&mut before, &mut prev);
         std::mem::swap(&mut prev, &mut cur);
     }
     prev[b.len()] <= max
@@ -435,11 +438,25 @@ fn parse_number(text: &str) -> Option<f64> {
     (!v.is_nan()).then_some(v)
 }
 
-/// Parses `query` against an index's `fields`, taking `$name` values from `params`.
+/// Parses `query` against an index's `fields`, taking `$name` values from `params`, in dialect
+/// 2 (also 3 and 4, which differ only in replies).
 pub fn parse(
     query: &[u8],
     params: &HashMap<Vec<u8>, Vec<u8>>,
     fields: &[Field],
+) -> Result<Query, SearchError> {
+    parse_dialect(query, params, fields, 2)
+}
+
+/// [`parse`] in a given dialect. Dialect 1, RediSearch's default, differs in scope: `@f:`
+/// takes the run of plain terms (and `|` unions of them) that follows, up to `-`, `~`, a
+/// parenthesis, a quote or another field; `-x` and `~x` take the rest of their group. It has no
+/// `$name` parameters, KNN or VECTOR_RANGE.
+pub fn parse_dialect(
+    query: &[u8],
+    params: &HashMap<Vec<u8>, Vec<u8>>,
+    fields: &[Field],
+    dialect: u8,
 ) -> Result<Query, SearchError> {
     let mut p = Parser {
         src: query,
@@ -447,12 +464,16 @@ pub fn parse(
         params,
         fields,
         depth: 0,
+        dialect,
     };
     p.skip_filler();
     let filter = if p.at_end() { None } else { p.union(None)? };
     p.skip_filler();
     let mut knn = None;
     if p.starts_with(b"=>") {
+        if p.dialect < 2 {
+            return Err(p.syntax_error(p.pos + 1));
+        }
         p.pos += 2;
         p.skip_space();
         if p.peek() != Some(b'[') {
@@ -521,6 +542,9 @@ struct Parser<'a> {
     params: &'a HashMap<Vec<u8>, Vec<u8>>,
     fields: &'a [Field],
     depth: usize,
+    /// 1 or 2 and above: what `@f:`, `-` and `~` reach, and whether `$name`, KNN and
+    /// VECTOR_RANGE exist (not in dialect 1).
+    dialect: u8,
 }
 
 impl<'a> Parser<'a> {
@@ -611,6 +635,9 @@ impl<'a> Parser<'a> {
     }
 
     fn scan_value(&mut self) -> Option<Value<'a>> {
+        if self.dialect < 2 && self.peek() == Some(b'$') {
+            return None;
+        }
         if self.peek() == Some(b'$') && self.term_starts_at(self.pos + 1) {
             self.pos += 1;
             Some(Value::Param(self.scan_term()))
@@ -785,12 +812,23 @@ impl<'a> Parser<'a> {
 
     fn unary_inner(&mut self, scope: Option<&[usize]>) -> Clause {
         self.skip_filler();
+        // Dialect 1's `-` and `~` take the rest of their group, dialect 2's one clause.
         if self.eat(b'-') {
-            return Ok(self.unary(scope)?.map(|e| Expr::Not(Box::new(e))));
+            let operand = if self.dialect < 2 {
+                self.union(scope)?
+            } else {
+                self.unary(scope)?
+            };
+            return Ok(operand.map(|e| Expr::Not(Box::new(e))));
         }
         if self.eat(b'~') {
             // Optional clauses only raise the score of the documents they match.
-            return Ok(self.unary(scope)?.map(|_| Expr::All));
+            let operand = if self.dialect < 2 {
+                self.union(scope)?
+            } else {
+                self.unary(scope)?
+            };
+            return Ok(operand.map(|_| Expr::All));
         }
         let mut expr = self.atom(scope)?;
         loop {
@@ -1030,9 +1068,57 @@ impl<'a> Parser<'a> {
                 for &id in &ids {
                     self.expect_kind(id, at, "TEXT")?;
                 }
-                self.unary(Some(&ids))
+                let save = self.pos;
+                self.skip_filler();
+                let plain = self.at_plain_word();
+                self.pos = save;
+                if self.dialect < 2 && plain {
+                    self.plain_union(&ids)
+                } else {
+                    self.unary(Some(&ids))
+                }
             }
         }
+    }
+
+    /// A plain term: what dialect 1's `@f:` extends over (an affix, a fuzzy term, a phrase or
+    /// a group ends the run, as in RediSearch).
+    fn at_plain_word(&self) -> bool {
+        match self.peek() {
+            Some(b'%' | b'*' | b'$' | b'@' | b'(' | b'"' | b'-' | b'~') | None => false,
+            Some(_) => {
+                if !self.term_starts_at(self.pos) || self.at_ismissing() {
+                    return false;
+                }
+                // `jump*` is an affix, not a plain term.
+                let end = self.pos + self.rest().iter().take_while(|&&b| is_term_byte(b)).count();
+                self.peek_at(end) != Some(b'*')
+            }
+        }
+    }
+
+    /// Dialect 1's `@f:a b | c d`: unions of runs of plain words, all in `scope`.
+    fn plain_union(&mut self, scope: &[usize]) -> Clause {
+        let mut parts = Vec::new();
+        loop {
+            let mut run = Vec::new();
+            while self.at_plain_word() {
+                run.extend(self.word(Some(scope))?);
+                self.skip_filler();
+            }
+            parts.extend(conjunction(run));
+            let save = self.pos;
+            self.skip_filler();
+            if self.eat(b'|') {
+                self.skip_filler();
+                if self.at_plain_word() {
+                    continue;
+                }
+            }
+            self.pos = save;
+            break;
+        }
+        Ok(disjunction(parts))
     }
 
     /// `{a | b | pre* | "quoted"}`, starting at the `{`.
@@ -1148,6 +1234,9 @@ impl<'a> Parser<'a> {
             .get(..head)
             .is_some_and(|w| w.eq_ignore_ascii_case(VECTOR_RANGE))
         {
+            if self.dialect < 2 {
+                return Err(self.syntax_error(self.pos));
+            }
             self.expect_kind(field, at, "VECTOR")?;
             self.pos += head;
             return self.vector_range(field);

@@ -102,6 +102,7 @@ pub fn parse(def: &IndexDef, words: &[&[u8]], resp3: bool) -> Result<SearchReque
     let mut in_keys: Option<HashSet<Vec<u8>>> = None;
     let mut scorer = Scorer::default();
     let mut verbatim = false;
+    let mut dialect = super::config::default_dialect();
     let mut i = 1;
     while i < words.len() {
         let w = words[i].to_ascii_uppercase();
@@ -129,6 +130,7 @@ pub fn parse(def: &IndexDef, words: &[&[u8]], resp3: bool) -> Result<SearchReque
                 if !(1..=4).contains(&d) {
                     return Err(SearchError::DialectRange);
                 }
+                dialect = d as u8;
                 i += 1;
             }
             b"LIMIT" => {
@@ -223,7 +225,7 @@ pub fn parse(def: &IndexDef, words: &[&[u8]], resp3: bool) -> Result<SearchReque
         }
     }
     let text = with_legacy_filters(query_text, &legacy_filters);
-    let mut query = query::parse(&text, &params, &def.fields)?;
+    let mut query = query::parse_dialect(&text, &params, &def.fields, dialect)?;
     if let Some(g) = geo_filter {
         let clause = g.clause(def);
         query.filter = match std::mem::replace(&mut query.filter, Expr::All) {
