@@ -104,6 +104,8 @@ pub enum SearchError {
     GeoFilterUnit,
     /// GEOFILTER's unit word, quoted.
     UnknownDistanceUnit(String),
+    /// FT.CREATE … TEXT PHONETIC: no phonetic matcher here.
+    PhoneticUnsupported(String),
     /// FT.TAGVALS of an unknown index (RediSearch capitalises it there).
     TagvalsUnknownIndex,
     /// FT.TAGVALS of a field the schema lacks.
@@ -267,6 +269,10 @@ impl fmt::Display for SearchError {
             UnknownDistanceUnit(unit) => write!(f, "Unknown distance unit {unit}"),
             UnknownScorer(name) => write!(f, "No such scorer {name}"),
             TagvalsUnknownIndex => f.write_str("Unknown Index name"),
+            PhoneticUnsupported(field) => write!(
+                f,
+                "Field `{field}`: PHONETIC matching is not supported by this module"
+            ),
             NoSuchField => f.write_str("No such field"),
             NotTagField => f.write_str("Not a tag field"),
             ScorerNeedsPayloads => f.write_str(

@@ -278,7 +278,7 @@ impl IndexData {
         let mut vecs: Vec<(usize, Vec<f32>)> = Vec::new();
         for (i, field) in def.fields.iter().enumerate() {
             let r = raw.get(i).copied().flatten();
-            match field_value(field, r, &mut vecs, i) {
+            match field_value(def, field, r, &mut vecs, i) {
                 Ok(v) => values.push(v),
                 Err(e) => {
                     self.remove(key);
@@ -856,6 +856,7 @@ fn vector_epsilon(def: &IndexDef, field: usize) -> f64 {
 }
 
 fn field_value(
+    def: &IndexDef,
     field: &Field,
     raw: Option<&[u8]>,
     vecs: &mut Vec<(usize, Vec<f32>)>,
@@ -865,7 +866,13 @@ fn field_value(
         return Ok(FieldValue::Missing);
     };
     Ok(match &field.kind {
-        FieldKind::Text { .. } => FieldValue::Text(tokenize(&String::from_utf8_lossy(raw))),
+        // Stopwords are not indexed: they take no position and count in no norm.
+        FieldKind::Text { .. } => FieldValue::Text(
+            tokenize(&String::from_utf8_lossy(raw))
+                .into_iter()
+                .filter(|t| !def.is_stopword(t))
+                .collect(),
+        ),
         FieldKind::Tag {
             separator,
             case_sensitive,

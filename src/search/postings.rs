@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use roaring::RoaringBitmap;
 
 use super::geo;
-use super::query::{is_stopword, Expr, TagPattern, TextPattern};
+use super::query::{Expr, TagPattern, TextPattern};
 use super::schema::{FieldKind, FieldValue, IndexDef};
 
 /// What a stem's occurrence counts for, relative to the token's (RediSearch's
@@ -141,8 +141,7 @@ struct TextField {
     nostem: bool,
 }
 
-/// Analyses a document's TEXT values as RediSearch's forward index does: every token but a
-/// stopword counts `max(1, ⌊weight⌋)`, its stem (unless the field is NOSTEM) `max(1,
+/// Analyses a document's TEXT values as RediSearch's forward index does: every token counts `max(1, ⌊weight⌋)`, its stem (unless the field is NOSTEM) `max(1,
 /// ⌊weight·0.2⌋)`.
 fn analyse(fields: &[Option<TextField>], values: &[FieldValue]) -> TextStats {
     let mut stats = TextStats::default();
@@ -161,7 +160,8 @@ fn analyse(fields: &[Option<TextField>], values: &[FieldValue]) -> TextStats {
         let mask = 1u64 << bit;
         let w = (*weight as u32).max(1);
         let ws = ((*weight * STEM_FACTOR) as u32).max(1);
-        for token in tokens.iter().filter(|t| !is_stopword(t)) {
+        // Stopwords never reach the document's tokens (see `index::field_value`).
+        for token in tokens.iter() {
             let e = stats.terms.entry(token.clone()).or_default();
             e.0 = e.0.saturating_add(w);
             e.1 |= mask;

@@ -44,7 +44,7 @@
 //! ignored. `HYBRID_POLICY` and `BATCH_SIZE` are validated and dropped: the engine picks its
 //! own strategy.
 //!
-//! Stopwords in text clauses are dropped at parse time. A clause left with nothing vanishes
+//! Stopwords in text clauses are dropped at parse time (but not inside a phrase). A clause left with nothing vanishes
 //! from the tree, so it is neutral under both AND and OR; a filter that vanishes entirely
 //! matches nothing (RediSearch answers such a query with no results), except in front of a
 //! KNN, where it means "all documents".
@@ -169,9 +169,9 @@ pub enum TextPattern {
     Contains(String),
     /// `%abc%` (distance 1) to `%%%abc%%%` (distance 3): Levenshtein distance.
     Fuzzy(String, u8),
-    /// `"a b c"` with stopwords removed, matched against consecutive document tokens with
-    /// stopwords removed as well (RediSearch never indexes stopwords, so they leave no gap):
-    /// `"end of days"` matches "end of days" and "end days", not "end of all days".
+    /// `"a b c"`, matched against consecutive document tokens (the index drops stopwords, so
+    /// they leave no gap): `"end days"` matches "end of days". A stopword in the phrase
+    /// matches nothing, as in RediSearch.
     Phrase(Vec<String>),
 }
 
@@ -199,13 +199,11 @@ impl TextPattern {
                 if words.is_empty() {
                     return true;
                 }
-                let kept: Vec<&str> = tokens
-                    .iter()
-                    .map(String::as_str)
-                    .filter(|t| !is_stopword(t))
-                    .collect();
-                kept.windows(words.len())
-                    .any(|w| w.iter().zip(words).all(|(a, b)| *a == b))
+                // A document's tokens hold no stopwords (the index drops them), so they leave
+                // no gap.
+                tokens
+                    .windows(words.len())
+                    .any(|w| w.iter().zip(words).all(|(a, b)| a == b))
             }
         }
     }
@@ -445,7 +443,7 @@ pub fn parse(
     params: &HashMap<Vec<u8>, Vec<u8>>,
     fields: &[Field],
 ) -> Result<Query, SearchError> {
-    parse_dialect(query, params, fields, 2)
+    parse_dialect(query, params, fields, 2, None)
 }
 
 /// [`parse`] in a given dialect. Dialect 1, RediSearch's default, differs in scope: `@f:`
@@ -457,6 +455,7 @@ pub fn parse_dialect(
     params: &HashMap<Vec<u8>, Vec<u8>>,
     fields: &[Field],
     dialect: u8,
+    stopwords: Option<&[String]>,
 ) -> Result<Query, SearchError> {
     let mut p = Parser {
         src: query,
@@ -465,6 +464,7 @@ pub fn parse_dialect(
         fields,
         depth: 0,
         dialect,
+        stopwords,
     };
     p.skip_filler();
     let filter = if p.at_end() { None } else { p.union(None)? };
@@ -545,9 +545,18 @@ struct Parser<'a> {
     /// 1 or 2 and above: what `@f:`, `-` and `~` reach, and whether `$name`, KNN and
     /// VECTOR_RANGE exist (not in dialect 1).
     dialect: u8,
+    /// The index's STOPWORDS, `None` for RediSearch's default list.
+    stopwords: Option<&'a [String]>,
 }
 
 impl<'a> Parser<'a> {
+    fn is_stop(&self, term: &str) -> bool {
+        match self.stopwords {
+            Some(list) => list.iter().any(|w| w == term),
+            None => is_stopword(term),
+        }
+    }
+
     fn peek(&self) -> Option<u8> {
         self.src.get(self.pos).copied()
     }
@@ -926,7 +935,7 @@ impl<'a> Parser<'a> {
         if !leading && !trailing {
             let terms = tokenize(&text)
                 .into_iter()
-                .filter(|t| !is_stopword(t))
+                .filter(|t| !self.is_stop(t))
                 .map(|t| text_expr(scope, TextPattern::Term(t)))
                 .collect();
             return Ok(conjunction(terms));
@@ -947,10 +956,9 @@ impl<'a> Parser<'a> {
     fn phrase(&mut self, scope: Option<&[usize]>) -> Clause {
         let at = self.pos;
         let raw = self.quoted().ok_or_else(|| self.syntax_error(at))?;
-        let mut words: Vec<String> = tokenize(&String::from_utf8_lossy(raw))
-            .into_iter()
-            .filter(|t| !is_stopword(t))
-            .collect();
+        // Stopwords stay: RediSearch looks them up like any word, and as the index holds
+        // none, a phrase with one matches nothing (`"the bar"` finds no document).
+        let mut words: Vec<String> = tokenize(&String::from_utf8_lossy(raw));
         Ok(match words.len() {
             0 => None,
             1 => words.pop().map(|w| text_expr(scope, TextPattern::Term(w))),
@@ -2145,7 +2153,7 @@ mod tests {
             filter(r#"@content:"End of Days""#),
             Expr::Text {
                 field: Some(CONTENT),
-                pattern: TextPattern::Phrase(strings(&["end", "days"])),
+                pattern: TextPattern::Phrase(strings(&["end", "of", "days"])),
             }
         );
         assert_eq!(filter(r#""Hello""#), term(None, "hello"));
@@ -2231,7 +2239,14 @@ mod tests {
         );
         // Nothing left: no results, as in RediSearch…
         assert_eq!(filter("the"), Expr::Or(vec![]));
-        assert_eq!(filter("@title:(\"to be\")"), Expr::Or(vec![]));
+        // A phrase keeps its stopwords (and so matches nothing where they are not indexed).
+        assert_eq!(
+            filter("@title:(\"to be\")"),
+            Expr::Text {
+                field: Some(TITLE),
+                pattern: TextPattern::Phrase(strings(&["to", "be"])),
+            }
+        );
         // …except under a KNN, which then searches everything.
         assert_eq!(q("(the)=>[KNN 1 @v $vec]").filter, Expr::All);
     }
@@ -2305,7 +2320,8 @@ mod tests {
         let mut doc = vec![FieldValue::Missing; fields().len()];
         doc[TAG] = FieldValue::Tag(strings(&["red", "blue sky"]));
         doc[AGE] = FieldValue::Numeric(18.0);
-        doc[CONTENT] = FieldValue::Text(strings(&["the", "end", "of", "all", "days"]));
+        // As the index keeps "the end of all days": stopwords dropped.
+        doc[CONTENT] = FieldValue::Text(strings(&["end", "all", "days"]));
         doc[TITLE] = FieldValue::Text(strings(&["hello", "wonderful", "world"]));
         doc[CS] = FieldValue::Tag(strings(&["MiXed"]));
         let none = |_: usize| false;
@@ -2342,7 +2358,8 @@ mod tests {
         check("@title:(nope | world)", true);
         check("@title:\"hello wonderful\"", true);
         check("@title:\"hello world\"", false);
-        check("@content:\"end of all days\"", true);
+        check("@content:\"end of all days\"", false);
+        check("@content:\"end all days\"", true);
         check("@content:\"end all\"", true);
         check("@content:\"end days\"", false);
         check("@title:wond*", true);

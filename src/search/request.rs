@@ -225,7 +225,13 @@ pub fn parse(def: &IndexDef, words: &[&[u8]], resp3: bool) -> Result<SearchReque
         }
     }
     let text = with_legacy_filters(query_text, &legacy_filters);
-    let mut query = query::parse_dialect(&text, &params, &def.fields, dialect)?;
+    let mut query = query::parse_dialect(
+        &text,
+        &params,
+        &def.fields,
+        dialect,
+        def.stopwords.as_deref(),
+    )?;
     if let Some(g) = geo_filter {
         let clause = g.clause(def);
         query.filter = match std::mem::replace(&mut query.filter, Expr::All) {

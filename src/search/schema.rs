@@ -97,6 +97,17 @@ pub struct IndexDef {
     pub args: Vec<Vec<u8>>,
 }
 
+impl IndexDef {
+    /// Whether `term` is one of the index's stopwords (RediSearch's list unless STOPWORDS
+    /// gave one; `STOPWORDS 0` means none).
+    pub fn is_stopword(&self, term: &str) -> bool {
+        match &self.stopwords {
+            Some(list) => list.iter().any(|w| w == term),
+            None => super::query::is_stopword(term),
+        }
+    }
+}
+
 fn upper(w: &[u8]) -> Vec<u8> {
     w.to_ascii_uppercase()
 }
@@ -257,13 +268,26 @@ fn parse_field(ident: &[u8], c: &mut Cursor) -> Result<Field, SearchError> {
         index_missing: false,
         index_empty: false,
     };
-    // Field options in any order, until a word that is none of them: the next field's name.
+    // The type's options first, then SORTABLE / UNF / NOINDEX, until a word that is none of
+    // them: the next field's name. As in RediSearch, a type option after SORTABLE or NOINDEX
+    // is that next name (`a TEXT SORTABLE NOSTEM` is refused: NOSTEM has no type).
+    let mut generic = false;
     while let Some(w) = c.peek() {
         let up = upper(w);
         match (&mut field.kind, up.as_slice()) {
-            (_, b"SORTABLE") => field.sortable = true,
-            (_, b"UNF") => field.unf = true,
-            (_, b"NOINDEX") => field.noindex = true,
+            (_, b"SORTABLE") => {
+                field.sortable = true;
+                generic = true;
+            }
+            (_, b"UNF") => {
+                field.unf = true;
+                generic = true;
+            }
+            (_, b"NOINDEX") => {
+                field.noindex = true;
+                generic = true;
+            }
+            _ if generic => break,
             (_, b"INDEXMISSING") => field.index_missing = true,
             // RediSearch has no INDEXEMPTY for GEO: the word is then the next field's name.
             (k, b"INDEXEMPTY") if *k != FieldKind::Geo => field.index_empty = true,
@@ -277,9 +301,8 @@ fn parse_field(ident: &[u8], c: &mut Cursor) -> Result<Field, SearchError> {
             }
             (FieldKind::Text { nostem, .. }, b"NOSTEM") => *nostem = true,
             (FieldKind::Text { .. }, b"PHONETIC") => {
-                c.next();
-                c.value("PHONETIC")?;
-                continue;
+                // Accepting it and matching nothing phonetically would give wrong answers.
+                return Err(SearchError::PhoneticUnsupported(field.name.clone()));
             }
             (FieldKind::Tag { separator, .. }, b"SEPARATOR") => {
                 c.next();

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use super::error::SearchError;
 use super::postings::{stem, Postings, STEM_PREFIX};
-use super::query::{is_stopword, Expr, TextPattern};
+use super::query::{Expr, TextPattern};
 use super::schema::FieldValue;
 
 // RediSearch keeps these as C floats; computing with the same values gives its digits.
@@ -258,7 +258,7 @@ impl<'a> ScoreCtx<'a> {
     }
 
     /// Where a node's terms occur in the document: one position counter over the TEXT
-    /// fields in schema order, stopwords not counted.
+    /// fields in schema order (stopwords are not among the tokens, so take no position).
     fn offsets(&self, node: &Node, doc: &DocView) -> Vec<u32> {
         match node {
             Node::Term { name: Some(n), .. } => self.positions(n, doc),
@@ -283,7 +283,7 @@ impl<'a> ScoreCtx<'a> {
             let (Some(nostem), FieldValue::Text(tokens)) = (self.postings.nostem(i), value) else {
                 continue;
             };
-            for t in tokens.iter().filter(|t| !is_stopword(t)) {
+            for t in tokens.iter() {
                 pos += 1;
                 let hit = match stemmed {
                     None => t == term,
