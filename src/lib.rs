@@ -95,6 +95,7 @@ static SEARCH_COMMANDS: &[CommandSpec] = &[
     command!("FT.DROPINDEX", commands::search::dropindex, "write",          0, 0, 0),
     command!("FT._LIST",     commands::search::list,      "readonly",       0, 0, 0),
     command!("FT.TAGVALS",   commands::search::tagvals,   "readonly",       0, 0, 0),
+    command!("FT.ALTER",     commands::search::alter,     "write deny-oom", 0, 0, 0),
     command!("FT.CONFIG",    commands::search::config,    "admin",          0, 0, 0),
     command!("FT.ALIASADD",  commands::search::aliasadd,  "write",          0, 0, 0),
     command!("FT.ALIASUPDATE", commands::search::aliasupdate, "write",      0, 0, 0),

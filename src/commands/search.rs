@@ -62,6 +62,30 @@ pub fn create(ctx: &Ctx, args: &Args) -> AiResult<()> {
     Ok(())
 }
 
+/// `FT.ALTER <index> [SKIPINITIALSCAN] SCHEMA ADD <field> <options> …`: the index keeps its
+/// documents and answers searches meanwhile; a scan (unless skipped) indexes the new fields.
+pub fn alter(ctx: &Ctx, args: &Args) -> AiResult<()> {
+    if args.len() < 5 {
+        return Err(AiError::WrongArity);
+    }
+    let Some(old) = find(args.bytes(1)) else {
+        return Err(SearchError::UnknownIndex.into());
+    };
+    let words: Vec<&[u8]> = (2..args.len()).map(|i| args.bytes(i)).collect();
+    let (def, skip_scan) = schema::parse_alter(&old.def, &words)?;
+    // A scan still running (FT.CREATE's, an earlier ALTER's) would have indexed the new fields
+    // in the documents it had not reached yet: this index's own scan does that now.
+    let scanning = old.indexing.load(Ordering::Relaxed);
+    let index = Arc::new(Index::altered(&old, def));
+    registry().insert(index.clone());
+    if !skip_scan || scanning {
+        start_scan(ctx.raw_ctx(), &index);
+    }
+    ctx.replicate_verbatim();
+    ctx.reply_ok();
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------------------------
 // FT.DROPINDEX, FT._LIST
 
@@ -333,7 +357,11 @@ fn info_reply(index: &Index) -> R<'static> {
             }
             for (on, flag) in [
                 (f.sortable, "SORTABLE"),
-                (f.unf, "UNF"),
+                // A sortable NUMERIC value is never normalised: RediSearch lists it as UNF.
+                (
+                    f.unf || (f.sortable && matches!(f.kind, FieldKind::Numeric)),
+                    "UNF",
+                ),
                 (f.noindex, "NOINDEX"),
                 (f.suffix_trie, "WITHSUFFIXTRIE"),
                 (f.index_empty, "INDEXEMPTY"),

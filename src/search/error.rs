@@ -104,6 +104,10 @@ pub enum SearchError {
     GeoFilterUnit,
     /// GEOFILTER's unit word, quoted.
     UnknownDistanceUnit(String),
+    /// FT.ALTER without SCHEMA after the index name (or SKIPINITIALSCAN).
+    AlterNeedsSchema,
+    /// FT.ALTER … SCHEMA with another action than ADD.
+    AlterUnknownAction,
     /// FT.CREATE … TEXT PHONETIC: no phonetic matcher here.
     PhoneticUnsupported(String),
     /// FT.TAGVALS of an unknown index (RediSearch capitalises it there).
@@ -269,6 +273,8 @@ impl fmt::Display for SearchError {
             UnknownDistanceUnit(unit) => write!(f, "Unknown distance unit {unit}"),
             UnknownScorer(name) => write!(f, "No such scorer {name}"),
             TagvalsUnknownIndex => f.write_str("Unknown Index name"),
+            AlterNeedsSchema => f.write_str("ALTER must be followed by SCHEMA"),
+            AlterUnknownAction => f.write_str("Unknown action passed to ALTER SCHEMA"),
             PhoneticUnsupported(field) => write!(
                 f,
                 "Field `{field}`: PHONETIC matching is not supported by this module"

@@ -218,6 +218,28 @@ impl IndexData {
         }
     }
 
+    /// Makes room for the fields FT.ALTER appended to `def`: every document reads as missing
+    /// them until it is indexed again (the ALTER's scan, or its next write).
+    pub fn add_fields(&mut self, def: &IndexDef) {
+        for i in self.vectors.len()..def.fields.len() {
+            self.vectors.push(new_vector_index(def, i));
+            self.rebuilding.push(None);
+            self.field_failures.push(Failures::default());
+        }
+        self.postings.add_fields(def);
+        let n = def.fields.len();
+        for doc in self.docs.iter_mut().flatten() {
+            let mut values = std::mem::take(&mut doc.values).into_vec();
+            values.resize(n, FieldValue::Missing);
+            doc.values = values.into();
+            if !doc.raw.is_empty() {
+                let mut raw = std::mem::take(&mut doc.raw).into_vec();
+                raw.resize(n, None);
+                doc.raw = raw.into();
+            }
+        }
+    }
+
     pub fn num_docs(&self) -> usize {
         self.live
     }

@@ -117,6 +117,21 @@ impl Index {
         }
     }
 
+    /// The same index under a wider definition (FT.ALTER), taking over `old`'s documents:
+    /// searches go on answering from them while the new fields are being indexed.
+    pub fn altered(old: &Index, def: IndexDef) -> Index {
+        let mut data = std::mem::replace(&mut *old.write(), IndexData::new(&old.def));
+        data.add_fields(&def);
+        Index {
+            def,
+            data: RwLock::new(data),
+            uses: AtomicU64::new(old.uses.load(Ordering::Relaxed)),
+            indexing: AtomicBool::new(false),
+            progress_ppm: AtomicU64::new(1_000_000),
+            indexing_ms: AtomicU64::new(old.indexing_ms.load(Ordering::Relaxed)),
+        }
+    }
+
     pub fn read(&self) -> RwLockReadGuard<'_, IndexData> {
         self.data.read().unwrap_or_else(|e| e.into_inner())
     }

@@ -269,6 +269,30 @@ impl Postings {
         }
     }
 
+    /// Makes room for the fields FT.ALTER appended to `def` (they hold no values yet).
+    pub fn add_fields(&mut self, def: &IndexDef) {
+        let mut next = self.text.iter().flatten().count() as u8;
+        for f in def.fields.iter().skip(self.text.len()) {
+            self.text.push(match f.kind {
+                FieldKind::Text { weight, nostem } if next < 64 => {
+                    next += 1;
+                    Some(TextField {
+                        bit: next - 1,
+                        weight,
+                        nostem,
+                    })
+                }
+                _ => None,
+            });
+            self.tags
+                .push(matches!(f.kind, FieldKind::Tag { .. }).then(BTreeMap::new));
+            self.sorted
+                .push(matches!(f.kind, FieldKind::Numeric | FieldKind::Geo).then(BTreeSet::new));
+            self.present.push(RoaringBitmap::new());
+            self.geo_fields.push(matches!(f.kind, FieldKind::Geo));
+        }
+    }
+
     pub fn has_text(&self) -> bool {
         self.text.iter().any(Option::is_some)
     }

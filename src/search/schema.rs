@@ -220,6 +220,42 @@ pub fn parse_create(name: &[u8], words: &[&[u8]]) -> Result<IndexDef, SearchErro
     Ok(def)
 }
 
+/// FT.ALTER's words after the index name: `[SKIPINITIALSCAN] SCHEMA ADD field …`. Returns the
+/// index's new definition (the old one with the fields appended, its persisted words too) and
+/// whether to skip the scan that indexes the new fields in existing documents. Nothing is
+/// applied unless every new field parses and no name repeats.
+pub fn parse_alter(def: &IndexDef, words: &[&[u8]]) -> Result<(IndexDef, bool), SearchError> {
+    let mut c = Cursor { words, at: 0 };
+    let mut skip_scan = false;
+    if c.peek()
+        .is_some_and(|w| w.eq_ignore_ascii_case(b"SKIPINITIALSCAN"))
+    {
+        skip_scan = true;
+        c.next();
+    }
+    if !c.next().is_some_and(|w| w.eq_ignore_ascii_case(b"SCHEMA")) {
+        return Err(SearchError::AlterNeedsSchema);
+    }
+    if !c.next().is_some_and(|w| w.eq_ignore_ascii_case(b"ADD")) {
+        return Err(SearchError::AlterUnknownAction);
+    }
+    let start = c.at;
+    if c.peek().is_none() {
+        return Err(SearchError::FieldsMissing);
+    }
+    let mut new = def.clone();
+    while let Some(ident) = c.next() {
+        let field = parse_field(ident, &mut c)?;
+        if new.fields.iter().any(|f| f.name == field.name) {
+            return Err(SearchError::DuplicateField(field.name));
+        }
+        new.fields.push(field);
+    }
+    // FT.CREATE's SCHEMA is its last section, so the new fields' words extend it.
+    new.args.extend(words[start..].iter().map(|w| w.to_vec()));
+    Ok((new, skip_scan))
+}
+
 /// Names are text: a lossy conversion would let two different byte strings collide.
 fn utf8(w: &[u8], what: &'static str) -> Result<String, SearchError> {
     String::from_utf8(w.to_vec()).map_err(|_| SearchError::NotUtf8 {
