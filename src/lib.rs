@@ -7,6 +7,7 @@
 mod alloc;
 mod args;
 mod backend;
+mod cluster;
 mod commands;
 mod config;
 mod dag;
@@ -137,6 +138,7 @@ fn load(ctx: &Context, args: &[RedisString]) -> Result<(), String> {
     redis::watch_acl_changes(raw_ctx);
     redis::register_unless_present(raw_ctx, SEARCH_COMMANDS);
     index_sync::subscribe(raw_ctx)?;
+    cluster::init(raw_ctx)?;
     // SAFETY: OnLoad context; the callbacks are 'static functions.
     unsafe {
         api!(RedisModule_RegisterInfoFunc)(raw_ctx, Some(info::info));

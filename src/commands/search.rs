@@ -27,7 +27,7 @@ fn lossy(b: &[u8]) -> String {
 
 /// The index a name stands for: its own name or an alias. Index names and aliases are UTF-8
 /// (FT.CREATE and FT.ALIASADD refuse others), so other bytes name no index.
-fn find(name: &[u8]) -> Option<Arc<Index>> {
+pub(crate) fn find(name: &[u8]) -> Option<Arc<Index>> {
     registry().get(std::str::from_utf8(name).ok()?)
 }
 
@@ -57,6 +57,7 @@ pub fn create(ctx: &Ctx, args: &Args) -> AiResult<()> {
         start_scan(ctx.raw_ctx(), &index);
     }
     ctx.replicate_verbatim();
+    crate::cluster::catalog::after_local_ddl(ctx, args);
     ctx.reply_ok();
     Ok(())
 }
@@ -87,6 +88,7 @@ pub fn dropindex(ctx: &Ctx, args: &Args) -> AiResult<()> {
         }
     }
     ctx.replicate_verbatim();
+    crate::cluster::catalog::after_local_ddl(ctx, args);
     ctx.reply_ok();
     Ok(())
 }
@@ -116,6 +118,7 @@ fn set_alias(ctx: &Ctx, args: &Args, replace: bool) -> AiResult<()> {
     };
     registry().set_alias(alias, index, replace)?;
     ctx.replicate_verbatim();
+    crate::cluster::catalog::after_local_ddl(ctx, args);
     ctx.reply_ok();
     Ok(())
 }
@@ -130,6 +133,7 @@ pub fn aliasdel(ctx: &Ctx, args: &Args) -> AiResult<()> {
     };
     registry().delete_alias(alias)?;
     ctx.replicate_verbatim();
+    crate::cluster::catalog::after_local_ddl(ctx, args);
     ctx.reply_ok();
     Ok(())
 }
@@ -153,6 +157,9 @@ pub fn info(ctx: &Ctx, args: &Args) -> AiResult<()> {
     let Some(index) = find(args.bytes(1)) else {
         return Err(SearchError::UnknownIndex.into());
     };
+    if crate::cluster::enabled(ctx) {
+        return crate::cluster::fanout::info(ctx, index);
+    }
     ctx.reply(&info_reply(&index));
     Ok(())
 }
@@ -175,7 +182,7 @@ fn error_map(f: &crate::search::index::Failures) -> R<'static> {
     ])
 }
 
-fn info_reply(index: &Index) -> R<'static> {
+pub(crate) fn info_reply(index: &Index) -> R<'static> {
     let def = &index.def;
     let data = index.read();
     let attributes: Vec<R> = def
@@ -375,7 +382,7 @@ fn info_reply(index: &Index) -> R<'static> {
 /// ~30 µs for an unfiltered HNSW KNN at EF_RUNTIME 10 over 100k x 128; larger searches (FLAT
 /// over many vectors, filters over many documents, range queries on large indexes) go to the
 /// search threads so the main thread is never held long.
-const INLINE_WORK: u64 = 2 << 20;
+pub(crate) const INLINE_WORK: u64 = 2 << 20;
 
 pub fn search(ctx: &Ctx, args: &Args) -> AiResult<()> {
     if args.len() < 3 {
@@ -391,6 +398,9 @@ pub fn search(ctx: &Ctx, args: &Args) -> AiResult<()> {
         presentation,
     } = request::parse(&index.def, &words, ctx.is_resp3())?;
     index.uses.fetch_add(1, Ordering::Relaxed);
+    if crate::cluster::enabled(ctx) {
+        return crate::cluster::fanout::search(ctx, index, &words, &req, presentation);
+    }
     {
         let data = index.read();
         if let Some(user) = AclUser::restricted(ctx)? {
@@ -448,13 +458,13 @@ impl Reply for SearchReply {
 }
 
 /// One document as it will be shown.
-struct Shown {
-    key: Vec<u8>,
-    score: f64,
-    fields: Vec<(Vec<u8>, Vec<u8>)>,
+pub(crate) struct Shown {
+    pub key: Vec<u8>,
+    pub score: f64,
+    pub fields: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
-fn load_document(ctx: &Ctx, p: &Presentation, hit: &Hit) -> Option<Shown> {
+pub(crate) fn load_document(ctx: &Ctx, p: &Presentation, hit: &Hit) -> Option<Shown> {
     let name = OwnedString::new(&hit.key);
     let key = ctx.open_key(name.as_ptr(), false);
     // A document deleted after the search ran is left out of the page.
@@ -509,7 +519,11 @@ fn reply_search(ctx: &Ctx, p: &Presentation, outcome: Result<Outcome, SearchErro
             .filter_map(|h| load_document(ctx, p, h))
             .collect()
     };
-    let total = outcome.total as i64;
+    reply_shown(ctx, p, outcome.total as i64, shown);
+}
+
+/// FT.SEARCH's reply for documents already read (here, or by the shards of a cluster).
+pub(crate) fn reply_shown(ctx: &Ctx, p: &Presentation, total: i64, shown: Vec<Shown>) {
     if p.resp3 {
         let results: Vec<R> = shown
             .into_iter()
