@@ -1,0 +1,246 @@
+"""FT.* on a Redis Cluster of 3 masters and 3 replicas (real redis-server processes with the
+module): definitions reach every node, and every search asked of any node answers what one
+server holding the same documents answers; a shard that stops answering, and a master killed
+mid-run, give errors, never short answers.
+
+The cluster is shared by the tests of this file, which run in order: the destructive ones
+(SIGSTOP, kill -9) come last."""
+
+import time
+
+import numpy as np
+import pytest
+import redis
+from redis.commands.search.field import NumericField, TagField, TextField, VectorField
+from redis.commands.search.index_definition import IndexDefinition, IndexType
+
+from cluster_harness import Cluster
+from search_server import RedisServer
+
+N = 2000
+DIM = 8
+# Every tenth document has a large vector too: a KNN over it is costly enough that each shard
+# runs it on a search thread (and then reads its documents under the server lock).
+BIG_DIM = 3200
+TAGS = ["red", "green", "blue"]
+WORDS = ["alpha", "beta", "gamma", "delta", "epsilon"]
+
+SCHEMA = [
+    TagField("tag"),
+    NumericField("n", sortable=True),
+    TextField("txt"),
+    VectorField("v", "FLAT", {"TYPE": "FLOAT32", "DIM": DIM, "DISTANCE_METRIC": "L2"}),
+    VectorField("big", "FLAT", {"TYPE": "FLOAT32", "DIM": BIG_DIM, "DISTANCE_METRIC": "IP"}),
+]
+DEFINITION = IndexDefinition(prefix=["doc:"], index_type=IndexType.HASH)
+
+
+def documents():
+    rng = np.random.default_rng(7)
+    vecs = rng.random((N, DIM), dtype=np.float32)
+    for i in range(N):
+        doc = {
+            "tag": TAGS[i % 3],
+            "n": int(rng.integers(0, 10**9)),
+            "txt": f"{WORDS[i % 5]} {WORDS[(i * 7) % 5]}",
+            "v": vecs[i].tobytes(),
+        }
+        if i % 10 == 0:
+            doc["big"] = (rng.random(BIG_DIM, dtype=np.float32) / BIG_DIM).tobytes()
+        yield f"doc:{i}", doc
+
+
+def wait_for(what, check, timeout=10.0):
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        try:
+            last = check()
+            if last:
+                return last
+        except redis.RedisError as e:
+            last = e
+        time.sleep(0.05)
+    raise AssertionError(f"{what}: still {last!r} after {timeout} s")
+
+
+@pytest.fixture(scope="module")
+def world():
+    cluster = Cluster(masters=3, replicas=1)
+    single = RedisServer()
+    try:
+        rc = cluster.client()
+        rc.ft("idx").create_index(SCHEMA, definition=DEFINITION)
+        redis.Redis(port=single.port).ft("idx").create_index(SCHEMA, definition=DEFINITION)
+        for n in cluster.nodes:
+            wait_for(f"idx on {n.port}", lambda n=n: b"idx" in n.client().execute_command("FT._LIST"))
+        pipe = rc.pipeline(transaction=False)
+        one = redis.Redis(port=single.port).pipeline(transaction=False)
+        for key, doc in documents():
+            pipe.hset(key, mapping=doc)
+            one.hset(key, mapping=doc)
+        pipe.execute()
+        one.execute()
+        yield cluster, single
+    finally:
+        cluster.stop()
+        single.stop()
+
+
+def query_vector(dim, seed):
+    v = np.random.default_rng(seed).random(dim, dtype=np.float32)
+    return (v / dim).tobytes() if dim == BIG_DIM else v.tobytes()
+
+
+def normal(reply):
+    """A RESP2 reply with each document's fields in name order: a hash too large for a listpack
+    lists its fields in an order of its own on each server."""
+    if isinstance(reply, list):
+        return [sorted(zip(r[::2], r[1::2])) if isinstance(r, list) else r for r in reply]
+    return reply
+
+
+def queries():
+    b = query_vector(DIM, 1)
+    big = query_vector(BIG_DIM, 2)
+    yield ["*", "LIMIT", "0", "0"]
+    yield ["@tag:{blue}", "LIMIT", "0", "0"]
+    yield ["@n:[100000000 400000000]", "LIMIT", "0", "0"]
+    yield ["gamma", "LIMIT", "0", "0"]
+    yield ["*=>[KNN 10 @v $b]", "PARAMS", "2", "b", b, "DIALECT", "2"]
+    yield ["*=>[KNN 10 @v $b AS d]", "PARAMS", "2", "b", b, "WITHSCORES", "NOCONTENT", "DIALECT", "2"]
+    yield ["*=>[KNN 12 @v $b AS d]", "PARAMS", "2", "b", b, "RETURN", "4", "d", "n", "AS", "num",
+           "LIMIT", "3", "5", "DIALECT", "2"]
+    yield ["(@tag:{red})=>[KNN 7 @v $b AS d]", "PARAMS", "2", "b", b, "SORTBY", "n", "DESC",
+           "RETURN", "2", "tag", "d", "DIALECT", "2"]
+    yield ["(@tag:{green} @n:[0 500000000])=>[KNN 5 @v $b]", "PARAMS", "2", "b", b, "RETURN", "1", "n",
+           "DIALECT", "2"]
+    yield ["@v:[VECTOR_RANGE 0.3 $b]=>{$YIELD_DISTANCE_AS: d}", "PARAMS", "2", "b", b,
+           "RETURN", "1", "d", "LIMIT", "0", "1000", "DIALECT", "2"]
+    yield ["@v:[VECTOR_RANGE 0.3 $b]", "PARAMS", "2", "b", b, "SORTBY", "n", "NOCONTENT",
+           "LIMIT", "0", "1000", "DIALECT", "2"]
+    yield ["*=>[KNN 5 @big $q AS s]", "PARAMS", "2", "q", big, "RETURN", "2", "s", "n", "DIALECT", "2"]
+    for page in range(5):
+        yield ["@tag:{red|green}", "SORTBY", "n", "LIMIT", str(page * 25), "25", "RETURN", "1", "n"]
+    for page in range(3):
+        yield ["*", "SORTBY", "txt", "DESC", "LIMIT", str(page * 10), "10", "RETURN", "1", "txt"]
+
+
+def test_definitions_reach_every_node(world):
+    cluster, _ = world
+    masters = cluster.masters()
+    assert len(masters) == 3 and len(cluster.replicas()) == 3
+    # Through one master, seen on every node, replicas included.
+    masters[1].client().execute_command("FT.CREATE", "other", "PREFIX", "1", "o:", "SCHEMA", "x", "TAG")
+    masters[2].client().execute_command("FT.ALIASADD", "docs", "idx")
+    for n in cluster.nodes:
+        wait_for(f"definitions on {n.port}", lambda n=n: (
+            sorted(n.client().execute_command("FT._LIST")) == [b"idx", b"other"]
+            and n.client().ft("docs").info()["index_name"] == "idx"))
+    masters[0].client().execute_command("FT.DROPINDEX", "other")
+    masters[0].client().execute_command("FT.ALIASDEL", "docs")
+    def alias_gone(n):
+        try:
+            n.client().ft("docs").info()
+            return False
+        except redis.ResponseError as e:
+            return "Unknown index name" in str(e)
+
+    for n in cluster.nodes:
+        wait_for(f"drop on {n.port}", lambda n=n: n.client().execute_command("FT._LIST") == [b"idx"]
+                 and alias_gone(n))
+
+
+def test_info_counts_the_whole_cluster(world):
+    cluster, _ = world
+    for n in cluster.nodes:
+        assert n.client().ft("idx").info()["num_docs"] == str(N) or \
+            int(n.client().ft("idx").info()["num_docs"]) == N
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_every_node_answers_as_one_server(world, protocol):
+    cluster, single = world
+    one = redis.Redis(port=single.port, protocol=protocol)
+    nodes = [n.client(protocol=protocol) for n in cluster.nodes]
+    checked = 0
+    for q in queries():
+        want = normal(one.execute_command("FT.SEARCH", "idx", *q))
+        for node in nodes:
+            got = normal(node.execute_command("FT.SEARCH", "idx", *q))
+            assert got == want, (q[0], q[-6:])
+        checked += 1
+    # The KNN queries returned something, not two empty answers.
+    knn = one.execute_command("FT.SEARCH", "idx", "*=>[KNN 10 @v $b]", "PARAMS", "2", "b",
+                              query_vector(DIM, 1), "NOCONTENT", "DIALECT", "2")
+    total = knn[0] if protocol == 2 else knn[b"total_results"]
+    assert total == 10 and checked == 20
+
+
+def test_acl_user_sees_only_its_keys(world):
+    cluster, single = world
+    rule = ["ACL", "SETUSER", "reader", "on", "nopass", "~doc:1*", "+@all"]
+    for n in cluster.nodes:
+        n.client().execute_command(*rule)
+    redis.Redis(port=single.port).execute_command(*rule)
+    q = ["FT.SEARCH", "idx", "*", "LIMIT", "0", "0"]
+    want = redis.Redis(port=single.port, username="reader").execute_command(*q)
+    assert 0 < want[0] < N
+    for n in cluster.nodes:
+        assert n.client(username="reader").execute_command(*q) == want
+    # A user one shard does not know fails the search there, rather than see everything.
+    cluster.masters()[0].client().execute_command("ACL", "DELUSER", "reader")
+    with pytest.raises(redis.ResponseError, match="shard"):
+        cluster.masters()[1].client(username="reader").execute_command(*q)
+
+
+def test_a_shard_that_stops_answering_is_named(world):
+    cluster, _ = world
+    masters = cluster.masters()
+    stopped, asked = masters[1], masters[0]
+    import os
+    import signal
+
+    os.kill(stopped.pid, signal.SIGSTOP)
+    try:
+        started = time.time()
+        with pytest.raises(redis.ResponseError) as e:
+            asked.client().execute_command("FT.SEARCH", "idx", "*", "LIMIT", "0", "0", "TIMEOUT", "600")
+        assert time.time() - started < 5
+        assert f":{stopped.port}" in str(e.value) and "did not answer within 600 ms" in str(e.value)
+        # The coordinator's main thread never waited: it serves other clients meanwhile.
+        assert asked.client().ping()
+    finally:
+        os.kill(stopped.pid, signal.SIGCONT)
+    wait_for("whole again", lambda: asked.client().execute_command(
+        "FT.SEARCH", "idx", "*", "LIMIT", "0", "0") == [N])
+
+
+def test_failover_never_gives_a_short_answer(world):
+    cluster, single = world
+    masters = cluster.masters()
+    victim, asked = masters[2], masters[0]
+    q = ["FT.SEARCH", "idx", "*", "LIMIT", "0", "0", "TIMEOUT", "500"]
+    cluster.kill(victim)
+    answers = set()
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            got = asked.client().execute_command(*q)
+            assert got == [N], got
+            answers.add("whole")
+            if len(cluster.masters()) == 3:
+                break
+        except redis.ResponseError as e:
+            answers.add("error")
+            assert "shard" in str(e) or "CLUSTERDOWN" in str(e), e
+        time.sleep(0.1)
+    cluster.wait_ok()
+    assert "error" in answers
+    # The promoted replica has the definitions and the documents: every search is whole again.
+    b = query_vector(DIM, 1)
+    knn = ["FT.SEARCH", "idx", "*=>[KNN 10 @v $b]", "PARAMS", "2", "b", b, "DIALECT", "2"]
+    want = normal(redis.Redis(port=single.port).execute_command(*knn))
+    for n in cluster.live():
+        assert n.client().execute_command(*q) == [N]
+        assert normal(n.client().execute_command(*knn)) == want
