@@ -293,6 +293,7 @@ unsafe extern "C" fn on_timer(ctx: *mut RedisModuleCtx, _data: *mut std::ffi::c_
     guard("catalog digest", (), || {
         // SAFETY: the timer's live context.
         let c = unsafe { Ctx::from_raw(ctx) };
+        super::nodelay::refresh(&c);
         if is_master(&c) {
             let (generation, indexes, digest) = rank(&snapshot());
             send(

@@ -43,6 +43,7 @@
 pub mod catalog;
 pub mod fanout;
 pub mod merge;
+mod nodelay;
 pub mod wire;
 
 use std::ffi::{c_char, c_int, c_uchar, c_void};
