@@ -6,6 +6,9 @@ mid-run, give errors, never short answers.
 The cluster is shared by the tests of this file, which run in order: the destructive ones
 (SIGSTOP, kill -9) come last."""
 
+import os
+import signal
+import subprocess
 import time
 
 import numpy as np
@@ -194,13 +197,78 @@ def test_acl_user_sees_only_its_keys(world):
         cluster.masters()[1].client(username="reader").execute_command(*q)
 
 
+def test_redis_py_cluster_client_gets_whole_answers(world):
+    from redis.commands.search.query import Query
+
+    cluster, single = world
+    rc = cluster.client()
+    assert rc.ft("idx").search(Query("*").paging(0, 0)).total == N
+    q = Query("*=>[KNN 5 @v $b AS d]").sort_by("d").return_fields("d", "n").dialect(2)
+    got = rc.ft("idx").search(q, query_params={"b": query_vector(DIM, 3)})
+    want = redis.Redis(port=single.port).ft("idx").search(q, query_params={"b": query_vector(DIM, 3)})
+    assert [(d.id, d.d, d.n) for d in got.docs] == [(d.id, d.d, d.n) for d in want.docs]
+    assert len(got.docs) == 5
+
+
+def test_ai_commands_follow_hash_tags(world):
+    cluster, _ = world
+    rc = cluster.client()
+    rc.execute_command("AI.TENSORSET", "{user1}:x", "FLOAT", "2", "VALUES", "1", "2")
+    got = rc.execute_command("AI.DAGEXECUTE", "LOAD", "1", "{user1}:x", "PERSIST", "1", "{user1}:y",
+                             "|>", "AI.TENSORSET", "{user1}:y", "FLOAT", "1", "VALUES", "3",
+                             "|>", "AI.TENSORGET", "{user1}:x", "VALUES")
+    assert got[1] == [b"1", b"2"]
+    assert rc.execute_command("AI.TENSORGET", "{user1}:y", "VALUES") == [b"3"]
+    # Keys in two slots: the server refuses before anything runs, wherever it is sent.
+    for n in cluster.masters():
+        with pytest.raises((redis.exceptions.ClusterCrossSlotError, redis.exceptions.MovedError)):
+            n.client().execute_command("AI.DAGEXECUTE", "LOAD", "1", "{user1}:x", "PERSIST", "1",
+                                       "{user2}:y", "|>", "AI.TENSORSET", "{user2}:y", "FLOAT", "1",
+                                       "VALUES", "3")
+    # A read-only DAG on the replica of the slot's master, after READONLY.
+    answered = 0
+    for n in cluster.replicas():
+        c = n.client(single_connection_client=True)
+        c.execute_command("READONLY")
+        try:
+            got = c.execute_command("AI.DAGEXECUTE_RO", "LOAD", "1", "{user1}:x", "|>",
+                                    "AI.TENSORGET", "{user1}:x", "VALUES")
+            assert got == [[b"1", b"2"]]
+            answered += 1
+        except redis.exceptions.MovedError:
+            pass
+    assert answered == 1
+
+
+def test_documents_follow_their_keys_in_a_reshard(world):
+    cluster, single = world
+    masters = cluster.masters()
+    ids = {n.port: n.client().execute_command("CLUSTER", "MYID").decode() for n in masters}
+    src, dst = masters[0], masters[1]
+    out = subprocess.run(
+        ["redis-cli", "--cluster", "reshard", f"127.0.0.1:{src.port}",
+         "--cluster-from", ids[src.port], "--cluster-to", ids[dst.port],
+         "--cluster-slots", "700", "--cluster-yes"],
+        capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr
+    cluster.wait_ok()
+    b = query_vector(DIM, 4)
+    checks = [["*", "LIMIT", "0", "0"],
+              ["(@tag:{red})=>[KNN 10 @v $b]", "PARAMS", "2", "b", b, "RETURN", "1", "n", "DIALECT", "2"],
+              ["@tag:{green}", "SORTBY", "n", "LIMIT", "0", "50", "NOCONTENT"]]
+    one = redis.Redis(port=single.port)
+    for q in checks:
+        want = one.execute_command("FT.SEARCH", "idx", *q)
+        for n in cluster.live():
+            # Each moved document is indexed on its new shard and gone from the old one:
+            # counted once, found once.
+            assert normal(n.client().execute_command("FT.SEARCH", "idx", *q)) == normal(want), q[0]
+
+
 def test_a_shard_that_stops_answering_is_named(world):
     cluster, _ = world
     masters = cluster.masters()
     stopped, asked = masters[1], masters[0]
-    import os
-    import signal
-
     os.kill(stopped.pid, signal.SIGSTOP)
     try:
         started = time.time()
