@@ -1,7 +1,7 @@
-//! Search on Redis Cluster: index definitions on every master ([`catalog`]), FT.SEARCH and
-//! FT.INFO answered for the whole cluster by fanning out to every master ([`fanout`]), over
-//! the cluster bus's module messages ([`wire`]). Nothing here runs on a server without
-//! `cluster-enabled yes`.
+//! Search on Redis Cluster: index definitions on every master ([`catalog`]), the cluster bus's
+//! module messages as a transport ([`wire`], [`send`], [`receive`]), and how shard answers are
+//! merged ([`merge`]). FT.SEARCH and FT.INFO's fan-out is FT.* glue, in
+//! `commands/search_cluster.rs`. Nothing here runs on a server without `cluster-enabled yes`.
 //!
 //! # Why the cluster bus
 //!
@@ -18,10 +18,10 @@
 //!
 //! # Concurrency rules
 //!
-//! Two mutexes live in this module's files, both leaves (nothing else is locked while they
+//! Two mutexes live here and in `commands/search_cluster.rs`, both leaves (nothing else is locked while they
 //! are held, and no Redis API that could call back into this module is called under them):
 //!
-//! 1. `fanout::PENDING` maps a query id to its blocked client and the shards it waits for.
+//! 1. `commands/search_cluster.rs`'s `PENDING` maps a query id to its blocked client and the shards it waits for.
 //!    It is taken on the main thread (the command, a shard answer arriving, the deadline
 //!    timer) and on a search thread that holds the server lock (a local shard's answer after
 //!    a threaded search). The first of "every shard answered", "a shard failed" and "the
@@ -41,12 +41,11 @@
 //! no client on a bus message), and reading documents on the thread without the lock.
 
 pub mod catalog;
-pub mod fanout;
 pub mod merge;
 mod nodelay;
 pub mod wire;
 
-use std::ffi::{c_char, c_int, c_uchar, c_void};
+use std::ffi::{c_char, c_int, c_uchar};
 use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -199,17 +198,16 @@ pub fn init(ctx: *mut RedisModuleCtx) -> Result<(), String> {
     {
         return Err("this server lacks the cluster message API redisai needs".into());
     }
-    for k in [
-        kind::DDL,
-        kind::DIGEST,
-        kind::CATALOG_REQUEST,
-        kind::CATALOG,
-        kind::SEARCH,
-        kind::RESULT,
-    ] {
-        // SAFETY: OnLoad context; a 'static callback.
-        unsafe { api!(RedisModule_RegisterClusterMessageReceiver)(ctx, k, Some(on_message)) };
-    }
+    listen(
+        ctx,
+        &[
+            kind::DDL,
+            kind::DIGEST,
+            kind::CATALOG_REQUEST,
+            kind::CATALOG,
+        ],
+        on_message,
+    );
     // SAFETY: OnLoad context; the thread-safe context lives as long as the process.
     let tsc = unsafe { api!(RedisModule_GetDetachedThreadSafeContext)(ctx) };
     DETACHED.store(tsc, Ordering::Release);
@@ -236,12 +234,34 @@ fn log_bad(sender: &NodeId, e: &WireError) {
     );
 }
 
-unsafe extern "C" fn on_message(
+type Receiver = unsafe extern "C" fn(*mut RedisModuleCtx, *const c_char, u8, *const c_uchar, u32);
+
+/// Has `callback` receive this module's bus messages of types `kinds` (on a cluster node).
+pub fn listen(ctx: *mut RedisModuleCtx, kinds: &[u8], callback: Receiver) {
+    // SAFETY: a live context; a 'static callback.
+    let c = unsafe { Ctx::from_raw(ctx) };
+    if !enabled(&c) || !api_has!(RedisModule_RegisterClusterMessageReceiver) {
+        return;
+    }
+    for k in kinds {
+        // SAFETY: as above.
+        unsafe { api!(RedisModule_RegisterClusterMessageReceiver)(ctx, *k, Some(callback)) };
+    }
+}
+
+/// A receiver's body: checks and decodes the message, then hands it to `handle`. A message
+/// that does not decode is logged (rate-limited), never handled; a search in another version
+/// is answered with an error that says so.
+///
+/// # Safety
+/// The arguments are those the server passed to a cluster message receiver.
+pub unsafe fn receive(
     ctx: *mut RedisModuleCtx,
     sender_id: *const c_char,
     type_: u8,
     payload: *const c_uchar,
     len: u32,
+    handle: impl FnOnce(&Ctx, &NodeId, Message),
 ) {
     guard("cluster message", (), || {
         // SAFETY: the server passes the sender's 40-byte id.
@@ -257,7 +277,7 @@ unsafe extern "C" fn on_message(
         // SAFETY: the receiver's live context.
         let ctx = unsafe { Ctx::from_raw(ctx) };
         match Message::decode(type_, bytes) {
-            Ok(m) => dispatch(&ctx, &sender, m),
+            Ok(m) => handle(&ctx, &sender, m),
             Err(e) => {
                 // Tell a coordinator of another version why its search cannot run here.
                 if let (kind::SEARCH, WireError::Version { id: Some(id), .. }) = (type_, &e) {
@@ -273,26 +293,32 @@ unsafe extern "C" fn on_message(
     });
 }
 
-fn dispatch(ctx: &Ctx, sender: &NodeId, m: Message) {
-    match m {
-        Message::Ddl { generation, words } => catalog::on_ddl(ctx, generation, &words),
-        Message::Digest {
-            generation,
-            indexes,
-            digest,
-        } => catalog::on_digest(ctx, sender, (generation, indexes, digest)),
-        Message::CatalogRequest => catalog::on_request(ctx, sender),
-        Message::Catalog(c) => catalog::on_catalog(ctx, c),
-        Message::Search(req) => fanout::run_shard(ctx, req, fanout::Sink::Remote(*sender)),
-        Message::Result(r) => fanout::deliver(r.id, sender, r.outcome),
+unsafe extern "C" fn on_message(
+    ctx: *mut RedisModuleCtx,
+    sender_id: *const c_char,
+    type_: u8,
+    payload: *const c_uchar,
+    len: u32,
+) {
+    // SAFETY: the server's arguments, passed on as they came.
+    unsafe {
+        receive(
+            ctx,
+            sender_id,
+            type_,
+            payload,
+            len,
+            |ctx, sender, m| match m {
+                Message::Ddl { generation, words } => catalog::on_ddl(ctx, generation, &words),
+                Message::Digest {
+                    generation,
+                    indexes,
+                    digest,
+                } => catalog::on_digest(ctx, sender, (generation, indexes, digest)),
+                Message::CatalogRequest => catalog::on_request(ctx, sender),
+                Message::Catalog(c) => catalog::on_catalog(ctx, c),
+                _ => {}
+            },
+        )
     }
-}
-
-/// The deadline timer's data: a query id carried in the pointer itself.
-fn id_to_ptr(id: u64) -> *mut c_void {
-    id as usize as *mut c_void
-}
-
-fn ptr_to_id(p: *mut c_void) -> u64 {
-    p as usize as u64
 }

@@ -157,9 +157,6 @@ pub fn info(ctx: &Ctx, args: &Args) -> AiResult<()> {
     let Some(index) = find(args.bytes(1)) else {
         return Err(SearchError::UnknownIndex.into());
     };
-    if crate::cluster::enabled(ctx) {
-        return crate::cluster::fanout::info(ctx, index);
-    }
     ctx.reply(&info_reply(&index));
     Ok(())
 }
@@ -398,9 +395,6 @@ pub fn search(ctx: &Ctx, args: &Args) -> AiResult<()> {
         presentation,
     } = request::parse(&index.def, &words, ctx.is_resp3())?;
     index.uses.fetch_add(1, Ordering::Relaxed);
-    if crate::cluster::enabled(ctx) {
-        return crate::cluster::fanout::search(ctx, index, &words, &req, presentation);
-    }
     {
         let data = index.read();
         if let Some(user) = AclUser::restricted(ctx)? {

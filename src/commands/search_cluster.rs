@@ -7,7 +7,8 @@
 //! query fails (a search over part of the slots would be a silently short answer). A shard
 //! that cannot be reached, answers with an error, or has not answered by the deadline
 //! (TIMEOUT, else `ai.search_timeout`) fails the query with an error that names it.
-//! The lock rules are in `cluster/mod.rs`.
+//! The lock rules are in `cluster/mod.rs`; the transport and the wire format live there too
+//! (this file is the FT.* glue on top of them, as `search.rs` is on top of `search/`).
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,22 +16,25 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use redisai_backend_api::Reply as CallReply;
 
-use super::merge::{merge, MergePlan};
-use super::wire::{Message, Mode, SearchRequest, SearchResult, ShardHits, SortValue, WireHit};
-use super::{id_to_ptr, my_id, node_info, node_name, ptr_to_id, send, NodeId};
-use crate::commands::search::{info_reply, load_document, reply_shown, Shown, INLINE_WORK};
-use crate::config;
-use crate::error::AiResult;
-use crate::redis::{
-    api, call, current_user_name, AclUser, Blocked, Ctx, OwnedString, RedisModuleCtx, Reply, R,
+use super::search::{find, info_reply, load_document, reply_shown, Shown, INLINE_WORK};
+use crate::cluster::catalog::def_digest;
+use crate::cluster::merge::{merge, MergePlan};
+use crate::cluster::wire::{
+    kind, Message, Mode, SearchRequest, SearchResult, ShardHits, SortValue, WireHit,
 };
+use crate::cluster::{my_id, node_info, node_name, send, NodeId};
+use crate::config;
+use crate::error::{AiError, AiResult};
+use crate::redis::{
+    api, call, current_user_name, AclUser, Args, Blocked, Ctx, OwnedString, RedisModuleCtx, Reply,
+    R,
+};
+use crate::search::error::SearchError;
 use crate::search::index::{Outcome, Request};
 use crate::search::query::Expr;
 use crate::search::request::{self, Presentation};
 use crate::search::schema::FieldKind;
 use crate::search::{registry, Index};
-
-use super::catalog::def_digest;
 
 /// What the client is waiting for.
 enum Want {
@@ -205,6 +209,40 @@ fn fan_out(ctx: &Ctx, want: Want, request: SearchRequest, plan: MergePlan, timeo
     }
 }
 
+/// `FT.SEARCH index query [options]`: on a cluster node, for the whole cluster; elsewhere as
+/// a single server (`search.rs`).
+pub fn search_command(ctx: &Ctx, args: &Args) -> AiResult<()> {
+    if !crate::cluster::enabled(ctx) {
+        return super::search::search(ctx, args);
+    }
+    if args.len() < 3 {
+        return Err(AiError::WrongArity);
+    }
+    let name = args.bytes(1);
+    let Some(index) = find(name) else {
+        let name = String::from_utf8_lossy(name).into_owned();
+        return Err(SearchError::NoSuchIndex(name).into());
+    };
+    let words: Vec<&[u8]> = (2..args.len()).map(|i| args.bytes(i)).collect();
+    let parsed = request::parse(&index.def, &words, ctx.is_resp3())?;
+    index.uses.fetch_add(1, Ordering::Relaxed);
+    search(ctx, index, &words, &parsed.request, parsed.presentation)
+}
+
+/// `FT.INFO index`: on a cluster node, `num_docs` counts the whole cluster.
+pub fn info_command(ctx: &Ctx, args: &Args) -> AiResult<()> {
+    if !crate::cluster::enabled(ctx) {
+        return super::search::info(ctx, args);
+    }
+    if args.len() != 2 {
+        return Err(AiError::WrongArity);
+    }
+    let Some(index) = find(args.bytes(1)) else {
+        return Err(SearchError::UnknownIndex.into());
+    };
+    info(ctx, index)
+}
+
 /// FT.SEARCH on a cluster node: `words` are the arguments after the index name, already
 /// parsed here into `req` (so a bad query fails before anything is sent).
 pub fn search(
@@ -328,6 +366,44 @@ unsafe extern "C" fn on_deadline(_ctx: *mut RedisModuleCtx, data: *mut std::ffi:
     });
 }
 
+/// The deadline timer's data: a query id carried in the pointer itself.
+fn id_to_ptr(id: u64) -> *mut std::ffi::c_void {
+    id as usize as *mut std::ffi::c_void
+}
+
+fn ptr_to_id(p: *mut std::ffi::c_void) -> u64 {
+    p as usize as u64
+}
+
+/// At load, on a cluster node: this file answers the SEARCH and RESULT bus messages.
+pub fn init(ctx: *mut RedisModuleCtx) {
+    crate::cluster::listen(ctx, &[kind::SEARCH, kind::RESULT], on_message);
+}
+
+unsafe extern "C" fn on_message(
+    ctx: *mut RedisModuleCtx,
+    sender_id: *const std::ffi::c_char,
+    type_: u8,
+    payload: *const std::ffi::c_uchar,
+    len: u32,
+) {
+    // SAFETY: the server's arguments to a cluster message receiver, passed on as they came.
+    unsafe {
+        crate::cluster::receive(
+            ctx,
+            sender_id,
+            type_,
+            payload,
+            len,
+            |ctx, sender, m| match m {
+                Message::Search(req) => run_shard(ctx, req, Sink::Remote(*sender)),
+                Message::Result(r) => deliver(r.id, sender, r.outcome),
+                _ => {}
+            },
+        )
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The shard's side.
 
@@ -419,7 +495,7 @@ pub fn run_shard(ctx: &Ctx, req: SearchRequest, sink: Sink) {
     drop(data);
     let job = move || {
         let outcome = index.read().search(&index.def, &search);
-        super::with_server_lock(|ctx| finish(ctx, &index, &search, &p, outcome, sink, id));
+        crate::cluster::with_server_lock(|ctx| finish(ctx, &index, &search, &p, outcome, sink, id));
     };
     if let Err(refused) = crate::search::pool::spawn(job) {
         refused.run_here();
