@@ -87,6 +87,8 @@ struct Pending {
     blocked: Blocked<ClusterReply>,
     plan: MergePlan,
     timeout_ms: u64,
+    /// The deadline's timer, stopped when the query ends before it.
+    timer: u64,
     /// Shards not heard from yet, with their addresses (for error texts).
     waiting: BTreeMap<NodeId, String>,
     answers: BTreeMap<NodeId, ShardHits>,
@@ -176,18 +178,8 @@ fn fan_out(ctx: &Ctx, want: Want, request: SearchRequest, plan: MergePlan, timeo
             outcome: Err("ERR the search did not run".into()),
         },
     );
-    pending().insert(
-        id,
-        Pending {
-            blocked,
-            plan,
-            timeout_ms,
-            waiting: targets.clone(),
-            answers: BTreeMap::new(),
-        },
-    );
     // SAFETY: a live command context; a 'static callback; the id travels in the pointer.
-    unsafe {
+    let timer = unsafe {
         api!(RedisModule_CreateTimer)(
             ctx.raw_ctx(),
             timeout_ms as i64,
@@ -195,6 +187,17 @@ fn fan_out(ctx: &Ctx, want: Want, request: SearchRequest, plan: MergePlan, timeo
             id_to_ptr(id),
         )
     };
+    pending().insert(
+        id,
+        Pending {
+            blocked,
+            plan,
+            timeout_ms,
+            timer,
+            waiting: targets.clone(),
+            answers: BTreeMap::new(),
+        },
+    );
     let me = my_id();
     let message = Message::Search(request.clone());
     for (node, addr) in &targets {
@@ -323,7 +326,7 @@ fn first_range_yield(req: &Request) -> Option<String> {
 }
 
 /// A shard's answer arrived (over the bus, or from this node's own part).
-pub fn deliver(id: u64, from: &NodeId, outcome: Result<ShardHits, String>) {
+pub fn deliver(ctx: &Ctx, id: u64, from: &NodeId, outcome: Result<ShardHits, String>) {
     let mut all = pending();
     let Some(p) = all.get_mut(&id) else {
         return; // Late (the query already ended) or never asked.
@@ -344,6 +347,11 @@ pub fn deliver(id: u64, from: &NodeId, outcome: Result<ShardHits, String>) {
     if let Some(outcome) = done {
         let Some(mut p) = all.remove(&id) else { return };
         drop(all);
+        // SAFETY: a live context of this module (main thread, or the server lock held); a
+        // timer that already fired is simply not found.
+        unsafe {
+            api!(RedisModule_StopTimer)(ctx.raw_ctx(), p.timer, std::ptr::null_mut());
+        }
         p.blocked.pending().outcome = outcome;
     }
 }
@@ -397,7 +405,7 @@ unsafe extern "C" fn on_message(
             len,
             |ctx, sender, m| match m {
                 Message::Search(req) => run_shard(ctx, req, Sink::Remote(*sender)),
-                Message::Result(r) => deliver(r.id, sender, r.outcome),
+                Message::Result(r) => deliver(ctx, r.id, sender, r.outcome),
                 _ => {}
             },
         )
@@ -420,7 +428,7 @@ fn respond(ctx: &Ctx, sink: Sink, id: u64, outcome: Result<ShardHits, String>) {
     match sink {
         Sink::Local => {
             if let Some(me) = my_id() {
-                deliver(id, &me, outcome);
+                deliver(ctx, id, &me, outcome);
             }
         }
         Sink::Remote(to) => {
