@@ -185,14 +185,15 @@ fn apply(ctx: &Ctx, words: &[Vec<u8>]) -> Result<(), String> {
 }
 
 pub fn on_ddl(ctx: &Ctx, generation: u64, words: &[Vec<u8>]) {
-    if !is_master(ctx) {
-        return;
-    }
-    if let Err(e) = apply(ctx, words) {
-        log(
-            Level::Warning,
-            &format!("an index definition change from another node was not applied: {e}"),
-        );
+    // A replica takes the change from its master's replication stream, but counts it: once
+    // promoted, its catalog must not rank below the one it already has.
+    if is_master(ctx) {
+        if let Err(e) = apply(ctx, words) {
+            log(
+                Level::Warning,
+                &format!("an index definition change from another node was not applied: {e}"),
+            );
+        }
     }
     let mut s = state();
     s.generation = s.generation.max(generation);
