@@ -18,7 +18,7 @@ import redis
 from redis.commands.search.field import NumericField, TagField, TextField, VectorField
 from redis.commands.search.index_definition import IndexDefinition, IndexType
 
-from cluster_harness import Cluster
+from cluster_harness import Cluster, Node
 from search_server import RedisServer
 
 N = 2000
@@ -154,6 +154,22 @@ def test_definitions_reach_every_node(world):
                  and alias_gone(n))
 
 
+def test_a_master_added_later_gets_the_definitions(world):
+    cluster, _ = world
+    node = Node()
+    cluster.nodes.append(node)
+    out = subprocess.run(
+        ["redis-cli", "--cluster", "add-node", f"127.0.0.1:{node.port}",
+         f"127.0.0.1:{cluster.masters()[0].port}"],
+        capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr
+    # No DDL was ever sent to it: the catalog digests bring the index over.
+    wait_for("idx on the new node", lambda: node.client().execute_command("FT._LIST") == [b"idx"])
+    cluster.wait_ok()
+    # It serves no slots, and still answers for the whole cluster.
+    assert node.client().execute_command("FT.SEARCH", "idx", "*", "LIMIT", "0", "0") == [N]
+
+
 def test_info_counts_the_whole_cluster(world):
     cluster, _ = world
     for n in cluster.nodes:
@@ -269,6 +285,8 @@ def test_a_shard_that_stops_answering_is_named(world):
     cluster, _ = world
     masters = cluster.masters()
     stopped, asked = masters[1], masters[0]
+    # No TIMEOUT in the query: the module config decides.
+    asked.client().config_set("ai.search_timeout", "1500")
     os.kill(stopped.pid, signal.SIGSTOP)
     try:
         outcome = {}
@@ -277,7 +295,7 @@ def test_a_shard_that_stops_answering_is_named(world):
             started = time.time()
             try:
                 outcome["reply"] = asked.client().execute_command(
-                    "FT.SEARCH", "idx", "*", "LIMIT", "0", "0", "TIMEOUT", "1500")
+                    "FT.SEARCH", "idx", "*", "LIMIT", "0", "0")
             except redis.ResponseError as e:
                 outcome["error"] = str(e)
             outcome["took"] = time.time() - started
@@ -299,8 +317,12 @@ def test_a_shard_that_stops_answering_is_named(world):
         assert f":{stopped.port}" in outcome["error"], outcome
         assert "did not answer within 1500 ms" in outcome["error"], outcome
         assert 1.4 < outcome["took"] < 5, outcome
+        # The query's TIMEOUT wins over the config.
+        with pytest.raises(redis.ResponseError, match=f":{stopped.port}.*within 300 ms"):
+            asked.client().execute_command("FT.SEARCH", "idx", "*", "TIMEOUT", "300")
     finally:
         os.kill(stopped.pid, signal.SIGCONT)
+        asked.client().config_set("ai.search_timeout", "5000")
     wait_for("whole again", lambda: asked.client().execute_command(
         "FT.SEARCH", "idx", "*", "LIMIT", "0", "0") == [N])
 
