@@ -198,17 +198,19 @@ fn fan_out(ctx: &Ctx, want: Want, request: SearchRequest, plan: MergePlan, timeo
             answers: BTreeMap::new(),
         },
     );
+    // The other shards first, so that they search while this one does.
     let me = my_id();
     let message = Message::Search(request.clone());
-    for (node, addr) in &targets {
-        if Some(*node) == me {
-            run_shard(ctx, request.clone(), Sink::Local);
-        } else if !send(ctx, Some(node), &message) {
+    for (node, addr) in targets.iter().filter(|(n, _)| Some(**n) != me) {
+        if !send(ctx, Some(node), &message) {
             end(id, |_| {
                 Err(shard_error(addr, node, "not reachable on the cluster bus"))
             });
             return;
         }
+    }
+    if me.is_some_and(|me| targets.contains_key(&me)) {
+        run_shard(ctx, request, Sink::Local);
     }
 }
 
