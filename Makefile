@@ -242,9 +242,11 @@ test-search-python: deps-search-python
 	REDISAI_MODULE=$(MODULE) $(VENV_SEARCH)/bin/python -m pytest -q tests/search
 
 # BENCH_VECTOR_ARGS=--n 20000 for a quick vector run; the plot goes to target/bench/.
+# The cluster bench (one server vs 1 and 3 masters, KNN 10) takes about a minute.
 bench: build models deps-search-python
 	REDISAI_MODULE=$(MODULE) REDISAI_TEST_MODELS=$(MODELS) $(RELEASE)/redisai-bench
 	REDISAI_MODULE=$(MODULE) $(VENV_SEARCH)/bin/python bench/vector_bench.py $(BENCH_VECTOR_ARGS)
+	REDISAI_MODULE=$(MODULE) $(VENV_SEARCH)/bin/python bench/cluster_bench.py $(BENCH_CLUSTER_ARGS)
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -275,7 +277,8 @@ test-valkey: build models $(VALKEY)
 # the fuzzer adds in fuzz/corpus/<target> (not in git, kept between runs), crashes in
 # fuzz/artifacts/<target>. Every target runs even when one crashes; the run fails at the end.
 FUZZ_SECONDS ?= 120
-FUZZ_TARGETS := tensor dag model_args script_args search_query search_schema search_request
+FUZZ_TARGETS := tensor dag model_args script_args search_query search_schema search_request \
+	cluster_wire
 fuzz:
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
 	cd fuzz && CARGO_BUILD_JOBS=$(JOBS) cargo +nightly fuzz build

@@ -176,7 +176,21 @@ pub static TENSOR_MAX_BYTES: Numeric = Numeric::new(
     true,
 );
 
-pub static NUMERIC: [&Numeric; 7] = [
+/// Milliseconds a cluster coordinator waits for every shard's answer to an FT.SEARCH or
+/// FT.INFO when the query gives no TIMEOUT; a shard that has not answered by then fails the
+/// query by name.
+pub static SEARCH_TIMEOUT: Numeric = Numeric::new(
+    "SEARCH_TIMEOUT",
+    c"search_timeout",
+    5000,
+    1,
+    1,
+    3_600_000,
+    true,
+    false,
+);
+
+pub static NUMERIC: [&Numeric; 8] = [
     &THREADS_PER_QUEUE,
     &INTER_OP_PARALLELISM,
     &INTRA_OP_PARALLELISM,
@@ -184,6 +198,7 @@ pub static NUMERIC: [&Numeric; 7] = [
     &MODEL_EXECUTION_TIMEOUT,
     &BACKEND_MEMORY_LIMIT,
     &TENSOR_MAX_BYTES,
+    &SEARCH_TIMEOUT,
 ];
 
 /// The server's `proto-max-bulk-len`, read at load and on every change.

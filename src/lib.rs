@@ -7,6 +7,7 @@
 mod alloc;
 mod args;
 mod backend;
+mod cluster;
 mod commands;
 mod config;
 mod dag;
@@ -90,8 +91,10 @@ static COMMANDS: &[CommandSpec] = &[
 #[rustfmt::skip]
 static SEARCH_COMMANDS: &[CommandSpec] = &[
     command!("FT.CREATE",    commands::search::create,    "write deny-oom", 0, 0, 0),
-    command!("FT.SEARCH",    commands::search::search,    "readonly",       0, 0, 0),
-    command!("FT.INFO",      commands::search::info,      "readonly",       0, 0, 0),
+    // On a cluster node these two answer for the whole cluster (the fan-out is in
+    // search_cluster.rs); elsewhere they are search.rs's.
+    command!("FT.SEARCH",    commands::search_cluster::search_command, "readonly", 0, 0, 0),
+    command!("FT.INFO",      commands::search_cluster::info_command,   "readonly", 0, 0, 0),
     command!("FT.DROPINDEX", commands::search::dropindex, "write",          0, 0, 0),
     command!("FT._LIST",     commands::search::list,      "readonly",       0, 0, 0),
     command!("FT.TAGVALS",   commands::search::tagvals,   "readonly",       0, 0, 0),
@@ -140,6 +143,8 @@ fn load(ctx: &Context, args: &[RedisString]) -> Result<(), String> {
     redis::watch_acl_changes(raw_ctx);
     redis::register_unless_present(raw_ctx, SEARCH_COMMANDS);
     index_sync::subscribe(raw_ctx)?;
+    cluster::init(raw_ctx)?;
+    commands::search_cluster::init(raw_ctx);
     // SAFETY: OnLoad context; the callbacks are 'static functions.
     unsafe {
         api!(RedisModule_RegisterInfoFunc)(raw_ctx, Some(info::info));

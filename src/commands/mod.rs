@@ -7,5 +7,6 @@ pub mod model;
 pub mod plan_reply;
 pub mod script;
 pub mod search;
+pub mod search_cluster;
 pub mod stored;
 pub mod tensor;

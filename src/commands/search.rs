@@ -28,7 +28,7 @@ fn lossy(b: &[u8]) -> String {
 
 /// The index a name stands for: its own name or an alias. Index names and aliases are UTF-8
 /// (FT.CREATE and FT.ALIASADD refuse others), so other bytes name no index.
-fn find(name: &[u8]) -> Option<Arc<Index>> {
+pub(crate) fn find(name: &[u8]) -> Option<Arc<Index>> {
     registry().get(std::str::from_utf8(name).ok()?)
 }
 
@@ -58,6 +58,7 @@ pub fn create(ctx: &Ctx, args: &Args) -> AiResult<()> {
         start_scan(ctx.raw_ctx(), &index);
     }
     ctx.replicate_verbatim();
+    crate::cluster::catalog::after_local_ddl(ctx, args);
     ctx.reply_ok();
     Ok(())
 }
@@ -112,6 +113,7 @@ pub fn dropindex(ctx: &Ctx, args: &Args) -> AiResult<()> {
         }
     }
     ctx.replicate_verbatim();
+    crate::cluster::catalog::after_local_ddl(ctx, args);
     ctx.reply_ok();
     Ok(())
 }
@@ -141,6 +143,7 @@ fn set_alias(ctx: &Ctx, args: &Args, replace: bool) -> AiResult<()> {
     };
     registry().set_alias(alias, index, replace)?;
     ctx.replicate_verbatim();
+    crate::cluster::catalog::after_local_ddl(ctx, args);
     ctx.reply_ok();
     Ok(())
 }
@@ -155,6 +158,7 @@ pub fn aliasdel(ctx: &Ctx, args: &Args) -> AiResult<()> {
     };
     registry().delete_alias(alias)?;
     ctx.replicate_verbatim();
+    crate::cluster::catalog::after_local_ddl(ctx, args);
     ctx.reply_ok();
     Ok(())
 }
@@ -295,7 +299,7 @@ fn error_map(f: &crate::search::index::Failures) -> R<'static> {
     ])
 }
 
-fn info_reply(index: &Index) -> R<'static> {
+pub(crate) fn info_reply(index: &Index) -> R<'static> {
     let def = &index.def;
     let data = index.read();
     let attributes: Vec<R> = def
@@ -499,7 +503,7 @@ fn info_reply(index: &Index) -> R<'static> {
 /// ~30 µs for an unfiltered HNSW KNN at EF_RUNTIME 10 over 100k x 128; larger searches (FLAT
 /// over many vectors, filters over many documents, range queries on large indexes) go to the
 /// search threads so the main thread is never held long.
-const INLINE_WORK: u64 = 2 << 20;
+pub(crate) const INLINE_WORK: u64 = 2 << 20;
 
 pub fn search(ctx: &Ctx, args: &Args) -> AiResult<()> {
     if args.len() < 3 {
@@ -572,13 +576,13 @@ impl Reply for SearchReply {
 }
 
 /// One document as it will be shown.
-struct Shown {
-    key: Vec<u8>,
-    score: f64,
-    fields: Vec<(Vec<u8>, Vec<u8>)>,
+pub(crate) struct Shown {
+    pub key: Vec<u8>,
+    pub score: f64,
+    pub fields: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
-fn load_document(ctx: &Ctx, p: &Presentation, hit: &Hit) -> Option<Shown> {
+pub(crate) fn load_document(ctx: &Ctx, p: &Presentation, hit: &Hit) -> Option<Shown> {
     let name = OwnedString::new(&hit.key);
     let key = ctx.open_key(name.as_ptr(), false);
     // A document deleted after the search ran is left out of the page.
@@ -633,7 +637,11 @@ fn reply_search(ctx: &Ctx, p: &Presentation, outcome: Result<Outcome, SearchErro
             .filter_map(|h| load_document(ctx, p, h))
             .collect()
     };
-    let total = outcome.total as i64;
+    reply_shown(ctx, p, outcome.total as i64, shown);
+}
+
+/// FT.SEARCH's reply for documents already read (here, or by the shards of a cluster).
+pub(crate) fn reply_shown(ctx: &Ctx, p: &Presentation, total: i64, shown: Vec<Shown>) {
     if p.resp3 {
         let results: Vec<R> = shown
             .into_iter()

@@ -46,6 +46,17 @@ impl AclUser {
             return Err(cannot());
         }
         let name = current_user_name(ctx).ok_or_else(cannot)?;
+        Self::restricted_named(ctx, &name)
+    }
+
+    /// [`restricted`](Self::restricted) for the user called `name` (a cluster shard searching
+    /// for another node's client). A user this server does not know fails closed.
+    pub fn restricted_named(ctx: &Ctx, name: &[u8]) -> AiResult<Option<AclUser>> {
+        let cannot = || AiError::NoAclApi;
+        if !api_has!(RedisModule_ACLCheckKeyPermissions) {
+            return Err(cannot());
+        }
+        let name = name.to_vec();
         let reads_all = match cached(&name) {
             Some(known) => known,
             None => {

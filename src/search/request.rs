@@ -44,6 +44,9 @@ pub struct Presentation {
     pub identifiers: HashMap<String, Vec<u8>>,
     /// LIMIT x 0: only the number of matches.
     pub count_only: bool,
+    /// TIMEOUT in ms, when a positive number was given: how long a cluster coordinator waits
+    /// for its shards (a single server ignores it).
+    pub timeout_ms: Option<u64>,
 }
 
 /// An FT.SEARCH command, parsed.
@@ -93,6 +96,7 @@ pub fn parse(def: &IndexDef, words: &[&[u8]], resp3: bool) -> Result<SearchReque
             .map(|f| (f.name.clone(), f.identifier.clone()))
             .collect(),
         count_only: false,
+        timeout_ms: None,
     };
     let mut sort = None;
     let (mut offset, mut count) = (0usize, 10usize);
@@ -122,6 +126,12 @@ pub fn parse(def: &IndexDef, words: &[&[u8]], resp3: bool) -> Result<SearchReque
             b"SLOP" | b"TIMEOUT" | b"LANGUAGE" | b"EXPANDER" | b"PAYLOAD" => {
                 if i >= words.len() {
                     return Err(SearchError::bad(lossy(&w), BadArg::Plain));
+                }
+                if w == b"TIMEOUT" {
+                    p.timeout_ms = std::str::from_utf8(words[i])
+                        .ok()
+                        .and_then(|t| t.parse::<u64>().ok())
+                        .filter(|&t| t > 0);
                 }
                 i += 1;
             }

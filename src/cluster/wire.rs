@@ -1,0 +1,557 @@
+//! The messages redisai nodes send each other over the cluster bus, and their byte format.
+//! Pure: no Redis here, so the decoder is unit-tested and fuzzed (`fuzz/`, target `cluster_wire`).
+//!
+//! Every payload starts with the same nine bytes in every version: a version byte and a
+//! little-endian u64 query id (0 for catalog messages). A node that cannot read a message's
+//! version can still tell the sender which query failed and why, so a mixed-version cluster
+//! answers searches with an error naming the versions instead of timing out.
+//!
+//! Every message comes from another process and is untrusted: each length is checked against
+//! the bytes that are left before anything is allocated, so a payload of n bytes never makes
+//! the decoder allocate much more than n; trailing bytes are an error, not ignored.
+
+use std::fmt;
+
+/// The format this build writes and reads.
+pub const VERSION: u8 = 1;
+
+/// The cluster bus message types (RedisModule_SendClusterMessage's `type`) this module uses.
+pub mod kind {
+    /// FT.CREATE / FT.DROPINDEX / FT.ALIAS* applied on one master, for the others.
+    pub const DDL: u8 = 1;
+    /// A master's catalog generation and digest, sent every second.
+    pub const DIGEST: u8 = 2;
+    /// "Send me your whole catalog."
+    pub const CATALOG_REQUEST: u8 = 3;
+    pub const CATALOG: u8 = 4;
+    /// A shard-local search (or document count) for a coordinator.
+    pub const SEARCH: u8 = 5;
+    /// A shard's answer to [`SEARCH`].
+    pub const RESULT: u8 = 6;
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum WireError {
+    Truncated,
+    TrailingBytes,
+    UnknownKind(u8),
+    /// Another version; the query id is given when the payload had one.
+    Version {
+        got: u8,
+        id: Option<u64>,
+    },
+    BadValue(&'static str),
+}
+
+impl fmt::Display for WireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WireError::Truncated => write!(f, "truncated message"),
+            WireError::TrailingBytes => write!(f, "trailing bytes after the message"),
+            WireError::UnknownKind(k) => write!(f, "unknown message type {k}"),
+            WireError::Version { got, .. } => write!(
+                f,
+                "cluster message version {got} is not understood (this node speaks {VERSION})"
+            ),
+            WireError::BadValue(what) => write!(f, "invalid {what}"),
+        }
+    }
+}
+
+/// What a shard is asked to do with an index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Run the FT.SEARCH words and return the hits with their documents.
+    Search,
+    /// Count the index's documents (FT.INFO `num_docs`).
+    CountDocs,
+}
+
+/// A coordinator's request to one shard.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchRequest {
+    pub id: u64,
+    pub mode: Mode,
+    /// The ACL user the search runs as on the shard.
+    pub user: Vec<u8>,
+    pub index: Vec<u8>,
+    /// [`crate::cluster::catalog::def_digest`] of the coordinator's definition: a shard whose
+    /// definition differs refuses rather than answer another question.
+    pub def_digest: u64,
+    /// The page the shard returns (the coordinator pages again after merging).
+    pub offset: u64,
+    pub count: u64,
+    /// FT.SEARCH's words after the index name.
+    pub words: Vec<Vec<u8>>,
+}
+
+/// The value a hit is merged by on the coordinator.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SortValue {
+    Num(f64),
+    Str(Vec<u8>),
+    Missing,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct WireHit {
+    pub key: Vec<u8>,
+    /// WITHSCORES' score; a KNN's distance.
+    pub score: f64,
+    pub order: SortValue,
+    pub fields: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ShardHits {
+    pub total: u64,
+    pub hits: Vec<WireHit>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchResult {
+    pub id: u64,
+    pub outcome: Result<ShardHits, String>,
+}
+
+/// (index name, FT.CREATE words after the name).
+pub type Definition = (Vec<u8>, Vec<Vec<u8>>);
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Catalog {
+    pub generation: u64,
+    pub indexes: Vec<Definition>,
+    /// (alias, index name).
+    pub aliases: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Message {
+    /// A catalog change: the command words (`FT.CREATE name ...`) and the generation it made.
+    Ddl {
+        generation: u64,
+        words: Vec<Vec<u8>>,
+    },
+    Digest {
+        generation: u64,
+        indexes: u64,
+        digest: u64,
+    },
+    CatalogRequest,
+    Catalog(Catalog),
+    Search(SearchRequest),
+    Result(SearchResult),
+}
+
+impl Message {
+    /// The cluster bus type it travels as.
+    pub fn kind(&self) -> u8 {
+        match self {
+            Message::Ddl { .. } => kind::DDL,
+            Message::Digest { .. } => kind::DIGEST,
+            Message::CatalogRequest => kind::CATALOG_REQUEST,
+            Message::Catalog(_) => kind::CATALOG,
+            Message::Search(_) => kind::SEARCH,
+            Message::Result(_) => kind::RESULT,
+        }
+    }
+
+    fn id(&self) -> u64 {
+        match self {
+            Message::Search(s) => s.id,
+            Message::Result(r) => r.id,
+            _ => 0,
+        }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer(Vec::with_capacity(64));
+        w.u8(VERSION);
+        w.u64(self.id());
+        match self {
+            Message::Ddl { generation, words } => {
+                w.u64(*generation);
+                w.list(words);
+            }
+            Message::Digest {
+                generation,
+                indexes,
+                digest,
+            } => {
+                w.u64(*generation);
+                w.u64(*indexes);
+                w.u64(*digest);
+            }
+            Message::CatalogRequest => {}
+            Message::Catalog(c) => {
+                w.u64(c.generation);
+                w.u32(c.indexes.len() as u32);
+                for (name, args) in &c.indexes {
+                    w.bytes(name);
+                    w.list(args);
+                }
+                w.u32(c.aliases.len() as u32);
+                for (a, i) in &c.aliases {
+                    w.bytes(a);
+                    w.bytes(i);
+                }
+            }
+            Message::Search(s) => {
+                w.u8(match s.mode {
+                    Mode::Search => 0,
+                    Mode::CountDocs => 1,
+                });
+                w.bytes(&s.user);
+                w.bytes(&s.index);
+                w.u64(s.def_digest);
+                w.u64(s.offset);
+                w.u64(s.count);
+                w.list(&s.words);
+            }
+            Message::Result(r) => match &r.outcome {
+                Err(e) => {
+                    w.u8(0);
+                    w.bytes(e.as_bytes());
+                }
+                Ok(h) => {
+                    w.u8(1);
+                    w.u64(h.total);
+                    w.u32(h.hits.len() as u32);
+                    for hit in &h.hits {
+                        w.bytes(&hit.key);
+                        w.u64(hit.score.to_bits());
+                        match &hit.order {
+                            SortValue::Missing => w.u8(0),
+                            SortValue::Num(n) => {
+                                w.u8(1);
+                                w.u64(n.to_bits());
+                            }
+                            SortValue::Str(s) => {
+                                w.u8(2);
+                                w.bytes(s);
+                            }
+                        }
+                        w.u32(hit.fields.len() as u32);
+                        for (k, v) in &hit.fields {
+                            w.bytes(k);
+                            w.bytes(v);
+                        }
+                    }
+                }
+            },
+        }
+        w.0
+    }
+
+    /// Reads a message of cluster bus type `kind`.
+    pub fn decode(kind: u8, payload: &[u8]) -> Result<Message, WireError> {
+        let mut r = Reader(payload);
+        let version = r.u8()?;
+        if version != VERSION {
+            let id = payload
+                .get(1..9)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_le_bytes);
+            return Err(WireError::Version { got: version, id });
+        }
+        let id = r.u64()?;
+        let m = match kind {
+            kind::DDL => Message::Ddl {
+                generation: r.u64()?,
+                words: r.list()?,
+            },
+            kind::DIGEST => Message::Digest {
+                generation: r.u64()?,
+                indexes: r.u64()?,
+                digest: r.u64()?,
+            },
+            kind::CATALOG_REQUEST => Message::CatalogRequest,
+            kind::CATALOG => {
+                let generation = r.u64()?;
+                // Each index takes at least 8 bytes (two lengths), each alias 8.
+                let n = r.count(8)?;
+                let mut indexes = Vec::with_capacity(n);
+                for _ in 0..n {
+                    indexes.push((r.bytes()?, r.list()?));
+                }
+                let n = r.count(8)?;
+                let mut aliases = Vec::with_capacity(n);
+                for _ in 0..n {
+                    aliases.push((r.bytes()?, r.bytes()?));
+                }
+                Message::Catalog(Catalog {
+                    generation,
+                    indexes,
+                    aliases,
+                })
+            }
+            kind::SEARCH => Message::Search(SearchRequest {
+                id,
+                mode: match r.u8()? {
+                    0 => Mode::Search,
+                    1 => Mode::CountDocs,
+                    _ => return Err(WireError::BadValue("search mode")),
+                },
+                user: r.bytes()?,
+                index: r.bytes()?,
+                def_digest: r.u64()?,
+                offset: r.u64()?,
+                count: r.u64()?,
+                words: r.list()?,
+            }),
+            kind::RESULT => {
+                let outcome = match r.u8()? {
+                    0 => Err(String::from_utf8_lossy(&r.bytes()?).into_owned()),
+                    1 => {
+                        let total = r.u64()?;
+                        // key length, score, order tag, field count: at least 17 bytes.
+                        let n = r.count(17)?;
+                        let mut hits = Vec::with_capacity(n);
+                        for _ in 0..n {
+                            let key = r.bytes()?;
+                            let score = f64::from_bits(r.u64()?);
+                            let order = match r.u8()? {
+                                0 => SortValue::Missing,
+                                1 => SortValue::Num(f64::from_bits(r.u64()?)),
+                                2 => SortValue::Str(r.bytes()?),
+                                _ => return Err(WireError::BadValue("sort value")),
+                            };
+                            let nf = r.count(8)?;
+                            let mut fields = Vec::with_capacity(nf);
+                            for _ in 0..nf {
+                                fields.push((r.bytes()?, r.bytes()?));
+                            }
+                            hits.push(WireHit {
+                                key,
+                                score,
+                                order,
+                                fields,
+                            });
+                        }
+                        Ok(ShardHits { total, hits })
+                    }
+                    _ => return Err(WireError::BadValue("result tag")),
+                };
+                Message::Result(SearchResult { id, outcome })
+            }
+            other => return Err(WireError::UnknownKind(other)),
+        };
+        if !r.0.is_empty() {
+            return Err(WireError::TrailingBytes);
+        }
+        Ok(m)
+    }
+}
+
+struct Writer(Vec<u8>);
+
+impl Writer {
+    fn u8(&mut self, v: u8) {
+        self.0.push(v);
+    }
+    fn u32(&mut self, v: u32) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn u64(&mut self, v: u64) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn bytes(&mut self, b: &[u8]) {
+        // Cluster bus payloads are u32-sized, so no single field can be longer.
+        self.u32(b.len() as u32);
+        self.0.extend_from_slice(b);
+    }
+    fn list(&mut self, items: &[Vec<u8>]) {
+        self.u32(items.len() as u32);
+        for i in items {
+            self.bytes(i);
+        }
+    }
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize) -> Result<&[u8], WireError> {
+        if n > self.0.len() {
+            return Err(WireError::Truncated);
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+    fn u8(&mut self) -> Result<u8, WireError> {
+        Ok(self.take(1)?[0])
+    }
+    fn u32(&mut self) -> Result<u32, WireError> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn u64(&mut self) -> Result<u64, WireError> {
+        let b = self.take(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(u64::from_le_bytes(a))
+    }
+    fn bytes(&mut self) -> Result<Vec<u8>, WireError> {
+        let n = self.u32()? as usize;
+        Ok(self.take(n)?.to_vec())
+    }
+    /// A count of items each at least `min_size` bytes long: one that could not fit in what
+    /// is left is refused before anything is allocated for it.
+    fn count(&mut self, min_size: usize) -> Result<usize, WireError> {
+        let n = self.u32()? as usize;
+        if n.saturating_mul(min_size) > self.0.len() {
+            return Err(WireError::Truncated);
+        }
+        Ok(n)
+    }
+    fn list(&mut self) -> Result<Vec<Vec<u8>>, WireError> {
+        let n = self.count(4)?;
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            out.push(self.bytes()?);
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn samples() -> Vec<Message> {
+        vec![
+            Message::Ddl {
+                generation: 7,
+                words: vec![b"FT.CREATE".to_vec(), b"idx".to_vec(), b"".to_vec()],
+            },
+            Message::Digest {
+                generation: 1,
+                indexes: 2,
+                digest: u64::MAX,
+            },
+            Message::CatalogRequest,
+            Message::Catalog(Catalog {
+                generation: 3,
+                indexes: vec![(b"i".to_vec(), vec![b"SCHEMA".to_vec(), b"t".to_vec()])],
+                aliases: vec![(b"a".to_vec(), b"i".to_vec())],
+            }),
+            Message::Search(SearchRequest {
+                id: 42,
+                mode: Mode::Search,
+                user: b"default".to_vec(),
+                index: b"idx".to_vec(),
+                def_digest: 9,
+                offset: 0,
+                count: 10,
+                words: vec![b"*".to_vec(), b"LIMIT".to_vec()],
+            }),
+            Message::Result(SearchResult {
+                id: 42,
+                outcome: Err("boom".into()),
+            }),
+            Message::Result(SearchResult {
+                id: 43,
+                outcome: Ok(ShardHits {
+                    total: 5,
+                    hits: vec![
+                        WireHit {
+                            key: b"doc:1".to_vec(),
+                            score: 0.25,
+                            order: SortValue::Num(-1.5),
+                            fields: vec![(b"f".to_vec(), vec![0, 255])],
+                        },
+                        WireHit {
+                            key: Vec::new(),
+                            score: f64::INFINITY,
+                            order: SortValue::Str(b"abc".to_vec()),
+                            fields: Vec::new(),
+                        },
+                        WireHit {
+                            key: b"k".to_vec(),
+                            score: 1.0,
+                            order: SortValue::Missing,
+                            fields: Vec::new(),
+                        },
+                    ],
+                }),
+            }),
+        ]
+    }
+
+    #[test]
+    fn every_message_round_trips() {
+        for m in samples() {
+            let bytes = m.encode();
+            assert_eq!(Message::decode(m.kind(), &bytes), Ok(m.clone()), "{m:?}");
+        }
+    }
+
+    #[test]
+    fn every_truncation_and_extension_is_refused() {
+        for m in samples() {
+            let bytes = m.encode();
+            for cut in 0..bytes.len() {
+                assert!(
+                    Message::decode(m.kind(), &bytes[..cut]).is_err(),
+                    "{m:?} {cut}"
+                );
+            }
+            let mut longer = bytes.clone();
+            longer.push(0);
+            assert_eq!(
+                Message::decode(m.kind(), &longer),
+                Err(WireError::TrailingBytes)
+            );
+        }
+    }
+
+    #[test]
+    fn another_version_is_named_with_its_query_id() {
+        let mut bytes = samples()[4].encode();
+        bytes[0] = 2;
+        assert_eq!(
+            Message::decode(kind::SEARCH, &bytes),
+            Err(WireError::Version {
+                got: 2,
+                id: Some(42)
+            })
+        );
+        assert_eq!(
+            WireError::Version { got: 2, id: None }.to_string(),
+            "cluster message version 2 is not understood (this node speaks 1)"
+        );
+        assert_eq!(
+            Message::decode(kind::SEARCH, &[9]),
+            Err(WireError::Version { got: 9, id: None })
+        );
+        assert_eq!(
+            Message::decode(99, &[VERSION, 0, 0, 0, 0, 0, 0, 0, 0]),
+            Err(WireError::UnknownKind(99))
+        );
+    }
+
+    #[test]
+    fn huge_counts_fail_before_allocating() {
+        // A result claiming 4 billion hits in a few bytes.
+        let mut bytes = vec![VERSION];
+        bytes.extend(1u64.to_le_bytes());
+        bytes.push(1);
+        bytes.extend(0u64.to_le_bytes());
+        bytes.extend(u32::MAX.to_le_bytes());
+        assert_eq!(
+            Message::decode(kind::RESULT, &bytes),
+            Err(WireError::Truncated)
+        );
+        // A word claiming 4 GiB.
+        let mut bytes = vec![VERSION];
+        bytes.extend(0u64.to_le_bytes());
+        bytes.extend(0u64.to_le_bytes());
+        bytes.extend(1u32.to_le_bytes());
+        bytes.extend(u32::MAX.to_le_bytes());
+        assert_eq!(
+            Message::decode(kind::DDL, &bytes),
+            Err(WireError::Truncated)
+        );
+    }
+}

@@ -1,0 +1,575 @@
+//! FT.SEARCH and FT.INFO for the whole cluster: the coordinator (the node the client asked)
+//! blocks the client, asks every master that serves slots for its part, merges the answers
+//! and replies once; each shard runs the search on its own documents as a single server
+//! would, as the client's ACL user, and sends back the page with the documents' fields.
+//!
+//! Which masters: those `CLUSTER SLOTS` names, and they must cover all 16384 slots, else the
+//! query fails (a search over part of the slots would be a silently short answer). A shard
+//! that cannot be reached, answers with an error, or has not answered by the deadline
+//! (TIMEOUT, else `ai.search_timeout`) fails the query with an error that names it.
+//! The lock rules are in `cluster/mod.rs`; the transport and the wire format live there too
+//! (this file is the FT.* glue on top of them, as `search.rs` is on top of `search/`).
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use redisai_backend_api::Reply as CallReply;
+
+use super::search::{find, info_reply, load_document, reply_shown, Shown, INLINE_WORK};
+use crate::cluster::catalog::def_digest;
+use crate::cluster::merge::{merge, MergePlan};
+use crate::cluster::wire::{
+    kind, Message, Mode, SearchRequest, SearchResult, ShardHits, SortValue, WireHit,
+};
+use crate::cluster::{my_id, node_info, node_name, send, NodeId};
+use crate::config;
+use crate::error::{AiError, AiResult};
+use crate::redis::{
+    api, call, current_user_name, AclUser, Args, Blocked, Ctx, OwnedString, RedisModuleCtx, Reply,
+    R,
+};
+use crate::search::error::SearchError;
+use crate::search::index::{Outcome, Request};
+use crate::search::query::Expr;
+use crate::search::request::{self, Presentation};
+use crate::search::schema::FieldKind;
+use crate::search::{registry, Index};
+
+/// What the client is waiting for.
+enum Want {
+    Search(Presentation),
+    /// FT.INFO of this index, with the cluster's document count.
+    Info(Arc<Index>),
+}
+
+/// The blocked client's reply, filled in when the query ends.
+pub struct ClusterReply {
+    want: Want,
+    outcome: Result<(u64, Vec<WireHit>), String>,
+}
+
+impl Reply for ClusterReply {
+    const WHAT: &'static str = "FT.SEARCH on the cluster";
+    fn reply(self, ctx: &Ctx) {
+        let (total, hits) = match self.outcome {
+            Ok(r) => r,
+            Err(e) => return ctx.reply_error(&e),
+        };
+        match self.want {
+            Want::Search(p) => {
+                let shown = hits
+                    .into_iter()
+                    .map(|h| Shown {
+                        key: h.key,
+                        score: h.score,
+                        fields: h.fields,
+                    })
+                    .collect();
+                reply_shown(ctx, &p, total as i64, shown);
+            }
+            Want::Info(index) => {
+                let mut info = info_reply(&index);
+                if let R::Map(entries) = &mut info {
+                    for (name, value) in entries.iter_mut() {
+                        if *name == "num_docs" || *name == "num_records" {
+                            *value = R::Int(total as i64);
+                        }
+                    }
+                }
+                ctx.reply(&info);
+            }
+        }
+    }
+}
+
+struct Pending {
+    blocked: Blocked<ClusterReply>,
+    plan: MergePlan,
+    timeout_ms: u64,
+    /// The deadline's timer, stopped when the query ends before it.
+    timer: u64,
+    /// Shards not heard from yet, with their addresses (for error texts).
+    waiting: BTreeMap<NodeId, String>,
+    answers: BTreeMap<NodeId, ShardHits>,
+}
+
+static PENDING: Mutex<BTreeMap<u64, Pending>> = Mutex::new(BTreeMap::new());
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+fn pending() -> MutexGuard<'static, BTreeMap<u64, Pending>> {
+    PENDING.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Ends query `id` with `outcome`, if it is still running: the client is unblocked after the
+/// lock is let go.
+fn end(id: u64, outcome: impl FnOnce(&mut Pending) -> Result<(u64, Vec<WireHit>), String>) {
+    let Some(mut p) = pending().remove(&id) else {
+        return;
+    };
+    p.blocked.pending().outcome = outcome(&mut p);
+    drop(p);
+}
+
+/// The masters that serve slots, in id order, with their addresses; an error when the slots
+/// they serve are not all 16384 or one of them is known to have failed.
+fn shards(ctx: &Ctx) -> Result<BTreeMap<NodeId, String>, String> {
+    let slots = OwnedString::new(b"SLOTS");
+    let mut argv = [slots.as_ptr()];
+    // SAFETY: a live context on the main thread.
+    let reply = unsafe { call(ctx.raw_ctx(), c"CLUSTER", c"v", &mut argv) };
+    let Some(Ok(CallReply::Array(ranges))) = reply else {
+        return Err("ERR could not read CLUSTER SLOTS".into());
+    };
+    let mut covered = 0i64;
+    let mut out = BTreeMap::new();
+    for range in ranges {
+        let CallReply::Array(r) = range else { continue };
+        let (Some(CallReply::Int(start)), Some(CallReply::Int(stop)), Some(CallReply::Array(m))) =
+            (r.first(), r.get(1), r.get(2))
+        else {
+            continue;
+        };
+        let Some(CallReply::Str(id)) = m.get(2) else {
+            continue;
+        };
+        let Ok(id) = NodeId::try_from(id.as_slice()) else {
+            continue;
+        };
+        covered += stop - start + 1;
+        out.entry(id).or_insert_with(String::new);
+    }
+    if covered != 16384 {
+        return Err(format!(
+            "CLUSTERDOWN only {covered} of 16384 slots are served: a search now would miss documents"
+        ));
+    }
+    for (id, addr) in out.iter_mut() {
+        let info = node_info(ctx, id);
+        *addr = info
+            .as_ref()
+            .map_or_else(|| node_name(id), |i| i.addr.clone());
+        if info.is_some_and(|i| i.failed) {
+            return Err(format!(
+                "CLUSTERDOWN shard {addr} ({}) is failing: a search now would miss its documents",
+                node_name(id)
+            ));
+        }
+    }
+    Ok(out)
+}
+
+fn shard_error(addr: &str, id: &NodeId, e: &str) -> String {
+    format!("ERR shard {addr} ({}): {e}", node_name(id))
+}
+
+/// Asks every shard; the client is blocked until they have all answered.
+fn fan_out(ctx: &Ctx, want: Want, request: SearchRequest, plan: MergePlan, timeout_ms: u64) {
+    let targets = match shards(ctx) {
+        Ok(t) => t,
+        Err(e) => return ctx.reply_error(&e),
+    };
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    let request = SearchRequest { id, ..request };
+    let blocked = Blocked::block(
+        ctx,
+        ClusterReply {
+            want,
+            outcome: Err("ERR the search did not run".into()),
+        },
+    );
+    // SAFETY: a live command context; a 'static callback; the id travels in the pointer.
+    let timer = unsafe {
+        api!(RedisModule_CreateTimer)(
+            ctx.raw_ctx(),
+            timeout_ms as i64,
+            Some(on_deadline),
+            id_to_ptr(id),
+        )
+    };
+    pending().insert(
+        id,
+        Pending {
+            blocked,
+            plan,
+            timeout_ms,
+            timer,
+            waiting: targets.clone(),
+            answers: BTreeMap::new(),
+        },
+    );
+    // The other shards first, so that they search while this one does.
+    let me = my_id();
+    let message = Message::Search(request.clone());
+    for (node, addr) in targets.iter().filter(|(n, _)| Some(**n) != me) {
+        if !send(ctx, Some(node), &message) {
+            end(id, |_| {
+                Err(shard_error(addr, node, "not reachable on the cluster bus"))
+            });
+            return;
+        }
+    }
+    if me.is_some_and(|me| targets.contains_key(&me)) {
+        run_shard(ctx, request, Sink::Local);
+    }
+}
+
+/// `FT.SEARCH index query [options]`: on a cluster node, for the whole cluster; elsewhere as
+/// a single server (`search.rs`).
+pub fn search_command(ctx: &Ctx, args: &Args) -> AiResult<()> {
+    if !crate::cluster::enabled(ctx) {
+        return super::search::search(ctx, args);
+    }
+    if args.len() < 3 {
+        return Err(AiError::WrongArity);
+    }
+    let name = args.bytes(1);
+    let Some(index) = find(name) else {
+        let name = String::from_utf8_lossy(name).into_owned();
+        return Err(SearchError::NoSuchIndex(name).into());
+    };
+    let words: Vec<&[u8]> = (2..args.len()).map(|i| args.bytes(i)).collect();
+    let parsed = request::parse(&index.def, &words, ctx.is_resp3())?;
+    index.uses.fetch_add(1, Ordering::Relaxed);
+    search(ctx, index, &words, &parsed.request, parsed.presentation)
+}
+
+/// `FT.INFO index`: on a cluster node, `num_docs` counts the whole cluster.
+pub fn info_command(ctx: &Ctx, args: &Args) -> AiResult<()> {
+    if !crate::cluster::enabled(ctx) {
+        return super::search::info(ctx, args);
+    }
+    if args.len() != 2 {
+        return Err(AiError::WrongArity);
+    }
+    let Some(index) = find(args.bytes(1)) else {
+        return Err(SearchError::UnknownIndex.into());
+    };
+    info(ctx, index)
+}
+
+/// FT.SEARCH on a cluster node: `words` are the arguments after the index name, already
+/// parsed here into `req` (so a bad query fails before anything is sent).
+pub fn search(
+    ctx: &Ctx,
+    index: Arc<Index>,
+    words: &[&[u8]],
+    req: &Request,
+    presentation: Presentation,
+) -> AiResult<()> {
+    if !ctx.may_block() {
+        ctx.reply_error(
+            "ERR FT.SEARCH on a cluster cannot run inside MULTI or a script: it waits for every shard",
+        );
+        return Ok(());
+    }
+    let ascending = match &req.sort {
+        Some(s) => Some(s.ascending),
+        // Range results come nearest first: by the first range's distance, when it is yielded.
+        None if req.query.knn.is_none() && first_range_yield(req).is_some() => Some(true),
+        None => None,
+    };
+    let plan = MergePlan {
+        knn: req.query.knn.as_ref().map(|k| k.k),
+        ascending,
+        offset: req.offset,
+        count: req.count,
+    };
+    let (offset, count) = plan.shard_page();
+    let timeout_ms = presentation
+        .timeout_ms
+        .unwrap_or(config::SEARCH_TIMEOUT.get().max(1) as u64);
+    let request = SearchRequest {
+        id: 0,
+        mode: Mode::Search,
+        user: current_user_name(ctx).unwrap_or_default(),
+        index: index.def.name.as_bytes().to_vec(),
+        def_digest: def_digest(&index.def.name, &index.def.args),
+        offset,
+        count,
+        words: words.iter().map(|w| w.to_vec()).collect(),
+    };
+    fan_out(ctx, Want::Search(presentation), request, plan, timeout_ms);
+    Ok(())
+}
+
+/// FT.INFO on a cluster node: this node's view of the index, with the cluster's num_docs.
+pub fn info(ctx: &Ctx, index: Arc<Index>) -> AiResult<()> {
+    if !ctx.may_block() {
+        ctx.reply(&info_reply(&index));
+        return Ok(());
+    }
+    let request = SearchRequest {
+        id: 0,
+        mode: Mode::CountDocs,
+        user: Vec::new(),
+        index: index.def.name.as_bytes().to_vec(),
+        def_digest: def_digest(&index.def.name, &index.def.args),
+        offset: 0,
+        count: 0,
+        words: Vec::new(),
+    };
+    let plan = MergePlan {
+        knn: None,
+        ascending: None,
+        offset: 0,
+        count: 0,
+    };
+    let timeout_ms = config::SEARCH_TIMEOUT.get().max(1) as u64;
+    fan_out(ctx, Want::Info(index), request, plan, timeout_ms);
+    Ok(())
+}
+
+fn first_range_yield(req: &Request) -> Option<String> {
+    match req.query.filter.vector_ranges().first() {
+        Some(Expr::VectorRange { yield_as, .. }) => yield_as.clone(),
+        _ => None,
+    }
+}
+
+/// A shard's answer arrived (over the bus, or from this node's own part).
+pub fn deliver(ctx: &Ctx, id: u64, from: &NodeId, outcome: Result<ShardHits, String>) {
+    let mut all = pending();
+    let Some(p) = all.get_mut(&id) else {
+        return; // Late (the query already ended) or never asked.
+    };
+    let Some(addr) = p.waiting.remove(from) else {
+        return; // Not a shard this query asked, or an answer twice.
+    };
+    let done = match outcome {
+        Err(e) => Some(Err(shard_error(&addr, from, &e))),
+        Ok(hits) => {
+            p.answers.insert(*from, hits);
+            p.waiting.is_empty().then(|| {
+                let answers = std::mem::take(&mut p.answers).into_values().collect();
+                Ok(merge(&p.plan, answers))
+            })
+        }
+    };
+    if let Some(outcome) = done {
+        let Some(mut p) = all.remove(&id) else { return };
+        drop(all);
+        // SAFETY: a live context of this module (main thread, or the server lock held); a
+        // timer that already fired is simply not found.
+        unsafe {
+            api!(RedisModule_StopTimer)(ctx.raw_ctx(), p.timer, std::ptr::null_mut());
+        }
+        p.blocked.pending().outcome = outcome;
+    }
+}
+
+unsafe extern "C" fn on_deadline(_ctx: *mut RedisModuleCtx, data: *mut std::ffi::c_void) {
+    crate::redis::guard("cluster search deadline", (), || {
+        end(ptr_to_id(data), |p| {
+            let mut late: Vec<String> = p
+                .waiting
+                .iter()
+                .map(|(id, addr)| format!("{addr} ({})", node_name(id)))
+                .collect();
+            late.sort();
+            Err(format!(
+                "ERR shard {} did not answer within {} ms",
+                late.join(", shard "),
+                p.timeout_ms
+            ))
+        })
+    });
+}
+
+/// The deadline timer's data: a query id carried in the pointer itself.
+fn id_to_ptr(id: u64) -> *mut std::ffi::c_void {
+    id as usize as *mut std::ffi::c_void
+}
+
+fn ptr_to_id(p: *mut std::ffi::c_void) -> u64 {
+    p as usize as u64
+}
+
+/// At load, on a cluster node: this file answers the SEARCH and RESULT bus messages.
+pub fn init(ctx: *mut RedisModuleCtx) {
+    crate::cluster::listen(ctx, &[kind::SEARCH, kind::RESULT], on_message);
+}
+
+unsafe extern "C" fn on_message(
+    ctx: *mut RedisModuleCtx,
+    sender_id: *const std::ffi::c_char,
+    type_: u8,
+    payload: *const std::ffi::c_uchar,
+    len: u32,
+) {
+    // SAFETY: the server's arguments to a cluster message receiver, passed on as they came.
+    unsafe {
+        crate::cluster::receive(
+            ctx,
+            sender_id,
+            type_,
+            payload,
+            len,
+            |ctx, sender, m| match m {
+                Message::Search(req) => run_shard(ctx, req, Sink::Remote(*sender)),
+                Message::Result(r) => deliver(ctx, r.id, sender, r.outcome),
+                _ => {}
+            },
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The shard's side.
+
+/// Where a shard's answer goes.
+#[derive(Clone, Copy)]
+pub enum Sink {
+    /// This node coordinates the query too.
+    Local,
+    /// Back over the bus to the coordinator.
+    Remote(NodeId),
+}
+
+fn respond(ctx: &Ctx, sink: Sink, id: u64, outcome: Result<ShardHits, String>) {
+    match sink {
+        Sink::Local => {
+            if let Some(me) = my_id() {
+                deliver(ctx, id, &me, outcome);
+            }
+        }
+        Sink::Remote(to) => {
+            // An answer that cannot be sent leaves the coordinator to time out, naming us.
+            send(
+                ctx,
+                Some(&to),
+                &Message::Result(SearchResult { id, outcome }),
+            );
+        }
+    }
+}
+
+/// Runs a coordinator's request on this node's documents. Only a search (or a count) of an
+/// index this node has, with the same definition, is ever run for a message.
+pub fn run_shard(ctx: &Ctx, req: SearchRequest, sink: Sink) {
+    let id = req.id;
+    let index = std::str::from_utf8(&req.index)
+        .ok()
+        .and_then(|n| registry().indexes.get(n).cloned());
+    let Some(index) = index else {
+        return respond(ctx, sink, id, Err("Unknown index name".into()));
+    };
+    if def_digest(&index.def.name, &index.def.args) != req.def_digest {
+        return respond(
+            ctx,
+            sink,
+            id,
+            Err("the index has another definition on this shard".into()),
+        );
+    }
+    if req.mode == Mode::CountDocs {
+        let total = index.read().num_docs() as u64;
+        return respond(
+            ctx,
+            sink,
+            id,
+            Ok(ShardHits {
+                total,
+                hits: Vec::new(),
+            }),
+        );
+    }
+    let words: Vec<&[u8]> = req.words.iter().map(Vec::as_slice).collect();
+    let parsed = match request::parse(&index.def, &words, false) {
+        Ok(p) => p,
+        Err(e) => return respond(ctx, sink, id, Err(e.to_string())),
+    };
+    let mut search = parsed.request;
+    let p = parsed.presentation;
+    search.offset = usize::try_from(req.offset).unwrap_or(usize::MAX);
+    search.count = usize::try_from(req.count).unwrap_or(usize::MAX);
+    let user = match AclUser::restricted_named(ctx, &req.user) {
+        Ok(u) => u,
+        Err(e) => return respond(ctx, sink, id, Err(e.to_string())),
+    };
+    let data = index.read();
+    if let Some(user) = user {
+        let readable: HashSet<Vec<u8>> = data
+            .keys()
+            .filter(|k| user.may_read(k))
+            .filter(|k| search.in_keys.as_ref().map_or(true, |s| s.contains(*k)))
+            .map(<[u8]>::to_vec)
+            .collect();
+        search.in_keys = Some(readable);
+    }
+    if data.estimated_work(&index.def, &search) <= INLINE_WORK {
+        let outcome = data.search(&index.def, &search);
+        drop(data);
+        return finish(ctx, &index, &search, &p, outcome, sink, id);
+    }
+    drop(data);
+    let job = move || {
+        let outcome = index.read().search(&index.def, &search);
+        crate::cluster::with_server_lock(|ctx| finish(ctx, &index, &search, &p, outcome, sink, id));
+    };
+    if let Err(refused) = crate::search::pool::spawn(job) {
+        refused.run_here();
+    }
+}
+
+/// Reads the hits' documents and sends the answer (main thread, or the server lock held).
+fn finish(
+    ctx: &Ctx,
+    index: &Index,
+    req: &Request,
+    p: &Presentation,
+    outcome: Result<Outcome, crate::search::error::SearchError>,
+    sink: Sink,
+    id: u64,
+) {
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => return respond(ctx, sink, id, Err(e.to_string())),
+    };
+    let range_yield = first_range_yield(req);
+    let mut hits = Vec::with_capacity(outcome.hits.len());
+    for hit in &outcome.hits {
+        let Some(shown) = load_document(ctx, p, hit) else {
+            continue;
+        };
+        let distance = |name: &str| {
+            hit.distances
+                .iter()
+                .find(|(n, _)| n == name)
+                .map_or(SortValue::Missing, |(_, d)| SortValue::Num(*d))
+        };
+        let order = match &req.sort {
+            Some(s) => match index.def.fields.iter().find(|f| f.name == s.name) {
+                Some(field) => sort_value(ctx, &hit.key, &field.identifier, &field.kind),
+                None => distance(&s.name),
+            },
+            None => range_yield.as_deref().map_or(SortValue::Missing, distance),
+        };
+        hits.push(WireHit {
+            key: shown.key,
+            score: shown.score,
+            order,
+            fields: shown.fields,
+        });
+    }
+    let total = outcome.total as u64;
+    respond(ctx, sink, id, Ok(ShardHits { total, hits }));
+}
+
+/// A document's SORTBY value as one server orders it: a NUMERIC field by number, others by
+/// their lower-cased text, a missing one last.
+fn sort_value(ctx: &Ctx, key: &[u8], field: &[u8], kind: &FieldKind) -> SortValue {
+    let name = OwnedString::new(key);
+    let k = ctx.open_key(name.as_ptr(), false);
+    let Some(v) = k.hash_get(field) else {
+        return SortValue::Missing;
+    };
+    match kind {
+        FieldKind::Numeric => std::str::from_utf8(v.bytes())
+            .ok()
+            .and_then(|s| s.trim().parse::<f64>().ok())
+            .map_or(SortValue::Missing, SortValue::Num),
+        FieldKind::Vector(_) => SortValue::Missing,
+        _ => SortValue::Str(v.bytes().to_ascii_lowercase()),
+    }
+}
