@@ -121,6 +121,27 @@ pub fn after_local_ddl(ctx: &Ctx, args: &Args) {
     send(ctx, None, &Message::Ddl { generation, words });
 }
 
+/// After FT.ALTER on this master: the other masters get the index's whole new definition, as
+/// the FT.CREATE words it now persists (they recreate the index and rescan their own
+/// documents; the change is idempotent like any other).
+pub fn after_local_redefine(ctx: &Ctx, name: &str, args: &[Vec<u8>]) {
+    if !enabled(ctx) || APPLYING.load(Ordering::Relaxed) || !is_master(ctx) {
+        return;
+    }
+    let replicated = ctx.flags() & redis_module::raw::REDISMODULE_CTX_FLAGS_REPLICATED != 0;
+    if replicated {
+        return;
+    }
+    let generation = {
+        let mut s = state();
+        s.generation += 1;
+        s.generation
+    };
+    let mut words = vec![b"FT.CREATE".to_vec(), name.as_bytes().to_vec()];
+    words.extend(args.iter().cloned());
+    send(ctx, None, &Message::Ddl { generation, words });
+}
+
 /// Runs one FT.* command on this node as if a client sent it; its error, if any.
 fn run(ctx: &Ctx, command: &std::ffi::CStr, words: &[&[u8]]) -> Result<(), String> {
     let owned: Vec<OwnedString> = words.iter().map(|w| OwnedString::new(w)).collect();

@@ -83,6 +83,7 @@ pub fn alter(ctx: &Ctx, args: &Args) -> AiResult<()> {
         start_scan(ctx.raw_ctx(), &index);
     }
     ctx.replicate_verbatim();
+    crate::cluster::catalog::after_local_redefine(ctx, &index.def.name, &index.def.args);
     ctx.reply_ok();
     Ok(())
 }
