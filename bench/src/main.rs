@@ -3,6 +3,8 @@
 //! - tensors: AI.TENSORSET / AI.TENSORGET BLOB throughput against SET / GET of the same bytes.
 //! - models (`models.rs`): the per-call overhead of AI.MODELEXECUTE over running the same ONNX
 //!   model with ONNX Runtime in-process, and batched against unbatched throughput.
+//! - backends (`backends.rs`): the same per-call overhead for each of the four backends side by
+//!   side, over the plugin itself called in-process through its C ABI.
 //!
 //! The load generator writes pre-encoded commands on raw sockets and only skims the replies,
 //! so the client costs the same for both sides of each ratio and stays out of the way of the
@@ -11,8 +13,9 @@
 //! between baseline and candidate so drift of the machine shows up in both.
 //!
 //! Usage: redisai-bench [--server PATH] [--module PATH] [--seconds N] [--clients N]
-//!                      [--rounds N] [--sizes KiB,KiB] [--suites tensors,models]
+//!                      [--rounds N] [--sizes KiB,KiB] [--suites tensors,models,backends]
 
+mod backends;
 mod models;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -41,7 +44,7 @@ fn parse_args() -> Config {
         clients: 32,
         rounds: 7,
         sizes: vec![1024, 256 * 1024],
-        suites: vec!["tensors".into(), "models".into()],
+        suites: vec!["tensors".into(), "models".into(), "backends".into()],
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -311,7 +314,8 @@ fn main() {
         match suite.as_str() {
             "tensors" => tensors(&cfg),
             "models" => models::run(&cfg),
-            other => panic!("unknown suite {other} (tensors, models)"),
+            "backends" => backends::run(&cfg),
+            other => panic!("unknown suite {other} (tensors, models, backends)"),
         }
         println!();
     }

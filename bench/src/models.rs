@@ -37,7 +37,7 @@ const THROUGHPUT_CLIENTS: usize = 64;
 /// The engine release the plugin checks for (`backends/onnx`).
 const ORT_LIB: &str = "libonnxruntime.so.1.31.1";
 
-fn models_dir() -> PathBuf {
+pub(crate) fn models_dir() -> PathBuf {
     std::env::var_os("REDISAI_TEST_MODELS")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("target/test-models"))
@@ -55,7 +55,7 @@ fn ort_library(cfg: &Config) -> PathBuf {
 }
 
 /// Sends commands one by one and fails on the first error reply.
-fn setup(port: u16, commands: &[Vec<u8>]) {
+pub(crate) fn setup(port: u16, commands: &[Vec<u8>]) {
     let mut w = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     let mut r = BufReader::new(w.try_clone().expect("clone"));
     let mut line = Vec::new();
