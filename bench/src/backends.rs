@@ -19,6 +19,10 @@
 //! is what redisai's host side adds per call (parsing, the hand-off to a worker and back, the
 //! output's store and replication). The ratio RTT(AI.MODELEXECUTE) / (RTT(PING) + t(plugin))
 //! compares the call with the cheapest a server could do: a PING plus the model.
+//!
+//! Each round measures the served call twice: queued (`ai.inline_max_us 0`, every run handed
+//! to a worker) and with the default `ai.inline_max_us`, where a model learned to be small
+//! runs in the command itself; the share of those calls that ran inline is printed with it.
 
 use std::ffi::{c_char, c_void, CString};
 use std::path::{Path, PathBuf};
@@ -32,7 +36,7 @@ use redisai_backend_api::{
 use std::io::{BufReader, Write};
 use std::net::TcpStream;
 
-use crate::{encode, measure, median, skip_reply, Config, Server};
+use crate::{encode, measure, median, run_counts, set_inline_max_us, skip_reply, Config, Server};
 
 /// What the server's plugins are given by default (MODEL_EXECUTION_TIMEOUT 5000 ms).
 const EXECUTION_TIMEOUT_MS: u64 = 5000;
@@ -310,21 +314,34 @@ pub fn run(cfg: &Config) {
         p.micros_per_run(&x, 0.1);
     }
     let seconds = (cfg.seconds / 2.0).max(0.1);
-    // Per backend: in-process µs, RTT µs, PING µs, overhead µs, ratio; each taken in a round.
-    let mut results: Vec<[Vec<f64>; 5]> = present.iter().map(|_| Default::default()).collect();
+    let default_limit = crate::command(port, &[b"CONFIG", b"GET", b"ai.inline_max_us"]);
+    let default_limit = default_limit.lines().last().unwrap_or("50").to_string();
+    // Per backend: in-process µs; queued RTT, PING, overhead, ratio; default RTT, PING,
+    // overhead, ratio, inline share; each taken within a round.
+    let mut results: Vec<[Vec<f64>; 10]> = present.iter().map(|_| Default::default()).collect();
     for _ in 0..cfg.rounds {
         for ((s, _, p), r) in present.iter().zip(&mut results) {
             let commands = [encode(&[b"PING"]), execute(s.backend)(0)];
-            let rtt = interleaved_round_trips(port, &commands, seconds);
-            let (ping_us, exec_us) = (rtt[0], rtt[1]);
             let plugin_us = p.micros_per_run(&x, seconds);
             r[0].push(plugin_us);
-            r[1].push(exec_us);
-            r[2].push(ping_us);
-            r[3].push(exec_us - ping_us - plugin_us);
-            r[4].push(exec_us / (ping_us + plugin_us));
+            for (limit, at) in [("0", 1), (default_limit.as_str(), 5)] {
+                set_inline_max_us(port, limit);
+                let before = run_counts(port);
+                let rtt = interleaved_round_trips(port, &commands, seconds);
+                let after = run_counts(port);
+                let (ping_us, exec_us) = (rtt[0], rtt[1]);
+                r[at].push(exec_us);
+                r[at + 1].push(ping_us);
+                r[at + 2].push(exec_us - ping_us - plugin_us);
+                r[at + 3].push(exec_us / (ping_us + plugin_us));
+                if at == 5 {
+                    let (inline, queued) = (after.0 - before.0, after.1 - before.1);
+                    r[9].push(inline as f64 / (inline + queued).max(1) as f64);
+                }
+            }
         }
     }
+    set_inline_max_us(port, &default_limit);
     println!(
         "{} rounds of {seconds} s per measure; per round the median of single calls (PING and \
          AI.MODELEXECUTE alternating on one connection), then the median over the rounds of each \
@@ -333,22 +350,28 @@ pub fn run(cfg: &Config) {
     );
     println!();
     println!(
-        "| backend (engine) | plugin in-process, µs per call | AI.MODELEXECUTE round trip, µs | \
-         PING round trip, µs | **overhead** = MODELEXECUTE − PING − in-process, µs | \
-         MODELEXECUTE / (PING + in-process) |"
+        "| backend (engine) | plugin in-process, µs | queued: MODELEXECUTE RTT, µs | PING RTT, µs | \
+         **overhead** (RTT − PING − in-process), µs | RTT / (PING + in-process) | \
+         ai.inline_max_us {default_limit}: MODELEXECUTE RTT, µs | PING RTT, µs | **overhead**, µs | \
+         RTT / (PING + in-process) | share of calls run inline |"
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for ((s, _, p), r) in present.iter().zip(&mut results) {
-        let [plugin, exec, ping, overhead, ratio] = r;
+        let m: Vec<f64> = r.iter_mut().map(|v| median(v)).collect();
         println!(
-            "| {} ({}) | {:.1} | {:.1} | {:.1} | **{:.1}** | {:.2} |",
+            "| {} ({}) | {:.1} | {:.1} | {:.1} | **{:.1}** | {:.2} | {:.1} | {:.1} | **{:.1}** | {:.2} | {:.0} % |",
             s.backend,
             p.engine,
-            median(plugin),
-            median(exec),
-            median(ping),
-            median(overhead),
-            median(ratio)
+            m[0],
+            m[1],
+            m[2],
+            m[3],
+            m[4],
+            m[5],
+            m[6],
+            m[7],
+            m[8],
+            m[9] * 100.0
         );
     }
 }

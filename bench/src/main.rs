@@ -303,6 +303,56 @@ fn measure_units(
     })
 }
 
+/// Sends one command and returns its reply as text: a status line as is, a bulk string's
+/// contents, an array's elements one per line (CONFIG GET, INFO).
+fn command(port: u16, words: &[&[u8]]) -> String {
+    let mut w = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    w.write_all(&encode(words)).expect("write");
+    read_text(&mut BufReader::new(w))
+}
+
+fn read_text(r: &mut BufReader<TcpStream>) -> String {
+    let mut line = String::new();
+    r.read_line(&mut line).expect("read");
+    let count = |p: &str| {
+        line.strip_prefix(p)
+            .and_then(|n| n.trim().parse::<i64>().ok())
+    };
+    if let Some(n) = count("$") {
+        let mut body = vec![0u8; n.max(0) as usize + 2];
+        r.read_exact(&mut body).expect("read");
+        return String::from_utf8_lossy(&body[..n.max(0) as usize]).into_owned();
+    }
+    if let Some(n) = count("*") {
+        return (0..n.max(0))
+            .map(|_| read_text(r))
+            .collect::<Vec<_>>()
+            .join("\n");
+    }
+    line.trim().to_string()
+}
+
+/// Runs made inline and by workers so far (INFO's `ai_runs` section).
+fn run_counts(port: u16) -> (u64, u64) {
+    let info = command(port, &[b"INFO", b"modules"]);
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (field("ai_inline_runs"), field("ai_queued_runs"))
+}
+
+/// Sets `ai.inline_max_us`.
+fn set_inline_max_us(port: u16, us: &str) {
+    let r = command(
+        port,
+        &[b"CONFIG", b"SET", b"ai.inline_max_us", us.as_bytes()],
+    );
+    assert_eq!(r, "+OK", "CONFIG SET ai.inline_max_us {us}");
+}
+
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
