@@ -14,6 +14,7 @@
 //!
 //! Usage: redisai-bench [--server PATH] [--module PATH] [--seconds N] [--clients N]
 //!                      [--rounds N] [--sizes KiB,KiB] [--suites tensors,models,backends]
+//!                      [--pin no]
 
 mod backends;
 mod models;
@@ -33,6 +34,10 @@ struct Config {
     rounds: usize,
     sizes: Vec<usize>,
     suites: Vec<String>,
+    /// Server on the first CPU, clients on the others (`--pin no`: wherever the OS puts
+    /// them, for a machine whose CPUs other work shares, where a pinned server competes with
+    /// that work on one CPU for all of its threads).
+    pin: bool,
 }
 
 fn parse_args() -> Config {
@@ -45,6 +50,7 @@ fn parse_args() -> Config {
         rounds: 7,
         sizes: vec![1024, 256 * 1024],
         suites: vec!["tensors".into(), "models".into(), "backends".into()],
+        pin: true,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -63,6 +69,7 @@ fn parse_args() -> Config {
                     .collect()
             }
             "--suites" => c.suites = v.split(',').map(str::to_string).collect(),
+            "--pin" => c.pin = v != "no",
             other => panic!("unknown argument {other}"),
         }
         i += 2;
@@ -89,7 +96,7 @@ impl Server {
             .unwrap_or_else(|e| panic!("module {}: {e} (run `make build` first)", cfg.module));
         std::fs::create_dir_all(&dir).expect("bench dir");
         let cpus = available_cpus();
-        let mut command = if cpus.len() >= 2 {
+        let mut command = if cfg.pin && cpus.len() >= 2 {
             pin_self(&cpus[1..]);
             let mut c = Command::new("taskset");
             c.args(["-c", &cpus[0].to_string(), &cfg.server]);
@@ -365,7 +372,9 @@ fn main() {
             "tensors" => tensors(&cfg),
             "models" => models::run(&cfg),
             "backends" => backends::run(&cfg),
-            other => panic!("unknown suite {other} (tensors, models, backends)"),
+            // The models suite's small-model table alone.
+            "inline" => models::inline_suite(&cfg),
+            other => panic!("unknown suite {other} (tensors, models, backends, inline)"),
         }
         println!();
     }

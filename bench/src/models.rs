@@ -481,6 +481,12 @@ pub fn run(cfg: &Config) {
     }
 }
 
+/// `--suites inline`: only the small-model table below, on a server of its own.
+pub fn inline_suite(cfg: &Config) {
+    let server = Server::start(cfg, &["INTRA_OP_PARALLELISM", "1"]);
+    small_models_against_get(cfg, server.port);
+}
+
 /// AI.MODELEXECUTE of a 2×2 ONNX model against GET, 32 clients, queued and inline.
 fn small_models_against_get(cfg: &Config, port: u16) {
     let Ok(blob) = std::fs::read(models_dir().join("addmul.onnx")) else {
@@ -536,6 +542,24 @@ fn small_models_against_get(cfg: &Config, port: u16) {
     let default_limit = default_limit.lines().last().unwrap_or("50").to_string();
     // Warm-up: the session, the output keys, the model's learned time.
     measure(port, clients, 1, 0.3, &execute);
+    // redis-benchmark when it is installed (how issue 20 measured it, and a client whose
+    // cost is known), else this bench's own load generator. Either runs on the client CPUs.
+    let tool = redis_benchmark_works(port);
+    let requests = (40_000.0 * cfg.seconds) as u64;
+    let get_rate = || match tool {
+        true => redis_benchmark(port, clients, requests, &["GET", "small"]),
+        false => measure(port, clients, 1, cfg.seconds, &get),
+    };
+    let execute_rate = || match tool {
+        // Every client writes the same two output keys: redis-benchmark sends one command.
+        true => redis_benchmark(
+            port,
+            clients,
+            requests,
+            &["AI.MODELEXECUTE", "addmul", "INPUTS", "2", "a:0", "b:0", "OUTPUTS", "2", "s", "p"],
+        ),
+        false => measure(port, clients, 1, cfg.seconds, &execute),
+    };
     // Per mode (queued, default): GET/s, MODELEXECUTE/s, ratio, share inline.
     let mut r: [[Vec<f64>; 4]; 2] = Default::default();
     let mut gain = Vec::new();
@@ -543,9 +567,9 @@ fn small_models_against_get(cfg: &Config, port: u16) {
         let mut rates = [0f64; 2];
         for (mode, limit) in [(0, "0"), (1, default_limit.as_str())] {
             set_inline_max_us(port, limit);
-            let g = measure(port, clients, 1, cfg.seconds, &get);
+            let g = get_rate();
             let before = run_counts(port);
-            let e = measure(port, clients, 1, cfg.seconds, &execute);
+            let e = execute_rate();
             let after = run_counts(port);
             let (inline, queued) = (after.0 - before.0, after.1 - before.1);
             r[mode][0].push(g);
@@ -557,6 +581,14 @@ fn small_models_against_get(cfg: &Config, port: u16) {
         gain.push(rates[1] / rates[0]);
     }
     set_inline_max_us(port, &default_limit);
+    println!(
+        "load generator: {}",
+        if tool {
+            "redis-benchmark (no pipelining)"
+        } else {
+            "this bench's (redis-benchmark not found)"
+        }
+    );
     println!(
         "| AI.MODELEXECUTE addmul (2×2 FLOAT in, two 2×2 out), {clients} clients | GET ops/s | \
          AI.MODELEXECUTE ops/s | MODELEXECUTE ÷ GET | share run inline |"
@@ -579,4 +611,28 @@ fn small_models_against_get(cfg: &Config, port: u16) {
         "| default ÷ queued, AI.MODELEXECUTE ops/s | | **{:.2}** | | |",
         median(&mut gain)
     );
+}
+
+/// Whether `redis-benchmark` runs here.
+fn redis_benchmark_works(port: u16) -> bool {
+    std::process::Command::new("redis-benchmark")
+        .args(["-p", &port.to_string(), "-n", "10", "-q", "PING"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Requests per second of `command` from `clients` redis-benchmark connections.
+fn redis_benchmark(port: u16, clients: usize, requests: u64, command: &[&str]) -> f64 {
+    let out = std::process::Command::new("redis-benchmark")
+        .args(["-p", &port.to_string(), "-c", &clients.to_string()])
+        .args(["-n", &requests.to_string(), "-q"])
+        .args(command)
+        .output()
+        .expect("redis-benchmark");
+    let text = String::from_utf8_lossy(&out.stdout);
+    // "...: 56285.18 requests per second, p50=0.287 msec" (the last line; \r-separated
+    // progress lines come before it).
+    text.rsplit(['\r', '\n'])
+        .find_map(|l| l.split(": ").nth(1)?.split(' ').next()?.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("redis-benchmark {command:?}: {text}"))
 }
