@@ -3,7 +3,8 @@
 #   make run        build, then start redis-server on $(PORT) with the module
 #   make test       unit + integration tests (Rust), client compatibility tests (Python:
 #                   redisai-py in .venv, redis-py 7 / RedisVL vector search in .venv-search)
-#   make bench      tensor I/O throughput against SET/GET, as ratios; vector search against hnswlib
+#   make bench      tensor I/O throughput against SET/GET, as ratios; per-call overhead of each of
+#                   the four backends over its plugin in-process; vector search against hnswlib
 #   make examples   every runnable pattern in examples/, each against a fresh server
 #   make lint       rustfmt + clippy, warnings are errors; no import cycle (tools/check_cycles.py)
 #   make test-valkey  the integration tests against Valkey 8 (fetched from Debian backports)

@@ -190,7 +190,21 @@ pub static SEARCH_TIMEOUT: Numeric = Numeric::new(
     false,
 );
 
-pub static NUMERIC: [&Numeric; 8] = [
+/// A model whose learned run time for a call's rows is at most this many µs runs in the
+/// command itself, on the main thread, instead of being handed to a worker (0 = never). See
+/// the README ("Small models run in the command") for how the default was chosen.
+pub static INLINE_MAX_US: Numeric = Numeric::new(
+    "INLINE_MAX_US",
+    c"inline_max_us",
+    50,
+    0,
+    0,
+    1_000_000,
+    true,
+    false,
+);
+
+pub static NUMERIC: [&Numeric; 9] = [
     &THREADS_PER_QUEUE,
     &INTER_OP_PARALLELISM,
     &INTRA_OP_PARALLELISM,
@@ -199,6 +213,7 @@ pub static NUMERIC: [&Numeric; 8] = [
     &BACKEND_MEMORY_LIMIT,
     &TENSOR_MAX_BYTES,
     &SEARCH_TIMEOUT,
+    &INLINE_MAX_US,
 ];
 
 /// The server's `proto-max-bulk-len`, read at load and on every change.
@@ -256,12 +271,18 @@ fn publish_backend_settings() {
     backend::configure(backend::Settings {
         backends_path: BACKENDSPATH.get(),
         onnxruntime_path: ONNXRUNTIME_PATH.get(),
-        threads_per_queue: THREADS_PER_QUEUE.get() as u32,
+        // One worker index more than the queue has: the main thread's, for runs made inline.
+        threads_per_queue: THREADS_PER_QUEUE.get() as u32 + 1,
         inter_op_threads: INTER_OP_PARALLELISM.get() as u32,
         intra_op_threads: INTRA_OP_PARALLELISM.get() as u32,
         execution_timeout_ms: MODEL_EXECUTION_TIMEOUT.get() as u64,
         memory_limit_mb: BACKEND_MEMORY_LIMIT.get(),
     });
+}
+
+/// The worker index of runs made on the main thread (one past the queue's workers).
+pub fn inline_worker() -> usize {
+    THREADS_PER_QUEUE.get().max(1) as usize
 }
 
 /// Limits applied to tensors created from client input.
@@ -617,7 +638,8 @@ mod tests {
             backend::Settings {
                 backends_path: BACKENDSPATH.get(),
                 onnxruntime_path: "/opt/ort.so".into(),
-                threads_per_queue: 1,
+                // THREADS_PER_QUEUE 1, and the main thread's index.
+                threads_per_queue: 2,
                 inter_op_threads: 0,
                 intra_op_threads: 2,
                 execution_timeout_ms: 7000,

@@ -107,6 +107,12 @@ pub unsafe extern "C" fn info(ctx: *mut RedisModuleInfoCtx, for_crash_report: c_
             }
         }
 
+        // Ours, after RedisAI's sections: where model and script runs were made.
+        i.section(c"runs");
+        let (inline, queued) = exec::run_counts();
+        i.long(c"inline_runs", inline as i64);
+        i.long(c"queued_runs", queued as i64);
+
         // Not in a crash report: it takes locks that the crashing thread may hold.
         if for_crash_report == 0 {
             search_section(&i);

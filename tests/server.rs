@@ -270,6 +270,7 @@ fn info_sections_come_in_redisais_order() {
             "# ai_backends_info",
             "# ai_cpu",
             // Ours, after RedisAI's so their positions do not move.
+            "# ai_runs",
             "# ai_search"
         ]
     );

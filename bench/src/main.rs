@@ -3,6 +3,8 @@
 //! - tensors: AI.TENSORSET / AI.TENSORGET BLOB throughput against SET / GET of the same bytes.
 //! - models (`models.rs`): the per-call overhead of AI.MODELEXECUTE over running the same ONNX
 //!   model with ONNX Runtime in-process, and batched against unbatched throughput.
+//! - backends (`backends.rs`): the same per-call overhead for each of the four backends side by
+//!   side, over the plugin itself called in-process through its C ABI.
 //!
 //! The load generator writes pre-encoded commands on raw sockets and only skims the replies,
 //! so the client costs the same for both sides of each ratio and stays out of the way of the
@@ -11,8 +13,10 @@
 //! between baseline and candidate so drift of the machine shows up in both.
 //!
 //! Usage: redisai-bench [--server PATH] [--module PATH] [--seconds N] [--clients N]
-//!                      [--rounds N] [--sizes KiB,KiB] [--suites tensors,models]
+//!                      [--rounds N] [--sizes KiB,KiB] [--suites tensors,models,backends]
+//!                      [--pin no]
 
+mod backends;
 mod models;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -30,6 +34,10 @@ struct Config {
     rounds: usize,
     sizes: Vec<usize>,
     suites: Vec<String>,
+    /// Server on the first CPU, clients on the others (`--pin no`: wherever the OS puts
+    /// them, for a machine whose CPUs other work shares, where a pinned server competes with
+    /// that work on one CPU for all of its threads).
+    pin: bool,
 }
 
 fn parse_args() -> Config {
@@ -41,7 +49,8 @@ fn parse_args() -> Config {
         clients: 32,
         rounds: 7,
         sizes: vec![1024, 256 * 1024],
-        suites: vec!["tensors".into(), "models".into()],
+        suites: vec!["tensors".into(), "models".into(), "backends".into()],
+        pin: true,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -60,6 +69,7 @@ fn parse_args() -> Config {
                     .collect()
             }
             "--suites" => c.suites = v.split(',').map(str::to_string).collect(),
+            "--pin" => c.pin = v != "no",
             other => panic!("unknown argument {other}"),
         }
         i += 2;
@@ -86,7 +96,7 @@ impl Server {
             .unwrap_or_else(|e| panic!("module {}: {e} (run `make build` first)", cfg.module));
         std::fs::create_dir_all(&dir).expect("bench dir");
         let cpus = available_cpus();
-        let mut command = if cpus.len() >= 2 {
+        let mut command = if cfg.pin && cpus.len() >= 2 {
             pin_self(&cpus[1..]);
             let mut c = Command::new("taskset");
             c.args(["-c", &cpus[0].to_string(), &cfg.server]);
@@ -300,6 +310,56 @@ fn measure_units(
     })
 }
 
+/// Sends one command and returns its reply as text: a status line as is, a bulk string's
+/// contents, an array's elements one per line (CONFIG GET, INFO).
+fn command(port: u16, words: &[&[u8]]) -> String {
+    let mut w = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    w.write_all(&encode(words)).expect("write");
+    read_text(&mut BufReader::new(w))
+}
+
+fn read_text(r: &mut BufReader<TcpStream>) -> String {
+    let mut line = String::new();
+    r.read_line(&mut line).expect("read");
+    let count = |p: &str| {
+        line.strip_prefix(p)
+            .and_then(|n| n.trim().parse::<i64>().ok())
+    };
+    if let Some(n) = count("$") {
+        let mut body = vec![0u8; n.max(0) as usize + 2];
+        r.read_exact(&mut body).expect("read");
+        return String::from_utf8_lossy(&body[..n.max(0) as usize]).into_owned();
+    }
+    if let Some(n) = count("*") {
+        return (0..n.max(0))
+            .map(|_| read_text(r))
+            .collect::<Vec<_>>()
+            .join("\n");
+    }
+    line.trim().to_string()
+}
+
+/// Runs made inline and by workers so far (INFO's `ai_runs` section).
+fn run_counts(port: u16) -> (u64, u64) {
+    let info = command(port, &[b"INFO", b"modules"]);
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (field("ai_inline_runs"), field("ai_queued_runs"))
+}
+
+/// Sets `ai.inline_max_us`.
+fn set_inline_max_us(port: u16, us: &str) {
+    let r = command(
+        port,
+        &[b"CONFIG", b"SET", b"ai.inline_max_us", us.as_bytes()],
+    );
+    assert_eq!(r, "+OK", "CONFIG SET ai.inline_max_us {us}");
+}
+
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -311,7 +371,10 @@ fn main() {
         match suite.as_str() {
             "tensors" => tensors(&cfg),
             "models" => models::run(&cfg),
-            other => panic!("unknown suite {other} (tensors, models)"),
+            "backends" => backends::run(&cfg),
+            // The models suite's small-model table alone.
+            "inline" => models::inline_suite(&cfg),
+            other => panic!("unknown suite {other} (tensors, models, backends, inline)"),
         }
         println!();
     }

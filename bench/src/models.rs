@@ -21,6 +21,11 @@
 //! Throughput: 64 clients each run a model on a one-row input of their own, against the model
 //! stored without BATCHSIZE and stored with BATCHSIZE 64: the MLP, whose run is cheaper than
 //! the command around it, and `wide` (two 1024-wide layers), whose run is not.
+//!
+//! Small models against GET: 32 clients (one command each at a time, as redis-benchmark
+//! sends them) run AI.MODELEXECUTE of `addmul` on 2×2 inputs, or GET a small string, with
+//! every run handed to a worker (`ai.inline_max_us 0`) and with the default, under which a
+//! model this small runs in the command itself; the four alternate within each round.
 
 use std::io::{BufReader, Write};
 use std::net::TcpStream;
@@ -31,13 +36,16 @@ use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;
 use ort::value::TensorRef;
 
-use crate::{encode, measure, measure_units, median, skip_reply, Config, Sending, Server};
+use crate::{
+    encode, measure, measure_units, median, run_counts, set_inline_max_us, skip_reply, Config,
+    Sending, Server,
+};
 
 const THROUGHPUT_CLIENTS: usize = 64;
 /// The engine release the plugin checks for (`backends/onnx`).
 const ORT_LIB: &str = "libonnxruntime.so.1.31.1";
 
-fn models_dir() -> PathBuf {
+pub(crate) fn models_dir() -> PathBuf {
     std::env::var_os("REDISAI_TEST_MODELS")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("target/test-models"))
@@ -55,7 +63,7 @@ fn ort_library(cfg: &Config) -> PathBuf {
 }
 
 /// Sends commands one by one and fails on the first error reply.
-fn setup(port: u16, commands: &[Vec<u8>]) {
+pub(crate) fn setup(port: u16, commands: &[Vec<u8>]) {
     let mut w = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     let mut r = BufReader::new(w.try_clone().expect("clone"));
     let mut line = Vec::new();
@@ -455,6 +463,8 @@ pub fn run(cfg: &Config) {
         );
     }
     println!();
+    small_models_against_get(cfg, port);
+    println!();
     println!(
         "| TENSORSET + MODELEXECUTE (MLP) + TENSORGET | one AI.DAGEXECUTE /s | three commands, one by one /s | three commands, pipelined /s | DAG / one by one | DAG / pipelined |"
     );
@@ -469,4 +479,171 @@ pub fn run(cfg: &Config) {
             dag / piped
         );
     }
+}
+
+/// `--suites inline`: only the small-model table below, on a server of its own.
+pub fn inline_suite(cfg: &Config) {
+    let server = Server::start(cfg, &["INTRA_OP_PARALLELISM", "1"]);
+    small_models_against_get(cfg, server.port);
+}
+
+/// AI.MODELEXECUTE of a 2×2 ONNX model against GET, 32 clients, queued and inline.
+fn small_models_against_get(cfg: &Config, port: u16) {
+    let Ok(blob) = std::fs::read(models_dir().join("addmul.onnx")) else {
+        println!("SKIPPED: no addmul.onnx (run `make models`)");
+        return;
+    };
+    let clients = cfg.clients;
+    let two_by_two: Vec<u8> = [1f32, 2.0, 3.0, 4.0]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    let mut commands = vec![
+        encode(&[b"AI.MODELSTORE", b"addmul", b"ONNX", b"CPU", b"BLOB", &blob]),
+        encode(&[b"SET", b"small", b"0123456789abcdef"]),
+    ];
+    for i in 0..clients {
+        for side in ["a", "b"] {
+            let key = format!("{side}:{i}");
+            commands.push(encode(&[
+                b"AI.TENSORSET",
+                key.as_bytes(),
+                b"FLOAT",
+                b"2",
+                b"2",
+                b"BLOB",
+                &two_by_two,
+            ]));
+        }
+    }
+    setup(port, &commands);
+    let get = |_: usize| encode(&[b"GET", b"small"]);
+    let execute = |i: usize| {
+        let (a, b, s, p) = (
+            format!("a:{i}"),
+            format!("b:{i}"),
+            format!("s:{i}"),
+            format!("p:{i}"),
+        );
+        encode(&[
+            b"AI.MODELEXECUTE",
+            b"addmul",
+            b"INPUTS",
+            b"2",
+            a.as_bytes(),
+            b.as_bytes(),
+            b"OUTPUTS",
+            b"2",
+            s.as_bytes(),
+            p.as_bytes(),
+        ])
+    };
+    let default_limit = crate::command(port, &[b"CONFIG", b"GET", b"ai.inline_max_us"]);
+    let default_limit = default_limit.lines().last().unwrap_or("50").to_string();
+    // Warm-up: the session, the output keys, the model's learned time.
+    measure(port, clients, 1, 0.3, &execute);
+    // redis-benchmark when it is installed (how issue 20 measured it, and a client whose
+    // cost is known), else this bench's own load generator. Either runs on the client CPUs.
+    let tool = redis_benchmark_works(port);
+    let requests = (40_000.0 * cfg.seconds) as u64;
+    let get_rate = || match tool {
+        true => redis_benchmark(port, clients, requests, &["GET", "small"]),
+        false => measure(port, clients, 1, cfg.seconds, &get),
+    };
+    let execute_rate = || match tool {
+        // Every client writes the same two output keys: redis-benchmark sends one command.
+        true => redis_benchmark(
+            port,
+            clients,
+            requests,
+            &[
+                "AI.MODELEXECUTE",
+                "addmul",
+                "INPUTS",
+                "2",
+                "a:0",
+                "b:0",
+                "OUTPUTS",
+                "2",
+                "s",
+                "p",
+            ],
+        ),
+        false => measure(port, clients, 1, cfg.seconds, &execute),
+    };
+    // Per mode (queued, default): GET/s, MODELEXECUTE/s, ratio, share inline.
+    let mut r: [[Vec<f64>; 4]; 2] = Default::default();
+    let mut gain = Vec::new();
+    for _ in 0..cfg.rounds {
+        let mut rates = [0f64; 2];
+        for (mode, limit) in [(0, "0"), (1, default_limit.as_str())] {
+            set_inline_max_us(port, limit);
+            let g = get_rate();
+            let before = run_counts(port);
+            let e = execute_rate();
+            let after = run_counts(port);
+            let (inline, queued) = (after.0 - before.0, after.1 - before.1);
+            r[mode][0].push(g);
+            r[mode][1].push(e);
+            r[mode][2].push(e / g);
+            r[mode][3].push(inline as f64 / (inline + queued).max(1) as f64);
+            rates[mode] = e;
+        }
+        gain.push(rates[1] / rates[0]);
+    }
+    set_inline_max_us(port, &default_limit);
+    println!(
+        "load generator: {}",
+        if tool {
+            "redis-benchmark (no pipelining)"
+        } else {
+            "this bench's (redis-benchmark not found)"
+        }
+    );
+    println!(
+        "| AI.MODELEXECUTE addmul (2×2 FLOAT in, two 2×2 out), {clients} clients | GET ops/s | \
+         AI.MODELEXECUTE ops/s | MODELEXECUTE ÷ GET | share run inline |"
+    );
+    println!("|---|---|---|---|---|");
+    for (mode, name) in [
+        (0, "queued (ai.inline_max_us 0, as before)".to_string()),
+        (1, format!("ai.inline_max_us {default_limit} (default)")),
+    ] {
+        let m: Vec<f64> = r[mode].iter_mut().map(|v| median(v)).collect();
+        println!(
+            "| {name} | {:.0} | {:.0} | **{:.2}** (target >= 0.8) | {:.0} % |",
+            m[0],
+            m[1],
+            m[2],
+            m[3] * 100.0
+        );
+    }
+    println!(
+        "| default ÷ queued, AI.MODELEXECUTE ops/s | | **{:.2}** | | |",
+        median(&mut gain)
+    );
+}
+
+/// Whether `redis-benchmark` runs here.
+fn redis_benchmark_works(port: u16) -> bool {
+    std::process::Command::new("redis-benchmark")
+        .args(["-p", &port.to_string(), "-n", "10", "-q", "PING"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Requests per second of `command` from `clients` redis-benchmark connections.
+fn redis_benchmark(port: u16, clients: usize, requests: u64, command: &[&str]) -> f64 {
+    let out = std::process::Command::new("redis-benchmark")
+        .args(["-p", &port.to_string(), "-c", &clients.to_string()])
+        .args(["-n", &requests.to_string(), "-q"])
+        .args(command)
+        .output()
+        .expect("redis-benchmark");
+    let text = String::from_utf8_lossy(&out.stdout);
+    // "...: 56285.18 requests per second, p50=0.287 msec" (the last line; \r-separated
+    // progress lines come before it).
+    text.rsplit(['\r', '\n'])
+        .find_map(|l| l.split(": ").nth(1)?.split(' ').next()?.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("redis-benchmark {command:?}: {text}"))
 }

@@ -14,7 +14,8 @@ pub struct Settings {
     pub backends_path: String,
     /// ONNXRUNTIME_PATH: the ONNX Runtime library the ONNX plugin opens; empty = its own.
     pub onnxruntime_path: String,
-    /// THREADS_PER_QUEUE.
+    /// Worker indices a plugin must serve: THREADS_PER_QUEUE, plus one for the main thread's
+    /// inline runs.
     pub threads_per_queue: u32,
     /// INTER_OP_PARALLELISM and INTRA_OP_PARALLELISM; 0 = the engine's default.
     pub inter_op_threads: u32,

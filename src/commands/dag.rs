@@ -7,8 +7,9 @@ use super::plan_reply::{reply_plan, PlanClient};
 use crate::backend::ScriptServices;
 use crate::config;
 use crate::dag::run::{self, Finished};
-use crate::dag::{self, Flavor, Keyspace, Plan, Runnable};
+use crate::dag::{self, Flavor, Keyspace, Plan, Runnable, Target};
 use crate::error::{AiError, AiResult};
+use crate::exec::Busy;
 use crate::model::Model;
 use crate::redis::{Args, Ctx, KeyUse, Level};
 use crate::script::Script;
@@ -70,7 +71,19 @@ pub fn execute(ctx: &Ctx, plan: Plan<Model>) -> AiResult<()> {
         reply_plan(ctx, &plan.outline, Finished::immediate(plan.graph));
         return Ok(());
     }
-    let client = PlanClient::block(ctx, plan.outline);
+    // Each model op's plan is outstanding until its reply is written: a later run of the same
+    // model must not skip the queue ahead of it (see commands/model.rs, exec's notes).
+    let busy = plan
+        .graph
+        .runs
+        .iter()
+        .flatten()
+        .filter_map(|op| match &op.target {
+            Target::Model(m) => Some(Busy::new(&m.pace)),
+            Target::Script(_) => None,
+        })
+        .collect();
+    let client = PlanClient::block(ctx, plan.outline, busy);
     run::start(plan.graph, Box::new(client));
     Ok(())
 }

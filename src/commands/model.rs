@@ -2,12 +2,16 @@
 //! AI._MODELSCAN and AI.INFO (spec §4.3–§4.8, §4.17, §4.19).
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use super::plan_reply::reply_plan;
 use super::stored;
 use crate::args::Words;
 use crate::config;
-use crate::dag::{Plan, Target};
+use crate::dag::run::{Finished, OpResult};
+use crate::dag::{Graph, Plan, Target};
 use crate::error::{AiError, AiResult};
+use crate::exec::{self, Outcome};
 use crate::model::args::{
     parse_modelexecute, parse_modelget, parse_modelrun, parse_modelset, parse_modelstore, ExecArgs,
     StoreArgs,
@@ -193,10 +197,54 @@ fn run(ctx: &Ctx, args: &Args, base: usize, model: Arc<Model>, req: ExecArgs) ->
         .iter()
         .map(|&o| args.bytes(base + o).to_vec())
         .collect();
+    let limit = config::INLINE_MAX_US.get();
+    if limit > 0 && model.runs_inline(&inputs, Duration::from_micros(limit as u64)) {
+        run_inline(ctx, model, inputs, outputs);
+        return Ok(());
+    }
     super::dag::execute(
         ctx,
         Plan::single(Target::Model(model), inputs, outputs, req.timeout_ms),
     )
+}
+
+/// Runs a small model in the command itself, on the main thread, where the hand-off to a
+/// worker would cost more than the run (`ai.inline_max_us`, `Model::runs_inline`), and answers
+/// as a queued run does: the same reply, writes, replication and AI.INFO counts, through the
+/// same `reply_plan`. A TIMEOUT cannot expire (the run never waits in a queue);
+/// MODEL_EXECUTION_TIMEOUT still stops the run inside the backend.
+fn run_inline(ctx: &Ctx, model: Arc<Model>, inputs: Vec<Arc<Tensor>>, outputs: Vec<Vec<u8>>) {
+    let refs: Vec<&Tensor> = inputs.iter().map(Arc::as_ref).collect();
+    let outcome = exec::run_inline(model.as_ref(), config::inline_worker(), &refs);
+    drop(refs);
+    let plan = Plan::single(Target::Model(model), inputs, outputs, None);
+    let finished = finished_single(plan.graph, outcome);
+    reply_plan(ctx, &plan.outline, finished);
+}
+
+/// A single-op plan's end, as `dag::run` records it for a queued run.
+fn finished_single(mut graph: Graph<Model>, outcome: Outcome) -> Finished {
+    let out_slots = graph
+        .runs
+        .first_mut()
+        .and_then(Option::take)
+        .map(|r| r.outputs)
+        .unwrap_or_default();
+    let (timed_out, result) = match outcome {
+        Outcome::Outputs(tensors) => {
+            for (slot, t) in out_slots.into_iter().zip(tensors) {
+                graph.slots[slot] = t.map(Arc::new);
+            }
+            (false, OpResult::Done)
+        }
+        Outcome::Failed(text) => (false, OpResult::Failed(text)),
+        Outcome::TimedOut => (true, OpResult::NotRun),
+    };
+    Finished {
+        timed_out,
+        results: vec![result],
+        slots: graph.slots,
+    }
 }
 
 /// Key positions of AI.MODELEXECUTE for the cluster and ACLs, read as far as they parse.

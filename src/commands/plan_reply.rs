@@ -9,6 +9,7 @@ use super::tensor::tensor_reply;
 use crate::dag::run::{Client, Finished, OpResult};
 use crate::dag::{OpKind, Outline, Slot, Style};
 use crate::error::AiError;
+use crate::exec::Busy;
 use crate::redis::{Blocked, Ctx, OwnedString, Reply, R};
 use crate::tensor::Tensor;
 
@@ -16,6 +17,9 @@ use crate::tensor::Tensor;
 pub struct PlanReply {
     outline: Outline,
     finished: Finished,
+    /// Counts the plan as outstanding for its models until the reply has been written (this
+    /// is dropped on the main thread after `reply`), so no inline run overtakes it.
+    _busy: Vec<Busy>,
 }
 
 impl Reply for PlanReply {
@@ -30,8 +34,9 @@ pub struct PlanClient(Blocked<PlanReply>);
 
 impl PlanClient {
     /// Blocks the client of `ctx` until its plan finishes. A plan dropped without finishing
-    /// (shutdown) still releases its client, with this error for every op.
-    pub fn block(ctx: &Ctx, outline: Outline) -> PlanClient {
+    /// (shutdown) still releases its client, with this error for every op. `busy` is held
+    /// until the reply is written.
+    pub fn block(ctx: &Ctx, outline: Outline, busy: Vec<Busy>) -> PlanClient {
         let n = outline.ops.len();
         let fallback = PlanReply {
             outline,
@@ -40,6 +45,7 @@ impl PlanClient {
                 results: vec![OpResult::Failed("ERR the server is shutting down".into()); n],
                 slots: Vec::new(),
             },
+            _busy: busy,
         };
         PlanClient(Blocked::block(ctx, fallback))
     }

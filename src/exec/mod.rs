@@ -37,8 +37,23 @@
 //! * Models and inputs are immutable and reference counted, so AI.MODELDEL, a new
 //!   AI.MODELSTORE or an AI.TENSORSET during a run only affects later runs.
 //!
+//! # Runs that skip the queue
+//!
+//! A hand-off costs two thread wake-ups and a blocked-client round trip through Redis, tens
+//! of µs on a busy machine: more than many small models take to run. A run command may
+//! therefore run its model in the command itself, on the main thread ([`run_inline`]), when
+//! the caller decides it is cheap: each runner's [`Pace`] learns its run time per input row
+//! from its own runs, and counts the plans that use it and have not replied yet, so an inline
+//! run never overtakes one queued before it. [`Pace::outstanding`] is only touched on the main
+//! thread (a plan is counted when it is started and uncounted when its reply has been written,
+//! see [`Busy`]); `ns_per_row` is written by whichever thread finished a run, relaxed, since a
+//! stale estimate only makes one decision a little worse. An inline run uses a worker index of
+//! its own (one past the queue's workers), so it never shares per-worker engine state with a
+//! worker, nor with a script's model call on a worker ([`run_now`]).
+//!
 //! Rejected: a global queue (a slow GPU would hold CPU work back); polling with a short sleep
-//! as RedisAI did (1 ms wake-ups per worker, idle or not); running models on the main thread.
+//! as RedisAI did (1 ms wake-ups per worker, idle or not); running every model on the main
+//! thread (one slow model would stall the server: only runs learned to be small go there).
 
 pub mod batch;
 #[cfg(test)]
@@ -46,6 +61,7 @@ mod tests;
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -77,6 +93,86 @@ pub trait Runner: Send + Sync {
     fn run(&self, worker: usize, inputs: &[&Tensor]) -> Result<Vec<Option<Tensor>>, RunFailure>;
     /// Where runs are counted (AI.INFO).
     fn stats(&self) -> &RunStats;
+    /// Where this runner's run time is learned; runners without one never run inline.
+    fn pace(&self) -> Option<&Pace> {
+        None
+    }
+}
+
+/// A runner's run time per input row, learned from its own runs, and the plans using it that
+/// have not replied yet (see the module's notes on runs that skip the queue).
+#[derive(Debug, Default)]
+pub struct Pace {
+    /// Nanoseconds per row; 0 until a run has been seen.
+    ns_per_row: AtomicU64,
+    /// Plans counted by [`Busy`]; main thread only.
+    outstanding: AtomicUsize,
+}
+
+impl Pace {
+    /// Learns from a successful run of `rows` rows: the first run sets the estimate, a faster
+    /// one takes it half-way down, a slower one an eighth of the way up.
+    ///
+    /// Falling fast matters because the first runs of a model are its slowest (engine warm-up)
+    /// and a worker woken for one call runs with cold caches (several times the same run made
+    /// on the main thread, measured in `make bench`). Rising by a fraction of the gap still
+    /// sends a model that became much slower back to the queue after one run (an eighth of a
+    /// large gap is large), while one stray slow run (the machine's, not the model's) does not.
+    pub fn observe(&self, elapsed: Duration, rows: u64) {
+        let sample = (elapsed.as_nanos() / u128::from(rows.max(1))).clamp(1, u64::MAX as u128);
+        let sample = sample as u64;
+        let old = self.ns_per_row.load(Ordering::Relaxed);
+        let new = if old == 0 {
+            sample
+        } else if sample < old {
+            old - (old - sample) / 2
+        } else {
+            old + (sample - old) / 8
+        };
+        self.ns_per_row.store(new.max(1), Ordering::Relaxed);
+    }
+
+    /// What a run of `rows` rows is expected to take; `None` before any run was seen.
+    pub fn estimate(&self, rows: u64) -> Option<Duration> {
+        match self.ns_per_row.load(Ordering::Relaxed) {
+            0 => None,
+            ns => Some(Duration::from_nanos(ns.saturating_mul(rows.max(1)))),
+        }
+    }
+
+    /// Whether every plan that used this runner has replied.
+    pub fn idle(&self) -> bool {
+        self.outstanding.load(Ordering::Relaxed) == 0
+    }
+}
+
+/// Counts a plan as outstanding for a runner until dropped. Made when the plan starts and
+/// dropped after its reply was written, both on the main thread.
+pub struct Busy(Arc<Pace>);
+
+impl Busy {
+    pub fn new(pace: &Arc<Pace>) -> Busy {
+        pace.outstanding.fetch_add(1, Ordering::Relaxed);
+        Busy(pace.clone())
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.outstanding.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Runs so far on the main thread ([`run_inline`]) and on workers, for INFO.
+static INLINE_RUNS: AtomicU64 = AtomicU64::new(0);
+static QUEUED_RUNS: AtomicU64 = AtomicU64::new(0);
+
+/// (runs made inline, runs made by workers) since load.
+pub fn run_counts() -> (u64, u64) {
+    (
+        INLINE_RUNS.load(Ordering::Relaxed),
+        QUEUED_RUNS.load(Ordering::Relaxed),
+    )
 }
 
 /// How a run ended, for one job.
@@ -391,8 +487,17 @@ fn run(mut jobs: Vec<Job>, worker: usize) {
             }
             Err(RunFailure::Error(format!("ERR internal error: {what}")))
         });
-    let micros = start.elapsed().as_micros() as u64;
+    let elapsed = start.elapsed();
+    let micros = elapsed.as_micros() as u64;
     let stats = runner.stats();
+    QUEUED_RUNS.fetch_add(1, Ordering::Relaxed);
+    if let (Some(pace), Ok(_)) = (runner.pace(), &result) {
+        let rows = jobs
+            .iter()
+            .map(|j| batch::rows(&j.inputs).unwrap_or(1))
+            .sum();
+        pace.observe(elapsed, rows);
+    }
     let outcomes: Vec<Outcome> = match result {
         Ok(per_job) => per_job
             .into_iter()
@@ -440,11 +545,41 @@ pub fn run_now(
 ) -> Result<Vec<Option<Tensor>>, RunFailure> {
     let start = Instant::now();
     let result = runner.run(worker, inputs);
+    let elapsed = start.elapsed();
     match &result {
-        Ok(outputs) => record(runner.stats(), start.elapsed().as_micros() as u64, outputs),
+        Ok(outputs) => {
+            record(runner.stats(), elapsed.as_micros() as u64, outputs);
+            if let Some(pace) = runner.pace() {
+                let rows = inputs
+                    .first()
+                    .and_then(|t| t.shape().first())
+                    .map_or(1, |&r| r.max(1) as u64);
+                pace.observe(elapsed, rows);
+            }
+        }
         Err(_) => runner.stats().record_error(),
     }
     result
+}
+
+/// Runs `runner` once in the calling command, on the main thread, with the worker index kept
+/// for it: counted and learned from as a queued run is, a panic caught and logged as there.
+pub fn run_inline(runner: &dyn Runner, worker: usize, inputs: &[&Tensor]) -> Outcome {
+    INLINE_RUNS.fetch_add(1, Ordering::Relaxed);
+    let result =
+        catch_unwind(AssertUnwindSafe(|| run_now(runner, worker, inputs))).unwrap_or_else(|p| {
+            let what = panic_message(&p);
+            if let Some(log) = PANIC_LOG.get() {
+                log(&format!("panic while running: {what}"));
+            }
+            runner.stats().record_error();
+            Err(RunFailure::Error(format!("ERR internal error: {what}")))
+        });
+    match result {
+        Ok(outputs) => Outcome::Outputs(outputs),
+        Err(RunFailure::TimedOut) => Outcome::TimedOut,
+        Err(RunFailure::Error(e)) => Outcome::Failed(e),
+    }
 }
 
 type PerJob = Vec<Vec<Option<Tensor>>>;

@@ -247,3 +247,33 @@ fn a_queue_runs_a_batch_once_and_gives_each_job_its_rows() {
     assert!(got.contains(&(2, [row(2.0), row(2.0)].concat())));
     assert_eq!(m.stats.counters().calls, 3);
 }
+
+#[test]
+fn pace_learns_per_row_falls_fast_and_rises_slowly() {
+    let pace = Pace::default();
+    assert_eq!(pace.estimate(1), None, "nothing is known before a run");
+    pace.observe(Duration::from_micros(800), 2);
+    assert_eq!(pace.estimate(1), Some(Duration::from_micros(400)));
+    assert_eq!(pace.estimate(3), Some(Duration::from_micros(1200)));
+    // Half-way down per faster run (warm-up and cold first runs fade quickly).
+    pace.observe(Duration::from_micros(10), 1);
+    assert_eq!(pace.estimate(1), Some(Duration::from_micros(205)));
+    // An eighth of the way up per slower one: a stray slow run moves it a little...
+    pace.observe(Duration::from_micros(285), 1);
+    assert_eq!(pace.estimate(1), Some(Duration::from_micros(215)));
+    // ...and a model that became much slower is far above any small limit after one run.
+    pace.observe(Duration::from_millis(100), 1);
+    assert!(pace.estimate(1).unwrap() > Duration::from_millis(12));
+}
+
+#[test]
+fn busy_counts_outstanding_plans_until_dropped() {
+    let pace = Arc::new(Pace::default());
+    assert!(pace.idle());
+    let a = Busy::new(&pace);
+    let b = Busy::new(&pace);
+    drop(a);
+    assert!(!pace.idle());
+    drop(b);
+    assert!(pace.idle());
+}

@@ -8,10 +8,11 @@
 pub mod args;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::backend::{self, BackendKind, PluginModel, RunFailure};
 use crate::error::{AiError, AiResult};
-use crate::exec::{self, BatchOpts};
+use crate::exec::{self, batch, BatchOpts, Pace};
 use crate::stats::{Kind, RunStats};
 use crate::stored::{check_device, Placement};
 use crate::tensor::Tensor;
@@ -23,6 +24,8 @@ pub struct Model {
     /// The serialized model exactly as it was stored.
     pub blob: Vec<u8>,
     pub prepared: Arc<PluginModel>,
+    /// Its learned run time and outstanding plans: whether a run may skip the queue.
+    pub pace: Arc<Pace>,
 }
 
 /// What a model is made from: AI.MODELSTORE's arguments, or what RDB kept of them.
@@ -61,6 +64,7 @@ impl ModelSource {
             batch: self.batch,
             blob: self.blob,
             prepared: Arc::new(prepared),
+            pace: Arc::default(),
         })
     }
 }
@@ -82,7 +86,22 @@ impl Model {
             batch: self.batch,
             blob: self.blob.clone(),
             prepared: self.prepared.clone(),
+            // Shared with the engine model: both keys' inline runs use its one main-thread slot
+            // (safe, the main thread is one), and their learned times are the same engine's.
+            pace: self.pace.clone(),
         }
+    }
+
+    /// Whether a run on `inputs` should run in the command itself rather than be queued: its
+    /// learned time for that many rows is within `limit`, it is not batched (batching needs
+    /// the queue), nothing queued before it uses the model (order is kept), and it runs on
+    /// the CPU (a GPU queue's engine state stays with its workers).
+    pub fn runs_inline(&self, inputs: &[Arc<Tensor>], limit: Duration) -> bool {
+        if self.batch.size > 0 || !self.pace.idle() || !self.place.device.starts_with("CPU") {
+            return false;
+        }
+        let rows = batch::rows(inputs).unwrap_or(1);
+        self.pace.estimate(rows).is_some_and(|t| t <= limit)
     }
 
     pub fn inputs(&self) -> &[String] {
@@ -116,6 +135,10 @@ impl exec::Runner for Model {
 
     fn stats(&self) -> &RunStats {
         &self.place.stats
+    }
+
+    fn pace(&self) -> Option<&Pace> {
+        Some(&self.pace)
     }
 }
 

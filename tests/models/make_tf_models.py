@@ -141,10 +141,24 @@ def dtypes(out_dir):
     write(out_dir, "dtypes", g, feeds, outs)
 
 
+def slow(out_dir, steps=48):
+    """n int64[2] -> y float: a = fill(n, 0.001), multiplied by itself `steps` times, summed (as
+    slow.onnx): its run time grows with n, for the MODEL_EXECUTION_TIMEOUT tests."""
+    g = tf.Graph()
+    with g.as_default():
+        n = tf1.placeholder(tf.int64, [2], name="n")
+        a0 = tf.fill(n, tf.constant(0.001, tf.float32))
+        a = a0
+        for _ in range(steps):
+            a = tf.matmul(a, a0)
+        tf.reduce_sum(a, name="y")
+    write(out_dir, "slow", g, {"n": np.array([8, 8], np.int64)}, ["y"])
+
+
 def main():
     out_dir = sys.argv[1]
     os.makedirs(out_dir, exist_ok=True)
-    for make in (mul, mlp, cnn, strings, dtypes):
+    for make in (mul, mlp, cnn, strings, dtypes, slow):
         make(out_dir)
     print(f"TF {tf.__version__}: fixtures written to {out_dir}")
 

@@ -20,6 +20,11 @@ Models:
   dtypes         one input per RedisAI dtype the backend takes (FLOAT, DOUBLE, INT8/16/32/64,
                  UINT8, BOOL), each [N,3]; each output is its input reversed along dim 1 (DOUBLE
                  and INT8: reshaped to [N,1,3]), of the same dtype
+  slow           n int64[2] -> y float: fill(n, 0.001) multiplied by itself 48 times, summed (as
+                 slow.onnx); its run time grows with n, for the MODEL_EXECUTION_TIMEOUT tests.
+                 LiteRT checks for cancellation between the nodes of its execution plan, and XNNPACK
+                 would take the whole chain as one node: a REVERSE_V2 (which XNNPACK does not run)
+                 after each multiplication keeps them apart. Not in expected.json.
 """
 
 import json
@@ -169,6 +174,16 @@ def main():
               np.array([[0, 128, 255], [5, 6, 7]], np.uint8),
               np.array([[True, False, False], [False, True, True]], np.bool_)]
     save("dtypes", convert(per_dtype, sig), [values])
+
+    def slow(n):
+        a0 = tf.fill(n, tf.constant(0.001, tf.float32))
+        a = a0
+        for _ in range(48):
+            a = tf.reverse(tf.matmul(a, a0), axis=[0])
+        return tf.reduce_sum(a)
+
+    (OUT / "slow.tflite").write_bytes(convert(slow, [tf.TensorSpec([2], tf.int64, name="n")]))
+    print("slow:", oracle((OUT / "slow.tflite").read_bytes(), [np.array([8, 8], np.int64)])[1])
 
     (OUT / "expected.json").write_text(json.dumps(expected, separators=(",", ":")) + "\n")
 

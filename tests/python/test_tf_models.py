@@ -291,3 +291,30 @@ def test_missing_tensorflow_gives_redisai_error(tmp_path):
         assert "(run `make deps-tf`)" in s.log()
     finally:
         s.stop()
+
+
+def test_execution_timeout_stops_a_long_run():
+    """MODEL_EXECUTION_TIMEOUT reaches TF as RunOptions.timeout_in_ms: a run of the slow graph
+    that would take many seconds answers TIMEDOUT, counts as an error, and the next run works."""
+    blob, ins, outs = fixture("slow")
+    s = RedisServer("MODEL_EXECUTION_TIMEOUT", "1000")
+    try:
+        r = redis.Redis(port=s.port)
+        assert r.execute_command("AI.MODELSTORE", "slow", "TF", "CPU", "INPUTS", 1, "n",
+                                 "OUTPUTS", 1, "y", "BLOB", blob) == b"OK"
+        r.execute_command("AI.TENSORSET", "huge", "INT64", 2, "VALUES", 1600, 1600)
+        assert r.execute_command("AI.MODELEXECUTE", "slow", "INPUTS", 1, "huge",
+                                 "OUTPUTS", 1, "y") == b"TIMEDOUT"
+        info = r.execute_command("AI.INFO", "slow")
+        stats = dict(zip(info[::2], info[1::2]))
+        assert (stats[b"calls"], stats[b"errors"]) == (1, 1)
+        assert r.exists("y") == 0
+        # The session is usable again, and a short run is not cut.
+        name, n = ins[0]
+        r.execute_command("AI.TENSORSET", "small", "INT64", 2, "VALUES", *n.tolist())
+        assert r.execute_command("AI.MODELEXECUTE", "slow", "INPUTS", 1, "small",
+                                 "OUTPUTS", 1, "y") == b"OK"
+        got = np.frombuffer(r.execute_command("AI.TENSORGET", "y", "BLOB"), np.float32)
+        np.testing.assert_allclose(got, outs[0][1].reshape(-1), rtol=1e-5)
+    finally:
+        s.stop()

@@ -234,3 +234,27 @@ def test_without_litert_the_backend_refuses_to_load_and_says_why(tmp_path):
         assert "make deps-tflite" in log and "libLiteRt.so.2.3.0 not found" in log
     finally:
         s.stop()
+
+
+def test_execution_timeout_stops_a_long_run():
+    """MODEL_EXECUTION_TIMEOUT reaches LiteRT as a cancellation callback checked between ops: a
+    run of the slow model that would take many seconds answers TIMEDOUT, counts as an error, and
+    the worker's compiled model runs again afterwards."""
+    s = RedisServer("MODEL_EXECUTION_TIMEOUT", "1000")
+    try:
+        r = redis.Redis(port=s.port)
+        slow = (TFLITE / "slow.tflite").read_bytes()
+        assert r.execute_command("AI.MODELSTORE", "slow", "TFLITE", "CPU", "BLOB", slow) == b"OK"
+        r.execute_command("AI.TENSORSET", "huge", "INT64", 2, "VALUES", 1600, 1600)
+        assert r.execute_command("AI.MODELEXECUTE", "slow", "INPUTS", 1, "huge",
+                                 "OUTPUTS", 1, "y") == b"TIMEDOUT"
+        info = r.execute_command("AI.INFO", "slow")
+        stats = dict(zip(info[::2], info[1::2]))
+        assert (stats[b"calls"], stats[b"errors"]) == (1, 1)
+        assert r.exists("y") == 0
+        r.execute_command("AI.TENSORSET", "small", "INT64", 2, "VALUES", 8, 8)
+        assert r.execute_command("AI.MODELEXECUTE", "slow", "INPUTS", 1, "small",
+                                 "OUTPUTS", 1, "y") == b"OK"
+        assert r.execute_command("AI.TENSORGET", "y", "VALUES") == [b"0"]
+    finally:
+        s.stop()

@@ -7,6 +7,10 @@
 //! RedisAI's semantics: the user names the graph's inputs (Placeholders) and outputs at
 //! AI.MODELSTORE; a name is an operation, optionally `op:index` for another output than the
 //! first. One session per model: `TF_SessionRun` may be called from several threads at once.
+//!
+//! MODEL_EXECUTION_TIMEOUT goes to TF itself as `RunOptions.timeout_in_ms`: TF's session
+//! cancels the step when it expires (ops already running finish; none starts after) and
+//! answers DEADLINE_EXCEEDED, which the plugin reports as timed out.
 
 mod ffi;
 
@@ -36,6 +40,8 @@ pub struct TfModel {
     inputs: Vec<TfOutput>,
     outputs: Vec<TfOutput>,
     output_names: Vec<String>,
+    /// A serialized `RunOptions` carrying the execution timeout; empty without one.
+    run_options: Vec<u8>,
 }
 
 // SAFETY: the graph is not changed after the session is made, and a TF_Session may run from
@@ -112,6 +118,16 @@ pub fn config_proto(device: Device, intra: usize, inter: usize) -> Vec<u8> {
     if inter > 0 {
         p.push(0x28);
         varint(inter as u64, &mut p);
+    }
+    p
+}
+
+/// A serialized `RunOptions { timeout_in_ms: <ms> }` (field 2, a varint); empty for no limit.
+pub fn run_options(timeout: Option<std::time::Duration>) -> Vec<u8> {
+    let mut p = Vec::new();
+    if let Some(ms) = timeout.map(|t| t.as_millis().max(1) as u64) {
+        p.push(0x10);
+        varint(ms, &mut p);
     }
     p
 }
@@ -200,8 +216,10 @@ impl TfModel {
         request: &ModelRequest<'_>,
         intra_op_threads: usize,
         inter_op_threads: usize,
+        timeout: Option<std::time::Duration>,
     ) -> Result<TfModel, String> {
         let mut model = TfModel {
+            run_options: run_options(timeout),
             // SAFETY: a plain constructor; the model owns the graph from here on.
             graph: unsafe { (api.new_graph)() },
             api,
@@ -446,12 +464,22 @@ impl TfModel {
         }
         let mut outs = Tensors::new(api, model.outputs.len());
         let status = Status::new(api);
+        let options = ffi::TfBuffer {
+            data: model.run_options.as_ptr().cast(),
+            length: model.run_options.len(),
+            data_deallocator: None,
+        };
+        let options: *const ffi::TfBuffer = if model.run_options.is_empty() {
+            std::ptr::null()
+        } else {
+            &options
+        };
         // SAFETY: a live session; input ports and tensors pair up; TF fills `outs.tensors`
-        // (owned by `outs` from here on).
+        // (owned by `outs` from here on); the options buffer borrows bytes of the model.
         unsafe {
             (api.session_run)(
                 model.session,
-                std::ptr::null(),
+                options,
                 model.inputs.as_ptr(),
                 ins.tensors.as_ptr(),
                 model.inputs.len() as c_int,
@@ -464,6 +492,9 @@ impl TfModel {
                 status.raw,
             )
         };
+        if status.code() == ffi::TF_DEADLINE_EXCEEDED && !model.run_options.is_empty() {
+            return Err(RunError::TimedOut);
+        }
         if status.code() != ffi::TF_OK {
             return Err(RunError::Failed(status.check().err().unwrap_or_default()));
         }
@@ -522,6 +553,7 @@ impl Backend for Tf {
             request,
             self.host.intra_op_threads,
             self.host.inter_op_threads,
+            self.host.execution_timeout,
         )?;
         Ok(Loaded {
             model,

@@ -45,6 +45,19 @@ fn config_proto_is_what_tensorflow_serializes() {
     );
 }
 
+#[test]
+fn run_options_carry_the_timeout_as_tensorflow_serializes_it() {
+    // tf.compat.v1.RunOptions(timeout_in_ms=1000).SerializeToString() == b"\x10\xe8\x07".
+    let one_second = Some(std::time::Duration::from_millis(1000));
+    assert_eq!(run_options(one_second), [0x10, 0xe8, 0x07]);
+    assert!(run_options(None).is_empty());
+    // Below a millisecond is still a limit (0 would mean none to TF).
+    assert_eq!(
+        run_options(Some(std::time::Duration::from_micros(10))),
+        [0x10, 1]
+    );
+}
+
 fn host_info(plugin: &CStr) -> HostInfo {
     HostInfo {
         size: std::mem::size_of::<HostInfo>() as u32,
@@ -323,7 +336,7 @@ fn overhead_over_session_run() {
         inputs: vec!["x"],
         outputs: vec!["y"],
     };
-    let model = TfModel::new(api.clone(), &request, 0, 0).unwrap();
+    let model = TfModel::new(api.clone(), &request, 0, 0, None).unwrap();
     let api = &*model.api;
     let x = floats(&[0.5, -1.0, 2.0, 0.25]);
     let input = TensorIn {

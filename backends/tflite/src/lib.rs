@@ -19,12 +19,20 @@
 //! a run. After each run the output layouts are read back; if one differs from the buffer it
 //! ran into, the buffers are remade and the model runs again, so what is returned is always a
 //! whole output of the shape LiteRT reports.
+//!
+//! MODEL_EXECUTION_TIMEOUT: each worker's compiled model gets a cancellation callback that
+//! LiteRT calls between ops on the running thread; it compares the clock with the worker's
+//! [`Deadline`], so no watchdog thread is needed. One op is never interrupted: a run stops at
+//! the first op boundary after its deadline (a model that is one long op, such as a graph
+//! XNNPACK took whole, runs to its end and then answers as timed out).
 
 pub mod litert;
 
 use std::ffi::{c_void, CStr};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::Instant;
 
 use litert::{element, Api, BufferRequirementsFn, Handle, Layout, RankedTensorType, STATUS_OK};
 use redisai_backend_api::{
@@ -84,6 +92,48 @@ struct Worker {
     /// Per input position: the buffer and the layout the compiled model was last resized to.
     inputs: Vec<Option<Buffer>>,
     outputs: Vec<Option<Buffer>>,
+    /// Read by LiteRT's cancellation callback while this worker runs (shared, hence Arc).
+    deadline: Arc<Deadline>,
+}
+
+/// When a worker's current run must stop, for LiteRT's cancellation callback. Atomics because
+/// the callback reads it through a pointer while the run holds the worker mutably.
+#[derive(Default)]
+struct Deadline {
+    /// Nanoseconds after [`EPOCH`]; 0 = no limit.
+    at_ns: AtomicU64,
+    /// Set by the callback when it stopped the run: a failed run is then a timeout.
+    fired: AtomicBool,
+}
+
+static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
+
+fn since_epoch_ns(t: Instant) -> u64 {
+    t.saturating_duration_since(*EPOCH).as_nanos() as u64
+}
+
+impl Deadline {
+    fn arm(&self, timeout: Option<std::time::Duration>) {
+        let at = timeout.map_or(0, |t| since_epoch_ns(Instant::now() + t).max(1));
+        self.fired.store(false, Ordering::Relaxed);
+        self.at_ns.store(at, Ordering::Relaxed);
+    }
+}
+
+/// LiteRT's cancellation callback: true once the worker's deadline has passed. It must not
+/// unwind into LiteRT, so a panic (there is none to expect from a clock read) says "go on".
+unsafe extern "C" fn past_deadline(data: *mut c_void) -> bool {
+    std::panic::catch_unwind(|| {
+        // SAFETY: `data` is the worker's `Arc<Deadline>`, which outlives its compiled model.
+        let d = unsafe { &*(data as *const Deadline) };
+        let at = d.at_ns.load(Ordering::Relaxed);
+        let late = at != 0 && since_epoch_ns(Instant::now()) >= at;
+        if late {
+            d.fired.store(true, Ordering::Relaxed);
+        }
+        late
+    })
+    .unwrap_or(false)
 }
 
 // SAFETY: a worker is used by one thread at a time (behind its Mutex); LiteRT objects are not
@@ -226,13 +276,30 @@ impl Tflite {
             self.log_why("LiteRtCreateCompiledModel", status);
             return Err(CONSTRUCT_FAILED.into());
         }
-        Ok(Worker {
+        let worker = Worker {
             api: api.clone(),
             model,
             compiled,
             inputs: Vec::new(),
             outputs: Vec::new(),
-        })
+            deadline: Arc::default(),
+        };
+        if self.host.execution_timeout.is_some() {
+            // SAFETY: a live compiled model; the deadline lives as long as the worker, which
+            // destroys the compiled model (and with it the callback) first.
+            let status = unsafe {
+                (api.set_cancellation_function)(
+                    compiled,
+                    Arc::as_ptr(&worker.deadline) as *mut c_void,
+                    Some(past_deadline),
+                )
+            };
+            if status != STATUS_OK {
+                self.log_why("LiteRtSetCompiledModelCancellationFunction", status);
+                return Err(CONSTRUCT_FAILED.into());
+            }
+        }
+        Ok(worker)
     }
 
     fn log_why(&self, call: &str, status: i32) {
@@ -440,6 +507,9 @@ impl Tflite {
             )
         };
         if status != STATUS_OK {
+            if status == litert::STATUS_CANCELLED || w.deadline.fired.load(Ordering::Relaxed) {
+                return Err(RunError::TimedOut);
+            }
             self.log_why("LiteRtRunCompiledModel", status);
             return Err(INVOKE_FAILED.into());
         }
@@ -614,6 +684,8 @@ impl Backend for Tflite {
             let layouts = self.output_layouts(w, n_out, true)?;
             self.fit_outputs(w, model, &layouts)?;
         }
+        // One deadline for the whole call, both runs included.
+        w.deadline.arm(self.host.execution_timeout);
         self.run_once(w, model)?;
         // Shapes that depend on the data are known only now: run again into buffers that fit.
         let layouts = self.output_layouts(w, n_out, false)?;

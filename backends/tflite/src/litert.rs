@@ -14,10 +14,15 @@ pub const LIBRARY_SHA1: &str = "2b18a11481c5b07009f1f24658e3fe90fcbfa14f";
 
 pub type Status = i32;
 pub const STATUS_OK: Status = 0;
+/// `kLiteRtStatusCancelled`: a run stopped because its cancellation callback said so.
+pub const STATUS_CANCELLED: Status = 100;
 pub type Handle = *mut c_void;
 
 /// `LiteRtGetCompiledModel{Input,Output}BufferRequirements(model, signature, tensor, &req)`.
 pub type BufferRequirementsFn = unsafe extern "C" fn(Handle, usize, usize, *mut Handle) -> Status;
+
+/// The cancellation callback of `LiteRtSetCompiledModelCancellationFunction`.
+pub type CancelCheck = Option<unsafe extern "C" fn(*mut c_void) -> bool>;
 
 /// `kLiteRtElementType*` (the values of TfLiteType).
 pub mod element {
@@ -139,6 +144,9 @@ pub struct Api {
     pub unlock_tensor_buffer: unsafe extern "C" fn(Handle) -> Status,
     pub run_compiled_model:
         unsafe extern "C" fn(Handle, usize, usize, *mut Handle, usize, *mut Handle) -> Status,
+    /// `LiteRtSetCompiledModelCancellationFunction(compiled, data, check)`: LiteRT calls
+    /// `check(data)` on the running thread between ops and stops the run when it says true.
+    pub set_cancellation_function: unsafe extern "C" fn(Handle, *mut c_void, CancelCheck) -> Status,
     _lib: libloading::Library,
 }
 
@@ -204,6 +212,7 @@ impl Api {
             lock_tensor_buffer: sym!("LiteRtLockTensorBuffer"),
             unlock_tensor_buffer: sym!("LiteRtUnlockTensorBuffer"),
             run_compiled_model: sym!("LiteRtRunCompiledModel"),
+            set_cancellation_function: sym!("LiteRtSetCompiledModelCancellationFunction"),
             _lib: lib,
         })
     }
