@@ -14,11 +14,12 @@ use redis_module::raw;
 use crate::config;
 use crate::error::{AiError, AiResult};
 use crate::index_sync::start_scan;
-use crate::redis::{bulk, log, AclUser, Args, Blocked, Ctx, Level, OwnedString, Reply, R};
+use crate::redis::{bulk, json, log, AclUser, Args, Blocked, Ctx, Level, OwnedString, Reply, R};
 use crate::search::error::SearchError;
 use crate::search::index::{format_score, Hit, Outcome};
+use crate::search::json::JsonNode;
 use crate::search::request::{self, Presentation, SearchRequest};
-use crate::search::schema::{self, Algorithm, FieldKind};
+use crate::search::schema::{self, Algorithm, FieldKind, KeyType};
 use crate::search::{registry, Index};
 
 fn lossy(b: &[u8]) -> String {
@@ -50,6 +51,11 @@ pub fn create(ctx: &Ctx, args: &Args) -> AiResult<()> {
     }
     let words: Vec<&[u8]> = (2..args.len()).map(|i| args.bytes(i)).collect();
     let def = schema::parse_create(name, &words)?;
+    // A replicated definition is taken as the primary checked it, so replicas keep every
+    // index even while they lack RedisJSON (their documents then stay unindexed).
+    if def.key_type == KeyType::Json && !replicated {
+        check_json_schema(ctx, &def)?;
+    }
     let skip_scan = def.skip_initial_scan;
     let index = Arc::new(Index::new(def));
     registry().insert(index.clone());
@@ -58,6 +64,26 @@ pub fn create(ctx: &Ctx, args: &Args) -> AiResult<()> {
     }
     ctx.replicate_verbatim();
     ctx.reply_ok();
+    Ok(())
+}
+
+/// ON JSON: RedisJSON must be there, and must parse every field's JSONPath. Vector fields
+/// take a single value: multi-value vectors (`$.chunks[*].embedding`) are refused here rather
+/// than indexed by one arbitrary value.
+fn check_json_schema(ctx: &Ctx, def: &schema::IndexDef) -> Result<(), SearchError> {
+    let api = json::api(ctx.raw_ctx()).ok_or(SearchError::JsonNotLoaded)?;
+    for field in &def.fields {
+        let path = crate::search::json::path_of(&field.identifier);
+        let info = api
+            .check_path(&path)
+            .map_err(|error| SearchError::JsonPath {
+                path: path.clone(),
+                error,
+            })?;
+        if matches!(field.kind, FieldKind::Vector(_)) && !info.single {
+            return Err(SearchError::JsonMultiValueVector(path));
+        }
+    }
     Ok(())
 }
 
@@ -181,7 +207,8 @@ fn info_reply(index: &Index) -> R<'static> {
     let attributes: Vec<R> = def
         .fields
         .iter()
-        .map(|f| {
+        .enumerate()
+        .map(|(i, f)| {
             let mut a = vec![
                 R::Simple("identifier"),
                 bulk(&f.identifier),
@@ -201,7 +228,13 @@ fn info_reply(index: &Index) -> R<'static> {
                     separator,
                     case_sensitive,
                 } => {
-                    a.extend([R::Simple("SEPARATOR"), bulk([*separator])]);
+                    // A JSON TAG without SEPARATOR keeps each string whole: shown as "".
+                    let sep: &[u8] = if def.tag_split.get(i).copied().unwrap_or(true) {
+                        std::slice::from_ref(separator)
+                    } else {
+                        b""
+                    };
+                    a.extend([R::Simple("SEPARATOR"), bulk(sep)]);
                     if *case_sensitive {
                         a.push(R::Simple("CASESENSITIVE"));
                     }
@@ -264,7 +297,13 @@ fn info_reply(index: &Index) -> R<'static> {
         (
             "index_definition",
             R::Map(vec![
-                ("key_type", R::Simple("HASH")),
+                (
+                    "key_type",
+                    R::Simple(match def.key_type {
+                        KeyType::Hash => "HASH",
+                        KeyType::Json => "JSON",
+                    }),
+                ),
                 ("prefixes", R::Arr(prefixes)),
                 ("default_score", bulk(format_score(def.default_score))),
             ]),
@@ -451,10 +490,82 @@ impl Reply for SearchReply {
 struct Shown {
     key: Vec<u8>,
     score: f64,
-    fields: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Name and value; a `None` value is a JSON null, replied as a null.
+    fields: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+}
+
+/// A JSON document's fields as RediSearch 2.10 returns them: the whole document as `$`, or
+/// each RETURN name (a schema field or a JSONPath) read through RedisJSON. Up to DIALECT 2 a
+/// field shows its first value (a string bare, anything else as JSON text); from DIALECT 3 the
+/// JSON array of all its values.
+fn load_json_document(ctx: &Ctx, p: &Presentation, hit: &Hit) -> Option<Shown> {
+    let raw = ctx.raw_ctx();
+    let name = OwnedString::new(&hit.key);
+    // A document deleted (or no longer JSON) after the search ran is left out of the page.
+    let doc = json::api(raw)?.open(raw, name.as_ptr())?;
+    let shown_value = |found: &[json::Node]| -> Option<Option<Vec<u8>>> {
+        if p.dialect >= 3 {
+            let mut out = b"[".to_vec();
+            for (i, n) in found.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.extend(n.json_text());
+            }
+            out.push(b']');
+            return Some(Some(out));
+        }
+        let first = found.first()?;
+        Some(match first.kind() {
+            crate::search::json::Kind::String(_) => Some(first.string()?.to_vec()),
+            crate::search::json::Kind::Null => None,
+            _ => Some(first.json_text()),
+        })
+    };
+    let mut fields = Vec::new();
+    if !p.nocontent {
+        match &p.fields {
+            Some(list) => {
+                for (name, shown) in list {
+                    if let Some((_, d)) = hit.distances.iter().find(|(n, _)| n == name) {
+                        fields.push((
+                            shown.as_bytes().to_vec(),
+                            Some(format_score(*d).into_bytes()),
+                        ));
+                        continue;
+                    }
+                    let path = match p.identifiers.get(name) {
+                        Some(ident) => crate::search::json::path_of(ident),
+                        // RediSearch returns nothing for a name that is neither.
+                        None if name.starts_with('$') => name.clone(),
+                        None => continue,
+                    };
+                    if let Some(v) = shown_value(&doc.select(&path)) {
+                        fields.push((shown.as_bytes().to_vec(), v));
+                    }
+                }
+            }
+            None => {
+                for (n, d) in &hit.distances {
+                    fields.push((n.as_bytes().to_vec(), Some(format_score(*d).into_bytes())));
+                }
+                if let Some(v) = shown_value(&[doc.root()]) {
+                    fields.push((b"$".to_vec(), v));
+                }
+            }
+        }
+    }
+    Some(Shown {
+        key: hit.key.clone(),
+        score: hit.score,
+        fields,
+    })
 }
 
 fn load_document(ctx: &Ctx, p: &Presentation, hit: &Hit) -> Option<Shown> {
+    if p.json {
+        return load_json_document(ctx, p, hit);
+    }
     let name = OwnedString::new(&hit.key);
     let key = ctx.open_key(name.as_ptr(), false);
     // A document deleted after the search ran is left out of the page.
@@ -467,7 +578,10 @@ fn load_document(ctx: &Ctx, p: &Presentation, hit: &Hit) -> Option<Shown> {
             Some(list) => {
                 for (name, shown) in list {
                     if let Some((_, d)) = hit.distances.iter().find(|(n, _)| n == name) {
-                        fields.push((shown.as_bytes().to_vec(), format_score(*d).into_bytes()));
+                        fields.push((
+                            shown.as_bytes().to_vec(),
+                            Some(format_score(*d).into_bytes()),
+                        ));
                         continue;
                     }
                     let ident = p
@@ -476,15 +590,15 @@ fn load_document(ctx: &Ctx, p: &Presentation, hit: &Hit) -> Option<Shown> {
                         .cloned()
                         .unwrap_or_else(|| name.as_bytes().to_vec());
                     if let Some(v) = key.hash_get(&ident) {
-                        fields.push((shown.as_bytes().to_vec(), v.bytes().to_vec()));
+                        fields.push((shown.as_bytes().to_vec(), Some(v.bytes().to_vec())));
                     }
                 }
             }
             None => {
                 for (n, d) in &hit.distances {
-                    fields.push((n.as_bytes().to_vec(), format_score(*d).into_bytes()));
+                    fields.push((n.as_bytes().to_vec(), Some(format_score(*d).into_bytes())));
                 }
-                fields.extend(key.hash_fields());
+                fields.extend(key.hash_fields().into_iter().map(|(k, v)| (k, Some(v))));
             }
         }
     }
@@ -544,7 +658,9 @@ fn reply_search(ctx: &Ctx, p: &Presentation, outcome: Result<Outcome, SearchErro
             out.push(R::Arr(
                 s.fields
                     .into_iter()
-                    .flat_map(|(k, v)| [R::Bulk(k.into()), R::Bulk(v.into())])
+                    .flat_map(|(k, v)| {
+                        [R::Bulk(k.into()), v.map_or(R::Null, |v| R::Bulk(v.into()))]
+                    })
                     .collect(),
             ));
         }

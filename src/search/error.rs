@@ -45,8 +45,12 @@ pub enum SearchError {
     // --- FT.CREATE's schema ------------------------------------------------------------------
     /// No `SCHEMA`, or nothing after it.
     FieldsMissing,
-    /// `ON JSON` without RedisJSON.
+    /// `ON JSON` without RedisJSON (or with one too old to export its API).
     JsonNotLoaded,
+    /// An ON JSON field whose JSONPath RedisJSON does not parse (its own message).
+    JsonPath { path: String, error: String },
+    /// A VECTOR field whose JSONPath may match several values (`$.chunks[*].embedding`).
+    JsonMultiValueVector(String),
     /// `ON` something other than `HASH` or `JSON`.
     UnknownIndexType(String),
     /// An index or field name that is not UTF-8 (`what` names which).
@@ -114,6 +118,9 @@ pub enum SearchError {
     DocumentVectorSize { got: usize, expected: usize },
     /// A VECTOR field holding NaN or infinities.
     DocumentVectorNotFinite,
+    /// A JSON value its field cannot index, in RediSearch's words (`Invalid JSON type: ...`,
+    /// `Invalid vector length. Expected 3, got 2`, ...).
+    DocumentJson(String),
 
     // --- Execution ---------------------------------------------------------------------------
     /// A search whose job was dropped before it produced an outcome (a panic on its thread).
@@ -199,7 +206,13 @@ impl fmt::Display for SearchError {
             PropertyNotLoaded(name) => write!(f, "Property `{name}` not loaded nor in schema"),
             FieldsMissing => f.write_str("Fields arguments are missing"),
             JsonNotLoaded => f.write_str(
-                "ON JSON needs RedisJSON, which is not loaded; only ON HASH is supported",
+                "ON JSON needs RedisJSON (its RedisJSON_V2 API or later), which is not loaded",
+            ),
+            JsonPath { path, error } => write!(f, "Invalid JSONPath `{path}`: {error}"),
+            JsonMultiValueVector(path) => write!(
+                f,
+                "VECTOR field `{path}`: JSONPaths that may match several values \
+                 (multi-value vectors) are not supported"
             ),
             UnknownIndexType(on) => write!(f, "Unknown index type `{on}`"),
             NotUtf8 { what, text } => write!(f, "{what} is not valid UTF-8: `{text}`"),
@@ -262,6 +275,7 @@ impl fmt::Display for SearchError {
                 f,
                 "Could not add vector with blob size {got} (expected size {expected})"
             ),
+            DocumentJson(text) => f.write_str(text),
             DocumentVectorNotFinite => {
                 f.write_str("Could not add vector: it holds NaN or infinite values")
             }

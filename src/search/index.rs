@@ -32,6 +32,8 @@ impl Doc {
                 FieldValue::Text(t) | FieldValue::Tag(t) => {
                     t.iter().map(|s| s.capacity() + 24).sum::<usize>() + 24
                 }
+                FieldValue::Numerics(n) => n.capacity() * 8 + 24,
+                FieldValue::Geos(g) => g.capacity() * 8 + 24,
                 _ => 0,
             })
             .sum();
@@ -235,14 +237,14 @@ impl IndexData {
         self.all_docs().map(|(_, d)| &*d.key)
     }
 
-    /// Indexes (or re-indexes) `key` from its hash fields, one per schema field (`None`
-    /// where the hash lacks it). A value that cannot be indexed rejects the whole document,
-    /// and an older version of it leaves the index, as RediSearch does.
+    /// Indexes (or re-indexes) `key` from its field values, one per schema field. A value
+    /// that cannot be indexed rejects the whole document, and an older version of it leaves
+    /// the index, as RediSearch does.
     pub fn upsert(
         &mut self,
         def: &IndexDef,
         key: &[u8],
-        raw: &[Option<&[u8]>],
+        input: &[FieldInput],
     ) -> Result<(), SearchError> {
         let mut values = Vec::with_capacity(def.fields.len());
         let keeps_raw = def.fields.iter().any(|f| {
@@ -254,14 +256,11 @@ impl IndexData {
         let mut raws = Vec::with_capacity(if keeps_raw { def.fields.len() } else { 0 });
         let mut vecs: Vec<(usize, Vec<f32>)> = Vec::new();
         for (i, field) in def.fields.iter().enumerate() {
-            let r = raw.get(i).copied().flatten();
+            let r = input.get(i).unwrap_or(&FieldInput::Missing);
             match field_value(field, r, &mut vecs, i) {
                 Ok(v) => values.push(v),
                 Err(e) => {
-                    self.remove(key);
-                    let text = e.to_string();
-                    self.failures.record(&text, key);
-                    self.field_failures[i].record(&text, key);
+                    self.reject(key, i, &e);
                     return Err(e);
                 }
             }
@@ -269,7 +268,7 @@ impl IndexData {
                 raws.push(match field.kind {
                     // RediSearch sorts a GEO field by its text, not by its geohash.
                     FieldKind::Text { .. } | FieldKind::Tag { .. } | FieldKind::Geo => {
-                        r.map(Box::from)
+                        r.first_bytes().map(Box::from)
                     }
                     _ => None,
                 });
@@ -316,6 +315,18 @@ impl IndexData {
             None => self.live += 1,
         }
         Ok(())
+    }
+
+    /// Refuses `key` because of field `field`'s value: it leaves the index, and the failure is
+    /// counted as FT.INFO shows it. For errors found before [`upsert`](Self::upsert), while
+    /// reading the document (a JSON value of the wrong type).
+    pub fn reject(&mut self, key: &[u8], field: usize, error: &SearchError) {
+        self.remove(key);
+        let text = error.to_string();
+        self.failures.record(&text, key);
+        if let Some(f) = self.field_failures.get_mut(field) {
+            f.record(&text, key);
+        }
     }
 
     pub fn remove(&mut self, key: &[u8]) -> bool {
@@ -658,6 +669,7 @@ impl IndexData {
                 .map(|(id, _, _)| match self.doc(*id) {
                     Some(doc) => match (&doc.values[f], doc.raw.get(f)) {
                         (FieldValue::Numeric(n), _) => SortKey::Num(*n),
+                        (FieldValue::Numerics(n), _) if !n.is_empty() => SortKey::Num(n[0]),
                         (_, Some(Some(raw))) => SortKey::Str(raw.to_ascii_lowercase()),
                         _ => SortKey::Missing,
                     },
@@ -735,14 +747,70 @@ fn vector_epsilon(def: &IndexDef, field: usize) -> f64 {
     }
 }
 
+/// One schema field's value in a document, as the glue read it: what
+/// [`IndexData::upsert`] takes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FieldInput<'a> {
+    /// The document has no value there (or a JSON null).
+    Missing,
+    /// A hash field's value, parsed by the field's type.
+    Bytes(&'a [u8]),
+    /// Several strings (a JSON array, or what a JSONPath matched): TEXT indexes the tokens of
+    /// each, TAG takes each as one tag (the glue split them already if the field says so),
+    /// GEO parses each as `lon,lat`.
+    Strings(Vec<String>),
+    /// Numbers (JSON numbers under a NUMERIC field).
+    Numbers(Vec<f64>),
+    /// A vector already decoded (a JSON array of numbers).
+    Vector(Vec<f32>),
+}
+
+impl FieldInput<'_> {
+    /// The bytes SORTBY orders a TEXT, TAG or GEO field by: the value, or its first string.
+    fn first_bytes(&self) -> Option<&[u8]> {
+        match self {
+            FieldInput::Bytes(b) => Some(b),
+            FieldInput::Strings(v) => v.first().map(|s| s.as_bytes()),
+            _ => None,
+        }
+    }
+}
+
 fn field_value(
     field: &Field,
-    raw: Option<&[u8]>,
+    input: &FieldInput,
     vecs: &mut Vec<(usize, Vec<f32>)>,
     i: usize,
 ) -> Result<FieldValue, SearchError> {
-    let Some(raw) = raw else {
-        return Ok(FieldValue::Missing);
+    let raw = match input {
+        FieldInput::Missing => return Ok(FieldValue::Missing),
+        FieldInput::Bytes(raw) => *raw,
+        FieldInput::Strings(items) => return strings_value(field, items),
+        FieldInput::Numbers(n) => {
+            return Ok(match (&field.kind, n.as_slice()) {
+                (FieldKind::Numeric, []) => FieldValue::Missing,
+                (FieldKind::Numeric, [one]) => FieldValue::Numeric(*one),
+                (FieldKind::Numeric, _) => FieldValue::Numerics(n.clone()),
+                _ => FieldValue::Missing,
+            })
+        }
+        FieldInput::Vector(v) => {
+            let FieldKind::Vector(p) = &field.kind else {
+                return Ok(FieldValue::Missing);
+            };
+            if v.len() != p.dim {
+                return Err(SearchError::DocumentJson(format!(
+                    "Invalid vector length. Expected {}, got {}",
+                    p.dim,
+                    v.len()
+                )));
+            }
+            if v.iter().any(|x| !x.is_finite()) {
+                return Err(SearchError::DocumentVectorNotFinite);
+            }
+            vecs.push((i, v.clone()));
+            return Ok(FieldValue::Vector);
+        }
     };
     Ok(match &field.kind {
         FieldKind::Text { .. } => FieldValue::Text(tokenize(&String::from_utf8_lossy(raw))),
@@ -784,6 +852,45 @@ fn field_value(
             vecs.push((i, v));
             FieldValue::Vector
         }
+    })
+}
+
+/// [`FieldInput::Strings`] as the field's value. Empty strings and no strings at all make no
+/// value, as an empty JSON array does in RediSearch.
+fn strings_value(field: &Field, items: &[String]) -> Result<FieldValue, SearchError> {
+    if items.is_empty() {
+        return Ok(FieldValue::Missing);
+    }
+    Ok(match &field.kind {
+        FieldKind::Text { .. } => {
+            FieldValue::Text(items.iter().flat_map(|s| tokenize(s)).collect())
+        }
+        FieldKind::Tag { case_sensitive, .. } => FieldValue::Tag(
+            items
+                .iter()
+                .map(|s| s.trim())
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    if *case_sensitive {
+                        s.to_string()
+                    } else {
+                        s.to_lowercase()
+                    }
+                })
+                .collect(),
+        ),
+        FieldKind::Geo => {
+            let mut hashes = Vec::with_capacity(items.len());
+            for s in items {
+                let (lon, lat) = geo::parse_point(s.as_bytes()).ok_or(SearchError::DocumentGeo)?;
+                hashes.push(geo::encode(lon, lat));
+            }
+            match hashes.as_slice() {
+                [one] => FieldValue::Geo(*one),
+                _ => FieldValue::Geos(hashes),
+            }
+        }
+        FieldKind::Numeric | FieldKind::Vector(_) => FieldValue::Missing,
     })
 }
 
@@ -873,7 +980,11 @@ mod tests {
             d.upsert(
                 def,
                 format!("doc:{i}").as_bytes(),
-                &[Some(tag), Some(num.as_bytes()), Some(&v)],
+                &[
+                    FieldInput::Bytes(tag),
+                    FieldInput::Bytes(num.as_bytes()),
+                    FieldInput::Bytes(&v),
+                ],
             )
             .unwrap();
         }

@@ -74,6 +74,7 @@ pub mod error;
 pub mod geo;
 pub mod hnsw;
 pub mod index;
+pub mod json;
 pub mod pool;
 pub mod query;
 pub mod request;

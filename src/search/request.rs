@@ -43,6 +43,11 @@ pub struct Presentation {
     pub identifiers: HashMap<String, Vec<u8>>,
     /// LIMIT x 0: only the number of matches.
     pub count_only: bool,
+    /// The documents are JSON: fields are read by JSONPath, the whole document is `$`.
+    pub json: bool,
+    /// DIALECT (1 unless given): from 3 on, a JSON field is returned as the JSON array of
+    /// every value its path matches, not the first value alone.
+    pub dialect: usize,
 }
 
 /// An FT.SEARCH command, parsed.
@@ -92,6 +97,8 @@ pub fn parse(def: &IndexDef, words: &[&[u8]], resp3: bool) -> Result<SearchReque
             .map(|f| (f.name.clone(), f.identifier.clone()))
             .collect(),
         count_only: false,
+        json: def.key_type == super::schema::KeyType::Json,
+        dialect: 1,
     };
     let mut sort = None;
     let (mut offset, mut count) = (0usize, 10usize);
@@ -119,6 +126,7 @@ pub fn parse(def: &IndexDef, words: &[&[u8]], resp3: bool) -> Result<SearchReque
                 if !(1..=4).contains(&d) {
                     return Err(SearchError::DialectRange);
                 }
+                p.dialect = d;
                 i += 1;
             }
             b"LIMIT" => {
