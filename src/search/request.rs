@@ -48,6 +48,10 @@ pub struct Presentation {
     /// DIALECT (1 unless given): from 3 on, a JSON field is returned as the JSON array of
     /// every value its path matches, not the first value alone.
     pub dialect: usize,
+    /// JSON: SORTBY's schema field, which RediSearch shows first (before `$` without RETURN,
+    /// or first of the RETURN list that names it), and whether it is SORTABLE (a JSON null is
+    /// then not shown before `$`; otherwise shown as a null).
+    pub sort_shown: Option<(String, bool)>,
 }
 
 /// An FT.SEARCH command, parsed.
@@ -99,6 +103,7 @@ pub fn parse(def: &IndexDef, words: &[&[u8]], resp3: bool) -> Result<SearchReque
         count_only: false,
         json: def.key_type == super::schema::KeyType::Json,
         dialect: 1,
+        sort_shown: None,
     };
     let mut sort = None;
     let (mut offset, mut count) = (0usize, 10usize);
@@ -235,6 +240,12 @@ pub fn parse(def: &IndexDef, words: &[&[u8]], resp3: bool) -> Result<SearchReque
         }
     }
     p.count_only = count == 0;
+    if p.json {
+        p.sort_shown = sort
+            .as_ref()
+            .and_then(|s| def.fields.iter().find(|f| f.name == s.name))
+            .map(|f| (f.name.clone(), f.sortable));
+    }
     Ok(SearchRequest {
         request: Request {
             query,

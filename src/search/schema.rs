@@ -503,6 +503,22 @@ mod tests {
     }
 
     #[test]
+    fn on_json_keeps_paths_and_leaves_tags_whole_unless_a_separator_is_given() {
+        let d = parse(
+            "ON JSON PREFIX 1 j: SCHEMA $.a.b AS ab TAG $.c AS c TAG SEPARATOR ; \
+             $.t[*] AS t TEXT",
+        )
+        .unwrap();
+        assert_eq!(d.key_type, KeyType::Json);
+        assert_eq!(d.fields[0].identifier, b"$.a.b");
+        assert_eq!(d.tag_split, [false, true, false]);
+        let hash = parse("SCHEMA a TAG").unwrap();
+        assert_eq!((hash.key_type, hash.tag_split), (KeyType::Hash, vec![true]));
+        let err = parse_create(b"i", &[b"ON", b"JSON", b"SCHEMA", b"$.\xff", b"TEXT"]).unwrap_err();
+        assert_eq!(err.to_string(), "JSONPath is not valid UTF-8: `$.\u{fffd}`");
+    }
+
+    #[test]
     fn refuses_bad_definitions() {
         for bad in [
             "",
