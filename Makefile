@@ -2,7 +2,8 @@
 #
 #   make run        build, then start redis-server on $(PORT) with the module
 #   make test       unit + integration tests (Rust), client compatibility tests (Python:
-#                   redisai-py in .venv, redis-py 7 / RedisVL vector search in .venv-search)
+#                   redisai-py in .venv, redis-py 7 / RedisVL vector search in .venv-search,
+#                   LangGraph's Redis checkpointer in .venv-langgraph; JSON with RedisJSON)
 #   make bench      tensor I/O throughput against SET/GET, as ratios; vector search against hnswlib
 #   make examples   every runnable pattern in examples/, each against a fresh server
 #   make lint       rustfmt + clippy, warnings are errors; no import cycle (tools/check_cycles.py)
@@ -37,7 +38,7 @@ SEARCH_PY_PACKAGES := redis==7.4.0 hiredis==3.3.0 redisvl==0.28.0 langchain-redi
 
 .PHONY: all build deps deps-rejson deps-system deps-python deps-search-python deps-onnx deps-torch models run test \
 	deps-tflite tflite-fixtures \
-	test-rust test-python test-search-python examples deps-embed bench lint fmt clean test-valkey \
+	test-rust test-python test-search-python test-langgraph examples deps-embed bench lint fmt clean test-valkey \
 	fuzz check-mem
 
 all: build
@@ -236,7 +237,7 @@ run: build
 	redis-server --port $(PORT) --save "" --loadmodule $(MODULE) \
 	  $$([ "$(JSON)" = 1 ] && [ -f $(REJSON_SO) ] && echo --loadmodule $(REJSON_SO))
 
-test: deps build models test-rust test-python test-search-python examples
+test: deps build models test-rust test-python test-search-python test-langgraph examples
 
 test-rust: models
 	REDISAI_MODULE=$(MODULE) REDISAI_TEST_MODELS=$(MODELS) $(CARGO) test --release -j$(JOBS) --workspace
@@ -267,6 +268,23 @@ examples: build deps-python models deps-embed
 test-search-python: deps-search-python
 	@$(MAKE) --no-print-directory deps-rejson || echo "RedisJSON not fetched: the JSON tests will skip"
 	REDISAI_MODULE=$(MODULE) REDISAI_REJSON=$(REJSON_SO) $(VENV_SEARCH)/bin/python -m pytest -q -rs tests/search
+
+# LangGraph's Redis checkpointer (RedisSaver over JSON documents and ON JSON indexes): a venv of
+# its own, since langgraph-checkpoint-redis wants a newer redis-py than the pins above.
+VENV_LANGGRAPH := $(CURDIR)/.venv-langgraph
+LANGGRAPH_PY_PACKAGES := langgraph-checkpoint-redis==0.5.2 langgraph==1.2.24 redis==8.1.0 \
+	numpy==2.4.6 pytest==8.4.2
+$(VENV_LANGGRAPH)/bin/python:
+	python3 -m venv $(VENV_LANGGRAPH)
+
+$(VENV_LANGGRAPH)/.installed: | $(VENV_LANGGRAPH)/bin/python
+	$(VENV_LANGGRAPH)/bin/pip install -q --disable-pip-version-check $(LANGGRAPH_PY_PACKAGES)
+	@touch $@
+
+test-langgraph: $(VENV_LANGGRAPH)/.installed
+	@$(MAKE) --no-print-directory deps-rejson || echo "RedisJSON not fetched: the LangGraph test will skip"
+	REDISAI_MODULE=$(MODULE) REDISAI_REJSON=$(REJSON_SO) $(VENV_LANGGRAPH)/bin/python -m pytest -q -rs \
+	  tests/search/test_search_langgraph.py
 
 # BENCH_VECTOR_ARGS=--n 20000 for a quick vector run; the plot goes to target/bench/.
 bench: build models deps-search-python
@@ -352,4 +370,4 @@ check-mem: build models deps-python
 
 clean:
 	$(CARGO) clean
-	rm -rf $(VENV) $(VENV_SEARCH)
+	rm -rf $(VENV) $(VENV_SEARCH) $(VENV_LANGGRAPH)
