@@ -4,7 +4,8 @@
 #   make test       unit + integration tests (Rust), client compatibility tests (Python:
 #                   redisai-py in .venv, redis-py 7 / RedisVL vector search in .venv-search,
 #                   LangGraph's Redis checkpointer in .venv-langgraph; JSON with RedisJSON)
-#   make bench      tensor I/O throughput against SET/GET, as ratios; vector search against hnswlib
+#   make bench      tensor I/O throughput against SET/GET, as ratios; vector search against hnswlib;
+#                   JSON against hash documents (ingest, KNN), and against RediSearch + RedisJSON
 #   make examples   every runnable pattern in examples/, each against a fresh server
 #   make lint       rustfmt + clippy, warnings are errors; no import cycle (tools/check_cycles.py)
 #   make test-valkey  the integration tests against Valkey 8 (fetched from Debian backports)
@@ -290,6 +291,9 @@ test-langgraph: $(VENV_LANGGRAPH)/.installed
 bench: build models deps-search-python
 	REDISAI_MODULE=$(MODULE) REDISAI_TEST_MODELS=$(MODELS) $(RELEASE)/redisai-bench
 	REDISAI_MODULE=$(MODULE) $(VENV_SEARCH)/bin/python bench/vector_bench.py $(BENCH_VECTOR_ARGS)
+	@if $(MAKE) --no-print-directory deps-rejson; then \
+	  REDISAI_MODULE=$(MODULE) REDISAI_REJSON=$(REJSON_SO) $(VENV_SEARCH)/bin/python bench/json_bench.py; \
+	else echo "JSON bench skipped: RedisJSON could not be fetched"; fi
 
 lint:
 	$(CARGO) fmt --all -- --check
