@@ -258,9 +258,11 @@ deps-embed: $(EMBED_DIR)/model.onnx
 EXAMPLES := $(sort $(wildcard examples/*.py examples/*.rs))
 examples: build deps-python models deps-embed
 	$(CARGO) build --release -j$(JOBS) --examples
+	@$(MAKE) --no-print-directory deps-rejson || echo "RedisJSON not fetched: the JSON example only says so"
 	@for e in $(EXAMPLES); do \
 	  echo "== $$e"; \
-	  EMBED_MODEL_DIR=$(EMBED_DIR) REDISAI_MODULE=$(MODULE) $(VENV)/bin/python tests/python/run_example.py $$e || exit 1; \
+	  EMBED_MODEL_DIR=$(EMBED_DIR) REDISAI_MODULE=$(MODULE) REDISAI_REJSON=$(REJSON_SO) \
+	    $(VENV)/bin/python tests/python/run_example.py $$e || exit 1; \
 	done
 
 # redis-py 7 r.ft() (RESP2 and RESP3) and RedisVL 0.28 against FT.*, recall against numpy.
