@@ -256,6 +256,22 @@ def test_index_follows_redisjson_writes_and_generic_events(jserver):
     assert indexed(r) == {"k:6"} and keys_of(r, "idx", "@n:[6 6]") == set()
 
 
+def test_hash_and_json_indexes_over_one_prefix_and_dropindex_dd(jserver):
+    r = conn(jserver)
+    r.execute_command("FT.CREATE", "idx", "ON", "JSON", "PREFIX", 1, "m:", "SCHEMA",
+                      "$.t", "AS", "t", "TAG")
+    r.execute_command("FT.CREATE", "hidx", "ON", "HASH", "PREFIX", 1, "m:", "SCHEMA", "t", "TAG")
+    r.json().set("m:1", "$", {"t": "x"})
+    r.hset("m:2", "t", "x")
+    assert keys_of(r, "idx", "@t:{x}") == {"m:1"} and keys_of(r, "hidx", "@t:{x}") == {"m:2"}
+    # A key that changes type moves from one index to the other.
+    r.delete("m:2")
+    r.json().set("m:2", "$", {"t": "x"})
+    assert keys_of(r, "idx", "@t:{x}") == {"m:1", "m:2"} and indexed(r, "hidx") == set()
+    r.execute_command("FT.DROPINDEX", "idx", "DD")
+    assert r.exists("m:1", "m:2") == 0 and r.execute_command("FT._LIST") == ["hidx"]
+
+
 def test_background_scan_and_debug_reload(jserver):
     r = conn(jserver)
     rng = np.random.default_rng(3)
