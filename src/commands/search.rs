@@ -67,22 +67,13 @@ pub fn create(ctx: &Ctx, args: &Args) -> AiResult<()> {
     Ok(())
 }
 
-/// ON JSON: RedisJSON must be there, and must parse every field's JSONPath. Vector fields
-/// take a single value: multi-value vectors (`$.chunks[*].embedding`) are refused here rather
-/// than indexed by one arbitrary value.
+/// ON JSON: RedisJSON must be there, and must parse every field's JSONPath.
 fn check_json_schema(ctx: &Ctx, def: &schema::IndexDef) -> Result<(), SearchError> {
     let api = json::api(ctx.raw_ctx()).ok_or(SearchError::JsonNotLoaded)?;
     for field in &def.fields {
         let path = crate::search::json::path_of(&field.identifier);
-        let info = api
-            .check_path(&path)
-            .map_err(|error| SearchError::JsonPath {
-                path: path.clone(),
-                error,
-            })?;
-        if matches!(field.kind, FieldKind::Vector(_)) && !info.single {
-            return Err(SearchError::JsonMultiValueVector(path));
-        }
+        api.check_path(&path)
+            .map_err(|error| SearchError::JsonPath { path, error })?;
     }
     Ok(())
 }

@@ -113,8 +113,7 @@ pub fn api(ctx: *mut RedisModuleCtx) -> Option<JsonApi> {
             && t.getString.is_some()
             && t.getJSON.is_some()
             && t.pathParse.is_some()
-            && t.pathFree.is_some()
-            && t.pathIsSingle.is_some();
+            && t.pathFree.is_some();
         if !complete {
             log(
                 Level::Warning,
@@ -133,12 +132,6 @@ pub fn api(ctx: *mut RedisModuleCtx) -> Option<JsonApi> {
     None
 }
 
-/// What RedisJSON says of a JSONPath.
-pub struct PathInfo {
-    /// It matches at most one value (no wildcard, filter, slice, union or descent).
-    pub single: bool,
-}
-
 impl JsonApi {
     /// The document stored at `key`, if it is a JSON key.
     pub fn open(self, ctx: *mut RedisModuleCtx, key: *mut RedisModuleString) -> Option<Doc> {
@@ -148,7 +141,7 @@ impl JsonApi {
     }
 
     /// Parses `path` with RedisJSON's own parser.
-    pub fn check_path(self, path: &str) -> Result<PathInfo, String> {
+    pub fn check_path(self, path: &str) -> Result<(), String> {
         let c = CString::new(path).map_err(|_| "a JSONPath cannot hold NUL".to_string())?;
         let mut err: *mut RedisModuleString = ptr::null_mut();
         // SAFETY: NUL-terminated UTF-8 path (RedisJSON unwraps its UTF-8 check); with a NULL
@@ -163,15 +156,11 @@ impl JsonApi {
                 .unwrap_or_else(|| "RedisJSON could not parse it".into());
             return Err(msg);
         }
-        // SAFETY: a path parsed above, freed once.
-        let single = unsafe {
-            let single = self.0.pathIsSingle.map_or(0, |f| f(parsed)) != 0;
-            if let Some(free) = self.0.pathFree {
-                free(parsed);
-            }
-            single
-        };
-        Ok(PathInfo { single })
+        if let Some(free) = self.0.pathFree {
+            // SAFETY: a path parsed above, freed once.
+            unsafe { free(parsed) };
+        }
+        Ok(())
     }
 }
 

@@ -49,8 +49,6 @@ pub enum SearchError {
     JsonNotLoaded,
     /// An ON JSON field whose JSONPath RedisJSON does not parse (its own message).
     JsonPath { path: String, error: String },
-    /// A VECTOR field whose JSONPath may match several values (`$.chunks[*].embedding`).
-    JsonMultiValueVector(String),
     /// `ON` something other than `HASH` or `JSON`.
     UnknownIndexType(String),
     /// An index or field name that is not UTF-8 (`what` names which).
@@ -209,11 +207,6 @@ impl fmt::Display for SearchError {
                 "ON JSON needs RedisJSON (its RedisJSON_V2 API or later), which is not loaded",
             ),
             JsonPath { path, error } => write!(f, "Invalid JSONPath `{path}`: {error}"),
-            JsonMultiValueVector(path) => write!(
-                f,
-                "VECTOR field `{path}`: JSONPaths that may match several values \
-                 (multi-value vectors) are not supported"
-            ),
             UnknownIndexType(on) => write!(f, "Unknown index type `{on}`"),
             NotUtf8 { what, text } => write!(f, "{what} is not valid UTF-8: `{text}`"),
             FieldWithoutType(name) => write!(f, "Field `{name}` does not have a type"),

@@ -11,8 +11,9 @@ use std::collections::{HashMap, HashSet};
 use super::error::SearchError;
 use super::geo;
 use super::hnsw::HnswIndex;
+use super::multivector::MultiVectorIndex;
 use super::query::{normalize_tags, tokenize, Expr, Query};
-use super::schema::{Algorithm, Field, FieldKind, FieldValue, IndexDef};
+use super::schema::{Algorithm, Field, FieldKind, FieldValue, IndexDef, KeyType};
 use super::vector::{FlatIndex, VectorIndex};
 
 struct Doc {
@@ -294,6 +295,22 @@ impl IndexData {
         };
         for (i, index) in self.vectors.iter_mut().enumerate() {
             let Some(index) = index else { continue };
+            if def.key_type == KeyType::Json {
+                // A multi-value index (see `multivector`): inserts add, so clear first.
+                index.remove(id);
+                let log = self.rebuilding[i].as_mut();
+                let mine = vecs.iter().filter(|(f, _)| *f == i).map(|(_, v)| v);
+                if let Some(log) = log {
+                    log.push((id, None));
+                    for v in mine.clone() {
+                        log.push((id, Some(v.clone())));
+                    }
+                }
+                for v in mine {
+                    index.insert(id, v);
+                }
+                continue;
+            }
             let v = vecs.iter().find(|(f, _)| *f == i).map(|(_, v)| v);
             match v {
                 Some(v) => index.insert(id, v),
@@ -693,7 +710,7 @@ fn new_vector_index(def: &IndexDef, field: usize) -> Option<Box<dyn VectorIndex>
         return None;
     };
     let cap = p.initial_cap.unwrap_or(0);
-    Some(match p.algorithm {
+    let index: Box<dyn VectorIndex> = match p.algorithm {
         Algorithm::Flat => Box::new(FlatIndex::new(p.dim, p.metric, cap)),
         Algorithm::Hnsw => Box::new(HnswIndex::new(
             p.dim,
@@ -703,6 +720,11 @@ fn new_vector_index(def: &IndexDef, field: usize) -> Option<Box<dyn VectorIndex>
             cap,
             0x5eed ^ field as u64,
         )),
+    };
+    // A JSON document may hold several vectors in one field.
+    Some(match def.key_type {
+        KeyType::Hash => index,
+        KeyType::Json => Box::new(MultiVectorIndex::new(index)),
     })
 }
 
@@ -763,6 +785,9 @@ pub enum FieldInput<'a> {
     Numbers(Vec<f64>),
     /// A vector already decoded (a JSON array of numbers).
     Vector(Vec<f32>),
+    /// Several vectors of one document (a multi-value JSON field); only JSON indexes, whose
+    /// vector indexes keep several per document, take them.
+    Vectors(Vec<Vec<f32>>),
 }
 
 impl FieldInput<'_> {
@@ -794,23 +819,8 @@ fn field_value(
                 _ => FieldValue::Missing,
             })
         }
-        FieldInput::Vector(v) => {
-            let FieldKind::Vector(p) = &field.kind else {
-                return Ok(FieldValue::Missing);
-            };
-            if v.len() != p.dim {
-                return Err(SearchError::DocumentJson(format!(
-                    "Invalid vector length. Expected {}, got {}",
-                    p.dim,
-                    v.len()
-                )));
-            }
-            if v.iter().any(|x| !x.is_finite()) {
-                return Err(SearchError::DocumentVectorNotFinite);
-            }
-            vecs.push((i, v.clone()));
-            return Ok(FieldValue::Vector);
-        }
+        FieldInput::Vector(v) => return vectors_value(field, std::slice::from_ref(v), vecs, i),
+        FieldInput::Vectors(v) => return vectors_value(field, v, vecs, i),
     };
     Ok(match &field.kind {
         FieldKind::Text { .. } => FieldValue::Text(tokenize(&String::from_utf8_lossy(raw))),
@@ -853,6 +863,35 @@ fn field_value(
             FieldValue::Vector
         }
     })
+}
+
+/// Decoded vectors as a VECTOR field's value (each is checked; none makes no value).
+fn vectors_value(
+    field: &Field,
+    vectors: &[Vec<f32>],
+    vecs: &mut Vec<(usize, Vec<f32>)>,
+    i: usize,
+) -> Result<FieldValue, SearchError> {
+    let FieldKind::Vector(p) = &field.kind else {
+        return Ok(FieldValue::Missing);
+    };
+    for v in vectors {
+        if v.len() != p.dim {
+            return Err(SearchError::DocumentJson(format!(
+                "Invalid vector length. Expected {}, got {}",
+                p.dim,
+                v.len()
+            )));
+        }
+        if v.iter().any(|x| !x.is_finite()) {
+            return Err(SearchError::DocumentVectorNotFinite);
+        }
+    }
+    if vectors.is_empty() {
+        return Ok(FieldValue::Missing);
+    }
+    vecs.extend(vectors.iter().map(|v| (i, v.clone())));
+    Ok(FieldValue::Vector)
 }
 
 /// [`FieldInput::Strings`] as the field's value. Empty strings and no strings at all make no

@@ -4,6 +4,9 @@
 //! Pure: JSON itself is RedisJSON's. The glue (`redis/json.rs`) walks RedisJSON's values
 //! through its C API behind the [`JsonNode`] trait; nothing here parses JSON text.
 //!
+//! A VECTOR field may hold several vectors per document (a path matching several arrays, or
+//! an array of arrays), as RediSearch 2.8+ does: see `multivector.rs`.
+//!
 //! One documented departure from RediSearch: a TEXT field whose value is an object or an
 //! array indexes the strings found anywhere inside it (RediSearch refuses the document with
 //! `Invalid JSON type: Object type can represent only GEOMETRY fields`, or `TEXT/TAG fields
@@ -150,28 +153,19 @@ fn single<N: JsonNode>(
         }
         (FieldKind::Vector(p), Kind::Array) => {
             let elements = node.elements();
-            if elements.is_empty() {
-                return Err(refuse(EMPTY_VECTOR));
-            }
-            let mut v = Vec::with_capacity(elements.len());
-            for (i, e) in elements.iter().enumerate() {
-                match e.kind() {
-                    Kind::Number(n) => v.push(n as f32),
-                    _ => {
-                        return Err(SearchError::DocumentJson(format!(
-                            "Invalid vector element at index {i}"
-                        )))
+            // An array of arrays holds several vectors (RediSearch's multi-value form).
+            if elements.first().is_some_and(|e| e.kind() == Kind::Array) {
+                let mut out = Vec::with_capacity(elements.len());
+                for e in &elements {
+                    match e.kind() {
+                        Kind::Array => out.push(vector(p.dim, e)?),
+                        Kind::Null => {}
+                        k => return Err(wrong_type(&k)),
                     }
                 }
+                return Ok(FieldInput::Vectors(out));
             }
-            if v.len() != p.dim {
-                return Err(SearchError::DocumentJson(format!(
-                    "Invalid vector length. Expected {}, got {}",
-                    p.dim,
-                    v.len()
-                )));
-            }
-            Ok(FieldInput::Vector(v))
+            Ok(FieldInput::Vector(vector(p.dim, node)?))
         }
         (_, k) => Err(wrong_type(&k)),
     }
@@ -216,10 +210,46 @@ fn several<N: JsonNode>(
             }
             Ok(FieldInput::Strings(out))
         }
-        // FT.CREATE refuses vector paths that can match more than one value; should one
-        // match several anyway, the first counts.
-        FieldKind::Vector(_) => single(kind, split, &nodes[0]),
+        // Multi-value vectors (`$.chunks[*].embedding`): every array matched is a vector.
+        FieldKind::Vector(_) => {
+            let mut out = Vec::with_capacity(nodes.len());
+            for n in nodes {
+                match single(kind, split, n)? {
+                    FieldInput::Vector(v) => out.push(v),
+                    FieldInput::Vectors(v) => out.extend(v),
+                    _ => {}
+                }
+            }
+            Ok(FieldInput::Vectors(out))
+        }
     }
+}
+
+/// A JSON array of `dim` numbers as a vector, or RediSearch's error.
+fn vector<N: JsonNode>(dim: usize, node: &N) -> Result<Vec<f32>, SearchError> {
+    let elements = node.elements();
+    if elements.is_empty() {
+        return Err(refuse(EMPTY_VECTOR));
+    }
+    let mut v = Vec::with_capacity(elements.len());
+    for (i, e) in elements.iter().enumerate() {
+        match e.kind() {
+            Kind::Number(n) => v.push(n as f32),
+            _ => {
+                return Err(SearchError::DocumentJson(format!(
+                    "Invalid vector element at index {i}"
+                )))
+            }
+        }
+    }
+    if v.len() != dim {
+        return Err(SearchError::DocumentJson(format!(
+            "Invalid vector length. Expected {}, got {}",
+            dim,
+            v.len()
+        )));
+    }
+    Ok(v)
 }
 
 /// A TAG string: whole, or split on the separator when the field has one.
@@ -363,6 +393,23 @@ mod tests {
         assert_eq!(
             input("t", J::A(vec![J::F(1.0), J::S("a"), J::A(vec![J::S("b")])])),
             Ok(strings(&["a", "b"]))
+        );
+    }
+
+    #[test]
+    fn vectors_from_several_matches_or_an_array_of_arrays() {
+        let v = |a: f64, b: f64| J::A(vec![J::F(a), J::F(b)]);
+        assert_eq!(
+            field_input(&kind("v"), false, &[v(1.0, 2.0), J::N, v(3.0, 4.0)]),
+            Ok(FieldInput::Vectors(vec![vec![1.0, 2.0], vec![3.0, 4.0]]))
+        );
+        assert_eq!(
+            input("v", J::A(vec![v(1.0, 2.0), v(3.0, 4.0)])),
+            Ok(FieldInput::Vectors(vec![vec![1.0, 2.0], vec![3.0, 4.0]]))
+        );
+        assert_eq!(
+            input("v", J::A(vec![v(1.0, 2.0), J::A(vec![J::F(1.0)])])),
+            Err("Invalid vector length. Expected 2, got 1".to_string())
         );
     }
 

@@ -75,6 +75,7 @@ pub mod geo;
 pub mod hnsw;
 pub mod index;
 pub mod json;
+pub mod multivector;
 pub mod pool;
 pub mod query;
 pub mod request;
