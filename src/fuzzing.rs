@@ -421,14 +421,19 @@ fn request_index() -> &'static IndexData {
             let v: Vec<u8> = (0..4)
                 .flat_map(|j| ((i * 3 + j) as f32 / 4.0).to_le_bytes())
                 .collect();
-            let raw: [Option<&[u8]>; 7] = [
-                Some(title),
-                (i % 2 == 0).then_some(body.as_bytes()),
-                Some(tag),
-                Some(tag),
-                Some(n.as_bytes()),
-                Some(&v),
-                Some(&v),
+            use crate::search::index::FieldInput::{Bytes, Missing};
+            let raw = [
+                Bytes(title),
+                if i % 2 == 0 {
+                    Bytes(body.as_bytes())
+                } else {
+                    Missing
+                },
+                Bytes(tag),
+                Bytes(tag),
+                Bytes(n.as_bytes()),
+                Bytes(&v),
+                Bytes(&v),
             ];
             data.upsert(def, format!("doc:{i}").as_bytes(), &raw)
                 .expect("a fuzz document");

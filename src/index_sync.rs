@@ -13,10 +13,13 @@ use std::time::Instant;
 
 use redis_module::raw::{self, RedisModuleIO, RedisModuleKey, RedisModuleScanCursor};
 
-use crate::redis::guard;
 use crate::redis::{
     api, log, string_bytes, Ctx, Key, Level, OwnedString, RedisModuleCtx, RedisModuleString,
 };
+use crate::redis::{guard, json};
+use crate::search::index::FieldInput;
+use crate::search::json as search_json;
+use crate::search::schema::KeyType;
 use crate::search::{registry, schema, Index, INDEX_COUNT};
 
 /// Keyspace events that mean the key is gone from database 0 under this name.
@@ -95,10 +98,13 @@ unsafe extern "C" fn on_keyspace_event(
         // OpenKey must not retain.
         let owned = OwnedString::new(name);
         // SAFETY: the keyspace event's live context.
-        let ctx = unsafe { Ctx::from_raw(ctx) };
-        let k = ctx.open_key(owned.as_ptr(), false);
+        let c = unsafe { Ctx::from_raw(ctx) };
+        let k = c.open_key(owned.as_ptr(), false);
         for index in &indexes {
-            reindex(index, name, &k);
+            match index.def.key_type {
+                KeyType::Hash => reindex(index, name, &k),
+                KeyType::Json => reindex_json(ctx, index, name, owned.as_ptr()),
+            }
         }
     });
     raw::REDISMODULE_OK as c_int
@@ -149,15 +155,64 @@ fn reindex(index: &Arc<Index>, name: &[u8], key: &Key) {
         .iter()
         .map(|f| key.hash_get(&f.identifier))
         .collect();
-    let raw: Vec<Option<&[u8]>> = values
+    let raw: Vec<FieldInput> = values
         .iter()
-        .map(|v| v.as_ref().map(|s| s.bytes()))
+        .map(|v| match v {
+            Some(s) => FieldInput::Bytes(s.bytes()),
+            None => FieldInput::Missing,
+        })
         .collect();
     let started = Instant::now();
     // A failure is counted and remembered by the index itself (FT.INFO shows it).
     let jobs = {
         let mut data = index.write();
         let _ = data.upsert(&index.def, name, &raw);
+        data.start_rebuilds()
+    };
+    spawn_rebuilds(index, jobs);
+    index.indexing_ms.fetch_add(
+        started.elapsed().as_micros() as u64 / 1000,
+        Ordering::Relaxed,
+    );
+}
+
+/// Brings `index`'s view of `name` up to date with the JSON document stored there, read
+/// through RedisJSON's API (`keyname` is the key's name as a server string).
+fn reindex_json(
+    ctx: *mut RedisModuleCtx,
+    index: &Arc<Index>,
+    name: &[u8],
+    keyname: *mut RedisModuleString,
+) {
+    let doc = json::api(ctx).and_then(|api| api.open(ctx, keyname));
+    let Some(doc) = doc else {
+        // Not a JSON key (any more), or no JSON module to read it with.
+        forget(index, name);
+        return;
+    };
+    let started = Instant::now();
+    let def = &index.def;
+    let mut inputs = Vec::with_capacity(def.fields.len());
+    let mut refused = None;
+    for (i, field) in def.fields.iter().enumerate() {
+        let found = doc.select(&search_json::path_of(&field.identifier));
+        let split = def.tag_split.get(i).copied().unwrap_or(false);
+        match search_json::field_input(&field.kind, split, &found) {
+            Ok(input) => inputs.push(input),
+            Err(e) => {
+                refused = Some((i, e));
+                break;
+            }
+        }
+    }
+    let jobs = {
+        let mut data = index.write();
+        match refused {
+            Some((field, e)) => data.reject(name, field, &e),
+            None => {
+                let _ = data.upsert(def, name, &inputs);
+            }
+        }
         data.start_rebuilds()
     };
     spawn_rebuilds(index, jobs);
@@ -311,7 +366,9 @@ unsafe extern "C" fn scan_one(
         return;
     }
     guard("index scan", (), || {
-        if key.is_null() {
+        if visit.index.def.key_type == KeyType::Json {
+            reindex_json(ctx, visit.index, name, keyname);
+        } else if key.is_null() {
             // SAFETY: the scan callback's live context.
             let ctx = unsafe { Ctx::from_raw(ctx) };
             reindex(visit.index, name, &ctx.open_key(keyname, false));

@@ -99,7 +99,8 @@ pub struct WireHit {
     /// WITHSCORES' score; a KNN's distance.
     pub score: f64,
     pub order: SortValue,
-    pub fields: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Name and value; `None` is a JSON null (replied as a null).
+    pub fields: Vec<(Vec<u8>, Option<Vec<u8>>)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -234,7 +235,13 @@ impl Message {
                         w.u32(hit.fields.len() as u32);
                         for (k, v) in &hit.fields {
                             w.bytes(k);
-                            w.bytes(v);
+                            match v {
+                                Some(v) => {
+                                    w.u8(1);
+                                    w.bytes(v);
+                                }
+                                None => w.u8(0),
+                            }
                         }
                     }
                 }
@@ -316,10 +323,16 @@ impl Message {
                                 2 => SortValue::Str(r.bytes()?),
                                 _ => return Err(WireError::BadValue("sort value")),
                             };
-                            let nf = r.count(8)?;
+                            let nf = r.count(5)?;
                             let mut fields = Vec::with_capacity(nf);
                             for _ in 0..nf {
-                                fields.push((r.bytes()?, r.bytes()?));
+                                let name = r.bytes()?;
+                                let value = match r.u8()? {
+                                    0 => None,
+                                    1 => Some(r.bytes()?),
+                                    _ => return Err(WireError::BadValue("field value")),
+                                };
+                                fields.push((name, value));
                             }
                             hits.push(WireHit {
                                 key,
@@ -459,7 +472,7 @@ mod tests {
                             key: b"doc:1".to_vec(),
                             score: 0.25,
                             order: SortValue::Num(-1.5),
-                            fields: vec![(b"f".to_vec(), vec![0, 255])],
+                            fields: vec![(b"f".to_vec(), Some(vec![0, 255])), (b"n".to_vec(), None)],
                         },
                         WireHit {
                             key: Vec::new(),

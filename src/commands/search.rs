@@ -14,12 +14,13 @@ use redis_module::raw;
 use crate::config;
 use crate::error::{AiError, AiResult};
 use crate::index_sync::start_scan;
-use crate::redis::{bulk, log, AclUser, Args, Blocked, Ctx, Level, OwnedString, Reply, R};
+use crate::redis::{bulk, json, log, AclUser, Args, Blocked, Ctx, Level, OwnedString, Reply, R};
 use crate::search::config as search_config;
 use crate::search::error::SearchError;
 use crate::search::index::{format_score, Hit, Outcome};
+use crate::search::json::{JsonNode, Kind};
 use crate::search::request::{self, Presentation, SearchRequest};
-use crate::search::schema::{self, Algorithm, FieldKind};
+use crate::search::schema::{self, Algorithm, FieldKind, KeyType};
 use crate::search::{registry, Index};
 
 fn lossy(b: &[u8]) -> String {
@@ -51,6 +52,11 @@ pub fn create(ctx: &Ctx, args: &Args) -> AiResult<()> {
     }
     let words: Vec<&[u8]> = (2..args.len()).map(|i| args.bytes(i)).collect();
     let def = schema::parse_create(name, &words)?;
+    // A replicated definition is taken as the primary checked it, so replicas keep every
+    // index even while they lack RedisJSON (their documents then stay unindexed).
+    if def.key_type == KeyType::Json && !replicated {
+        check_json_schema(ctx, &def)?;
+    }
     let skip_scan = def.skip_initial_scan;
     let index = Arc::new(Index::new(def));
     registry().insert(index.clone());
@@ -85,6 +91,17 @@ pub fn alter(ctx: &Ctx, args: &Args) -> AiResult<()> {
     ctx.replicate_verbatim();
     crate::cluster::catalog::after_local_redefine(ctx, &index.def.name, &index.def.args);
     ctx.reply_ok();
+    Ok(())
+}
+
+/// ON JSON: RedisJSON must be there, and must parse every field's JSONPath.
+fn check_json_schema(ctx: &Ctx, def: &schema::IndexDef) -> Result<(), SearchError> {
+    let api = json::api(ctx.raw_ctx()).ok_or(SearchError::JsonNotLoaded)?;
+    for field in &def.fields {
+        let path = crate::search::json::path_of(&field.identifier);
+        api.check_path(&path)
+            .map_err(|error| SearchError::JsonPath { path, error })?;
+    }
     Ok(())
 }
 
@@ -306,7 +323,8 @@ pub(crate) fn info_reply(index: &Index) -> R<'static> {
     let attributes: Vec<R> = def
         .fields
         .iter()
-        .map(|f| {
+        .enumerate()
+        .map(|(i, f)| {
             let mut a = vec![
                 R::Simple("identifier"),
                 bulk(&f.identifier),
@@ -326,7 +344,13 @@ pub(crate) fn info_reply(index: &Index) -> R<'static> {
                     separator,
                     case_sensitive,
                 } => {
-                    a.extend([R::Simple("SEPARATOR"), bulk([*separator])]);
+                    // A JSON TAG without SEPARATOR keeps each string whole: shown as "".
+                    let sep: &[u8] = if def.tag_split.get(i).copied().unwrap_or(true) {
+                        std::slice::from_ref(separator)
+                    } else {
+                        b""
+                    };
+                    a.extend([R::Simple("SEPARATOR"), bulk(sep)]);
                     if *case_sensitive {
                         a.push(R::Simple("CASESENSITIVE"));
                     }
@@ -393,7 +417,13 @@ pub(crate) fn info_reply(index: &Index) -> R<'static> {
         (
             "index_definition",
             R::Map(vec![
-                ("key_type", R::Simple("HASH")),
+                (
+                    "key_type",
+                    R::Simple(match def.key_type {
+                        KeyType::Hash => "HASH",
+                        KeyType::Json => "JSON",
+                    }),
+                ),
                 ("prefixes", R::Arr(prefixes)),
                 ("default_score", bulk(format_score(def.default_score))),
             ]),
@@ -580,10 +610,105 @@ impl Reply for SearchReply {
 pub(crate) struct Shown {
     pub key: Vec<u8>,
     pub score: f64,
-    pub fields: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Name and value; a `None` value is a JSON null, replied as a null.
+    pub fields: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+}
+
+/// A JSON document's fields as RediSearch 2.10 returns them: the whole document as `$`, or
+/// each RETURN name (a schema field or a JSONPath) read through RedisJSON. Up to DIALECT 2 a
+/// field shows its first value (a string bare, anything else as JSON text); from DIALECT 3 the
+/// JSON array of all its values.
+fn load_json_document(ctx: &Ctx, p: &Presentation, hit: &Hit) -> Option<Shown> {
+    let raw = ctx.raw_ctx();
+    let name = OwnedString::new(&hit.key);
+    // A document deleted (or no longer JSON) after the search ran is left out of the page.
+    let doc = json::api(raw)?.open(raw, name.as_ptr())?;
+    let shown_value = |found: &[json::Node]| -> Option<Option<Vec<u8>>> {
+        if p.dialect >= 3 {
+            if found.is_empty() {
+                return None;
+            }
+            let mut out = b"[".to_vec();
+            for (i, n) in found.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.extend(n.json_text());
+            }
+            out.push(b']');
+            return Some(Some(out));
+        }
+        let first = found.first()?;
+        Some(match first.kind() {
+            Kind::String(_) => Some(first.string()?.to_vec()),
+            Kind::Null => None,
+            // RediSearch shows a boolean as its numeric value.
+            Kind::Bool(b) => Some(if b { b"1".to_vec() } else { b"0".to_vec() }),
+            _ => Some(first.json_text()),
+        })
+    };
+    let mut fields = Vec::new();
+    if !p.nocontent {
+        match &p.fields {
+            Some(list) => {
+                // RediSearch loads SORTBY's field first: returned, it comes first.
+                let sort_name = p.sort_shown.as_ref().map(|(n, _)| n.as_str());
+                let ordered = list
+                    .iter()
+                    .filter(|(n, _)| Some(n.as_str()) == sort_name)
+                    .chain(list.iter().filter(|(n, _)| Some(n.as_str()) != sort_name));
+                for (name, shown) in ordered {
+                    if let Some((_, d)) = hit.distances.iter().find(|(n, _)| n == name) {
+                        fields.push((
+                            shown.as_bytes().to_vec(),
+                            Some(format_score(*d).into_bytes()),
+                        ));
+                        continue;
+                    }
+                    let path = match p.identifiers.get(name) {
+                        Some(ident) => crate::search::json::path_of(ident),
+                        // RediSearch returns nothing for a name that is neither.
+                        None if name.starts_with('$') => name.clone(),
+                        None => continue,
+                    };
+                    if let Some(v) = shown_value(&doc.select(&path)) {
+                        fields.push((shown.as_bytes().to_vec(), v));
+                    }
+                }
+            }
+            None => {
+                for (n, d) in &hit.distances {
+                    fields.push((n.as_bytes().to_vec(), Some(format_score(*d).into_bytes())));
+                }
+                // The sort key RediSearch keeps for a SORTABLE field, shown before `$`.
+                let sorted_by = p.sort_shown.as_ref().and_then(|(name, sortable)| {
+                    let found = doc.select(&crate::search::json::path_of(p.identifiers.get(name)?));
+                    let value = match found.first()?.kind() {
+                        Kind::Number(n) => Some(format_score(n).into_bytes()),
+                        Kind::String(s) => Some(s.into_bytes()),
+                        Kind::Null if !sortable => None,
+                        _ => return None,
+                    };
+                    Some((name.as_bytes().to_vec(), value))
+                });
+                fields.extend(sorted_by);
+                if let Some(v) = shown_value(&[doc.root()]) {
+                    fields.push((b"$".to_vec(), v));
+                }
+            }
+        }
+    }
+    Some(Shown {
+        key: hit.key.clone(),
+        score: hit.score,
+        fields,
+    })
 }
 
 pub(crate) fn load_document(ctx: &Ctx, p: &Presentation, hit: &Hit) -> Option<Shown> {
+    if p.json {
+        return load_json_document(ctx, p, hit);
+    }
     let name = OwnedString::new(&hit.key);
     let key = ctx.open_key(name.as_ptr(), false);
     // A document deleted after the search ran is left out of the page.
@@ -596,7 +721,10 @@ pub(crate) fn load_document(ctx: &Ctx, p: &Presentation, hit: &Hit) -> Option<Sh
             Some(list) => {
                 for (name, shown) in list {
                     if let Some((_, d)) = hit.distances.iter().find(|(n, _)| n == name) {
-                        fields.push((shown.as_bytes().to_vec(), format_score(*d).into_bytes()));
+                        fields.push((
+                            shown.as_bytes().to_vec(),
+                            Some(format_score(*d).into_bytes()),
+                        ));
                         continue;
                     }
                     let ident = p
@@ -605,15 +733,15 @@ pub(crate) fn load_document(ctx: &Ctx, p: &Presentation, hit: &Hit) -> Option<Sh
                         .cloned()
                         .unwrap_or_else(|| name.as_bytes().to_vec());
                     if let Some(v) = key.hash_get(&ident) {
-                        fields.push((shown.as_bytes().to_vec(), v.bytes().to_vec()));
+                        fields.push((shown.as_bytes().to_vec(), Some(v.bytes().to_vec())));
                     }
                 }
             }
             None => {
                 for (n, d) in &hit.distances {
-                    fields.push((n.as_bytes().to_vec(), format_score(*d).into_bytes()));
+                    fields.push((n.as_bytes().to_vec(), Some(format_score(*d).into_bytes())));
                 }
-                fields.extend(key.hash_fields());
+                fields.extend(key.hash_fields().into_iter().map(|(k, v)| (k, Some(v))));
             }
         }
     }
@@ -677,7 +805,9 @@ pub(crate) fn reply_shown(ctx: &Ctx, p: &Presentation, total: i64, shown: Vec<Sh
             out.push(R::Arr(
                 s.fields
                     .into_iter()
-                    .flat_map(|(k, v)| [R::Bulk(k.into()), R::Bulk(v.into())])
+                    .flat_map(|(k, v)| {
+                        [R::Bulk(k.into()), v.map_or(R::Null, |v| R::Bulk(v.into()))]
+                    })
                     .collect(),
             ));
         }

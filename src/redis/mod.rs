@@ -78,6 +78,7 @@ mod blocked;
 mod call;
 mod command;
 mod ctx;
+pub mod json;
 mod key;
 mod reply;
 mod string;

@@ -12,14 +12,16 @@ pub enum R<'a> {
     Simple(&'static str),
     Bulk(Cow<'a, [u8]>),
     Int(i64),
+    Null,
     /// A RESP3 double; a bulk string under RESP2.
     Double(f64),
     /// An error reply; the text carries its own `ERR ` or code prefix.
     Error(Cow<'a, str>),
     Arr(Vec<R<'a>>),
     Map(Vec<(&'static str, R<'a>)>),
-    /// A map whose keys are not static (document fields).
-    Pairs(Vec<(Vec<u8>, Vec<u8>)>),
+    /// A map whose keys are not static (document fields); a `None` value is a null (a JSON
+    /// document's null).
+    Pairs(Vec<(Vec<u8>, Option<Vec<u8>>)>),
     Set(Vec<R<'a>>),
 }
 
@@ -51,6 +53,7 @@ impl Ctx {
             R::Simple(s) => self.reply_simple(&CString::new(*s).unwrap_or_default()),
             R::Bulk(b) => self.reply_bulk(b),
             R::Int(i) => self.reply_long(*i),
+            R::Null => self.reply_null(),
             R::Double(d) => self.reply_double(*d),
             R::Error(e) => self.reply_error(e),
             R::Arr(items) => {
@@ -72,7 +75,10 @@ impl Ctx {
                 self.reply_map(entries.len());
                 for (k, v) in entries {
                     self.reply_bulk(k);
-                    self.reply_bulk(v);
+                    match v {
+                        Some(v) => self.reply_bulk(v),
+                        None => self.reply_null(),
+                    }
                 }
             }
         }

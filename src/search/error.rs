@@ -45,8 +45,10 @@ pub enum SearchError {
     // --- FT.CREATE's schema ------------------------------------------------------------------
     /// No `SCHEMA`, or nothing after it.
     FieldsMissing,
-    /// `ON JSON` without RedisJSON.
+    /// `ON JSON` without RedisJSON (or with one too old to export its API).
     JsonNotLoaded,
+    /// An ON JSON field whose JSONPath RedisJSON does not parse (its own message).
+    JsonPath { path: String, error: String },
     /// `ON` something other than `HASH` or `JSON`.
     UnknownIndexType(String),
     /// An index or field name that is not UTF-8 (`what` names which).
@@ -130,6 +132,9 @@ pub enum SearchError {
     DocumentVectorSize { got: usize, expected: usize },
     /// A VECTOR field holding NaN or infinities.
     DocumentVectorNotFinite,
+    /// A JSON value its field cannot index, in RediSearch's words (`Invalid JSON type: ...`,
+    /// `Invalid vector length. Expected 3, got 2`, ...).
+    DocumentJson(String),
 
     // --- Execution ---------------------------------------------------------------------------
     /// A search whose job was dropped before it produced an outcome (a panic on its thread).
@@ -215,8 +220,9 @@ impl fmt::Display for SearchError {
             PropertyNotLoaded(name) => write!(f, "Property `{name}` not loaded nor in schema"),
             FieldsMissing => f.write_str("Fields arguments are missing"),
             JsonNotLoaded => f.write_str(
-                "ON JSON needs RedisJSON, which is not loaded; only ON HASH is supported",
+                "ON JSON needs RedisJSON (its RedisJSON_V2 API or later), which is not loaded",
             ),
+            JsonPath { path, error } => write!(f, "Invalid JSONPath `{path}`: {error}"),
             UnknownIndexType(on) => write!(f, "Unknown index type `{on}`"),
             NotUtf8 { what, text } => write!(f, "{what} is not valid UTF-8: `{text}`"),
             FieldWithoutType(name) => write!(f, "Field `{name}` does not have a type"),
@@ -291,6 +297,7 @@ impl fmt::Display for SearchError {
                 f,
                 "Could not add vector with blob size {got} (expected size {expected})"
             ),
+            DocumentJson(text) => f.write_str(text),
             DocumentVectorNotFinite => {
                 f.write_str("Could not add vector: it holds NaN or infinite values")
             }

@@ -16,9 +16,10 @@ use roaring::RoaringBitmap;
 use super::error::SearchError;
 use super::geo;
 use super::hnsw::HnswIndex;
+use super::multivector::MultiVectorIndex;
 use super::postings::{EvalCtx, Postings};
 use super::query::{normalize_tags, tokenize, Expr, Query, TextPattern};
-use super::schema::{Algorithm, Field, FieldKind, FieldValue, IndexDef};
+use super::schema::{Algorithm, Field, FieldKind, FieldValue, IndexDef, KeyType};
 use super::score::{DocView, ScoreCtx, Scorer};
 use super::vector::{FlatIndex, VectorIndex};
 
@@ -42,6 +43,8 @@ impl Doc {
                 FieldValue::Text(t) | FieldValue::Tag(t) => {
                     t.iter().map(|s| s.capacity() + 24).sum::<usize>() + 24
                 }
+                FieldValue::Numerics(n) => n.capacity() * 8 + 24,
+                FieldValue::Geos(g) => g.capacity() * 8 + 24,
                 _ => 0,
             })
             .sum();
@@ -280,14 +283,14 @@ impl IndexData {
         self.all_docs().map(|(_, d)| &*d.key)
     }
 
-    /// Indexes (or re-indexes) `key` from its hash fields, one per schema field (`None`
-    /// where the hash lacks it). A value that cannot be indexed rejects the whole document,
-    /// and an older version of it leaves the index, as RediSearch does.
+    /// Indexes (or re-indexes) `key` from its field values, one per schema field. A value
+    /// that cannot be indexed rejects the whole document, and an older version of it leaves
+    /// the index, as RediSearch does.
     pub fn upsert(
         &mut self,
         def: &IndexDef,
         key: &[u8],
-        raw: &[Option<&[u8]>],
+        input: &[FieldInput],
     ) -> Result<(), SearchError> {
         let mut values = Vec::with_capacity(def.fields.len());
         let keeps_raw = def.fields.iter().any(|f| {
@@ -299,14 +302,11 @@ impl IndexData {
         let mut raws = Vec::with_capacity(if keeps_raw { def.fields.len() } else { 0 });
         let mut vecs: Vec<(usize, Vec<f32>)> = Vec::new();
         for (i, field) in def.fields.iter().enumerate() {
-            let r = raw.get(i).copied().flatten();
+            let r = input.get(i).unwrap_or(&FieldInput::Missing);
             match field_value(def, field, r, &mut vecs, i) {
                 Ok(v) => values.push(v),
                 Err(e) => {
-                    self.remove(key);
-                    let text = e.to_string();
-                    self.failures.record(&text, key);
-                    self.field_failures[i].record(&text, key);
+                    self.reject(key, i, &e);
                     return Err(e);
                 }
             }
@@ -314,7 +314,7 @@ impl IndexData {
                 raws.push(match field.kind {
                     // RediSearch sorts a GEO field by its text, not by its geohash.
                     FieldKind::Text { .. } | FieldKind::Tag { .. } | FieldKind::Geo => {
-                        r.map(Box::from)
+                        r.first_bytes().map(Box::from)
                     }
                     _ => None,
                 });
@@ -340,6 +340,22 @@ impl IndexData {
         };
         for (i, index) in self.vectors.iter_mut().enumerate() {
             let Some(index) = index else { continue };
+            if def.key_type == KeyType::Json {
+                // A multi-value index (see `multivector`): inserts add, so clear first.
+                index.remove(id);
+                let log = self.rebuilding[i].as_mut();
+                let mine = vecs.iter().filter(|(f, _)| *f == i).map(|(_, v)| v);
+                if let Some(log) = log {
+                    log.push((id, None));
+                    for v in mine.clone() {
+                        log.push((id, Some(v.clone())));
+                    }
+                }
+                for v in mine {
+                    index.insert(id, v);
+                }
+                continue;
+            }
             let v = vecs.iter().find(|(f, _)| *f == i).map(|(_, v)| v);
             match v {
                 Some(v) => index.insert(id, v),
@@ -370,6 +386,18 @@ impl IndexData {
         self.postings.add(id, &doc.values, &text);
         self.docs[id as usize] = Some(doc);
         Ok(())
+    }
+
+    /// Refuses `key` because of field `field`'s value: it leaves the index, and the failure is
+    /// counted as FT.INFO shows it. For errors found before [`upsert`](Self::upsert), while
+    /// reading the document (a JSON value of the wrong type).
+    pub fn reject(&mut self, key: &[u8], field: usize, error: &SearchError) {
+        self.remove(key);
+        let text = error.to_string();
+        self.failures.record(&text, key);
+        if let Some(f) = self.field_failures.get_mut(field) {
+            f.record(&text, key);
+        }
     }
 
     pub fn remove(&mut self, key: &[u8]) -> bool {
@@ -800,6 +828,7 @@ impl IndexData {
                 .map(|(id, _, _)| match self.doc(*id) {
                     Some(doc) => match (&doc.values[f], doc.raw.get(f)) {
                         (FieldValue::Numeric(n), _) => SortKey::Num(*n),
+                        (FieldValue::Numerics(n), _) if !n.is_empty() => SortKey::Num(n[0]),
                         (_, Some(Some(raw))) => SortKey::Str(raw.to_ascii_lowercase()),
                         _ => SortKey::Missing,
                     },
@@ -823,7 +852,7 @@ fn new_vector_index(def: &IndexDef, field: usize) -> Option<Box<dyn VectorIndex>
         return None;
     };
     let cap = p.initial_cap.unwrap_or(0);
-    Some(match p.algorithm {
+    let index: Box<dyn VectorIndex> = match p.algorithm {
         Algorithm::Flat => Box::new(FlatIndex::new(p.dim, p.metric, cap)),
         Algorithm::Hnsw => Box::new(HnswIndex::new(
             p.dim,
@@ -833,6 +862,11 @@ fn new_vector_index(def: &IndexDef, field: usize) -> Option<Box<dyn VectorIndex>
             cap,
             0x5eed ^ field as u64,
         )),
+    };
+    // A JSON document may hold several vectors in one field.
+    Some(match def.key_type {
+        KeyType::Hash => index,
+        KeyType::Json => Box::new(MultiVectorIndex::new(index)),
     })
 }
 
@@ -877,15 +911,59 @@ fn vector_epsilon(def: &IndexDef, field: usize) -> f64 {
     }
 }
 
+/// One schema field's value in a document, as the glue read it: what
+/// [`IndexData::upsert`] takes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FieldInput<'a> {
+    /// The document has no value there (or a JSON null).
+    Missing,
+    /// A hash field's value, parsed by the field's type.
+    Bytes(&'a [u8]),
+    /// Several strings (a JSON array, or what a JSONPath matched): TEXT indexes the tokens of
+    /// each, TAG takes each as one tag (the glue split them already if the field says so),
+    /// GEO parses each as `lon,lat`.
+    Strings(Vec<String>),
+    /// Numbers (JSON numbers under a NUMERIC field).
+    Numbers(Vec<f64>),
+    /// A vector already decoded (a JSON array of numbers).
+    Vector(Vec<f32>),
+    /// Several vectors of one document (a multi-value JSON field); only JSON indexes, whose
+    /// vector indexes keep several per document, take them.
+    Vectors(Vec<Vec<f32>>),
+}
+
+impl FieldInput<'_> {
+    /// The bytes SORTBY orders a TEXT, TAG or GEO field by: the value, or its first string.
+    fn first_bytes(&self) -> Option<&[u8]> {
+        match self {
+            FieldInput::Bytes(b) => Some(b),
+            FieldInput::Strings(v) => v.first().map(|s| s.as_bytes()),
+            _ => None,
+        }
+    }
+}
+
 fn field_value(
     def: &IndexDef,
     field: &Field,
-    raw: Option<&[u8]>,
+    input: &FieldInput,
     vecs: &mut Vec<(usize, Vec<f32>)>,
     i: usize,
 ) -> Result<FieldValue, SearchError> {
-    let Some(raw) = raw else {
-        return Ok(FieldValue::Missing);
+    let raw = match input {
+        FieldInput::Missing => return Ok(FieldValue::Missing),
+        FieldInput::Bytes(raw) => *raw,
+        FieldInput::Strings(items) => return strings_value(field, items),
+        FieldInput::Numbers(n) => {
+            return Ok(match (&field.kind, n.as_slice()) {
+                (FieldKind::Numeric, []) => FieldValue::Missing,
+                (FieldKind::Numeric, [one]) => FieldValue::Numeric(*one),
+                (FieldKind::Numeric, _) => FieldValue::Numerics(n.clone()),
+                _ => FieldValue::Missing,
+            })
+        }
+        FieldInput::Vector(v) => return vectors_value(field, std::slice::from_ref(v), vecs, i),
+        FieldInput::Vectors(v) => return vectors_value(field, v, vecs, i),
     };
     Ok(match &field.kind {
         // Stopwords are not indexed: they take no position and count in no norm.
@@ -933,6 +1011,74 @@ fn field_value(
             vecs.push((i, v));
             FieldValue::Vector
         }
+    })
+}
+
+/// Decoded vectors as a VECTOR field's value (each is checked; none makes no value).
+fn vectors_value(
+    field: &Field,
+    vectors: &[Vec<f32>],
+    vecs: &mut Vec<(usize, Vec<f32>)>,
+    i: usize,
+) -> Result<FieldValue, SearchError> {
+    let FieldKind::Vector(p) = &field.kind else {
+        return Ok(FieldValue::Missing);
+    };
+    for v in vectors {
+        if v.len() != p.dim {
+            return Err(SearchError::DocumentJson(format!(
+                "Invalid vector length. Expected {}, got {}",
+                p.dim,
+                v.len()
+            )));
+        }
+        if v.iter().any(|x| !x.is_finite()) {
+            return Err(SearchError::DocumentVectorNotFinite);
+        }
+    }
+    if vectors.is_empty() {
+        return Ok(FieldValue::Missing);
+    }
+    vecs.extend(vectors.iter().map(|v| (i, v.clone())));
+    Ok(FieldValue::Vector)
+}
+
+/// [`FieldInput::Strings`] as the field's value. Empty strings and no strings at all make no
+/// value, as an empty JSON array does in RediSearch.
+fn strings_value(field: &Field, items: &[String]) -> Result<FieldValue, SearchError> {
+    if items.is_empty() {
+        return Ok(FieldValue::Missing);
+    }
+    Ok(match &field.kind {
+        FieldKind::Text { .. } => {
+            FieldValue::Text(items.iter().flat_map(|s| tokenize(s)).collect())
+        }
+        FieldKind::Tag { case_sensitive, .. } => FieldValue::Tag(
+            items
+                .iter()
+                .map(|s| s.trim())
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    if *case_sensitive {
+                        s.to_string()
+                    } else {
+                        s.to_lowercase()
+                    }
+                })
+                .collect(),
+        ),
+        FieldKind::Geo => {
+            let mut hashes = Vec::with_capacity(items.len());
+            for s in items {
+                let (lon, lat) = geo::parse_point(s.as_bytes()).ok_or(SearchError::DocumentGeo)?;
+                hashes.push(geo::encode(lon, lat));
+            }
+            match hashes.as_slice() {
+                [one] => FieldValue::Geo(*one),
+                _ => FieldValue::Geos(hashes),
+            }
+        }
+        FieldKind::Numeric | FieldKind::Vector(_) => FieldValue::Missing,
     })
 }
 
@@ -1022,7 +1168,11 @@ mod tests {
             d.upsert(
                 def,
                 format!("doc:{i}").as_bytes(),
-                &[Some(tag), Some(num.as_bytes()), Some(&v)],
+                &[
+                    FieldInput::Bytes(tag),
+                    FieldInput::Bytes(num.as_bytes()),
+                    FieldInput::Bytes(&v),
+                ],
             )
             .unwrap();
         }
@@ -1073,7 +1223,11 @@ mod tests {
                 if next(10) == 0 {
                     d.remove(key.as_bytes());
                 } else {
-                    d.upsert(&def, key.as_bytes(), &fields).unwrap();
+                    let input: Vec<FieldInput> = fields
+                        .iter()
+                        .map(|f| f.map_or(FieldInput::Missing, FieldInput::Bytes))
+                        .collect();
+                    d.upsert(&def, key.as_bytes(), &input).unwrap();
                 }
             }
             for q in [

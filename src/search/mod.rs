@@ -75,6 +75,8 @@ pub mod error;
 pub mod geo;
 pub mod hnsw;
 pub mod index;
+pub mod json;
+pub mod multivector;
 pub mod pool;
 pub mod postings;
 pub mod query;

@@ -180,6 +180,18 @@ fn analyse(fields: &[Option<TextField>], values: &[FieldValue]) -> TextStats {
     stats
 }
 
+/// A NUMERIC or GEO value's keys in the field's ordered set: numbers by [`ordered`], points
+/// by geohash; a JSON array gives one per element (a document matches if one does).
+fn sorted_keys(v: &FieldValue) -> Box<dyn Iterator<Item = u64> + '_> {
+    match v {
+        FieldValue::Numeric(n) => Box::new(std::iter::once(ordered(*n))),
+        FieldValue::Numerics(ns) => Box::new(ns.iter().map(|n| ordered(*n))),
+        FieldValue::Geo(h) => Box::new(std::iter::once(*h)),
+        FieldValue::Geos(hs) => Box::new(hs.iter().copied()),
+        _ => Box::new(std::iter::empty()),
+    }
+}
+
 /// Maps an f64 to a u64 with the same order (negative numbers below positive ones).
 fn ordered(v: f64) -> u64 {
     let bits = v.to_bits();
@@ -327,14 +339,12 @@ impl Postings {
                         }
                     }
                 }
-                FieldValue::Numeric(n) => {
+                FieldValue::Numeric(_)
+                | FieldValue::Numerics(_)
+                | FieldValue::Geo(_)
+                | FieldValue::Geos(_) => {
                     if let Some(Some(set)) = self.sorted.get_mut(i) {
-                        set.insert((ordered(*n), id));
-                    }
-                }
-                FieldValue::Geo(h) => {
-                    if let Some(Some(set)) = self.sorted.get_mut(i) {
-                        set.insert((*h, id));
+                        set.extend(sorted_keys(v).map(|k| (k, id)));
                     }
                 }
                 _ => {}
@@ -371,14 +381,14 @@ impl Postings {
                         }
                     }
                 }
-                FieldValue::Numeric(n) => {
+                FieldValue::Numeric(_)
+                | FieldValue::Numerics(_)
+                | FieldValue::Geo(_)
+                | FieldValue::Geos(_) => {
                     if let Some(Some(set)) = self.sorted.get_mut(i) {
-                        set.remove(&(ordered(*n), id));
-                    }
-                }
-                FieldValue::Geo(h) => {
-                    if let Some(Some(set)) = self.sorted.get_mut(i) {
-                        set.remove(&(*h, id));
+                        for k in sorted_keys(v) {
+                            set.remove(&(k, id));
+                        }
                     }
                 }
                 _ => {}

@@ -231,23 +231,33 @@ impl Expr {
                 hi,
                 hi_inclusive,
             } => {
-                // A range over a GEO field compares its geohash, as RediSearch's does.
-                let v = match doc.get(*field) {
-                    Some(FieldValue::Numeric(v)) => *v,
-                    Some(FieldValue::Geo(hash)) => *hash as f64,
-                    _ => return false,
+                let within = |v: f64| {
+                    let above = if *lo_inclusive { v >= *lo } else { v > *lo };
+                    let below = if *hi_inclusive { v <= *hi } else { v < *hi };
+                    above && below
                 };
-                let above = if *lo_inclusive { v >= *lo } else { v > *lo };
-                let below = if *hi_inclusive { v <= *hi } else { v < *hi };
-                above && below
+                // A range over a GEO field compares its geohash, as RediSearch's does.
+                match doc.get(*field) {
+                    Some(FieldValue::Numeric(v)) => within(*v),
+                    Some(FieldValue::Geo(hash)) => within(*hash as f64),
+                    // JSON arrays: the document matches if one of its values does.
+                    Some(FieldValue::Numerics(v)) => v.iter().any(|v| within(*v)),
+                    Some(FieldValue::Geos(h)) => h.iter().any(|h| within(*h as f64)),
+                    _ => false,
+                }
             }
             Expr::Geo {
                 field,
                 lon,
                 lat,
                 radius_m,
-            } => matches!(doc.get(*field), Some(FieldValue::Geo(hash))
-                if geo::within(*hash, *lon, *lat, *radius_m)),
+            } => match doc.get(*field) {
+                Some(FieldValue::Geo(hash)) => geo::within(*hash, *lon, *lat, *radius_m),
+                Some(FieldValue::Geos(h)) => {
+                    h.iter().any(|h| geo::within(*h, *lon, *lat, *radius_m))
+                }
+                _ => false,
+            },
             Expr::Text {
                 field: Some(field),
                 pattern,

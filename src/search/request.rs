@@ -47,6 +47,15 @@ pub struct Presentation {
     /// TIMEOUT in ms, when a positive number was given: how long a cluster coordinator waits
     /// for its shards (a single server ignores it).
     pub timeout_ms: Option<u64>,
+    /// The documents are JSON: fields are read by JSONPath, the whole document is `$`.
+    pub json: bool,
+    /// DIALECT (1 unless given): from 3 on, a JSON field is returned as the JSON array of
+    /// every value its path matches, not the first value alone.
+    pub dialect: usize,
+    /// JSON: SORTBY's schema field, which RediSearch shows first (before `$` without RETURN,
+    /// or first of the RETURN list that names it), and whether it is SORTABLE (a JSON null is
+    /// then not shown before `$`; otherwise shown as a null).
+    pub sort_shown: Option<(String, bool)>,
 }
 
 /// An FT.SEARCH command, parsed.
@@ -97,6 +106,9 @@ pub fn parse(def: &IndexDef, words: &[&[u8]], resp3: bool) -> Result<SearchReque
             .collect(),
         count_only: false,
         timeout_ms: None,
+        json: def.key_type == super::schema::KeyType::Json,
+        dialect: 0,
+        sort_shown: None,
     };
     let mut sort = None;
     let (mut offset, mut count) = (0usize, 10usize);
@@ -235,6 +247,7 @@ pub fn parse(def: &IndexDef, words: &[&[u8]], resp3: bool) -> Result<SearchReque
         }
     }
     let text = with_legacy_filters(query_text, &legacy_filters);
+    p.dialect = usize::from(dialect);
     let mut query = query::parse_dialect(
         &text,
         &params,
@@ -255,6 +268,12 @@ pub fn parse(def: &IndexDef, words: &[&[u8]], resp3: bool) -> Result<SearchReque
         }
     }
     p.count_only = count == 0;
+    if p.json {
+        p.sort_shown = sort
+            .as_ref()
+            .and_then(|s| def.fields.iter().find(|f| f.name == s.name))
+            .map(|f| (f.name.clone(), f.sortable));
+    }
     Ok(SearchRequest {
         request: Request {
             query,

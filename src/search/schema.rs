@@ -80,18 +80,34 @@ pub enum FieldValue {
     /// The point's 52-bit geohash (what RediSearch indexes, sorts and range-queries by).
     Geo(u64),
     Vector,
+    /// Several numbers (a JSON array under a NUMERIC field): a range matches if one does.
+    Numerics(Vec<f64>),
+    /// Several points (a JSON array under a GEO field): a filter matches if one does.
+    Geos(Vec<u64>),
+}
+
+/// What kind of key an index reads (FT.CREATE `ON`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyType {
+    Hash,
+    /// Read through RedisJSON's API; field identifiers are JSONPaths.
+    Json,
 }
 
 /// FT.CREATE: everything after the index name.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IndexDef {
     pub name: String,
+    pub key_type: KeyType,
     pub prefixes: Vec<Vec<u8>>,
     pub default_score: f64,
     pub skip_initial_scan: bool,
     /// Custom STOPWORDS list, if given (FT.INFO shows it).
     pub stopwords: Option<Vec<String>>,
     pub fields: Vec<Field>,
+    /// Per field: whether a TAG value is split on the field's separator. Always for hashes;
+    /// for JSON only when SEPARATOR is given (RediSearch keeps a JSON string one tag).
+    pub tag_split: Vec<bool>,
     /// The FT.CREATE words after the index name, kept to persist the definition: re-parsing
     /// them on load is the one way to rebuild an identical definition.
     pub args: Vec<Vec<u8>>,
@@ -153,11 +169,13 @@ pub fn parse_create(name: &[u8], words: &[&[u8]]) -> Result<IndexDef, SearchErro
     let mut c = Cursor { words, at: 0 };
     let mut def = IndexDef {
         name: utf8(name, "Index name")?,
+        key_type: KeyType::Hash,
         prefixes: Vec::new(),
         default_score: 1.0,
         skip_initial_scan: false,
         stopwords: None,
         fields: Vec::new(),
+        tag_split: Vec::new(),
         args: words.iter().map(|w| w.to_vec()).collect(),
     };
     loop {
@@ -168,9 +186,10 @@ pub fn parse_create(name: &[u8], words: &[&[u8]]) -> Result<IndexDef, SearchErro
             b"ON" => {
                 let on = c.value("ON")?;
                 if on.eq_ignore_ascii_case(b"JSON") {
-                    return Err(SearchError::JsonNotLoaded);
-                }
-                if !on.eq_ignore_ascii_case(b"HASH") {
+                    def.key_type = KeyType::Json;
+                } else if on.eq_ignore_ascii_case(b"HASH") {
+                    def.key_type = KeyType::Hash;
+                } else {
                     return Err(SearchError::UnknownIndexType(text(on)));
                 }
             }
@@ -211,10 +230,21 @@ pub fn parse_create(name: &[u8], words: &[&[u8]]) -> Result<IndexDef, SearchErro
         return Err(SearchError::FieldsMissing);
     }
     while let Some(ident) = c.next() {
-        let field = parse_field(ident, &mut c)?;
+        if def.key_type == KeyType::Json {
+            // Handed to RedisJSON as a C string: UTF-8 without NUL.
+            if std::str::from_utf8(ident).is_err() || ident.contains(&0) {
+                return Err(SearchError::NotUtf8 {
+                    what: "JSONPath",
+                    text: text(ident),
+                });
+            }
+        }
+        let (field, separator_given) = parse_field(ident, &mut c)?;
         if def.fields.iter().any(|f| f.name == field.name) {
             return Err(SearchError::DuplicateField(field.name));
         }
+        def.tag_split
+            .push(def.key_type == KeyType::Hash || separator_given);
         def.fields.push(field);
     }
     Ok(def)
@@ -245,10 +275,12 @@ pub fn parse_alter(def: &IndexDef, words: &[&[u8]]) -> Result<(IndexDef, bool), 
     }
     let mut new = def.clone();
     while let Some(ident) = c.next() {
-        let field = parse_field(ident, &mut c)?;
+        let (field, separator_given) = parse_field(ident, &mut c)?;
         if new.fields.iter().any(|f| f.name == field.name) {
             return Err(SearchError::DuplicateField(field.name));
         }
+        new.tag_split
+            .push(new.key_type == KeyType::Hash || separator_given);
         new.fields.push(field);
     }
     // FT.CREATE's SCHEMA is its last section, so the new fields' words extend it.
@@ -264,7 +296,8 @@ fn utf8(w: &[u8], what: &'static str) -> Result<String, SearchError> {
     })
 }
 
-fn parse_field(ident: &[u8], c: &mut Cursor) -> Result<Field, SearchError> {
+/// A field and whether its SEPARATOR was given.
+fn parse_field(ident: &[u8], c: &mut Cursor) -> Result<(Field, bool), SearchError> {
     let mut name = utf8(ident, "Field name")?;
     if c.peek_is("AS") {
         c.next();
@@ -308,6 +341,7 @@ fn parse_field(ident: &[u8], c: &mut Cursor) -> Result<Field, SearchError> {
     // them: the next field's name. As in RediSearch, a type option after SORTABLE or NOINDEX
     // is that next name (`a TEXT SORTABLE NOSTEM` is refused: NOSTEM has no type).
     let mut generic = false;
+    let mut separator_given = false;
     while let Some(w) = c.peek() {
         let up = upper(w);
         match (&mut field.kind, up.as_slice()) {
@@ -347,6 +381,7 @@ fn parse_field(ident: &[u8], c: &mut Cursor) -> Result<Field, SearchError> {
                     return Err(SearchError::TagSeparator(text(sep)));
                 }
                 *separator = sep[0];
+                separator_given = true;
                 continue;
             }
             (FieldKind::Tag { case_sensitive, .. }, b"CASESENSITIVE") => *case_sensitive = true,
@@ -354,7 +389,7 @@ fn parse_field(ident: &[u8], c: &mut Cursor) -> Result<Field, SearchError> {
         }
         c.next();
     }
-    Ok(field)
+    Ok((field, separator_given))
 }
 
 /// Largest DIM accepted: RediSearch has no fixed cap, vector sets stop at 65,536; a larger
@@ -529,11 +564,27 @@ mod tests {
     }
 
     #[test]
+    fn on_json_keeps_paths_and_leaves_tags_whole_unless_a_separator_is_given() {
+        let d = parse(
+            "ON JSON PREFIX 1 j: SCHEMA $.a.b AS ab TAG $.c AS c TAG SEPARATOR ; \
+             $.t[*] AS t TEXT",
+        )
+        .unwrap();
+        assert_eq!(d.key_type, KeyType::Json);
+        assert_eq!(d.fields[0].identifier, b"$.a.b");
+        assert_eq!(d.tag_split, [false, true, false]);
+        let hash = parse("SCHEMA a TAG").unwrap();
+        assert_eq!((hash.key_type, hash.tag_split), (KeyType::Hash, vec![true]));
+        let err = parse_create(b"i", &[b"ON", b"JSON", b"SCHEMA", b"$.\xff", b"TEXT"]).unwrap_err();
+        assert_eq!(err.to_string(), "JSONPath is not valid UTF-8: `$.\u{fffd}`");
+    }
+
+    #[test]
     fn refuses_bad_definitions() {
         for bad in [
             "",
             "SCHEMA",
-            "ON JSON SCHEMA a TEXT",
+            "ON JSON SCHEMA a\x00 TEXT",
             "PREFIX 99999999999 SCHEMA a TEXT",
             "SCHEMA a BLOB",
             "SCHEMA a TEXT a TAG",
@@ -559,10 +610,6 @@ mod tests {
         for (line, text) in [
             ("", "Fields arguments are missing".to_string()),
             ("ON", "Bad arguments for ON: missing value".into()),
-            (
-                "ON JSON SCHEMA a TEXT",
-                "ON JSON needs RedisJSON, which is not loaded; only ON HASH is supported".into(),
-            ),
             ("ON FOO SCHEMA a TEXT", "Unknown index type `FOO`".into()),
             (
                 "PREFIX x",

@@ -17,12 +17,14 @@ SCRIPT = Path(__file__).resolve().parents[2].parent / "shared" / "tools" / "redi
 
 
 class Anchor:
-    def __init__(self):
+    """`json=True` loads RedisJSON 2.8.3 beside RediSearch (the oracle for ON JSON)."""
+
+    def __init__(self, json=False):
         if not SCRIPT.exists():
             pytest.skip(f"RediSearch anchor not available: {SCRIPT} is missing")
         self.port = free_port()
         run = subprocess.run(["bash", str(SCRIPT), str(self.port)], capture_output=True,
-                             text=True, timeout=300, env={**os.environ, "ANCHOR_JSON": "0"})
+                             text=True, timeout=300, env={**os.environ, "ANCHOR_JSON": "1" if json else "0"})
         if run.returncode != 0:
             pytest.skip(f"RediSearch anchor did not start: {run.stderr.strip()[-300:]}")
         self.pid = int(run.stdout.strip().splitlines()[-1])

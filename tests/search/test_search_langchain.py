@@ -1,5 +1,6 @@
 """langchain-redis 0.2.6, unchanged, against FT.* on Redis 7.0: RedisVectorStore (add, similarity
-search with scores and a metadata filter, delete); RedisChatMessageHistory needs JSON documents. Embeddings are
+search with scores and a metadata filter, delete); RedisChatMessageHistory over JSON documents
+with RedisJSON (refused with a clear error without it). Embeddings are
 langchain-core's deterministic fake (no model, no network)."""
 
 import numpy as np
@@ -55,10 +56,31 @@ def test_vector_store_search_filter_and_delete(server):
 
 def test_chat_message_history_needs_json_documents(server):
     # RedisChatMessageHistory stores messages as JSON documents (FT.CREATE ... ON JSON), which
-    # needs RedisJSON; until JSON indexing lands the module refuses it with a clear error
-    # instead of creating an index that would never fill.
+    # needs RedisJSON; without it the module refuses with a clear error instead of creating an
+    # index that would never fill.
     import pytest
 
     r = redis.Redis.from_url(server.url)
     with pytest.raises(Exception, match="ON JSON needs RedisJSON"):
         RedisChatMessageHistory(session_id="s1", redis_client=r)
+
+
+def test_chat_message_history_with_redisjson():
+    from langchain_core.messages import AIMessage, HumanMessage
+    from test_search_json import start, stop
+
+    s = start()
+    try:
+        r = redis.Redis.from_url(s.url)
+        h = RedisChatMessageHistory(session_id="s1", redis_client=r)
+        other = RedisChatMessageHistory(session_id="s2", redis_client=r)
+        h.add_message(HumanMessage(content="what is redis?"))
+        h.add_message(AIMessage(content="an in-memory data store"))
+        other.add_message(HumanMessage(content="unrelated question"))
+        assert [(type(m).__name__, m.content) for m in h.messages] == [
+            ("HumanMessage", "what is redis?"), ("AIMessage", "an in-memory data store")]
+        assert [m["content"] for m in h.search_messages("redis")] == ["what is redis?"]
+        h.clear()
+        assert h.messages == [] and [m.content for m in other.messages] == ["unrelated question"]
+    finally:
+        stop(s)
