@@ -122,4 +122,13 @@ impl Keyspace<Model> for CommandKeys<'_, '_> {
             .open_key(self.args.raw(word), false)
             .check_type::<Tensor>()
     }
+
+    fn writable_hash(&mut self, word: usize) -> AiResult<()> {
+        let key = self.ctx.open_key(self.args.raw(word), false);
+        if key.is_empty() || key.is_hash() {
+            Ok(())
+        } else {
+            Err(AiError::WrongType)
+        }
+    }
 }

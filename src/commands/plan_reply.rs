@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use super::tensor::tensor_reply;
 use crate::dag::run::{Client, Finished, OpResult};
-use crate::dag::{OpKind, Outline, Slot, Style};
+use crate::dag::{text, HashWrite, OpKind, Outline, Slot, Style};
 use crate::error::AiError;
-use crate::redis::{Blocked, Ctx, OwnedString, Reply, R};
+use crate::redis::{call, log, Blocked, Ctx, Level, OwnedString, Reply, R};
 use crate::tensor::Tensor;
 
 /// What the reply callback receives.
@@ -88,7 +88,9 @@ pub fn reply_plan(ctx: &Ctx, outline: &Outline, finished: Finished) {
     // The keys were checked when the DAG was parsed, but a client may have written
     // something else there meanwhile: checked again before the reply is committed to.
     if complete {
-        if let Err(e) = check_persist(ctx, &outline.persist, &finished.slots) {
+        let checked = check_persist(ctx, &outline.persist, &finished.slots)
+            .and_then(|()| check_hashes(ctx, &outline.hashes, &finished.slots));
+        if let Err(e) = checked {
             ctx.reply_error(&e.to_string());
             return;
         }
@@ -113,12 +115,73 @@ pub fn reply_plan(ctx: &Ctx, outline: &Outline, finished: Finished) {
                 Some(Some(t)) if !broken => tensor_reply(t, *format),
                 _ => R::Simple("NA"),
             },
+            OpKind::Hset if complete => R::Simple("OK"),
+            OpKind::Hset => R::Simple("NA"),
         }
     });
     ctx.reply(&R::Arr(entries.collect()));
     if complete {
         // Checked above; nothing can have changed on the main thread since.
         let _ = persist(ctx, &outline.persist, &finished.slots);
+        write_hashes(ctx, &outline.hashes, &finished.slots);
+    }
+}
+
+/// Every AI.HSET of a finished DAG can be written: its vector exists and has one row of a
+/// float type, its key is empty or a hash.
+fn check_hashes(
+    ctx: &Ctx,
+    hashes: &[HashWrite],
+    slots: &[Option<Arc<Tensor>>],
+) -> Result<(), AiError> {
+    for h in hashes {
+        let Some(Some(t)) = slots.get(h.slot) else {
+            return Err(AiError::DagOp(
+                "ERR AI.HSET: its vector was not produced".into(),
+            ));
+        };
+        text::vector_bytes(t)?;
+        let name = OwnedString::new(&h.key);
+        let key = ctx.open_key(name.as_ptr(), false);
+        if !key.is_empty() && !key.is_hash() {
+            return Err(AiError::WrongType);
+        }
+    }
+    Ok(())
+}
+
+/// Writes each AI.HSET (checked by [`check_hashes`]) as an HSET called with replication
+/// (`!`): replicas and the AOF get the HSET itself, and its keyspace event has the FT
+/// indexes take the document in before the client hears back.
+fn write_hashes(ctx: &Ctx, hashes: &[HashWrite], slots: &[Option<Arc<Tensor>>]) {
+    for h in hashes {
+        let Some(Some(t)) = slots.get(h.slot) else {
+            continue;
+        };
+        let Ok(vector) = text::vector_bytes(t) else {
+            continue;
+        };
+        let mut words = vec![
+            OwnedString::new(&h.key),
+            OwnedString::new(&h.field),
+            OwnedString::new(vector),
+        ];
+        for (name, value) in &h.fields {
+            words.push(OwnedString::new(name));
+            words.push(OwnedString::new(value));
+        }
+        let mut argv: Vec<_> = words.iter().map(OwnedString::as_ptr).collect();
+        // SAFETY: the reply callback runs on the main thread with the server lock.
+        let r = unsafe { call(ctx.raw_ctx(), c"HSET", c"!v", &mut argv) };
+        if !matches!(r, Some(Ok(_))) {
+            log(
+                Level::Warning,
+                &format!(
+                    "AI.HSET of {} failed after its checks: {r:?}",
+                    String::from_utf8_lossy(&h.key)
+                ),
+            );
+        }
     }
 }
 
