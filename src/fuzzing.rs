@@ -209,6 +209,9 @@ pub fn dag(words: &[&[u8]]) -> bool {
                 }
                 (OpKind::Get { slot, .. }, None) => assert!(*slot < slots),
                 (OpKind::Set | OpKind::Hset, None) => {}
+                (OpKind::Search { index }, None) => {
+                    assert!(outline.searches[*index].slot < slots)
+                }
                 _ => panic!("op {op}: {kind:?} with a run of {}", run.is_some()),
             }
         }

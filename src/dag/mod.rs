@@ -128,6 +128,18 @@ pub enum OpKind {
     Run,
     /// AI.HSET: `OK` when the whole DAG succeeded (the hash is written then), else `NA`.
     Hset,
+    /// AI.FTSEARCH number `index` of `Outline::searches`: FT.SEARCH's reply, or `NA`.
+    Search { index: usize },
+}
+
+/// An FT.SEARCH that AI.FTSEARCH runs when every op succeeded, `param` bound to a vector.
+#[derive(Debug, Clone)]
+pub struct SearchCall {
+    pub index: Vec<u8>,
+    pub query: Vec<u8>,
+    pub rest: Vec<Vec<u8>>,
+    pub param: Vec<u8>,
+    pub slot: Slot,
 }
 
 /// A hash AI.HSET writes when every op succeeded.
@@ -149,6 +161,8 @@ pub struct Outline {
     pub persist: Vec<(Vec<u8>, Slot)>,
     /// AI.HSET ops, in order.
     pub hashes: Vec<HashWrite>,
+    /// AI.FTSEARCH ops, in order.
+    pub searches: Vec<SearchCall>,
 }
 
 /// What runs: the slots (filled for LOADed and AI.TENSORSET tensors) and the model ops.
@@ -197,6 +211,7 @@ impl<M> Plan<M> {
                 ops: vec![OpKind::Run],
                 persist: outputs.into_iter().zip(n_in..).collect(),
                 hashes: Vec::new(),
+                searches: Vec::new(),
             },
         }
     }
@@ -217,10 +232,11 @@ pub enum OpName {
     ScriptRun,
     Pool,
     Hset,
+    FtSearch,
 }
 
 impl OpName {
-    const ALL: [OpName; 8] = [
+    const ALL: [OpName; 9] = [
         OpName::TensorGet,
         OpName::TensorSet,
         OpName::ModelExecute,
@@ -229,6 +245,7 @@ impl OpName {
         OpName::ScriptRun,
         OpName::Pool,
         OpName::Hset,
+        OpName::FtSearch,
     ];
 
     /// The op a word names, in any case.
@@ -247,6 +264,7 @@ impl OpName {
             OpName::ScriptRun => "AI.SCRIPTRUN",
             OpName::Pool => "AI.POOL",
             OpName::Hset => "AI.HSET",
+            OpName::FtSearch => "AI.FTSEARCH",
         }
     }
 
@@ -254,7 +272,7 @@ impl OpName {
     pub fn runs_stored(self) -> bool {
         !matches!(
             self,
-            OpName::TensorGet | OpName::TensorSet | OpName::Pool | OpName::Hset
+            OpName::TensorGet | OpName::TensorSet | OpName::Pool | OpName::Hset | OpName::FtSearch
         )
     }
 
@@ -292,6 +310,13 @@ enum Parsed<M> {
         field: usize,
         tensor: usize,
         fields: Vec<(usize, usize)>,
+    },
+    Search {
+        index: usize,
+        query: usize,
+        param: usize,
+        tensor: usize,
+        rest: std::ops::Range<usize>,
     },
 }
 
@@ -388,6 +413,7 @@ where
     let mut runs = Vec::with_capacity(parsed.len());
     let mut hashes = Vec::new();
     let mut hash_keys = Vec::new();
+    let mut searches = Vec::new();
     let mut producer: Vec<Option<usize>> = vec![None; slots.len()];
     for (index, op) in parsed.into_iter().enumerate() {
         match op {
@@ -425,6 +451,28 @@ where
                 });
                 hash_keys.push(key);
                 ops.push(OpKind::Hset);
+                runs.push(None);
+            }
+            Parsed::Search {
+                index,
+                query,
+                param,
+                tensor,
+                rest,
+            } => {
+                let slot = *names
+                    .get(words.word(tensor))
+                    .ok_or(AiError::DagInputMissing)?;
+                searches.push(SearchCall {
+                    index: words.word(index).to_vec(),
+                    query: words.word(query).to_vec(),
+                    rest: rest.map(|i| words.word(i).to_vec()).collect(),
+                    param: words.word(param).to_vec(),
+                    slot,
+                });
+                ops.push(OpKind::Search {
+                    index: searches.len() - 1,
+                });
                 runs.push(None);
             }
             Parsed::Run {
@@ -486,6 +534,7 @@ where
                 .map(|(name, slot, _)| (name, slot))
                 .collect(),
             hashes,
+            searches,
         },
     })
 }
@@ -612,7 +661,7 @@ where
                 tensor,
             });
         }
-        OpName::Pool | OpName::Hset if flavor.deprecated() => {
+        OpName::Pool | OpName::Hset | OpName::FtSearch if flavor.deprecated() => {
             return Err(AiError::DagNewOpInDagrun(name.name()));
         }
         OpName::Pool => {
@@ -623,6 +672,16 @@ where
                 target: Target::Builtin(Arc::new(args.builtin)),
                 inputs: args.inputs.into_iter().map(at).collect(),
                 outputs: args.outputs.into_iter().map(at).collect(),
+            });
+        }
+        OpName::FtSearch => {
+            let a = text::parse_ftsearch(&op)?;
+            return Ok(Parsed::Search {
+                index: start + a.index,
+                query: start + a.query,
+                param: start + a.param,
+                tensor: start + a.tensor,
+                rest: start + a.rest.start..start + a.rest.end,
             });
         }
         OpName::Hset => {

@@ -241,6 +241,71 @@ pub fn parse_hset<'a, W: Words<'a> + ?Sized>(op: &W) -> AiResult<HsetArgs> {
     })
 }
 
+/// `AI.FTSEARCH` as parsed: word positions relative to the op.
+pub struct SearchArgs {
+    pub index: usize,
+    pub query: usize,
+    pub param: usize,
+    pub tensor: usize,
+    /// FT.SEARCH's own arguments after the query, passed as they are.
+    pub rest: std::ops::Range<usize>,
+}
+
+/// The words of `AI.FTSEARCH <index> <query> VECTOR <param> <tensor> [<FT.SEARCH arg>...]`.
+pub fn parse_ftsearch<'a, W: Words<'a> + ?Sized>(op: &W) -> AiResult<SearchArgs> {
+    let n = op.count();
+    if n < 6 || !is(op.word(3), "VECTOR") {
+        return Err(op_error(
+            "AI.FTSEARCH",
+            "expected <index> <query> VECTOR <param> <tensor> [<FT.SEARCH argument> ...]",
+        ));
+    }
+    Ok(SearchArgs {
+        index: 1,
+        query: 2,
+        param: 4,
+        tensor: 5,
+        rest: 6..n,
+    })
+}
+
+/// FT.SEARCH's arguments with `$param` bound to `vector`: added to the caller's PARAMS
+/// section, or as a section of its own.
+pub fn search_argv(
+    index: &[u8],
+    query: &[u8],
+    rest: &[Vec<u8>],
+    param: &[u8],
+    vector: &[u8],
+) -> AiResult<Vec<Vec<u8>>> {
+    let mut argv = vec![index.to_vec(), query.to_vec()];
+    let at = rest.iter().position(|w| is(w, "PARAMS"));
+    match at {
+        Some(i) => {
+            let count = rest
+                .get(i + 1)
+                .and_then(|c| parse_i64(c))
+                .filter(|&c| c >= 0 && c % 2 == 0)
+                .ok_or_else(|| op_error("AI.FTSEARCH", "PARAMS needs an even nargs"))?;
+            argv.extend(rest[..=i].iter().cloned());
+            argv.push((count + 2).to_string().into_bytes());
+            argv.push(param.to_vec());
+            argv.push(vector.to_vec());
+            argv.extend(rest[i + 2..].iter().cloned());
+        }
+        None => {
+            argv.extend(rest.iter().cloned());
+            argv.extend([
+                b"PARAMS".to_vec(),
+                b"2".to_vec(),
+                param.to_vec(),
+                vector.to_vec(),
+            ]);
+        }
+    }
+    Ok(argv)
+}
+
 /// The bytes AI.HSET writes for `t`: one FLOAT or DOUBLE vector, `[D]` or `[1, D]`.
 pub fn vector_bytes(t: &Tensor) -> AiResult<&[u8]> {
     let one_row = match t.shape() {
@@ -255,4 +320,106 @@ pub fn vector_bytes(t: &Tensor) -> AiResult<&[u8]> {
         ));
     }
     Ok(t.data())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tensor(dtype: DType, shape: &[i64], values: &[f64]) -> Tensor {
+        let data: Vec<u8> = match dtype {
+            DType::Float => values
+                .iter()
+                .flat_map(|&v| (v as f32).to_le_bytes())
+                .collect(),
+            DType::Int64 => values
+                .iter()
+                .flat_map(|&v| (v as i64).to_le_bytes())
+                .collect(),
+            _ => unreachable!(),
+        };
+        Tensor::from_vec(
+            dtype,
+            shape.iter().copied().collect(),
+            data,
+            Limits::UNLIMITED,
+        )
+        .unwrap()
+    }
+
+    fn floats(t: &Tensor) -> Vec<f32> {
+        t.data()
+            .chunks(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn mean_pooling_skips_masked_tokens_and_normalises() {
+        // Two texts of three tokens, dim 2; the second's last token is padding.
+        let h = tensor(
+            DType::Float,
+            &[2, 3, 2],
+            &[1., 2., 3., 4., 5., 6., 3., 0., 0., 4., 100., 100.],
+        );
+        let m = tensor(DType::Int64, &[2, 3], &[1., 1., 1., 1., 1., 0.]);
+        let plain = mean_pool(&h, &m, false).unwrap();
+        assert_eq!(plain.shape(), [2, 2]);
+        assert_eq!(floats(&plain), [3., 4., 1.5, 2.]);
+        let unit = mean_pool(&h, &m, true).unwrap();
+        assert_eq!(floats(&unit), [0.6, 0.8, 0.6, 0.8]);
+        // All-masked rows stay zero, as sentence-transformers' clamp makes them.
+        let none = tensor(DType::Int64, &[2, 3], &[0.; 6]);
+        assert_eq!(floats(&mean_pool(&h, &none, true).unwrap()), [0.; 4]);
+    }
+
+    #[test]
+    fn pooling_refuses_shapes_that_do_not_match() {
+        let h = tensor(DType::Float, &[1, 2, 2], &[1.; 4]);
+        for (hid, mask) in [
+            (
+                tensor(DType::Float, &[1, 2], &[1.; 2]),
+                tensor(DType::Int64, &[1, 2], &[1.; 2]),
+            ),
+            (h, tensor(DType::Int64, &[1, 3], &[1.; 3])),
+            (
+                tensor(DType::Int64, &[1, 2, 2], &[1.; 4]),
+                tensor(DType::Int64, &[1, 2], &[1.; 2]),
+            ),
+        ] {
+            assert!(mean_pool(&hid, &mask, true).is_err());
+        }
+    }
+
+    #[test]
+    fn the_vector_joins_the_callers_params() {
+        let w = |v: &[&str]| v.iter().map(|s| s.as_bytes().to_vec()).collect::<Vec<_>>();
+        let argv = search_argv(b"i", b"q", &w(&["DIALECT", "2"]), b"v", b"\0\x01").unwrap();
+        assert_eq!(
+            argv,
+            w(&["i", "q", "DIALECT", "2", "PARAMS", "2", "v", "\0\x01"])
+        );
+        let rest = w(&["params", "2", "k", "3", "DIALECT", "2"]);
+        let argv = search_argv(b"i", b"q", &rest, b"v", b"x").unwrap();
+        let want = ["i", "q", "params", "4", "v", "x", "k", "3", "DIALECT", "2"];
+        assert_eq!(argv, w(&want));
+        assert!(search_argv(b"i", b"q", &w(&["PARAMS", "x"]), b"v", b"x").is_err());
+        assert!(search_argv(b"i", b"q", &w(&["PARAMS"]), b"v", b"x").is_err());
+        assert!(parse_ftsearch(
+            &w(&["AI.FTSEARCH", "i", "q", "v", "e"])
+                .iter()
+                .map(Vec::as_slice)
+                .collect::<Vec<_>>()[..]
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn vectors_must_be_one_float_row() {
+        assert!(vector_bytes(&tensor(DType::Float, &[3], &[1.; 3])).is_ok());
+        assert!(vector_bytes(&tensor(DType::Float, &[1, 3], &[1.; 3])).is_ok());
+        assert!(vector_bytes(&tensor(DType::Float, &[2, 3], &[1.; 6])).is_err());
+        assert!(vector_bytes(&tensor(DType::Int64, &[3], &[1.; 3])).is_err());
+        assert!(vector_bytes(&tensor(DType::Float, &[0], &[])).is_err());
+    }
 }

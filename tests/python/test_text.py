@@ -343,3 +343,61 @@ def test_hset_key_is_acl_checked(r):
     with pytest.raises(NoPermissionError):
         embed_and_index(ro, "{e}doc:2", "no")
     assert not r.exists("{e}other:1") and not r.exists("{e}doc:2")
+
+
+def search_reply_titles(reply):
+    return [dict(zip(f[::2], f[1::2]))[b"title"] for f in reply[2::2]]
+
+
+@needs_model
+def test_text_to_top_k_in_one_call(r):
+    store_pipeline(r)
+    create_index(r)
+    for i, text in enumerate(["The cat sat on the mat", "Stock markets fell sharply today",
+                              "A kitten is sleeping on a rug", "Interest rates rise again"]):
+        embed_and_index(r, f"{{e}}doc:{i}", text, "title", text)
+    query = "*=>[KNN 2 @embedding $v AS d]"
+    for dag in ("AI.DAGEXECUTE", "AI.DAGEXECUTE_RO"):
+        out = r.execute_command(
+            dag, "ROUTING", "{e}minilm", *embed_ops(["a cat on a carpet"]),
+            "|>", "AI.FTSEARCH", "docs", query, "VECTOR", "v", "emb",
+            "SORTBY", "d", "RETURN", 1, "title", "DIALECT", 2)
+        assert out[:4] == [b"OK"] * 4
+        assert out[4][0] == 2
+        assert set(search_reply_titles(out[4])) == {b"The cat sat on the mat",
+                                                    b"A kitten is sleeping on a rug"}
+    # The caller's own PARAMS keep working beside the vector.
+    out = r.execute_command(
+        "AI.DAGEXECUTE", "ROUTING", "{e}minilm", *embed_ops(["central bank policy"]),
+        "|>", "AI.FTSEARCH", "docs", "*=>[KNN $k @embedding $v AS d]", "VECTOR", "v", "emb",
+        "SORTBY", "d", "RETURN", 1, "title", "PARAMS", 2, "k", 1, "DIALECT", 2)
+    assert search_reply_titles(out[4]) == [b"Interest rates rise again"]
+    # Same vector as the client-side path sends: same answer as a plain FT.SEARCH.
+    q = reference_embeddings(["central bank policy"])[0].astype(np.float32)
+    plain = r.execute_command("FT.SEARCH", "docs", "*=>[KNN 1 @embedding $v AS d]",
+                              "RETURN", 1, "title", "DIALECT", 2, "PARAMS", 2, "v", q.tobytes())
+    assert search_reply_titles(plain) == search_reply_titles(out[4])
+    # Errors are the op's entry; a failed model leaves the search NA.
+    out = r.execute_command(
+        "AI.DAGEXECUTE", "ROUTING", "{e}minilm", *embed_ops(["x"]),
+        "|>", "AI.FTSEARCH", "nosuchindex", query, "VECTOR", "v", "emb", "DIALECT", 2)
+    assert isinstance(out[4], ResponseError)
+    out = r.execute_command(
+        "AI.DAGEXECUTE", "ROUTING", "{e}minilm",
+        "|>", "AI.TENSORSET", "emb", "FLOAT", 1, 2, "VALUES", 1, 2,
+        "|>", "AI.TENSORSET", "text", "INT64", 1, "VALUES", 1,
+        "|>", "AI.MODELEXECUTE", "{e}tok", "INPUTS", 1, "text", "OUTPUTS", 3, "a", "b", "c",
+        "|>", "AI.FTSEARCH", "docs", query, "VECTOR", "v", "emb", "DIALECT", 2)
+    assert isinstance(out[2], ResponseError) and out[3] == b"NA"
+    with pytest.raises(ResponseError, match="VECTOR"):
+        r.execute_command("AI.DAGEXECUTE", "ROUTING", "{e}minilm", *embed_ops(["x"]),
+                          "|>", "AI.FTSEARCH", "docs", query, "emb")
+    # A user who may not run FT.SEARCH cannot search through a DAG either.
+    r.execute_command("ACL", "SETUSER", "nosearch", "on", "nopass", "~*", "+@all",
+                      "-ft.search")
+    u = redis.Redis(port=r.connection_pool.connection_kwargs["port"], username="nosearch",
+                    password="x")
+    out = u.execute_command(
+        "AI.DAGEXECUTE", "ROUTING", "{e}minilm", *embed_ops(["x"]),
+        "|>", "AI.FTSEARCH", "docs", query, "VECTOR", "v", "emb", "DIALECT", 2)
+    assert isinstance(out[4], ResponseError) and "permission" in str(out[4]).lower(), out[4]
