@@ -41,6 +41,8 @@ pub const MAX_LENGTH: usize = 32_768;
 pub const DEFAULT_MAX_LENGTH: usize = 512;
 /// Longest text accepted, in bytes.
 pub const MAX_TEXT_BYTES: usize = 1 << 20;
+/// Most token cells (texts × padded length) of one run: each output is then at most 1 GiB.
+pub const MAX_CELLS: usize = 1 << 27;
 
 pub const INPUTS: [&str; 1] = ["text"];
 pub const OUTPUTS: [&str; 3] = ["input_ids", "attention_mask", "token_type_ids"];
@@ -137,7 +139,15 @@ impl StoredTokenizer {
         texts: impl ExactSizeIterator<Item = &'a [u8]>,
     ) -> Result<[TensorOut; 3], String> {
         let batch = texts.len();
-        let mut encodings = Vec::with_capacity(batch);
+        // Refused before any work: even empty texts take two special tokens each.
+        if batch.saturating_mul(padded_length(&self.padding, 1)) > MAX_CELLS {
+            return Err(err(format_args!(
+                "{batch} texts are more than one run may tokenize"
+            )));
+        }
+        // Only the ids are kept of each encoding: the rest (token strings, offsets, and the
+        // overflowing tokens that truncation cut off) is freed text by text.
+        let mut encodings: Vec<[Vec<u32>; 3]> = Vec::with_capacity(batch);
         for (i, text) in texts.enumerate() {
             if text.len() > MAX_TEXT_BYTES {
                 return Err(err(format_args!(
@@ -147,37 +157,46 @@ impl StoredTokenizer {
             }
             let text = std::str::from_utf8(text)
                 .map_err(|_| err(format_args!("text {i} is not valid UTF-8")))?;
-            let e = self
+            let mut e = self
                 .tokenizer
                 .encode(text, true)
                 .map_err(|e| err(format_args!("text {i}: {e}")))?;
-            encodings.push(e);
+            drop(e.take_overflowing());
+            encodings.push([
+                e.get_ids().to_vec(),
+                e.get_attention_mask().to_vec(),
+                e.get_type_ids().to_vec(),
+            ]);
         }
-        let longest = encodings.iter().map(|e| e.len()).max().unwrap_or(0);
+        let longest = encodings.iter().map(|e| e[0].len()).max().unwrap_or(0);
         let width = padded_length(&self.padding, longest);
-        // `width` is at most MAX_LENGTH rounded up, or the truncation length: bounded.
         let cells = batch
             .checked_mul(width)
-            .ok_or_else(|| err("output too large"))?;
+            .filter(|&c| c <= MAX_CELLS)
+            .ok_or_else(|| {
+                err(format_args!(
+                    "{batch} texts of {width} tokens are more than one run may output"
+                ))
+            })?;
         let p = &self.padding;
         let mut ids = vec![i64::from(p.pad_id); cells];
         let mut mask = vec![0i64; cells];
         let mut types = vec![i64::from(p.pad_type_id); cells];
-        for (row, e) in encodings.iter().enumerate() {
-            let n = e.len();
+        for (row, [e_ids, e_mask, e_types]) in encodings.iter().enumerate() {
+            let n = e_ids.len();
             let start = row * width
                 + match p.direction {
                     PaddingDirection::Right => 0,
                     PaddingDirection::Left => width - n,
                 };
             let span = start..start + n;
-            for (dst, &v) in ids[span.clone()].iter_mut().zip(e.get_ids()) {
+            for (dst, &v) in ids[span.clone()].iter_mut().zip(e_ids) {
                 *dst = i64::from(v);
             }
-            for (dst, &v) in mask[span.clone()].iter_mut().zip(e.get_attention_mask()) {
+            for (dst, &v) in mask[span.clone()].iter_mut().zip(e_mask) {
                 *dst = i64::from(v);
             }
-            for (dst, &v) in types[span].iter_mut().zip(e.get_type_ids()) {
+            for (dst, &v) in types[span].iter_mut().zip(e_types) {
                 *dst = i64::from(v);
             }
         }

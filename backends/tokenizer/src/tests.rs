@@ -126,6 +126,24 @@ fn hostile_texts_are_refused_or_bounded() {
 }
 
 #[test]
+fn a_batch_whose_output_would_be_too_large_is_refused_before_any_work() {
+    let fixed = tiny(
+        "null",
+        r#"{"strategy":{"Fixed":32768},"direction":"Right","pad_to_multiple_of":null,"pad_id":0,
+            "pad_type_id":0,"pad_token":"[PAD]"}"#,
+    );
+    let tok = prepare(fixed.as_bytes()).unwrap();
+    let texts = vec![&b""[..]; MAX_CELLS / 32768 + 1];
+    let t = std::time::Instant::now();
+    let e = tok.encode(texts.into_iter()).err().unwrap();
+    assert!(e.contains("more than one run may tokenize"), "{e}");
+    assert!(t.elapsed().as_millis() < 100);
+    // Just under the bound is fine.
+    let [ids, ..] = run(&tok, &["hello"; 2]).unwrap();
+    assert_eq!(ids.shape, vec![2, 32768]);
+}
+
+#[test]
 fn inputs_must_be_one_string_vector() {
     let data = b"hi\0";
     let offsets = [0u64];
