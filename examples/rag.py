@@ -1,9 +1,10 @@
 """RAG with prompt templates: answer questions from your own documents, with citations.
-Chunks of the documents are embedded in Redis by a stored model (AI.MODELSTORE ONNX, run with
-AI.DAGEXECUTE, tokenized on the client as in semantic_cache.py) and indexed with FT.CREATE HNSW;
-a question fetches its nearest chunks with FT.SEARCH KNN, and a prompt template kept in Redis,
-versioned in a hash (v1, v2, `current`), turns them into the prompt. Token ids are cached by a
-hash of the text with a TTL, so text embedded again is not re-tokenized.
+The server does the retrieval side: a tokenizer and a sentence-embedding model stored in Redis
+(AI.MODELSTORE TOKENIZER and ONNX) embed each chunk and write it into an HNSW index in one
+AI.DAGEXECUTE (AI.POOL, AI.HSET), and a question fetches its nearest chunks in one more
+(AI.FTSEARCH KNN). A prompt template kept in Redis, versioned in a hash (v1, v2, `current`),
+turns them into the prompt. Chunks whose text is already stored are not embedded again.
+The client has redis-py and the standard library only.
 
 Use it when an LLM must answer from data it was not trained on; a prompt change or rollback is
 one HSET, no deploy. With OPENAI_BASE_URL set (OPENAI_API_KEY, RAG_LLM_MODEL as needed) the LLM is
@@ -11,66 +12,47 @@ one HSET, no deploy. With OPENAI_BASE_URL set (OPENAI_API_KEY, RAG_LLM_MODEL as 
 Run against `make run`'s server:  python examples/rag.py   (EMBED_MODEL_DIR as in semantic_cache)
 """
 
-import hashlib
 import json
 import os
 import re
 import urllib.request
 
-import numpy as np
 import redis
-from tokenizers import Tokenizer
 
 URL = os.environ.get("REDIS_URL", "redis://localhost:6379/0")
 MODEL_DIR = os.environ.get(
     "EMBED_MODEL_DIR", os.path.expanduser("~/.cache/redisai/models/all-minilm-l6-v2"))
-MODEL, INDEX, PREFIX, DIM = "rag:embedder", "rag", "rag:chunk:", 384
-TEMPLATE, TOK_TTL_S = "rag:template:answer", 86400
+# One hash tag: the keys of a DAG live in one cluster slot.
+TOKENIZER, MODEL, INDEX, PREFIX, DIM = "{rag}tokenizer", "{rag}embedder", "rag", "{rag}chunk:", 384
+TEMPLATE = "rag:template:answer"
 
 r = redis.Redis.from_url(URL)
-tokenizer = Tokenizer.from_file(os.path.join(MODEL_DIR, "tokenizer.json"))
-tokenizer.enable_truncation(256)
-tokenizer.no_padding()  # each text's own ids are cached; a batch is padded below
 if not r.exists(MODEL):
+    with open(os.path.join(MODEL_DIR, "tokenizer.json")) as f:
+        tok = json.load(f)
+    # Truncate at 256 tokens and pad a batch only to its longest text (the file pads to 128).
+    tok["truncation"] = {"direction": "Right", "max_length": 256, "strategy": "LongestFirst",
+                         "stride": 0}
+    tok["padding"] = {"strategy": "BatchLongest", "direction": "Right",
+                      "pad_to_multiple_of": None, "pad_id": 0, "pad_type_id": 0,
+                      "pad_token": "[PAD]"}
+    r.execute_command("AI.MODELSTORE", TOKENIZER, "TOKENIZER", "CPU", "BLOB", json.dumps(tok))
     with open(os.path.join(MODEL_DIR, "model.onnx"), "rb") as f:
         r.execute_command("AI.MODELSTORE", MODEL, "ONNX", "CPU", "BLOB", f.read())
 
-tok_stats = {"hit": 0, "miss": 0}
+embed_stats = {"embedded": 0, "unchanged": 0}
 
 
-def token_ids(texts):
-    """Token ids per text from rag:tok:<sha256(text)>; misses are tokenized and cached with a
-    TTL. (Key by tokenizer too if you ever change it: a new prefix invalidates everything.)"""
-    keys = ["rag:tok:" + hashlib.sha256(t.encode()).hexdigest() for t in texts]
-    out, p = [], r.pipeline(transaction=False)
-    for text, key, blob in zip(texts, keys, r.mget(keys)):
-        tok_stats["hit" if blob else "miss"] += 1
-        if blob is None:
-            blob = np.array(tokenizer.encode(text).ids, dtype=np.int64).tobytes()
-            p.set(key, blob, ex=TOK_TTL_S)
-        out.append(np.frombuffer(blob, dtype=np.int64))
-    p.execute()
-    return out
-
-
-def embed(texts):
-    """One unit vector per text: the model runs in Redis, mean pooling over the real tokens and
-    normalisation on the client (the sentence-transformers recipe, as in semantic_cache.py)."""
-    seqs = token_ids(texts)
-    b, s = len(seqs), max(len(x) for x in seqs)
-    ids, mask = np.zeros((b, s), dtype=np.int64), np.zeros((b, s), dtype=np.int64)
-    for i, x in enumerate(seqs):  # pad id 0 is [PAD]; the mask hides it from attention
-        ids[i, :len(x)], mask[i, :len(x)] = x, 1
-    out = r.execute_command(
-        "AI.DAGEXECUTE", "ROUTING", MODEL,
-        "|>", "AI.TENSORSET", "ids", "INT64", b, s, "BLOB", ids.tobytes(),
-        "|>", "AI.TENSORSET", "mask", "INT64", b, s, "BLOB", mask.tobytes(),
-        "|>", "AI.TENSORSET", "types", "INT64", b, s, "BLOB", np.zeros_like(ids).tobytes(),
-        "|>", "AI.MODELEXECUTE", MODEL, "INPUTS", 3, "ids", "mask", "types", "OUTPUTS", 1, "h",
-        "|>", "AI.TENSORGET", "h", "BLOB")
-    h = np.frombuffer(out[-1], dtype=np.float32).reshape(b, s, DIM)
-    v = (h * mask[..., None]).sum(axis=1) / mask.sum(axis=1, keepdims=True)
-    return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+def embed_ops(text):
+    """DAG ops: one text in, its unit vector out as `emb` (sentence-transformers' mean pooling
+    over the real tokens and normalisation, in the server)."""
+    return ["|>", "AI.TENSORSET", "text", "STRING", 1, "VALUES", text,
+            "|>", "AI.MODELEXECUTE", TOKENIZER, "INPUTS", 1, "text",
+            "OUTPUTS", 3, "ids", "mask", "types",
+            "|>", "AI.MODELEXECUTE", MODEL, "INPUTS", 3, "ids", "mask", "types",
+            "OUTPUTS", 1, "hidden",
+            "|>", "AI.POOL", "MEAN", "NORMALIZE", "INPUTS", 2, "hidden", "mask",
+            "OUTPUTS", 1, "emb"]
 
 
 DOCS = {  # doc id -> text: six short documents on distinct topics
@@ -106,21 +88,32 @@ r.execute_command(
 
 
 def ingest():
-    items = [(doc, n, c) for doc, text in DOCS.items() for n, c in enumerate(chunks(text))]
-    vectors = embed([c for _, _, c in items])
+    """Each chunk in one call: embedded and written into the index as a hash. A chunk whose
+    key already holds the same text is left alone (re-ingesting costs no model run)."""
+    items = [(f"{PREFIX}{doc}:{n}", doc, c)
+             for doc, text in DOCS.items() for n, c in enumerate(chunks(text))]
     with r.pipeline(transaction=False) as p:
-        for (doc, n, c), v in zip(items, vectors):
-            p.hset(f"{PREFIX}{doc}:{n}", mapping={"doc": doc, "text": c, "embedding": v.tobytes()})
-        p.execute()
+        for key, _, _ in items:
+            p.hget(key, "text")
+        stored = p.execute()
+    for (key, doc, c), old in zip(items, stored):
+        if old is not None and old.decode() == c:
+            embed_stats["unchanged"] += 1
+            continue
+        r.execute_command("AI.DAGEXECUTE", "ROUTING", MODEL, *embed_ops(c),
+                          "|>", "AI.HSET", key, "VECTOR", "embedding", "emb",
+                          "FIELDS", 4, "doc", doc, "text", c)
+        embed_stats["embedded"] += 1
     return len(items)
 
 
 n = ingest()
-print(f"ingested {len(DOCS)} documents as {n} chunks; tokenizer cache {tok_stats}")
-tok_stats.update(hit=0, miss=0)
-ingest()  # re-ingesting the same text (idempotent: same keys) must not tokenize again
-print(f"re-ingested; tokenizer cache {tok_stats}")
-assert tok_stats == {"hit": n, "miss": 0}, tok_stats
+print(f"ingested {len(DOCS)} documents as {n} chunks; {embed_stats}")
+assert embed_stats == {"embedded": n, "unchanged": 0}, embed_stats
+embed_stats.update(embedded=0, unchanged=0)
+ingest()  # re-ingesting the same text (idempotent: same keys) must not embed again
+print(f"re-ingested; {embed_stats}")
+assert embed_stats == {"embedded": 0, "unchanged": n}, embed_stats
 
 r.hset(TEMPLATE, mapping={
     "v1": "Answer the question using the context.\n\n"
@@ -138,10 +131,12 @@ def render(**variables):
 
 
 def retrieve(question, k=3):
-    res = r.execute_command(
-        "FT.SEARCH", INDEX, f"*=>[KNN {k} @embedding $v AS distance]",
-        "RETURN", 3, "doc", "text", "distance", "SORTBY", "distance",
-        "DIALECT", 2, "PARAMS", 2, "v", embed([question])[0].tobytes())
+    """One call: the question is embedded and searched with in the server."""
+    out = r.execute_command(
+        "AI.DAGEXECUTE_RO", "ROUTING", MODEL, *embed_ops(question),
+        "|>", "AI.FTSEARCH", INDEX, f"*=>[KNN {k} @embedding $v AS distance]", "VECTOR", "v", "emb",
+        "RETURN", 3, "doc", "text", "distance", "SORTBY", "distance", "DIALECT", 2)
+    res = out[-1]
     hits = [{a.decode(): b.decode() for a, b in zip(f[::2], f[1::2])} for f in res[2::2]]
     return [(h["doc"], h["text"], float(h["distance"])) for h in hits]
 
@@ -184,7 +179,4 @@ for i, (question, expected) in enumerate(QUESTIONS):
     cited = re.findall(r"\[([\w-]+)\]", answer)
     assert set(cited) == {expected}, f"{question!r}: cited {cited}, expected {expected}"
 
-tok_stats.update(hit=0, miss=0)
-retrieve(QUESTIONS[0][0])  # the same question again: its tokens come from the cache
-assert tok_stats == {"hit": 1, "miss": 0}, tok_stats
 print("\ndone")

@@ -1,54 +1,65 @@
 """Semantic LLM cache: a prompt that means the same as one answered before gets the stored
-answer, even when worded differently. Prompts are embedded by a sentence-embedding model stored
-in Redis (AI.MODELSTORE ONNX, run with AI.DAGEXECUTE) and looked up with FT.SEARCH KNN and a
-distance threshold.
+answer, even when worded differently. The server does all of it: a tokenizer and a
+sentence-embedding model stored in Redis (AI.MODELSTORE TOKENIZER and ONNX) turn the prompt
+into a vector (AI.POOL), one AI.DAGEXECUTE stores an answer into the FT index (AI.HSET) and one
+looks a prompt up (AI.FTSEARCH KNN with a distance threshold). The client has only redis-py.
 
 Use it in front of an LLM when users ask the same things in different words; keep an exact cache
 (llm_cache.py) in front of it for the cheapest hits.
-The model is all-MiniLM-L6-v2 (`make deps` puts it in ~/.cache/redisai/models; EMBED_MODEL_DIR
-overrides); tokenization runs on the client with `tokenizers`.
+The model is all-MiniLM-L6-v2 (`make deps` puts its model.onnx and tokenizer.json in
+~/.cache/redisai/models; EMBED_MODEL_DIR overrides), read here only to be stored in Redis.
 Run against `make run`'s server:  python examples/semantic_cache.py
 """
 
+import json
 import os
+from array import array
 
-import numpy as np
 import redis
-from tokenizers import Tokenizer
 
 URL = os.environ.get("REDIS_URL", "redis://localhost:6379/0")
 MODEL_DIR = os.environ.get(
     "EMBED_MODEL_DIR", os.path.expanduser("~/.cache/redisai/models/all-minilm-l6-v2"))
-MODEL, INDEX, PREFIX, DIM = "semcache:embedder", "semcache", "semcache:entry:", 384
+# One hash tag: every key a DAG touches is in one cluster slot.
+TOKENIZER, MODEL = "{semcache}tokenizer", "{semcache}embedder"
+INDEX, PREFIX, DIM = "semcache", "{semcache}entry:", 384
 THRESHOLD = 0.25  # cosine distance: below it, two prompts count as the same question
 
 r = redis.Redis.from_url(URL)
-tokenizer = Tokenizer.from_file(os.path.join(MODEL_DIR, "tokenizer.json"))
-tokenizer.enable_truncation(256)
-tokenizer.enable_padding()  # pad a batch to its longest prompt, not to a fixed length
 
 if not r.exists(MODEL):
+    # The tokenizer.json configures the tokenizer: truncate at 256 tokens, pad a batch only to
+    # its longest prompt (the file as published pads everything to 128).
+    with open(os.path.join(MODEL_DIR, "tokenizer.json")) as f:
+        tok = json.load(f)
+    tok["truncation"] = {"direction": "Right", "max_length": 256, "strategy": "LongestFirst",
+                         "stride": 0}
+    tok["padding"] = {"strategy": "BatchLongest", "direction": "Right",
+                      "pad_to_multiple_of": None, "pad_id": 0, "pad_type_id": 0,
+                      "pad_token": "[PAD]"}
+    r.execute_command("AI.MODELSTORE", TOKENIZER, "TOKENIZER", "CPU", "BLOB", json.dumps(tok))
     with open(os.path.join(MODEL_DIR, "model.onnx"), "rb") as f:
         r.execute_command("AI.MODELSTORE", MODEL, "ONNX", "CPU", "BLOB", f.read())
 
 
+def embed_ops(texts):
+    """DAG ops: texts in, one unit vector per text out, named `emb` (mean pooling over the real
+    tokens and normalisation: the sentence-transformers recipe, in the server)."""
+    return ["|>", "AI.TENSORSET", "text", "STRING", len(texts), "VALUES", *texts,
+            "|>", "AI.MODELEXECUTE", TOKENIZER, "INPUTS", 1, "text",
+            "OUTPUTS", 3, "ids", "mask", "types",
+            "|>", "AI.MODELEXECUTE", MODEL, "INPUTS", 3, "ids", "mask", "types",
+            "OUTPUTS", 1, "hidden",
+            "|>", "AI.POOL", "MEAN", "NORMALIZE", "INPUTS", 2, "hidden", "mask",
+            "OUTPUTS", 1, "emb"]
+
+
 def embed(texts):
-    """Token ids in, one unit vector per text out. The model runs in Redis; mean pooling over
-    the real (unpadded) tokens and normalisation are the sentence-transformers recipe."""
-    enc = tokenizer.encode_batch(texts)
-    ids = np.array([e.ids for e in enc], dtype=np.int64)
-    mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
-    b, s = ids.shape
-    out = r.execute_command(
-        "AI.DAGEXECUTE", "ROUTING", MODEL,
-        "|>", "AI.TENSORSET", "ids", "INT64", b, s, "BLOB", ids.tobytes(),
-        "|>", "AI.TENSORSET", "mask", "INT64", b, s, "BLOB", mask.tobytes(),
-        "|>", "AI.TENSORSET", "types", "INT64", b, s, "BLOB", np.zeros_like(ids).tobytes(),
-        "|>", "AI.MODELEXECUTE", MODEL, "INPUTS", 3, "ids", "mask", "types", "OUTPUTS", 1, "h",
-        "|>", "AI.TENSORGET", "h", "BLOB")
-    h = np.frombuffer(out[-1], dtype=np.float32).reshape(b, s, DIM)
-    v = (h * mask[..., None]).sum(axis=1) / mask.sum(axis=1, keepdims=True)
-    return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+    """The vectors themselves, as lists of floats."""
+    out = r.execute_command("AI.DAGEXECUTE_RO", "ROUTING", MODEL, *embed_ops(texts),
+                            "|>", "AI.TENSORGET", "emb", "BLOB")
+    flat = array("f", out[-1])
+    return [flat[i * DIM:(i + 1) * DIM] for i in range(len(texts))]
 
 
 try:
@@ -62,18 +73,22 @@ r.execute_command(
 
 
 def store(prompt, response):
-    key = PREFIX + str(r.incr("semcache:next"))
-    r.hset(key, mapping={"prompt": prompt, "response": response,
-                         "embedding": embed([prompt])[0].tobytes()})
+    """One call embeds the prompt and writes the entry into the index; then a TTL."""
+    key = PREFIX + str(r.incr("{semcache}next"))
+    r.execute_command("AI.DAGEXECUTE", "ROUTING", MODEL, *embed_ops([prompt]),
+                      "|>", "AI.HSET", key, "VECTOR", "embedding", "emb",
+                      "FIELDS", 4, "prompt", prompt, "response", response)
     r.expire(key, 3600)
 
 
 def lookup(prompt):
-    """The closest cached prompt, its answer and distance; a miss above the threshold."""
-    res = r.execute_command(
-        "FT.SEARCH", INDEX, "*=>[KNN 1 @embedding $v AS distance]",
-        "RETURN", 3, "prompt", "response", "distance", "SORTBY", "distance",
-        "DIALECT", 2, "PARAMS", 2, "v", embed([prompt])[0].tobytes())
+    """The closest cached prompt, its answer and distance; a miss above the threshold. One
+    call: the prompt's vector never leaves the server."""
+    out = r.execute_command(
+        "AI.DAGEXECUTE_RO", "ROUTING", MODEL, *embed_ops([prompt]),
+        "|>", "AI.FTSEARCH", INDEX, "*=>[KNN 1 @embedding $v AS distance]", "VECTOR", "v", "emb",
+        "RETURN", 3, "prompt", "response", "distance", "SORTBY", "distance", "DIALECT", 2)
+    res = out[-1]
     if res[0] == 0:
         return None, None, None
     fields = dict(zip(res[2][::2], res[2][1::2]))
@@ -98,5 +113,11 @@ for prompt, should_hit in cases:
 # Paraphrases land close, an unrelated prompt far: the same model that runs in Redis embeds both.
 a, b, c = embed(["What is the capital of France?", "Which city is the capital of France?",
                  "How do I bake sourdough bread at home?"])
-assert 1 - a @ b < THRESHOLD < 1 - a @ c
+
+
+def dot(x, y):
+    return sum(p * q for p, q in zip(x, y))
+
+
+assert 1 - dot(a, b) < THRESHOLD < 1 - dot(a, c)
 print("done")

@@ -123,6 +123,8 @@ pub enum AiError {
     DagTimeoutInOp,
     /// An op's own arity text inside a DAG (`AI.TENSORSET`, `AI.TENSORGET`; no `ERR`).
     DagOpArity(&'static str),
+    /// An error of an op of the module's own (AI.POOL, AI.HSET): the whole text.
+    DagOp(String),
     ScriptKeyEmpty,
 
     // AI.INFO
@@ -276,6 +278,7 @@ impl fmt::Display for AiError {
             DagPersistMissing => f.write_str("ERR PERSIST key cannot be found in DAG"),
             DagTimeoutInOp => f.write_str("ERR TIMEOUT not allowed within a DAG command"),
             DagOpArity(op) => write!(f, "wrong number of arguments for '{op}' command"),
+            DagOp(text) => f.write_str(text),
             ScriptKeyEmpty => f.write_str("ERR script key is empty"),
             NoRunInfo => f.write_str("ERR cannot find run info for key"),
             Internal(what) => write!(f, "ERR internal error: {what}"),

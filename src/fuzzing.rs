@@ -208,18 +208,25 @@ pub fn dag(words: &[&[u8]]) -> bool {
                     }
                 }
                 (OpKind::Get { slot, .. }, None) => assert!(*slot < slots),
-                (OpKind::Set, None) => {}
+                (OpKind::Set | OpKind::Hset, None) => {}
+                (OpKind::Search { index }, None) => {
+                    assert!(outline.searches[*index].slot < slots)
+                }
                 _ => panic!("op {op}: {kind:?} with a run of {}", run.is_some()),
             }
         }
         for (_, s) in &outline.persist {
             assert!(*s < slots);
         }
+        for h in &outline.hashes {
+            assert!(h.slot < slots);
+        }
         for t in graph.slots.iter().flatten() {
             check_tensor(t);
         }
         if flavor.read_only() {
             assert!(outline.persist.is_empty());
+            assert!(outline.hashes.is_empty());
         }
     }
     ok

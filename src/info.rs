@@ -83,6 +83,7 @@ pub unsafe extern "C" fn info(ctx: *mut RedisModuleInfoCtx, for_crash_report: c_
                 BackendKind::Torch => i.text(c"Torch_version", &plugin.engine_version),
                 BackendKind::Tf => i.text(c"TensorFlow_version", &plugin.engine_version),
                 BackendKind::Tflite => i.text(c"TensorFlowLite_version", &plugin.engine_version),
+                BackendKind::Tokenizer => i.text(c"tokenizers_version", &plugin.engine_version),
             }
         }
 

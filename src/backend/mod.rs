@@ -43,14 +43,17 @@ pub enum BackendKind {
     Tflite = 1,
     Torch = 2,
     Onnx = 3,
+    /// Not RedisAI's: a Hugging Face tokenizer (the code RedisAI never used).
+    Tokenizer = 4,
 }
 
 impl BackendKind {
-    pub const ALL: [BackendKind; 4] = [
+    pub const ALL: [BackendKind; 5] = [
         BackendKind::Tf,
         BackendKind::Tflite,
         BackendKind::Torch,
         BackendKind::Onnx,
+        BackendKind::Tokenizer,
     ];
 
     pub fn parse(name: &[u8]) -> Option<BackendKind> {
@@ -65,6 +68,7 @@ impl BackendKind {
             BackendKind::Tflite => "TFLITE",
             BackendKind::Torch => "TORCH",
             BackendKind::Onnx => "ONNX",
+            BackendKind::Tokenizer => "TOKENIZER",
         }
     }
 
@@ -79,6 +83,7 @@ impl BackendKind {
             BackendKind::Tflite => "libredisai_tflite.so",
             BackendKind::Torch => "libredisai_torch.so",
             BackendKind::Onnx => "libredisai_onnx.so",
+            BackendKind::Tokenizer => "libredisai_tokenizer.so",
         }
     }
 }
@@ -102,9 +107,9 @@ unsafe impl Send for Plugin {}
 // be called from any thread at once (the ABI's threading contract).
 unsafe impl Sync for Plugin {}
 
-static PLUGINS: Mutex<[Option<Arc<Plugin>>; 4]> = Mutex::new([None, None, None, None]);
+static PLUGINS: Mutex<[Option<Arc<Plugin>>; 5]> = Mutex::new([None, None, None, None, None]);
 
-fn registry() -> std::sync::MutexGuard<'static, [Option<Arc<Plugin>>; 4]> {
+fn registry() -> std::sync::MutexGuard<'static, [Option<Arc<Plugin>>; 5]> {
     PLUGINS.lock().unwrap_or_else(|p| p.into_inner())
 }
 

@@ -80,7 +80,7 @@ pub fn execute(ctx: &Ctx, plan: Plan<Model>) -> AiResult<()> {
         .flatten()
         .filter_map(|op| match &op.target {
             Target::Model(m) => Some(Busy::new(&m.pace)),
-            Target::Script(_) => None,
+            Target::Script(_) | Target::Builtin(_) => None,
         })
         .collect();
     let client = PlanClient::block(ctx, plan.outline, busy);
@@ -134,5 +134,14 @@ impl Keyspace<Model> for CommandKeys<'_, '_> {
         self.ctx
             .open_key(self.args.raw(word), false)
             .check_type::<Tensor>()
+    }
+
+    fn writable_hash(&mut self, word: usize) -> AiResult<()> {
+        let key = self.ctx.open_key(self.args.raw(word), false);
+        if key.is_empty() || key.is_hash() {
+            Ok(())
+        } else {
+            Err(AiError::WrongType)
+        }
     }
 }

@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use super::tensor::tensor_reply;
 use crate::dag::run::{Client, Finished, OpResult};
-use crate::dag::{OpKind, Outline, Slot, Style};
+use crate::dag::{text, HashWrite, OpKind, Outline, SearchCall, Slot, Style};
 use crate::error::AiError;
 use crate::exec::Busy;
-use crate::redis::{Blocked, Ctx, OwnedString, Reply, R};
+use crate::redis::{call, log, Blocked, Ctx, Level, OwnedString, Reply, R};
 use crate::tensor::Tensor;
 
 /// What the reply callback receives.
@@ -94,11 +94,24 @@ pub fn reply_plan(ctx: &Ctx, outline: &Outline, finished: Finished) {
     // The keys were checked when the DAG was parsed, but a client may have written
     // something else there meanwhile: checked again before the reply is committed to.
     if complete {
-        if let Err(e) = check_persist(ctx, &outline.persist, &finished.slots) {
+        let checked = check_persist(ctx, &outline.persist, &finished.slots)
+            .and_then(|()| check_hashes(ctx, &outline.hashes, &finished.slots));
+        if let Err(e) = checked {
             ctx.reply_error(&e.to_string());
             return;
         }
     }
+    // Searched before the DAG's own writes: a lookup-then-store DAG (a semantic cache) does
+    // not find the document it is about to store.
+    let mut searches: Vec<Option<R>> = if complete {
+        outline
+            .searches
+            .iter()
+            .map(|s| Some(run_search(ctx, s, &finished.slots)))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let mut broken = false;
     let entries = outline.ops.iter().enumerate().map(|(i, op)| {
         let result = finished.results.get(i).unwrap_or(&OpResult::NotRun);
@@ -119,12 +132,117 @@ pub fn reply_plan(ctx: &Ctx, outline: &Outline, finished: Finished) {
                 Some(Some(t)) if !broken => tensor_reply(t, *format),
                 _ => R::Simple("NA"),
             },
+            OpKind::Hset if complete => R::Simple("OK"),
+            OpKind::Hset => R::Simple("NA"),
+            OpKind::Search { index } => searches
+                .get_mut(*index)
+                .and_then(Option::take)
+                .unwrap_or(R::Simple("NA")),
         }
     });
     ctx.reply(&R::Arr(entries.collect()));
     if complete {
         // Checked above; nothing can have changed on the main thread since.
         let _ = persist(ctx, &outline.persist, &finished.slots);
+        write_hashes(ctx, &outline.hashes, &finished.slots);
+    }
+}
+
+/// Runs one AI.FTSEARCH as an FT.SEARCH called as the DAG's client (`C`: its ACL
+/// permissions hold), its vector parameter bound to the tensor's bytes.
+fn run_search(ctx: &Ctx, s: &SearchCall, slots: &[Option<Arc<Tensor>>]) -> R<'static> {
+    let Some(Some(t)) = slots.get(s.slot) else {
+        return R::Error("ERR AI.FTSEARCH: its vector was not produced".into());
+    };
+    let argv = text::vector_bytes(t)
+        .and_then(|v| text::search_argv(&s.index, &s.query, &s.rest, &s.param, v));
+    let argv = match argv {
+        Ok(a) => a,
+        Err(e) => return R::Error(e.to_string().into()),
+    };
+    let words: Vec<OwnedString> = argv.iter().map(|w| OwnedString::new(w)).collect();
+    let mut argv: Vec<_> = words.iter().map(OwnedString::as_ptr).collect();
+    // SAFETY: the reply callback runs on the main thread with the server lock.
+    match unsafe { call(ctx.raw_ctx(), c"FT.SEARCH", c"Cv", &mut argv) } {
+        Some(Ok(reply)) => call_reply(reply),
+        Some(Err(e)) => R::Error(e.into()),
+        // RedisModule_Call says why through errno.
+        None if std::io::Error::last_os_error().raw_os_error() == Some(libc::EACCES) => R::Error(
+            "NOPERM this user has no permissions to run the 'ft.search' command (AI.FTSEARCH)"
+                .into(),
+        ),
+        None => R::Error("ERR AI.FTSEARCH: the server refused to run FT.SEARCH".into()),
+    }
+}
+
+/// A called command's reply as part of this one's.
+fn call_reply(r: redisai_backend_api::Reply) -> R<'static> {
+    use redisai_backend_api::Reply as C;
+    match r {
+        C::Nil => R::Bulk(Vec::new().into()),
+        C::Int(i) => R::Int(i),
+        C::Double(d) => R::Double(d),
+        C::Str(b) => R::Bulk(b.into()),
+        C::Error(e) => R::Error(String::from_utf8_lossy(&e).into_owned().into()),
+        C::Array(items) => R::Arr(items.into_iter().map(call_reply).collect()),
+    }
+}
+
+/// Every AI.HSET of a finished DAG can be written: its vector exists and has one row of a
+/// float type, its key is empty or a hash.
+fn check_hashes(
+    ctx: &Ctx,
+    hashes: &[HashWrite],
+    slots: &[Option<Arc<Tensor>>],
+) -> Result<(), AiError> {
+    for h in hashes {
+        let Some(Some(t)) = slots.get(h.slot) else {
+            return Err(AiError::DagOp(
+                "ERR AI.HSET: its vector was not produced".into(),
+            ));
+        };
+        text::vector_bytes(t)?;
+        let name = OwnedString::new(&h.key);
+        let key = ctx.open_key(name.as_ptr(), false);
+        if !key.is_empty() && !key.is_hash() {
+            return Err(AiError::WrongType);
+        }
+    }
+    Ok(())
+}
+
+/// Writes each AI.HSET (checked by [`check_hashes`]) as an HSET called with replication
+/// (`!`): replicas and the AOF get the HSET itself, and its keyspace event has the FT
+/// indexes take the document in before the client hears back.
+fn write_hashes(ctx: &Ctx, hashes: &[HashWrite], slots: &[Option<Arc<Tensor>>]) {
+    for h in hashes {
+        let Some(Some(t)) = slots.get(h.slot) else {
+            continue;
+        };
+        let Ok(vector) = text::vector_bytes(t) else {
+            continue;
+        };
+        let mut words = vec![
+            OwnedString::new(&h.key),
+            OwnedString::new(&h.field),
+            OwnedString::new(vector),
+        ];
+        for (name, value) in &h.fields {
+            words.push(OwnedString::new(name));
+            words.push(OwnedString::new(value));
+        }
+        let mut argv: Vec<_> = words.iter().map(OwnedString::as_ptr).collect();
+        // SAFETY: the reply callback runs on the main thread with the server lock.
+        let r = unsafe { call(ctx.raw_ctx(), c"HSET", c"!v", &mut argv) };
+        if !matches!(r, Some(Ok(_))) {
+            log(
+                Level::Warning,
+                &format!(
+                    "AI.HSET of {} failed after its checks: {r:?}",
+                    String::from_utf8_lossy(&h.key)
+                ),
+            );
+        }
     }
 }
 

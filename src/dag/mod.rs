@@ -16,6 +16,7 @@
 pub mod run;
 #[cfg(test)]
 mod tests;
+pub mod text;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -51,6 +52,10 @@ pub trait Keyspace<M> {
     fn script_env(&mut self, keys: Vec<Vec<u8>>) -> Arc<dyn ScriptServices + Send + Sync>;
     /// A key PERSIST will write: WRONGTYPE unless it is empty or holds a tensor.
     fn writable(&mut self, word: usize) -> AiResult<()>;
+    /// A key AI.HSET will write: WRONGTYPE unless it is empty or holds a hash.
+    fn writable_hash(&mut self, _word: usize) -> AiResult<()> {
+        Ok(())
+    }
 }
 
 /// Which command is being parsed.
@@ -91,6 +96,8 @@ pub enum Style {
 pub enum Target<M> {
     Model(Arc<M>),
     Script(Arc<ScriptCall>),
+    /// An op of the module's own (AI.POOL).
+    Builtin(Arc<text::Builtin>),
 }
 
 impl<M> Clone for Target<M> {
@@ -98,6 +105,7 @@ impl<M> Clone for Target<M> {
         match self {
             Target::Model(m) => Target::Model(m.clone()),
             Target::Script(s) => Target::Script(s.clone()),
+            Target::Builtin(b) => Target::Builtin(b.clone()),
         }
     }
 }
@@ -118,6 +126,30 @@ pub enum OpKind {
     Get { slot: Slot, format: GetFormat },
     /// A model op: `OK`, its error, or `NA` if it never ran.
     Run,
+    /// AI.HSET: `OK` when the whole DAG succeeded (the hash is written then), else `NA`.
+    Hset,
+    /// AI.FTSEARCH number `index` of `Outline::searches`: FT.SEARCH's reply, or `NA`.
+    Search { index: usize },
+}
+
+/// An FT.SEARCH that AI.FTSEARCH runs when every op succeeded, `param` bound to a vector.
+#[derive(Debug, Clone)]
+pub struct SearchCall {
+    pub index: Vec<u8>,
+    pub query: Vec<u8>,
+    pub rest: Vec<Vec<u8>>,
+    pub param: Vec<u8>,
+    pub slot: Slot,
+}
+
+/// A hash AI.HSET writes when every op succeeded.
+#[derive(Debug, Clone)]
+pub struct HashWrite {
+    pub key: Vec<u8>,
+    pub field: Vec<u8>,
+    pub slot: Slot,
+    /// The other fields, as given.
+    pub fields: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 /// What the reply needs: the op kinds, and the keys to write when every op succeeded.
@@ -127,6 +159,10 @@ pub struct Outline {
     pub ops: Vec<OpKind>,
     /// `(key, slot)`: PERSIST keys, or a run command's output keys.
     pub persist: Vec<(Vec<u8>, Slot)>,
+    /// AI.HSET ops, in order.
+    pub hashes: Vec<HashWrite>,
+    /// AI.FTSEARCH ops, in order.
+    pub searches: Vec<SearchCall>,
 }
 
 /// What runs: the slots (filled for LOADed and AI.TENSORSET tensors) and the model ops.
@@ -174,6 +210,8 @@ impl<M> Plan<M> {
                 style: Style::Single,
                 ops: vec![OpKind::Run],
                 persist: outputs.into_iter().zip(n_in..).collect(),
+                hashes: Vec::new(),
+                searches: Vec::new(),
             },
         }
     }
@@ -192,16 +230,22 @@ pub enum OpName {
     ScriptExecute,
     ModelRun,
     ScriptRun,
+    Pool,
+    Hset,
+    FtSearch,
 }
 
 impl OpName {
-    const ALL: [OpName; 6] = [
+    const ALL: [OpName; 9] = [
         OpName::TensorGet,
         OpName::TensorSet,
         OpName::ModelExecute,
         OpName::ScriptExecute,
         OpName::ModelRun,
         OpName::ScriptRun,
+        OpName::Pool,
+        OpName::Hset,
+        OpName::FtSearch,
     ];
 
     /// The op a word names, in any case.
@@ -218,12 +262,18 @@ impl OpName {
             OpName::ScriptExecute => "AI.SCRIPTEXECUTE",
             OpName::ModelRun => "AI.MODELRUN",
             OpName::ScriptRun => "AI.SCRIPTRUN",
+            OpName::Pool => "AI.POOL",
+            OpName::Hset => "AI.HSET",
+            OpName::FtSearch => "AI.FTSEARCH",
         }
     }
 
     /// Runs a stored model or script, named by the key after the op's name.
     pub fn runs_stored(self) -> bool {
-        !matches!(self, OpName::TensorGet | OpName::TensorSet)
+        !matches!(
+            self,
+            OpName::TensorGet | OpName::TensorSet | OpName::Pool | OpName::Hset | OpName::FtSearch
+        )
     }
 
     /// Allowed only in the deprecated AI.DAGRUN.
@@ -254,6 +304,19 @@ enum Parsed<M> {
         target: Target<M>,
         inputs: Vec<usize>,
         outputs: Vec<usize>,
+    },
+    Hset {
+        key: usize,
+        field: usize,
+        tensor: usize,
+        fields: Vec<(usize, usize)>,
+    },
+    Search {
+        index: usize,
+        query: usize,
+        param: usize,
+        tensor: usize,
+        rest: std::ops::Range<usize>,
     },
 }
 
@@ -348,6 +411,9 @@ where
 
     let mut ops = Vec::with_capacity(parsed.len());
     let mut runs = Vec::with_capacity(parsed.len());
+    let mut hashes = Vec::new();
+    let mut hash_keys = Vec::new();
+    let mut searches = Vec::new();
     let mut producer: Vec<Option<usize>> = vec![None; slots.len()];
     for (index, op) in parsed.into_iter().enumerate() {
         match op {
@@ -363,6 +429,50 @@ where
                     .get(words.word(name))
                     .ok_or(AiError::DagInputMissing)?;
                 ops.push(OpKind::Get { slot, format });
+                runs.push(None);
+            }
+            Parsed::Hset {
+                key,
+                field,
+                tensor,
+                fields,
+            } => {
+                let slot = *names
+                    .get(words.word(tensor))
+                    .ok_or(AiError::DagInputMissing)?;
+                hashes.push(HashWrite {
+                    key: words.word(key).to_vec(),
+                    field: words.word(field).to_vec(),
+                    slot,
+                    fields: fields
+                        .iter()
+                        .map(|&(n, v)| (words.word(n).to_vec(), words.word(v).to_vec()))
+                        .collect(),
+                });
+                hash_keys.push(key);
+                ops.push(OpKind::Hset);
+                runs.push(None);
+            }
+            Parsed::Search {
+                index,
+                query,
+                param,
+                tensor,
+                rest,
+            } => {
+                let slot = *names
+                    .get(words.word(tensor))
+                    .ok_or(AiError::DagInputMissing)?;
+                searches.push(SearchCall {
+                    index: words.word(index).to_vec(),
+                    query: words.word(query).to_vec(),
+                    rest: rest.map(|i| words.word(i).to_vec()).collect(),
+                    param: words.word(param).to_vec(),
+                    slot,
+                });
+                ops.push(OpKind::Search {
+                    index: searches.len() - 1,
+                });
                 runs.push(None);
             }
             Parsed::Run {
@@ -406,6 +516,9 @@ where
     for (_, _, word) in &persist {
         keyspace.writable(*word)?;
     }
+    for word in hash_keys {
+        keyspace.writable_hash(word)?;
+    }
     Ok(Plan {
         graph: Graph {
             slots,
@@ -420,6 +533,8 @@ where
                 .into_iter()
                 .map(|(name, slot, _)| (name, slot))
                 .collect(),
+            hashes,
+            searches,
         },
     })
 }
@@ -546,6 +661,47 @@ where
                 tensor,
             });
         }
+        OpName::Pool | OpName::Hset | OpName::FtSearch if flavor.deprecated() => {
+            return Err(AiError::DagNewOpInDagrun(name.name()));
+        }
+        OpName::Pool => {
+            let threads = crate::config::THREADS_PER_QUEUE.get().max(1) as usize;
+            let args = text::parse_pool(&op, threads)?;
+            let at = |i: usize| start + i;
+            return Ok(Parsed::Run {
+                target: Target::Builtin(Arc::new(args.builtin)),
+                inputs: args.inputs.into_iter().map(at).collect(),
+                outputs: args.outputs.into_iter().map(at).collect(),
+            });
+        }
+        OpName::FtSearch => {
+            let a = text::parse_ftsearch(&op)?;
+            return Ok(Parsed::Search {
+                index: start + a.index,
+                query: start + a.query,
+                param: start + a.param,
+                tensor: start + a.tensor,
+                rest: start + a.rest.start..start + a.rest.end,
+            });
+        }
+        OpName::Hset => {
+            if flavor.read_only() {
+                return Err(AiError::DagOp(
+                    "ERR AI.HSET cannot be specified in a read-only DAG".into(),
+                ));
+            }
+            let a = text::parse_hset(&op)?;
+            return Ok(Parsed::Hset {
+                key: start + a.key,
+                field: start + a.field,
+                tensor: start + a.tensor,
+                fields: a
+                    .fields
+                    .into_iter()
+                    .map(|(n, v)| (start + n, start + v))
+                    .collect(),
+            });
+        }
         _ => {}
     }
     if !name.deprecated() && flavor.deprecated() {
@@ -627,8 +783,14 @@ pub fn key_positions<'a, W: Words<'a> + ?Sized>(words: &W) -> Vec<(usize, bool)>
         if w == b"|>" {
             in_ops = true;
             let op = pos + 1;
-            if op + 1 < n && OpName::parse(words.word(op)).is_some_and(OpName::runs_stored) {
+            let name = (op + 1 < n)
+                .then(|| OpName::parse(words.word(op)))
+                .flatten();
+            if name.is_some_and(OpName::runs_stored) {
                 keys.push((op + 1, false));
+            }
+            if name == Some(OpName::Hset) {
+                keys.push((op + 1, true));
             }
             pos += 1;
             continue;

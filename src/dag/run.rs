@@ -93,6 +93,7 @@ fn runner(target: &Target<Model>) -> (Arc<dyn Runner>, Arc<Queue>) {
     match target {
         Target::Model(m) => (m.clone(), m.place.queue.clone()),
         Target::Script(call) => (call.clone(), call.script.place.queue.clone()),
+        Target::Builtin(op) => (op.clone(), op.queue.clone()),
     }
 }
 

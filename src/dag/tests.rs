@@ -68,6 +68,9 @@ impl Keyspace<Fake> for Keys<'_> {
             Ok(())
         }
     }
+    fn writable_hash(&mut self, word: usize) -> AiResult<()> {
+        self.writable(word)
+    }
 }
 
 fn plan(flavor: Flavor, line: &str) -> AiResult<Plan<Fake>> {
@@ -395,4 +398,73 @@ fn key_positions_cover_sections_and_run_ops() {
         .map(str::as_bytes)
         .collect();
     assert_eq!(key_positions(&words[..]), vec![(3, false)]);
+}
+
+#[test]
+fn text_ops_parse_into_a_builtin_run_and_a_hash_write() {
+    let p = plan(
+        E,
+        "AI.DAGEXECUTE ROUTING r |> AI.TENSORSET h FLOAT 1 1 1 |> AI.TENSORSET m INT64 1 1 \
+         |> AI.POOL mean normalize INPUTS 2 h m OUTPUTS 1 e \
+         |> AI.HSET doc VECTOR embedding e FIELDS 2 title hi",
+    )
+    .unwrap();
+    assert!(matches!(
+        &p.graph.runs[2],
+        Some(RunOp { target: Target::Builtin(b), inputs, outputs })
+            if b.op == text::BuiltinOp::MeanPool { normalize: true }
+                && inputs == &[0, 1] && outputs == &[2]
+    ));
+    assert_eq!(p.outline.ops[3], OpKind::Hset);
+    let h = &p.outline.hashes[0];
+    assert_eq!(
+        (&h.key[..], &h.field[..], h.slot),
+        (&b"doc"[..], &b"embedding"[..], 2)
+    );
+    assert_eq!(h.fields, vec![(b"title".to_vec(), b"hi".to_vec())]);
+}
+
+#[test]
+fn text_op_errors() {
+    let base = "AI.DAGEXECUTE ROUTING r |> AI.TENSORSET h FLOAT 1 1 1 |> AI.TENSORSET m INT64 1 1";
+    for (op, why) in [
+        ("AI.POOL MAX INPUTS 2 h m OUTPUTS 1 e", "must be MEAN"),
+        ("AI.POOL MEAN INPUTS 2 h m", "OUTPUTS 1"),
+        ("AI.POOL MEAN INPUTS 3 h m m OUTPUTS 1 e", "INPUTS 2"),
+        ("AI.POOL MEAN INPUTS 2 h x OUTPUTS 1 e", "cannot be found"),
+        ("AI.HSET doc embedding h", "VECTOR"),
+        ("AI.HSET doc VECTOR embedding h FIELDS 3 a b c", "even"),
+        (
+            "AI.HSET doc VECTOR embedding h FIELDS 4 a b",
+            "does not match",
+        ),
+        ("AI.HSET doc VECTOR embedding h title x", "expected"),
+        ("AI.HSET doc VECTOR embedding nope", "cannot be found"),
+        ("AI.HSET str VECTOR embedding h", "WRONGTYPE"),
+    ] {
+        let e = err(E, &format!("{base} |> {op}"));
+        assert!(e.contains(why), "{op}: {e}");
+    }
+    let ro = err(
+        Flavor::ExecuteRo,
+        &format!("{base} |> AI.HSET d VECTOR v h"),
+    );
+    assert!(ro.contains("read-only"), "{ro}");
+    let run = err(
+        Flavor::Run,
+        "AI.DAGRUN |> AI.POOL MEAN INPUTS 2 h m OUTPUTS 1 e",
+    );
+    assert!(run.contains("deprecated"), "{run}");
+}
+
+#[test]
+fn hset_keys_are_written_and_pool_has_none() {
+    let line = "AI.DAGEXECUTE ROUTING r |> AI.POOL MEAN INPUTS 2 h m OUTPUTS 1 e \
+                |> AI.HSET doc VECTOR v e";
+    let words: Vec<&[u8]> = line.split_whitespace().map(str::as_bytes).collect();
+    let keys: Vec<(&str, bool)> = key_positions(&words[..])
+        .into_iter()
+        .map(|(i, w)| (std::str::from_utf8(words[i]).unwrap(), w))
+        .collect();
+    assert_eq!(keys, [("r", false), ("doc", true)]);
 }

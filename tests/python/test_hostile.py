@@ -20,6 +20,7 @@ behaviour.
 """
 
 import itertools
+import json
 import os
 import random
 import re
@@ -935,6 +936,7 @@ KEYWORDS = [
     "INITIAL_CAP", "BLOCK_SIZE", "SEPARATOR", "SORTABLE", "NOINDEX", "AS", "WEIGHT", "STOPWORDS",
     "SKIPINITIALSCAN", "PARAMS", "LIMIT", "SORTBY", "ASC", "DESC", "RETURN", "NOCONTENT",
     "WITHSCORES", "DIALECT", "INKEYS", "FILTER", "DD", "KNN",
+    "AI.POOL", "AI.HSET", "AI.FTSEARCH", "MEAN", "NORMALIZE", "FIELDS", "TOKENIZER",
     # No MINBATCHSIZE: a model with MINBATCHSIZE and no MINBATCHTIMEOUT may legitimately keep
     # a run waiting forever (spec §5); the table covers its parsing.
 ]
@@ -978,6 +980,19 @@ def random_word(rng):
     n = rng.choice([0, 1, 3, 4, 7, 8, 9, 12, 15, 16, 17, 31, 33])
     return bytes(rng.getrandbits(8) for _ in range(n))
 
+
+# A WordPiece tokenizer.json of ten tokens (the TOKENIZER backend).
+TOKENIZER_JSON = json.dumps({
+    "version": "1.0", "truncation": None, "padding": None, "added_tokens": [],
+    "normalizer": {"type": "BertNormalizer", "clean_text": True, "handle_chinese_chars": True,
+                   "strip_accents": None, "lowercase": True},
+    "pre_tokenizer": {"type": "BertPreTokenizer"},
+    "post_processor": {"type": "BertProcessing", "sep": ["[SEP]", 3], "cls": ["[CLS]", 2]},
+    "decoder": None,
+    "model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##",
+              "max_input_chars_per_word": 100,
+              "vocab": {"[PAD]": 0, "[UNK]": 1, "[CLS]": 2, "[SEP]": 3, "hello": 4, "world": 5,
+                        ",": 6, ".": 7, "red": 8, "##is": 9}}}).encode()
 
 # Relative frequency of a template; the rest count 1. Model loads are the slowest commands
 # (ONNX Runtime parses the blob, ~1.5 ms even when it refuses it): fewer of them.
@@ -1037,6 +1052,18 @@ def templates(mlp):
         ["FT._LIST"],
         ["HSET", "doc:3", "title", "hi there", "tag", "a,b", "n", "3", "v", F2],
         ["HSET", "hd:2", "v", F2, "title", "x"],
+        # Text in, answers out (issue 19): a tokenizer, then DAGs that run it, pool, write an
+        # indexed hash and search with the pooled vector.
+        ["AI.MODELSTORE", "tk", "TOKENIZER", "CPU", "BLOB", TOKENIZER_JSON],
+        ["AI.DAGEXECUTE", "ROUTING", "tk", "|>", "AI.TENSORSET", "s", "STRING", "2", "VALUES",
+         "hello, world", "redis", "|>", "AI.MODELEXECUTE", "tk", "INPUTS", "1", "s", "OUTPUTS",
+         "3", "a", "b", "c", "|>", "AI.TENSORGET", "a", "VALUES"],
+        ["AI.DAGEXECUTE", "ROUTING", "doc:3", "|>", "AI.TENSORSET", "h", "FLOAT", "1", "2", "2",
+         "VALUES", "1", "2", "3", "4", "|>", "AI.TENSORSET", "k", "INT64", "1", "2", "VALUES", "1",
+         "0", "|>", "AI.POOL", "MEAN", "NORMALIZE", "INPUTS", "2", "h", "k", "OUTPUTS", "1", "e",
+         "|>", "AI.HSET", "doc:3", "VECTOR", "v", "e", "FIELDS", "2", "tag", "a",
+         "|>", "AI.FTSEARCH", "idx", "*=>[KNN 3 @v $vec AS d]", "VECTOR", "vec", "e", "SORTBY", "d",
+         "DIALECT", "2"],
     ]
 
 
@@ -1113,6 +1140,7 @@ def test_random_commands(env, capsys):
         ["AI.MODELSTORE", "w", "TORCH", "CPU", "BLOB", b"x"],
         ["AI.MODELSTORE", "w", "TF", "CPU", "INPUTS", "1", "a", "OUTPUTS", "1", "b", "BLOB", b"x"],
         ["AI.MODELSTORE", "w", "TFLITE", "CPU", "BLOB", b"x"],
+        ["AI.MODELSTORE", "w", "TOKENIZER", "CPU", "BLOB", b"x"],
         ["FT.SEARCH", "idx", "*=>[KNN 3 @v $vec]", "PARAMS", "2", "vec", F2],
     ]:
         try:
