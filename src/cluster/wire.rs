@@ -472,7 +472,10 @@ mod tests {
                             key: b"doc:1".to_vec(),
                             score: 0.25,
                             order: SortValue::Num(-1.5),
-                            fields: vec![(b"f".to_vec(), Some(vec![0, 255])), (b"n".to_vec(), None)],
+                            fields: vec![
+                                (b"f".to_vec(), Some(vec![0, 255])),
+                                (b"n".to_vec(), None),
+                            ],
                         },
                         WireHit {
                             key: Vec::new(),

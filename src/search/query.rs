@@ -60,13 +60,6 @@ use super::schema::{Field, FieldKind, FieldValue};
 /// evaluation and drop all recurse once per level, and no query may exhaust the stack.
 const MAX_DEPTH: usize = 128;
 
-/// RediSearch's default English stopword list.
-const STOPWORDS: [&str; 33] = [
-    "a", "is", "the", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into",
-    "it", "no", "not", "of", "on", "or", "such", "that", "their", "then", "there", "these", "they",
-    "this", "to", "was", "will", "with",
-];
-
 /// Characters that end a token in TEXT fields: RediSearch's default separator set as its
 /// `toksep.h` has it, which adds `/`, `|`, `?` and the backtick to the documented list.
 /// Whitespace separates too.
@@ -307,9 +300,7 @@ impl Expr {
     }
 }
 
-pub fn is_stopword(term: &str) -> bool {
-    STOPWORDS.contains(&term)
-}
+pub use super::schema::is_stopword;
 
 /// RediSearch's default tokenization of TEXT values, applied to documents and query terms
 /// alike: split on whitespace and on RediSearch's separators (every ASCII punctuation

@@ -119,9 +119,21 @@ impl IndexDef {
     pub fn is_stopword(&self, term: &str) -> bool {
         match &self.stopwords {
             Some(list) => list.iter().any(|w| w == term),
-            None => super::query::is_stopword(term),
+            None => is_stopword(term),
         }
     }
+}
+
+/// RediSearch's default English stopword list.
+const STOPWORDS: [&str; 33] = [
+    "a", "is", "the", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into",
+    "it", "no", "not", "of", "on", "or", "such", "that", "their", "then", "there", "these", "they",
+    "this", "to", "was", "will", "with",
+];
+
+/// Whether `term` is on RediSearch's default stopword list.
+pub fn is_stopword(term: &str) -> bool {
+    STOPWORDS.contains(&term)
 }
 
 fn upper(w: &[u8]) -> Vec<u8> {
