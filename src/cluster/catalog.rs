@@ -105,6 +105,15 @@ fn rank(c: &Catalog) -> Rank {
 /// Called by the FT.* commands that change definitions, after they succeeded: sends the
 /// change to the other nodes when a client made it here.
 pub fn after_local_ddl(ctx: &Ctx, args: &Args) {
+    broadcast(
+        ctx,
+        (0..args.len()).map(|i| args.bytes(i).to_vec()).collect(),
+    );
+}
+
+/// Sends a definition change made here by a client (not one applied for another node, nor one
+/// a replica received) to the other masters, as the next generation.
+fn broadcast(ctx: &Ctx, words: Vec<Vec<u8>>) {
     if !enabled(ctx) || APPLYING.load(Ordering::Relaxed) || !is_master(ctx) {
         return;
     }
@@ -117,7 +126,6 @@ pub fn after_local_ddl(ctx: &Ctx, args: &Args) {
         s.generation += 1;
         s.generation
     };
-    let words = (0..args.len()).map(|i| args.bytes(i).to_vec()).collect();
     send(ctx, None, &Message::Ddl { generation, words });
 }
 
@@ -125,21 +133,9 @@ pub fn after_local_ddl(ctx: &Ctx, args: &Args) {
 /// the FT.CREATE words it now persists (they recreate the index and rescan their own
 /// documents; the change is idempotent like any other).
 pub fn after_local_redefine(ctx: &Ctx, name: &str, args: &[Vec<u8>]) {
-    if !enabled(ctx) || APPLYING.load(Ordering::Relaxed) || !is_master(ctx) {
-        return;
-    }
-    let replicated = ctx.flags() & redis_module::raw::REDISMODULE_CTX_FLAGS_REPLICATED != 0;
-    if replicated {
-        return;
-    }
-    let generation = {
-        let mut s = state();
-        s.generation += 1;
-        s.generation
-    };
     let mut words = vec![b"FT.CREATE".to_vec(), name.as_bytes().to_vec()];
     words.extend(args.iter().cloned());
-    send(ctx, None, &Message::Ddl { generation, words });
+    broadcast(ctx, words);
 }
 
 /// Runs one FT.* command on this node as if a client sent it; its error, if any.

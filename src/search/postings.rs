@@ -241,47 +241,22 @@ impl EvalCtx<'_> {
 
 impl Postings {
     pub fn new(def: &IndexDef) -> Postings {
-        let mut next = 0u8;
-        let text = def
-            .fields
-            .iter()
-            .map(|f| match f.kind {
-                FieldKind::Text { weight, nostem } if next < 64 => {
-                    next += 1;
-                    Some(TextField {
-                        bit: next - 1,
-                        weight,
-                        nostem,
-                    })
-                }
-                _ => None,
-            })
-            .collect();
-        Postings {
-            text,
+        let mut p = Postings {
+            text: Vec::new(),
             terms: BTreeMap::new(),
-            tags: def
-                .fields
-                .iter()
-                .map(|f| matches!(f.kind, FieldKind::Tag { .. }).then(BTreeMap::new))
-                .collect(),
-            sorted: def
-                .fields
-                .iter()
-                .map(|f| matches!(f.kind, FieldKind::Numeric | FieldKind::Geo).then(BTreeSet::new))
-                .collect(),
-            present: vec![RoaringBitmap::new(); def.fields.len()],
-            geo_fields: def
-                .fields
-                .iter()
-                .map(|f| matches!(f.kind, FieldKind::Geo))
-                .collect(),
+            tags: Vec::new(),
+            sorted: Vec::new(),
+            present: Vec::new(),
+            geo_fields: Vec::new(),
             live: RoaringBitmap::new(),
             total_len: 0,
-        }
+        };
+        p.add_fields(def);
+        p
     }
 
-    /// Makes room for the fields FT.ALTER appended to `def` (they hold no values yet).
+    /// Makes room for `def`'s fields beyond those it has (all of them when new; those FT.ALTER
+    /// appended, which hold no values yet).
     pub fn add_fields(&mut self, def: &IndexDef) {
         let mut next = self.text.iter().flatten().count() as u8;
         for f in def.fields.iter().skip(self.text.len()) {
