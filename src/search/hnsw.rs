@@ -695,6 +695,24 @@ impl VectorIndex for HnswIndex {
         Some(self.dist(&self.prepared(q), node))
     }
 
+    fn nearest_of(
+        &self,
+        q: &[f32],
+        ids: &mut dyn Iterator<Item = u32>,
+        k: usize,
+    ) -> Vec<(f32, u32)> {
+        // The query is prepared once, not per candidate (that allocation was most of a
+        // narrow filtered KNN's time).
+        let q = self.prepared(q);
+        let mut top = super::vector::TopK::new(k);
+        for id in ids {
+            if let Some(&node) = self.node_of.get(&id) {
+                top.push(self.dist(&q, node), id);
+            }
+        }
+        top.into_sorted()
+    }
+
     fn memory(&self) -> usize {
         let scratch: usize = self
             .pool

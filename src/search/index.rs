@@ -629,13 +629,7 @@ impl IndexData {
                 let found = match &strategy {
                     Strategy::Index => index.knn(&knn.vector, knn.k, ef, None),
                     Strategy::ExactScan(_) => {
-                        let mut top = super::vector::TopK::new(knn.k);
-                        for id in candidates.iter() {
-                            if let Some(d) = index.distance_to(&knn.vector, id) {
-                                top.push(d, id);
-                            }
-                        }
-                        top.into_sorted()
+                        index.nearest_of(&knn.vector, &mut candidates.iter(), knn.k)
                     }
                     Strategy::FilteredIndex(_) => {
                         let f = |id: u32| candidates.contains(id);

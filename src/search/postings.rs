@@ -97,24 +97,27 @@ impl Term {
 
     /// The documents with this term in a field of `mask`.
     fn matching(&self, mask: u64, out: &mut RoaringBitmap) {
-        if mask == u64::MAX {
-            if out.is_empty() {
-                // Sorted ids: the bitmap builds in one pass.
-                if let Ok(b) = RoaringBitmap::from_sorted_iter(self.ids.iter().copied()) {
-                    *out = b;
-                    return;
-                }
-            }
-            out.extend(self.ids.iter().copied());
+        // Sorted ids: a bitmap builds in one pass, then joins `out` container by container
+        // (inserting id by id into a non-empty bitmap cost a fifth of a text query).
+        let ids: Box<dyn Iterator<Item = u32>> = if mask == u64::MAX {
+            Box::new(self.ids.iter().copied())
+        } else {
+            Box::new(
+                self.ids
+                    .iter()
+                    .zip(&self.masks)
+                    .filter(move |(_, m)| *m & mask != 0)
+                    .map(|(id, _)| *id),
+            )
+        };
+        let Ok(b) = RoaringBitmap::from_sorted_iter(ids) else {
             return;
+        };
+        if out.is_empty() {
+            *out = b;
+        } else {
+            *out |= b;
         }
-        out.extend(
-            self.ids
-                .iter()
-                .zip(&self.masks)
-                .filter(|(_, m)| *m & mask != 0)
-                .map(|(id, _)| *id),
-        );
     }
 
     fn bytes(&self) -> usize {

@@ -8,9 +8,10 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use super::error::SearchError;
-use super::postings::{stem, Postings, STEM_PREFIX};
+use super::postings::{stem, Postings, Term, STEM_PREFIX};
 use super::query::{Expr, TextPattern};
 use super::schema::FieldValue;
 
@@ -62,23 +63,23 @@ impl Scorer {
     }
 }
 
+/// A text pattern's dictionary terms, with their postings.
+type Resolved<'a> = Rc<[(&'a str, &'a Term)]>;
+
 /// A document's part in a query's result, shaped as RediSearch's result tree.
-enum Node {
+enum Node<'a> {
     /// A text term (with the positions it occurs at) or a tag value (without).
     Term {
-        name: Option<String>,
+        name: Option<&'a str>,
         freq: u32,
         df: usize,
     },
     Agg {
         union: bool,
-        children: Vec<Node>,
+        children: Vec<Node<'a>>,
     },
     /// A filter's match (numeric, geo, `*`, a negation): no term, no positions.
-    Virtual {
-        freq: u32,
-        wildcard: bool,
-    },
+    Virtual { freq: u32, wildcard: bool },
 }
 
 /// One document as the scorer sees it.
@@ -96,6 +97,8 @@ pub struct ScoreCtx<'a> {
     /// Whether a non-text leaf matches the document (numeric, geo, missing, vector range).
     pub leaf: &'a dyn Fn(&Expr, &DocView) -> bool,
     stems: RefCell<HashMap<String, Option<String>>>,
+    /// [`terms`](Self::terms)' answers, by pattern (its address in the query) and VERBATIM.
+    resolved: RefCell<HashMap<(usize, bool), Resolved<'a>>>,
 }
 
 impl<'a> ScoreCtx<'a> {
@@ -111,6 +114,7 @@ impl<'a> ScoreCtx<'a> {
             verbatim,
             leaf,
             stems: RefCell::new(HashMap::new()),
+            resolved: RefCell::new(HashMap::new()),
         }
     }
 
@@ -314,12 +318,13 @@ impl<'a> ScoreCtx<'a> {
             verbatim: true,
             leaf: self.leaf,
             stems: RefCell::new(HashMap::new()),
+            resolved: RefCell::new(HashMap::new()),
         };
         plain.node(inner, doc).is_none()
     }
 
     /// The document's result tree for `expr`, `None` when it does not match.
-    fn node(&self, expr: &Expr, doc: &DocView) -> Option<Node> {
+    fn node(&self, expr: &Expr, doc: &DocView) -> Option<Node<'a>> {
         match expr {
             Expr::All => Some(Node::Virtual {
                 freq: 1,
@@ -336,7 +341,8 @@ impl<'a> ScoreCtx<'a> {
                 })
             }
             Expr::Or(parts) => {
-                let children: Vec<Node> = parts.iter().filter_map(|p| self.node(p, doc)).collect();
+                let children: Vec<Node<'a>> =
+                    parts.iter().filter_map(|p| self.node(p, doc)).collect();
                 (!children.is_empty()).then_some(Node::Agg {
                     union: true,
                     children,
@@ -350,7 +356,7 @@ impl<'a> ScoreCtx<'a> {
                 let Some(FieldValue::Tag(tags)) = doc.values.get(*field) else {
                     return None;
                 };
-                let children: Vec<Node> = tags
+                let children: Vec<Node<'a>> = tags
                     .iter()
                     .filter(|t| patterns.iter().any(|p| p.matches(t)))
                     .map(|t| Node::Term {
@@ -384,19 +390,18 @@ impl<'a> ScoreCtx<'a> {
         field: Option<usize>,
         pattern: &TextPattern,
         doc: &DocView,
-    ) -> Option<Node> {
+    ) -> Option<Node<'a>> {
         let mask = self.postings.field_mask(field);
-        let hit = |name: &str| -> Option<Node> {
-            let term = self.postings.term(name)?;
+        let hit = |&(name, term): &(&'a str, &'a Term)| -> Option<Node<'a>> {
             let (freq, m) = term.get(doc.id)?;
-            (m & mask != 0).then(|| Node::Term {
-                name: Some(name.to_string()),
+            (m & mask != 0).then_some(Node::Term {
+                name: Some(name),
                 freq,
                 df: term.docs(),
             })
         };
         match pattern {
-            TextPattern::Phrase(words) => {
+            TextPattern::Phrase(_) => {
                 if !(self.leaf)(
                     &Expr::Text {
                         field,
@@ -406,17 +411,17 @@ impl<'a> ScoreCtx<'a> {
                 ) {
                     return None;
                 }
-                let children: Option<Vec<Node>> = words.iter().map(|w| hit(w)).collect();
+                let terms = self.terms(pattern, true);
+                let children: Option<Vec<Node<'a>>> = terms.iter().map(hit).collect();
                 Some(Node::Agg {
                     union: false,
                     children: children?,
                 })
             }
             TextPattern::Term(_) => {
-                let names = self.postings.pattern_terms(pattern, self.verbatim);
-                let existing = names.len();
-                let children: Vec<Node> = names.into_iter().filter_map(hit).collect();
-                match (existing, children.len()) {
+                let terms = self.terms(pattern, self.verbatim);
+                let children: Vec<Node<'a>> = terms.iter().filter_map(hit).collect();
+                match (terms.len(), children.len()) {
                     (_, 0) => None,
                     // One term in the dictionary: RediSearch reads it without a union.
                     (1, _) => children.into_iter().next(),
@@ -429,11 +434,7 @@ impl<'a> ScoreCtx<'a> {
             // Prefix, suffix, infix and fuzzy expansions: RediSearch's union stops at the
             // first matching term (in dictionary order) for each document.
             _ => {
-                let first = self
-                    .postings
-                    .pattern_terms(pattern, true)
-                    .into_iter()
-                    .find_map(hit)?;
+                let first = self.terms(pattern, true).iter().find_map(hit)?;
                 Some(Node::Agg {
                     union: true,
                     children: vec![first],
@@ -441,9 +442,26 @@ impl<'a> ScoreCtx<'a> {
             }
         }
     }
+
+    /// The dictionary terms `pattern` stands for, looked up once per search (every matching
+    /// document asks again).
+    fn terms(&self, pattern: &TextPattern, verbatim: bool) -> Resolved<'a> {
+        let key = (pattern as *const TextPattern as usize, verbatim);
+        if let Some(found) = self.resolved.borrow().get(&key) {
+            return found.clone();
+        }
+        let postings: &'a Postings = self.postings;
+        let found: Resolved<'a> = postings
+            .pattern_terms(pattern, verbatim)
+            .into_iter()
+            .filter_map(|name| Some((name, postings.term(name)?)))
+            .collect();
+        self.resolved.borrow_mut().insert(key, found.clone());
+        found
+    }
 }
 
-fn has_offsets(node: &Node) -> bool {
+fn has_offsets(node: &Node<'_>) -> bool {
     match node {
         Node::Term { name, .. } => name.is_some(),
         Node::Agg { children, .. } => children.iter().any(has_offsets),
@@ -451,7 +469,7 @@ fn has_offsets(node: &Node) -> bool {
     }
 }
 
-fn dismax(node: &Node) -> f64 {
+fn dismax(node: &Node<'_>) -> f64 {
     match node {
         Node::Term { freq, .. } | Node::Virtual { freq, .. } => f64::from(*freq),
         Node::Agg {

@@ -231,6 +231,22 @@ pub trait VectorIndex: Send + Sync {
     ) -> Vec<(f32, u32)>;
     /// Exact distance from `q` to the vector of `id`, if present.
     fn distance_to(&self, q: &[f32], id: u32) -> Option<f32>;
+    /// The `k` nearest of `ids` by exact distance (absent ids skipped): a filtered KNN's
+    /// scan over its candidates. Indexes that prepare the query override it to do so once.
+    fn nearest_of(
+        &self,
+        q: &[f32],
+        ids: &mut dyn Iterator<Item = u32>,
+        k: usize,
+    ) -> Vec<(f32, u32)> {
+        let mut top = TopK::new(k);
+        for id in ids {
+            if let Some(d) = self.distance_to(q, id) {
+                top.push(d, id);
+            }
+        }
+        top.into_sorted()
+    }
     /// Heap bytes held.
     fn memory(&self) -> usize;
     /// Removed vectors still taking space (HNSW tombstones).
@@ -410,6 +426,23 @@ impl VectorIndex for FlatIndex {
         let mut q = q.to_vec();
         self.metric.prepare(&mut q);
         Some(self.metric.distance(&q, self.vector(slot)))
+    }
+
+    fn nearest_of(
+        &self,
+        q: &[f32],
+        ids: &mut dyn Iterator<Item = u32>,
+        k: usize,
+    ) -> Vec<(f32, u32)> {
+        let mut q = q.to_vec();
+        self.metric.prepare(&mut q);
+        let mut top = TopK::new(k);
+        for id in ids {
+            if let Some(&slot) = self.slot_of.get(&id) {
+                top.push(self.metric.distance(&q, self.vector(slot)), id);
+            }
+        }
+        top.into_sorted()
     }
 
     fn memory(&self) -> usize {
