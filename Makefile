@@ -3,7 +3,8 @@
 #   make run        build, then start redis-server on $(PORT) with the module
 #   make test       unit + integration tests (Rust), client compatibility tests (Python:
 #                   redisai-py in .venv, redis-py 7 / RedisVL vector search in .venv-search)
-#   make bench      tensor I/O throughput against SET/GET, as ratios; vector search against hnswlib
+#   make bench      tensor I/O throughput against SET/GET, as ratios; vector search against hnswlib;
+#                   FT.* search against RediSearch 2.10.5 in the same valkey-server
 #   make examples   every runnable pattern in examples/, each against a fresh server
 #   make lint       rustfmt + clippy, warnings are errors; no import cycle (tools/check_cycles.py)
 #   make test-valkey  the integration tests against Valkey 8 (fetched from Debian backports)
@@ -242,9 +243,13 @@ test-search-python: deps-search-python
 	REDISAI_MODULE=$(MODULE) $(VENV_SEARCH)/bin/python -m pytest -q tests/search
 
 # BENCH_VECTOR_ARGS=--n 20000 for a quick vector run; the plot goes to target/bench/.
+# The search bench compares FT.* with RediSearch 2.10.5 (../shared/tools/redisearch-anchor.sh), both
+# inside the anchor's valkey-server, driven by target/release/loadgen; without the anchor it says
+# why and reports this module alone. BENCH_SEARCH_ARGS=--n 20000 for a quick run.
 bench: build models deps-search-python
 	REDISAI_MODULE=$(MODULE) REDISAI_TEST_MODELS=$(MODELS) $(RELEASE)/redisai-bench
 	REDISAI_MODULE=$(MODULE) $(VENV_SEARCH)/bin/python bench/vector_bench.py $(BENCH_VECTOR_ARGS)
+	REDISAI_MODULE=$(MODULE) $(VENV_SEARCH)/bin/python bench/search_bench.py $(BENCH_SEARCH_ARGS)
 
 lint:
 	$(CARGO) fmt --all -- --check
