@@ -392,11 +392,39 @@ def phase_mixed(servers, X, Q, F, vocab, data_dir, args, res, n, tag):
     for srv in alternate(servers, 3):
         m = qps(srv, qpath, args)
         res[srv.name].setdefault("text", {})[n] = m
-        log(f"  {srv.name:10} text (2 terms, BM25STD) QPS {m['qps']:>8,.0f}  p50 {m['p50_us']:,} us  "
-            f"mean total {m['mean_total']:.1f}")
+        log(f"  {srv.name:10} text (2 terms, BM25STD) QPS {m['qps']:>8,.0f}  p50 {m['p50_us']:,} us")
+    if len(servers) == 2:
+        res.setdefault("text_check", {})[n] = c = text_check(servers, [(vocab[a], vocab[b]) for a, b in
+                                                                     tq[:args.recall_queries]])
+        log(f"  text: {c['same_total']}/{c['queries']} queries with the same total in both engines; "
+            f"top-10 ids overlap {c['top10_overlap']:.4f}, top-10 scores equal in {c['same_scores']}; "
+            f"mean total {c['mean_total']:.1f}")
     if tag == "a":
         for srv in servers:
             drop(srv, "mix")
+
+
+def text_check(servers, pairs):
+    """The same text queries through redis-py on both engines: how many totals agree, how much the
+    top 10 (by BM25STD) overlap, and in how many queries the ten scores agree (then the ids differ
+    only where scores tie)."""
+    replies = []
+    for srv in servers:
+        r = client(srv)
+        replies.append([r.execute_command("FT.SEARCH", "mix", f"@txt:({a} {b})", "SCORER", "BM25STD",
+                                          "WITHSCORES", "NOCONTENT", "LIMIT", 0, 10, "DIALECT", 2)
+                        for a, b in pairs])
+    same = sum(x[0] == y[0] for x, y in zip(*replies))
+    overlap, slots, same_scores = 0, 0, 0
+    for x, y in zip(*replies):
+        overlap += len(set(x[1::2]) & set(y[1::2]))
+        slots += max(len(x[1::2]), len(y[1::2]))
+        sx, sy = [float(v) for v in x[2::2]], [float(v) for v in y[2::2]]
+        same_scores += len(sx) == len(sy) and all(abs(a - b) <= 1e-6 * max(1.0, abs(a)) for a, b in zip(sx, sy))
+    return {"queries": len(pairs), "same_total": same, "top10_overlap": overlap / slots if slots else 1.0,
+            "same_scores": same_scores,
+            "mean_total": float(np.mean([x[0] for x in replies[0]])),
+            "differing": [(a, b, x[0], y[0]) for (a, b), x, y in zip(pairs, *replies) if x[0] != y[0]][:5]}
 
 
 # --- report -------------------------------------------------------------------------------------
@@ -444,8 +472,10 @@ def report(res, names, args, small):
     for size in (small, n):
         row(f"text 2 terms BM25STD QPS, {size} docs", get(ours, "text", size, "qps"),
             get(rs, "text", size, "qps"))
-    row("  text: mean total matches (same?)", get(ours, "text", n, "mean_total"),
-        get(rs, "text", n, "mean_total"), "{:,.1f}")
+    c = get(res, "text_check", n)
+    if c:
+        log(f"  text check ({c['queries']} queries): same total in {c['same_total']}, same top-10 scores in "
+            f"{c['same_scores']}, top-10 ids overlap {c['top10_overlap']:.4f}, mean total {c['mean_total']:.1f}")
     row("HSET/s vector-only (pipelined)", get(ours, "ingest_vec", "hset_per_s"),
         get(rs, "ingest_vec", "hset_per_s"))
     row("HSET/s mixed (pipelined)", get(ours, f"ingest_mix_{n}", "hset_per_s"),
