@@ -356,26 +356,19 @@ def phase_vectors(servers, X, Q, data_dir, args, res):
         with open(qpath, "wb") as f:
             for q in Q:
                 f.write(resp(*knn_args("vec", "*", k, ef, q.tobytes())))
-        for srv in alternate(servers, turn):
-            rec = measure_recall(srv, "vec", k, ef, rq, ["*"] * len(rq), truth, "v:")
-            m = qps(srv, qpath, args)
-            m["recall"] = rec
-            res[srv.name]["knn"][ef] = m
-            log(f"  {srv.name:10} KNN {k} EF_RUNTIME {ef:<4} QPS {m['qps']:>8,.0f}  recall@{k} {rec:.4f}  "
-                f"p50 {m['p50_us']:,} us")
-    paths = {}
+        recs = {srv.name: measure_recall(srv, "vec", k, ef, rq, ["*"] * len(rq), truth, "v:") for srv in servers}
+        for name, m in compare(servers, {s.name: qpath for s in servers}, args, turn).items():
+            m["recall"] = recs[name]
+            res[name]["knn"][ef] = m
+            log(f"  {name:10} KNN {k} EF_RUNTIME {ef:<4} QPS {m['qps']:>8,.0f} ({rounds_text(m)})  "
+                f"recall@{k} {m['recall']:.4f}  p50 {m['p50_us']:,} us")
     for srv in servers:
         e = res[srv.name]
         ok = [ef for ef in args.efs if e["knn"][ef]["recall"] >= args.target_recall]
         e["ef"] = min(ok) if ok else max(args.efs)
-        paths[srv.name] = data_dir / f"knn_ef{e['ef']}.resp"
+        e["knn_chosen"] = e["knn"][e["ef"]]
         log(f"  {srv.name:10} EF_RUNTIME {e['ef']} for recall >= {args.target_recall}"
             + ("" if ok else " (not reached: the largest tried)"))
-    for name, m in compare(servers, paths, args, 0).items():
-        e = res[name]
-        m["recall"] = e["knn"][e["ef"]]["recall"]
-        e["knn_chosen"] = m
-        log(f"  {name:10} KNN {k} EF_RUNTIME {e['ef']:<4} QPS {m['qps']:>8,.0f} (median of {rounds_text(m)})")
     if not args.keep_vec_index:
         for srv in servers:
             drop(srv, "vec")
