@@ -10,7 +10,9 @@ not fail for that).
 The load comes from target/release/loadgen (bench/src/bin/loadgen.rs): commands pre-encoded in RESP,
 several connections on threads, one command in flight per connection for queries and a pipeline
 for ingest; the same file for both engines. Recall is measured apart, with redis-py, on a few
-hundred queries against numpy ground truth.
+hundred queries against numpy ground truth. Each QPS figure is the median of --rounds runs of
+--seconds, the engines taking turns (A B, then B A, ...), since the machine may be shared. The text
+rows also compare, through redis-py, both engines' totals and top-10 BM25STD scores per query.
 
 Data: N x 128 float32 from a Gaussian mixture (1,000 clusters, fixed seed, as bench/vector_bench.py),
 queries from the same mixture. Each mixed document also has a TAG t1 (100 values: a 1 % filter),
