@@ -7,6 +7,7 @@
 #   make bench      tensor I/O throughput against SET/GET, as ratios; per-call overhead of each of
 #                   the four backends over its plugin in-process; vector search against hnswlib;
 #                   JSON against hash documents (ingest, KNN), and against RediSearch + RedisJSON
+#                   FT.* search against RediSearch 2.10.5 in the same valkey-server
 #   make examples   every runnable pattern in examples/, each against a fresh server
 #   make lint       rustfmt + clippy, warnings are errors; no import cycle (tools/check_cycles.py)
 #   make test-valkey  the integration tests against Valkey 8 (fetched from Debian backports)
@@ -293,10 +294,14 @@ test-langgraph: $(VENV_LANGGRAPH)/.installed
 	  tests/search/test_search_langgraph.py
 
 # BENCH_VECTOR_ARGS=--n 20000 for a quick vector run; the plot goes to target/bench/.
-# The cluster bench (one server vs 1 and 3 masters, KNN 10) takes about a minute.
+# The cluster bench (one server vs 1 and 3 masters, KNN 10) takes about a minute. The search bench
+# compares FT.* with RediSearch 2.10.5 (../shared/tools/redisearch-anchor.sh), both inside the
+# anchor's valkey-server, driven by target/release/loadgen; without the anchor it says why and
+# reports this module alone. BENCH_SEARCH_ARGS=--n 20000 for a quick run.
 bench: build models deps-search-python
 	REDISAI_MODULE=$(MODULE) REDISAI_TEST_MODELS=$(MODELS) $(RELEASE)/redisai-bench
 	REDISAI_MODULE=$(MODULE) $(VENV_SEARCH)/bin/python bench/vector_bench.py $(BENCH_VECTOR_ARGS)
+	REDISAI_MODULE=$(MODULE) $(VENV_SEARCH)/bin/python bench/search_bench.py $(BENCH_SEARCH_ARGS)
 	REDISAI_MODULE=$(MODULE) $(VENV_SEARCH)/bin/python bench/cluster_bench.py $(BENCH_CLUSTER_ARGS)
 	@if $(MAKE) --no-print-directory deps-rejson; then \
 	  REDISAI_MODULE=$(MODULE) REDISAI_REJSON=$(REJSON_SO) $(VENV_SEARCH)/bin/python bench/json_bench.py; \
