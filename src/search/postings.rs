@@ -483,12 +483,25 @@ impl Postings {
             Expr::And(parts) => {
                 let (neg, pos): (Vec<&Expr>, Vec<&Expr>) =
                     parts.iter().partition(|e| matches!(e, Expr::Not(_)));
+                // The narrowest clause first; a clause far wider than what is left is probed
+                // document by document instead of read whole (as RediSearch's intersection
+                // skips through the longer lists).
+                let mut pos: Vec<(&Expr, u64)> = pos
+                    .into_iter()
+                    .map(|e| (e, self.estimate(e, ctx)))
+                    .collect();
+                pos.sort_by_key(|&(_, n)| n);
                 let mut acc: Option<RoaringBitmap> = None;
-                for e in pos {
-                    let b = self.eval(e, ctx);
+                for (e, estimate) in pos {
                     acc = Some(match acc {
-                        None => b,
-                        Some(a) => a & b,
+                        None => self.eval(e, ctx),
+                        Some(a) if a.len().saturating_mul(8) < estimate => {
+                            match self.probe(e, &a, ctx) {
+                                Some(kept) => kept,
+                                None => a & self.eval(e, ctx),
+                            }
+                        }
+                        Some(a) => a & self.eval(e, ctx),
                     });
                     if acc.as_ref().is_some_and(RoaringBitmap::is_empty) {
                         return RoaringBitmap::new();
@@ -660,6 +673,82 @@ impl Postings {
             Expr::VectorRange { clause, .. } => {
                 ctx.ranges.get(*clause).cloned().unwrap_or_default()
             }
+        }
+    }
+
+    /// About how many documents `expr` matches, from the postings' sizes (an upper bound;
+    /// the number of documents where nothing cheaper is known).
+    fn estimate(&self, expr: &Expr, ctx: &EvalCtx) -> u64 {
+        match expr {
+            Expr::Text {
+                pattern: pattern @ (TextPattern::Term(_) | TextPattern::Prefix(_)),
+                ..
+            } => self
+                .pattern_terms(pattern, ctx.verbatim)
+                .iter()
+                .filter_map(|t| self.terms.get(*t))
+                .map(|t| t.docs() as u64)
+                .sum(),
+            Expr::Tag { field, patterns } => match self.tags.get(*field) {
+                Some(Some(map)) if patterns.iter().all(|p| matches!(p, TagPattern::Exact(_))) => {
+                    patterns
+                        .iter()
+                        .filter_map(|p| match p {
+                            TagPattern::Exact(t) => map.get(t.as_str()),
+                            _ => None,
+                        })
+                        .map(RoaringBitmap::len)
+                        .sum()
+                }
+                _ => self.live.len(),
+            },
+            _ => self.live.len(),
+        }
+    }
+
+    /// The documents of `acc` that `expr` matches, checked one by one against the postings
+    /// (a binary search per term); `None` for clauses that cannot be checked that way.
+    fn probe(&self, expr: &Expr, acc: &RoaringBitmap, ctx: &EvalCtx) -> Option<RoaringBitmap> {
+        match expr {
+            Expr::Text {
+                field,
+                pattern: pattern @ (TextPattern::Term(_) | TextPattern::Prefix(_)),
+            } => {
+                let mask = self.field_mask(*field);
+                let terms: Vec<&Term> = self
+                    .pattern_terms(pattern, ctx.verbatim)
+                    .iter()
+                    .filter_map(|t| self.terms.get(*t))
+                    .collect();
+                Some(
+                    acc.iter()
+                        .filter(|&id| {
+                            terms
+                                .iter()
+                                .any(|t| t.get(id).is_some_and(|(_, m)| m & mask != 0))
+                        })
+                        .collect(),
+                )
+            }
+            Expr::Tag { field, patterns } => {
+                let Some(Some(map)) = self.tags.get(*field) else {
+                    return Some(RoaringBitmap::new());
+                };
+                let sets: Option<Vec<Option<&RoaringBitmap>>> = patterns
+                    .iter()
+                    .map(|p| match p {
+                        TagPattern::Exact(t) => Some(map.get(t.as_str())),
+                        _ => None,
+                    })
+                    .collect();
+                let sets: Vec<&RoaringBitmap> = sets?.into_iter().flatten().collect();
+                Some(
+                    acc.iter()
+                        .filter(|&id| sets.iter().any(|b| b.contains(id)))
+                        .collect(),
+                )
+            }
+            _ => None,
         }
     }
 
