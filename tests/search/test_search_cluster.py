@@ -166,8 +166,20 @@ def test_a_master_added_later_gets_the_definitions(world):
     # No DDL was ever sent to it: the catalog digests bring the index over.
     wait_for("idx on the new node", lambda: node.client().execute_command("FT._LIST") == [b"idx"])
     cluster.wait_ok()
-    # It serves no slots, and still answers for the whole cluster.
-    assert node.client().execute_command("FT.SEARCH", "idx", "*", "LIMIT", "0", "0") == [N]
+    # It serves no slots, and still answers for the whole cluster. Until every shard knows
+    # the new node (gossip), a shard cannot send its answer back: the query then fails naming
+    # that shard, and is never answered short.
+    def whole():
+        try:
+            reply = node.client().execute_command("FT.SEARCH", "idx", "*", "LIMIT", "0", "0",
+                                                  "TIMEOUT", "1000")
+        except redis.ResponseError as e:
+            assert str(e).startswith("shard "), e
+            return False
+        assert reply == [N], reply
+        return True
+
+    wait_for("a whole answer from the new node", whole, timeout=30.0)
 
 
 def test_info_counts_the_whole_cluster(world):
