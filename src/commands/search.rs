@@ -200,7 +200,7 @@ pub fn info(ctx: &Ctx, args: &Args) -> AiResult<()> {
     let Some(index) = find(args.bytes(1)) else {
         return Err(SearchError::UnknownIndex.into());
     };
-    ctx.reply(&info_reply(&index));
+    ctx.reply(&info_reply(&index, ctx.is_resp3()));
     Ok(())
 }
 
@@ -317,7 +317,9 @@ fn error_map(f: &crate::search::index::Failures) -> R<'static> {
     ])
 }
 
-pub(crate) fn info_reply(index: &Index) -> R<'static> {
+/// FT.INFO's reply. In RESP3 each attribute is a map whose options are a `flags` list (and
+/// WEIGHT a double), as RediSearch sends it.
+pub(crate) fn info_reply(index: &Index, resp3: bool) -> R<'static> {
     let def = &index.def;
     let data = index.read();
     let attributes: Vec<R> = def
@@ -334,16 +336,15 @@ pub(crate) fn info_reply(index: &Index) -> R<'static> {
                 R::Simple(f.kind.type_name()),
             ];
             match &f.kind {
-                FieldKind::Text { weight, nostem } => {
-                    a.extend([R::Simple("WEIGHT"), bulk(format_score(*weight))]);
-                    if *nostem {
-                        a.push(R::Simple("NOSTEM"));
-                    }
+                FieldKind::Text { weight, .. } => {
+                    let w = if resp3 {
+                        R::Double(*weight)
+                    } else {
+                        bulk(format_score(*weight))
+                    };
+                    a.extend([R::Simple("WEIGHT"), w]);
                 }
-                FieldKind::Tag {
-                    separator,
-                    case_sensitive,
-                } => {
+                FieldKind::Tag { separator, .. } => {
                     // A JSON TAG without SEPARATOR keeps each string whole: shown as "".
                     let sep: &[u8] = if def.tag_split.get(i).copied().unwrap_or(true) {
                         std::slice::from_ref(separator)
@@ -351,9 +352,6 @@ pub(crate) fn info_reply(index: &Index) -> R<'static> {
                         b""
                     };
                     a.extend([R::Simple("SEPARATOR"), bulk(sep)]);
-                    if *case_sensitive {
-                        a.push(R::Simple("CASESENSITIVE"));
-                    }
                 }
                 FieldKind::Numeric | FieldKind::Geo => {}
                 FieldKind::Vector(p) => {
@@ -384,7 +382,16 @@ pub(crate) fn info_reply(index: &Index) -> R<'static> {
                     }
                 }
             }
-            for (on, flag) in [
+            // RediSearch's order: the generic options, then the type's.
+            let nostem = matches!(f.kind, FieldKind::Text { nostem: true, .. });
+            let case_sensitive = matches!(
+                f.kind,
+                FieldKind::Tag {
+                    case_sensitive: true,
+                    ..
+                }
+            );
+            let flags: Vec<R> = [
                 (f.sortable, "SORTABLE"),
                 // A sortable NUMERIC value is never normalised: RediSearch lists it as UNF.
                 (
@@ -392,15 +399,30 @@ pub(crate) fn info_reply(index: &Index) -> R<'static> {
                     "UNF",
                 ),
                 (f.noindex, "NOINDEX"),
+                (nostem, "NOSTEM"),
+                (case_sensitive, "CASESENSITIVE"),
                 (f.suffix_trie, "WITHSUFFIXTRIE"),
                 (f.index_empty, "INDEXEMPTY"),
                 (f.index_missing, "INDEXMISSING"),
-            ] {
-                if on {
-                    a.push(R::Simple(flag));
+            ]
+            .into_iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, flag)| R::Simple(flag))
+            .collect();
+            if !resp3 {
+                a.extend(flags);
+                return R::Arr(a);
+            }
+            // The same pairs as a map; HNSW's run-time parameters are not shown there.
+            let mut entries = Vec::new();
+            let mut it = a.into_iter();
+            while let (Some(R::Simple(k)), Some(v)) = (it.next(), it.next()) {
+                if k != "ef_runtime" && k != "epsilon" {
+                    entries.push((k, v));
                 }
             }
-            R::Arr(a)
+            entries.push(("flags", R::Arr(flags)));
+            R::Map(entries)
         })
         .collect();
     let prefixes: Vec<R> = if def.prefixes.is_empty() {

@@ -69,7 +69,7 @@ impl Reply for ClusterReply {
                 reply_shown(ctx, &p, total as i64, shown);
             }
             Want::Info(index) => {
-                let mut info = info_reply(&index);
+                let mut info = info_reply(&index, ctx.is_resp3());
                 if let R::Map(entries) = &mut info {
                     for (name, value) in entries.iter_mut() {
                         if *name == "num_docs" || *name == "num_records" {
@@ -296,7 +296,7 @@ pub fn search(
 /// FT.INFO on a cluster node: this node's view of the index, with the cluster's num_docs.
 pub fn info(ctx: &Ctx, index: Arc<Index>) -> AiResult<()> {
     if !ctx.may_block() {
-        ctx.reply(&info_reply(&index));
+        ctx.reply(&info_reply(&index, ctx.is_resp3()));
         return Ok(());
     }
     let request = SearchRequest {

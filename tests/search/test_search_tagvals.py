@@ -47,3 +47,32 @@ def test_tagvals_as_redisearch(server):
     r = redis.Redis(port=server.port)
     r.delete("t:2")
     assert r.execute_command("FT.TAGVALS", "tv", "tag") == [b"blue", b"red"]
+
+
+INFO_SCHEMA = ("FT.CREATE", "fi", "ON", "HASH", "PREFIX", 1, "fi:", "SCHEMA",
+               "t", "TEXT", "NOSTEM", "SORTABLE", "UNF", "w", "TEXT", "WEIGHT", 2.5,
+               "g", "TAG", "CASESENSITIVE", "WITHSUFFIXTRIE", "INDEXMISSING",
+               "n", "NUMERIC", "SORTABLE", "NOINDEX", "x", "GEO",
+               "v", "VECTOR", "FLAT", 6, "TYPE", "FLOAT32", "DIM", 2, "DISTANCE_METRIC", "L2")
+
+
+def info_attributes(port):
+    out = []
+    for proto in (2, 3):
+        r = redis.Redis(port=port, protocol=proto)
+        info = r.execute_command("FT.INFO", "fi")
+        out.append(info[b"attributes"] if isinstance(info, dict) else info[7])
+    return out
+
+
+def test_info_attributes_as_redisearch(server):
+    redis.Redis(port=server.port).execute_command(*INFO_SCHEMA)
+    mine = info_attributes(server.port)
+    anchor = Anchor()
+    try:
+        anchor.client().execute_command(*INFO_SCHEMA)
+        theirs = info_attributes(anchor.port)
+    finally:
+        anchor.stop()
+    assert mine == theirs, f"ours {mine!r}\nRediSearch {theirs!r}"
+    assert mine[1][0][b"flags"] == [b"SORTABLE", b"UNF", b"NOSTEM"]
