@@ -1173,6 +1173,23 @@ mod tests {
         d
     }
 
+    /// The documents `req`'s filter selects, from the postings and from the per-document
+    /// oracle.
+    fn postings_and_oracle(
+        def: &IndexDef,
+        d: &IndexData,
+        req: &Request,
+    ) -> (RoaringBitmap, RoaringBitmap) {
+        let plan = d.plan(def, req).unwrap();
+        let got = d.candidates(req, &plan.ranges);
+        let want = d
+            .all_docs()
+            .filter(|(id, doc)| d.matches(req, &plan.ranges, *id, doc))
+            .map(|(id, _)| id)
+            .collect();
+        (got, want)
+    }
+
     /// The postings answer every filter exactly as evaluating it on each document does (the
     /// oracle), over documents that are updated and deleted as they go.
     #[test]
@@ -1256,13 +1273,7 @@ mod tests {
                 "@u:running",
             ] {
                 let req = request(&def, q, "VERBATIM DIALECT 2");
-                let plan = d.plan(&def, &req).unwrap();
-                let got = d.candidates(&req, &plan.ranges);
-                let want: RoaringBitmap = d
-                    .all_docs()
-                    .filter(|(id, doc)| d.matches(&req, &plan.ranges, *id, doc))
-                    .map(|(id, _)| id)
-                    .collect();
+                let (got, want) = postings_and_oracle(&def, &d, &req);
                 assert_eq!(got, want, "round {round}, query {q}");
             }
         }
@@ -1303,13 +1314,7 @@ mod tests {
             "@n:[0 100] common @tag:{wide}",
         ] {
             let req = request(&def, q, "DIALECT 2");
-            let plan = d.plan(&def, &req).unwrap();
-            let got = d.candidates(&req, &plan.ranges);
-            let want: RoaringBitmap = d
-                .all_docs()
-                .filter(|(id, doc)| d.matches(&req, &plan.ranges, *id, doc))
-                .map(|(id, _)| id)
-                .collect();
+            let (got, want) = postings_and_oracle(&def, &d, &req);
             // The oracle has no stemming: `commons` finds `common` only through the postings.
             if q.contains("commons") {
                 assert_eq!(got.len(), 4, "{q}");
