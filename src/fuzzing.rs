@@ -371,8 +371,8 @@ pub fn search_query(words: &[&[u8]]) -> bool {
     let doc = vec![
         schema::FieldValue::Text(query::tokenize(&lossy)),
         schema::FieldValue::Text(query::tokenize("the quick brown fox")),
-        schema::FieldValue::Tag(query::normalize_tags(&lossy, b',', false)),
-        schema::FieldValue::Tag(query::normalize_tags("A|b c", b'|', true)),
+        schema::FieldValue::Tag(query::normalize_tags(&lossy, b',', false, false)),
+        schema::FieldValue::Tag(query::normalize_tags("A|b c", b'|', true, true)),
         schema::FieldValue::Numeric(4.5),
         schema::FieldValue::Vector,
         schema::FieldValue::Missing,

@@ -98,6 +98,8 @@ static SEARCH_COMMANDS: &[CommandSpec] = &[
     command!("FT.DROPINDEX", commands::search::dropindex, "write",          0, 0, 0),
     command!("FT._LIST",     commands::search::list,      "readonly",       0, 0, 0),
     command!("FT.TAGVALS",   commands::search::tagvals,   "readonly",       0, 0, 0),
+    command!("FT.EXPLAIN",   commands::search::explain,   "readonly",       0, 0, 0),
+    command!("FT.EXPLAINCLI", commands::search::explaincli, "readonly",     0, 0, 0),
     command!("FT.ALTER",     commands::search::alter,     "write deny-oom", 0, 0, 0),
     command!("FT.CONFIG",    commands::search::config,    "admin",          0, 0, 0),
     command!("FT.ALIASADD",  commands::search::aliasadd,  "write",          0, 0, 0),

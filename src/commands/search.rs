@@ -231,6 +231,43 @@ pub fn tagvals(ctx: &Ctx, args: &Args) -> AiResult<()> {
     Ok(())
 }
 
+/// FT.EXPLAIN index query [FT.SEARCH options]: the parsed query tree as RediSearch prints it
+/// (see `search::explain`), one string.
+pub fn explain(ctx: &Ctx, args: &Args) -> AiResult<()> {
+    let text = explained(ctx, args)?;
+    ctx.reply(&R::Bulk(text.into_bytes().into()));
+    Ok(())
+}
+
+/// FT.EXPLAINCLI: FT.EXPLAIN's text as an array of its lines (the last one empty, as in
+/// RediSearch, which splits after every newline).
+pub fn explaincli(ctx: &Ctx, args: &Args) -> AiResult<()> {
+    let text = explained(ctx, args)?;
+    let lines = text
+        .split('\n')
+        .map(|l| R::Bulk(l.as_bytes().to_vec().into()))
+        .collect();
+    ctx.reply(&R::Arr(lines));
+    Ok(())
+}
+
+fn explained(ctx: &Ctx, args: &Args) -> AiResult<String> {
+    if args.len() < 3 {
+        return Err(AiError::WrongArity);
+    }
+    let name = args.bytes(1);
+    let Some(index) = find(name) else {
+        return Err(SearchError::NoSuchIndex(lossy(name)).into());
+    };
+    let words: Vec<&[u8]> = (2..args.len()).map(|i| args.bytes(i)).collect();
+    let parsed = request::parse(&index.def, &words, ctx.is_resp3())?;
+    Ok(crate::search::explain::explain(
+        &parsed.request.query,
+        &index.def.fields,
+        parsed.request.verbatim,
+    ))
+}
+
 /// FT.CONFIG GET|SET|HELP: RediSearch's settings this engine honours (see
 /// `search::config`), in RediSearch's reply shapes: pairs in RESP2, a map in RESP3.
 pub fn config(ctx: &Ctx, args: &Args) -> AiResult<()> {
@@ -453,7 +490,7 @@ pub(crate) fn info_reply(index: &Index, resp3: bool) -> R<'static> {
         ("attributes", R::Arr(attributes)),
         ("num_docs", R::Int(num_docs as i64)),
         ("max_doc_id", R::Int(data.max_doc_id() as i64)),
-        ("num_terms", R::Int(0)),
+        ("num_terms", R::Int(data.num_terms() as i64)),
         ("num_records", R::Int(num_docs as i64)),
         ("inverted_sz_mb", mb(0)),
         ("vector_index_sz_mb", mb(vector_bytes)),

@@ -86,6 +86,8 @@ pub enum SearchError {
     ParameterNotNumber { value: String, name: String },
     /// `ismissing(@f)` of a field without INDEXMISSING.
     NotIndexMissing(String),
+    /// `''` against a field without INDEXEMPTY.
+    NotIndexEmpty,
     /// A KNN or range option (`EF_RUNTIME`, `EPSILON`, ...) with a bad value.
     InvalidValue { value: String, option: String },
     /// A `=>{$name: ...}` attribute that does not apply where it is written.
@@ -152,6 +154,9 @@ pub enum BadArg {
     CouldNotParse(String),
     /// A number that is none (GEOFILTER's `<lon>`, `<lat>`, `<radius>`).
     CouldNotConvert,
+    /// An option's value is absent (`SLOP` last).
+    MissingArgument,
+    OutOfBounds,
     /// A count larger than the words that follow (`not enough fields`, `keys`, ...).
     NotEnough(&'static str),
     /// RETURN's `AS` at the end of its list.
@@ -259,6 +264,9 @@ impl fmt::Display for SearchError {
                 f,
                 "'ismissing' requires field '{name}' to be defined with 'INDEXMISSING'"
             ),
+            NotIndexEmpty => f.write_str(
+                "Use `INDEXEMPTY` in field creation in order to index and query for empty strings",
+            ),
             InvalidValue { value, option } => write!(f, "Invalid value ({value}) for {option}"),
             InvalidAttribute(name) => write!(f, "Invalid attribute {name}"),
             UnknownVectorParameter(name) => write!(
@@ -316,6 +324,8 @@ impl fmt::Display for BadArg {
             InvalidCount => f.write_str("invalid count"),
             CouldNotParse(word) => write!(f, "could not parse `{word}`"),
             CouldNotConvert => f.write_str("Could not convert argument to expected type"),
+            MissingArgument => f.write_str("Expected an argument, but none provided"),
+            OutOfBounds => f.write_str("Value is outside acceptable bounds"),
             NotEnough(what) => write!(f, "not enough {what}"),
             AsNeedsName => f.write_str("AS needs a name"),
             OddParams => f.write_str("expected an even number of arguments"),

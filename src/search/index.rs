@@ -122,6 +122,9 @@ pub struct Request {
     pub scorer: Scorer,
     /// VERBATIM: query terms are not expanded to their stems.
     pub verbatim: bool,
+    /// SLOP and INORDER: how far apart and in what order every intersection's terms must be.
+    pub slop: Option<u32>,
+    pub inorder: bool,
 }
 
 /// The answers to one VECTOR_RANGE clause: the name its distance is yielded as, and the
@@ -245,6 +248,12 @@ impl IndexData {
 
     pub fn num_docs(&self) -> usize {
         self.live
+    }
+
+    /// Distinct terms in the TEXT dictionary, stems included, as FT.INFO's `num_terms`
+    /// counts them (the empty term INDEXEMPTY adds is not one).
+    pub fn num_terms(&self) -> usize {
+        self.postings.num_terms()
     }
 
     pub fn max_doc_id(&self) -> u32 {
@@ -670,7 +679,11 @@ impl IndexData {
             Route::DocumentOrder => {
                 // By relevance, best first; equal scores in document order (as RediSearch).
                 let mut v = self.scored(req, ranges, &candidates, |_| Vec::new());
-                v.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0)));
+                // A NaN score (a document with no text under TFIDF) compares equal to every
+                // score in RediSearch, which then falls back to document order; ordering it as
+                // 0 gives the same answers where the other scores are 0.
+                let key = |s: f64| if s.is_nan() { 0.0 } else { s };
+                v.sort_by(|a, b| key(b.2).total_cmp(&key(a.2)).then(a.0.cmp(&b.0)));
                 v
             }
             Route::CollectAndSort => {
@@ -724,7 +737,7 @@ impl IndexData {
                 ranges.get(clause).is_some_and(|r| r.1.contains_key(&d.id))
             })
         };
-        let ctx = ScoreCtx::new(&self.postings, req.scorer, req.verbatim, &leaf);
+        let ctx = self.score_ctx(req, &leaf);
         candidates
             .iter()
             .filter_map(|id| {
@@ -746,6 +759,17 @@ impl IndexData {
             .collect()
     }
 
+    fn score_ctx<'a>(
+        &'a self,
+        req: &Request,
+        leaf: &'a dyn Fn(&Expr, &DocView) -> bool,
+    ) -> ScoreCtx<'a> {
+        let mut ctx = ScoreCtx::new(&self.postings, req.scorer, req.verbatim, leaf);
+        ctx.slop = req.slop;
+        ctx.inorder = req.inorder;
+        ctx
+    }
+
     /// The documents the request's filter and INKEYS let through, from the postings.
     fn candidates(&self, req: &Request, ranges: &[RangeHits]) -> RoaringBitmap {
         let range_sets: Vec<RoaringBitmap> = ranges
@@ -760,16 +784,34 @@ impl IndexData {
                 Some(f) => {
                     matches!(doc.values.get(f), Some(FieldValue::Text(t)) if pattern.matches(t))
                 }
-                None => doc
-                    .values
-                    .iter()
-                    .any(|v| matches!(v, FieldValue::Text(t) if pattern.matches(t))),
+                None => pattern.matches_any_field(&doc.values),
             }
+        };
+        let leaf = |e: &Expr, d: &DocView| -> bool {
+            e.matches(d.values, &|clause| {
+                range_sets.get(clause).is_some_and(|r| r.contains(d.id))
+            })
+        };
+        let scoring = self.score_ctx(req, &leaf);
+        let proximity = |id: u32, expr: &Expr| -> bool {
+            self.doc(id).is_some_and(|doc| {
+                scoring.matches_positions(
+                    expr,
+                    &DocView {
+                        id,
+                        values: &doc.values,
+                        max_freq: doc.max_freq,
+                        len: doc.len,
+                    },
+                )
+            })
         };
         let ctx = EvalCtx {
             verbatim: req.verbatim,
             ranges: &range_sets,
             phrase: &phrase,
+            proximity: &proximity,
+            proximate: req.slop.is_some() || req.inorder,
         };
         let mut set = self.postings.eval(&req.query.filter, &ctx);
         if let Some(keys) = &req.in_keys {
@@ -961,6 +1003,10 @@ fn field_value(
     };
     Ok(match &field.kind {
         // Stopwords are not indexed: they take no position and count in no norm.
+        // INDEXEMPTY indexes an empty value as the empty term, which `''` looks up.
+        FieldKind::Text { .. } if raw.is_empty() && field.index_empty => {
+            FieldValue::Text(vec![String::new()])
+        }
         FieldKind::Text { .. } => FieldValue::Text(
             tokenize(&String::from_utf8_lossy(raw))
                 .into_iter()
@@ -974,6 +1020,7 @@ fn field_value(
             &String::from_utf8_lossy(raw),
             *separator,
             *case_sensitive,
+            field.index_empty,
         )),
         FieldKind::Numeric => {
             let n = std::str::from_utf8(raw)
@@ -1044,14 +1091,20 @@ fn strings_value(field: &Field, items: &[String]) -> Result<FieldValue, SearchEr
         return Ok(FieldValue::Missing);
     }
     Ok(match &field.kind {
-        FieldKind::Text { .. } => {
-            FieldValue::Text(items.iter().flat_map(|s| tokenize(s)).collect())
-        }
+        FieldKind::Text { .. } => FieldValue::Text(
+            items
+                .iter()
+                .flat_map(|s| match s.is_empty() && field.index_empty {
+                    true => vec![String::new()],
+                    false => tokenize(s),
+                })
+                .collect(),
+        ),
         FieldKind::Tag { case_sensitive, .. } => FieldValue::Tag(
             items
                 .iter()
                 .map(|s| s.trim())
-                .filter(|s| !s.is_empty())
+                .filter(|s| field.index_empty || !s.is_empty())
                 .map(|s| {
                     if *case_sensitive {
                         s.to_string()

@@ -72,6 +72,7 @@
 
 pub mod config;
 pub mod error;
+pub mod explain;
 pub mod geo;
 pub mod hnsw;
 pub mod index;

@@ -228,6 +228,11 @@ pub struct EvalCtx<'a> {
     pub ranges: &'a [RoaringBitmap],
     /// Per-document check of a phrase (the postings give the candidates).
     pub phrase: &'a dyn Fn(u32, Option<usize>, &TextPattern) -> bool,
+    /// Per-document check of an intersection's SLOP / INORDER (term positions are in the
+    /// documents, not the postings): whether the document still matches `expr`.
+    pub proximity: &'a dyn Fn(u32, &Expr) -> bool,
+    /// The request's SLOP or INORDER: every intersection is checked.
+    pub proximate: bool,
 }
 
 impl EvalCtx<'_> {
@@ -238,6 +243,8 @@ impl EvalCtx<'_> {
             verbatim: true,
             ranges: self.ranges,
             phrase: self.phrase,
+            proximity: self.proximity,
+            proximate: self.proximate,
         }
     }
 }
@@ -295,6 +302,10 @@ impl Postings {
     /// What a document's TEXT values contribute (see [`TextStats`]).
     pub fn analyse(&self, values: &[FieldValue]) -> TextStats {
         analyse(&self.text, values)
+    }
+
+    pub fn num_terms(&self) -> usize {
+        self.terms.len() - usize::from(self.terms.contains_key(""))
     }
 
     pub fn term(&self, t: &str) -> Option<&Term> {
@@ -481,40 +492,26 @@ impl Postings {
         match expr {
             Expr::All => self.live.clone(),
             Expr::And(parts) => {
-                let (neg, pos): (Vec<&Expr>, Vec<&Expr>) =
-                    parts.iter().partition(|e| matches!(e, Expr::Not(_)));
-                // The narrowest clause first; a clause far wider than what is left is probed
-                // document by document instead of read whole (as RediSearch's intersection
-                // skips through the longer lists).
-                let mut pos: Vec<(&Expr, u64)> = pos
-                    .into_iter()
-                    .map(|e| (e, self.estimate(e, ctx)))
-                    .collect();
-                pos.sort_by_key(|&(_, n)| n);
-                let mut acc: Option<RoaringBitmap> = None;
-                for (e, estimate) in pos {
-                    acc = Some(match acc {
-                        None => self.eval(e, ctx),
-                        Some(a) if a.len().saturating_mul(8) < estimate => {
-                            match self.probe(e, &a, ctx) {
-                                Some(kept) => kept,
-                                None => a & self.eval(e, ctx),
-                            }
-                        }
-                        Some(a) => a & self.eval(e, ctx),
-                    });
-                    if acc.as_ref().is_some_and(RoaringBitmap::is_empty) {
-                        return RoaringBitmap::new();
-                    }
+                let acc = self.eval_and(parts, ctx);
+                if ctx.proximate {
+                    acc.iter().filter(|&id| (ctx.proximity)(id, expr)).collect()
+                } else {
+                    acc
                 }
-                let mut acc = acc.unwrap_or_else(|| self.live.clone());
-                for e in neg {
-                    if let Expr::Not(inner) = e {
-                        acc -= self.eval(inner, &ctx.negated());
-                    }
-                }
-                acc
             }
+            Expr::Opts {
+                expr: inner,
+                slop,
+                inorder,
+                ..
+            } => match &**inner {
+                Expr::And(parts) if slop.is_some() || *inorder || ctx.proximate => self
+                    .eval_and(parts, ctx)
+                    .iter()
+                    .filter(|&id| (ctx.proximity)(id, expr))
+                    .collect(),
+                _ => self.eval(inner, ctx),
+            },
             Expr::Or(parts) => {
                 let mut acc = RoaringBitmap::new();
                 for e in parts {
@@ -676,6 +673,41 @@ impl Postings {
         }
     }
 
+    /// The documents every clause of an intersection matches, before any SLOP / INORDER.
+    fn eval_and(&self, parts: &[Expr], ctx: &EvalCtx) -> RoaringBitmap {
+        let (neg, pos): (Vec<&Expr>, Vec<&Expr>) =
+            parts.iter().partition(|e| matches!(e, Expr::Not(_)));
+        // The narrowest clause first; a clause far wider than what is left is probed
+        // document by document instead of read whole (as RediSearch's intersection
+        // skips through the longer lists).
+        let mut pos: Vec<(&Expr, u64)> = pos
+            .into_iter()
+            .map(|e| (e, self.estimate(e, ctx)))
+            .collect();
+        pos.sort_by_key(|&(_, n)| n);
+        let mut acc: Option<RoaringBitmap> = None;
+        for (e, estimate) in pos {
+            acc = Some(match acc {
+                None => self.eval(e, ctx),
+                Some(a) if a.len().saturating_mul(8) < estimate => match self.probe(e, &a, ctx) {
+                    Some(kept) => kept,
+                    None => a & self.eval(e, ctx),
+                },
+                Some(a) => a & self.eval(e, ctx),
+            });
+            if acc.as_ref().is_some_and(RoaringBitmap::is_empty) {
+                return RoaringBitmap::new();
+            }
+        }
+        let mut acc = acc.unwrap_or_else(|| self.live.clone());
+        for e in neg {
+            if let Expr::Not(inner) = e {
+                acc -= self.eval(inner, &ctx.negated());
+            }
+        }
+        acc
+    }
+
     /// About how many documents `expr` matches, from the postings' sizes (an upper bound;
     /// the number of documents where nothing cheaper is known).
     fn estimate(&self, expr: &Expr, ctx: &EvalCtx) -> u64 {
@@ -689,6 +721,7 @@ impl Postings {
                 .filter_map(|t| self.terms.get(*t))
                 .map(|t| t.docs() as u64)
                 .sum(),
+            Expr::Opts { expr, .. } => self.estimate(expr, ctx),
             Expr::Tag { field, patterns } => match self.tags.get(*field) {
                 Some(Some(map)) if patterns.iter().all(|p| matches!(p, TagPattern::Exact(_))) => {
                     patterns

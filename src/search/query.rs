@@ -39,9 +39,8 @@
 //! expression, tag values may hold unescaped punctuation, `{"quoted value"}` is a tag, and the
 //! bounds of a numeric range may be separated by a comma.
 //!
-//! Scoring-only constructs are accepted and do not filter: `~x` (an optional clause) becomes
-//! [`Expr::All`], and the `$weight`, `$slop`, `$inorder` and `$phonetic` attributes are
-//! ignored. `HYBRID_POLICY` and `BATCH_SIZE` are validated and dropped: the engine picks its
+//! `~x` (an optional clause, which only scores) becomes [`Expr::All`]; the `$weight`, `$slop`
+//! and `$inorder` attributes wrap their clause in [`Expr::Opts`]; `$phonetic` is ignored. `HYBRID_POLICY` and `BATCH_SIZE` are validated and dropped: the engine picks its
 //! own strategy.
 //!
 //! Stopwords in text clauses are dropped at parse time (but not inside a phrase). A clause left with nothing vanishes
@@ -90,6 +89,8 @@ pub struct Knn {
     /// `AS` / `$YIELD_DISTANCE_AS`; `None` means the caller names it `__<field>_score`.
     pub alias: Option<String>,
     pub epsilon: Option<f64>,
+    /// The PARAMS name the vector came from (FT.EXPLAIN shows it).
+    pub param: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -126,6 +127,15 @@ pub enum Expr {
     },
     /// `ismissing(@f)`.
     Missing(usize),
+    /// A clause with `=>{$weight; $slop; $inorder}`: its weight in the score, and for an
+    /// intersection how far apart (`slop` positions in between, at most) and in what order its
+    /// terms must be. `slop: None` defers to the request's SLOP; `inorder` adds to INORDER.
+    Opts {
+        expr: Box<Expr>,
+        weight: f64,
+        slop: Option<u32>,
+        inorder: bool,
+    },
     /// `@v:[VECTOR_RANGE r $blob]`. Which documents are in range is computed by the caller;
     /// `clause` numbers these nodes 0, 1, … in order of appearance and is what
     /// [`Expr::matches`] passes to its callback.
@@ -180,6 +190,20 @@ impl TagPattern {
 }
 
 impl TextPattern {
+    /// Whether the pattern occurs in any TEXT value of a document. A phrase may run from one
+    /// field into the next: RediSearch counts positions across a document's fields.
+    pub fn matches_any_field(&self, doc: &[FieldValue]) -> bool {
+        let texts = doc.iter().filter_map(|v| match v {
+            FieldValue::Text(t) => Some(t),
+            _ => None,
+        });
+        if let TextPattern::Phrase(_) = self {
+            let all: Vec<String> = texts.flatten().cloned().collect();
+            return self.matches(&all);
+        }
+        texts.into_iter().any(|t| self.matches(t))
+    }
+
     /// Whether the pattern occurs in a field's tokens (document order).
     pub fn matches(&self, tokens: &[String]) -> bool {
         match self {
@@ -258,10 +282,11 @@ impl Expr {
             Expr::Text {
                 field: None,
                 pattern,
-            } => doc
-                .iter()
-                .any(|v| matches!(v, FieldValue::Text(t) if pattern.matches(t))),
+            } => pattern.matches_any_field(doc),
             Expr::Missing(field) => matches!(doc.get(*field), None | Some(FieldValue::Missing)),
+            // Term positions are not among a document's values: SLOP and INORDER are checked
+            // by the scorer's result tree, which has them.
+            Expr::Opts { expr, .. } => expr.matches(doc, in_range),
             Expr::VectorRange { clause, .. } => in_range(*clause),
         }
     }
@@ -278,7 +303,7 @@ impl Expr {
             Expr::And(parts) | Expr::Or(parts) => {
                 parts.iter().for_each(|e| e.collect_ranges(out));
             }
-            Expr::Not(e) => e.collect_ranges(out),
+            Expr::Not(e) | Expr::Opts { expr: e, .. } => e.collect_ranges(out),
             Expr::VectorRange { .. } => out.push(self),
             _ => {}
         }
@@ -290,7 +315,7 @@ impl Expr {
             Expr::And(parts) | Expr::Or(parts) => {
                 parts.iter_mut().for_each(|e| e.number_clauses(next));
             }
-            Expr::Not(e) => e.number_clauses(next),
+            Expr::Not(e) | Expr::Opts { expr: e, .. } => e.number_clauses(next),
             Expr::VectorRange { clause, .. } => {
                 *clause = *next;
                 *next += 1;
@@ -333,16 +358,25 @@ pub fn tokenize(text: &str) -> Vec<String> {
 }
 
 /// A TAG value as indexed: split on the field's separator, trimmed, lower-cased unless the
-/// field is CASESENSITIVE, empty tags dropped.
-pub fn normalize_tags(raw: &str, separator: u8, case_sensitive: bool) -> Vec<String> {
-    raw.as_bytes()
-        .split(|&b| b == separator)
-        .filter_map(|part| {
-            let tag = String::from_utf8_lossy(part);
-            let tag = tag.trim();
-            (!tag.is_empty()).then(|| normalize_tag(tag, case_sensitive))
-        })
-        .collect()
+/// field is CASESENSITIVE; empty tags dropped unless the field is INDEXEMPTY (then `a,,b` holds
+/// the empty tag, as in RediSearch).
+pub fn normalize_tags(
+    raw: &str,
+    separator: u8,
+    case_sensitive: bool,
+    index_empty: bool,
+) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for part in raw.as_bytes().split(|&b| b == separator) {
+        let tag = String::from_utf8_lossy(part);
+        let tag = tag.trim();
+        if !tag.is_empty() {
+            out.push(normalize_tag(tag, case_sensitive));
+        } else if index_empty && !out.iter().any(String::is_empty) {
+            out.push(String::new());
+        }
+    }
+    out
 }
 
 fn normalize_tag(tag: &str, case_sensitive: bool) -> String {
@@ -608,8 +642,9 @@ impl<'a> Parser<'a> {
                     b'=' => self.peek_at(self.pos + 1) != Some(b'>'),
                     b'@' | b'$' => !self.term_starts_at(self.pos + 1),
                     b'\\' => self.pos + 1 >= self.src.len(),
+                    b'\'' => !self.at_empty_string(),
                     b'!' | b'#' | b'&' | b'+' | b',' | b'.' | b'/' | b'<' | b'>' | b'?' | b'^'
-                    | b'`' | b'\'' => true,
+                    | b'`' => true,
                     _ => false,
                 };
             if !filler {
@@ -617,6 +652,26 @@ impl<'a> Parser<'a> {
             }
             self.pos += 1;
         }
+    }
+
+    /// `''` or `""` at the cursor: the empty string, which INDEXEMPTY fields index (dialect 2
+    /// and above; dialect 1 has no such token, as in RediSearch).
+    fn at_empty_string(&self) -> bool {
+        self.dialect >= 2 && (self.starts_with(b"''") || self.starts_with(b"\"\""))
+    }
+
+    /// The empty string as a text clause over `scope`, whose fields must all be INDEXEMPTY.
+    fn empty_string(&mut self, scope: Option<&[usize]>) -> Clause {
+        self.pos += 2;
+        if let Some(ids) = scope {
+            if ids
+                .iter()
+                .any(|&id| !self.fields.get(id).is_some_and(|f| f.index_empty))
+            {
+                return Err(SearchError::NotIndexEmpty);
+            }
+        }
+        Ok(Some(text_expr(scope, TextPattern::Term(String::new()))))
     }
 
     fn term_starts_at(&self, i: usize) -> bool {
@@ -804,6 +859,7 @@ impl<'a> Parser<'a> {
     fn at_unary_start(&self) -> bool {
         match self.peek() {
             Some(b'(' | b'*' | b'"' | b'%' | b'-' | b'~') => true,
+            Some(b'\'') => self.at_empty_string(),
             Some(b'@' | b'$') => self.term_starts_at(self.pos + 1),
             Some(_) => self.term_starts_at(self.pos),
             None => false,
@@ -914,6 +970,7 @@ impl<'a> Parser<'a> {
                 self.pos += 1;
                 Ok(Some(Expr::All))
             }
+            _ if self.at_empty_string() => self.empty_string(scope),
             Some(b'"') => self.phrase(scope),
             Some(b'%') => self.fuzzy(scope),
             Some(b'@') if self.term_starts_at(self.pos + 1) => self.field_clause(),
@@ -1148,10 +1205,13 @@ impl<'a> Parser<'a> {
             let pattern = if self.peek() == Some(b'"') {
                 let raw = self.quoted().ok_or_else(|| self.syntax_error(at))?;
                 let value = normalize_tag(unescape(raw).trim(), case_sensitive);
-                if value.is_empty() {
+                if value.is_empty() && raw.is_empty() {
+                    self.empty_tag(field)?
+                } else if value.is_empty() {
                     return Err(self.syntax_error(at));
+                } else {
+                    TagPattern::Exact(value)
                 }
-                TagPattern::Exact(value)
             } else {
                 loop {
                     match self.peek() {
@@ -1162,7 +1222,11 @@ impl<'a> Parser<'a> {
                     }
                 }
                 let raw = self.src.get(at..self.pos).unwrap_or_default();
-                self.tag_pattern(raw, case_sensitive, at)?
+                if self.dialect >= 2 && raw.trim_ascii() == b"''" {
+                    self.empty_tag(field)?
+                } else {
+                    self.tag_pattern(raw, case_sensitive, at)?
+                }
             };
             patterns.push(pattern);
             self.skip_space();
@@ -1172,6 +1236,15 @@ impl<'a> Parser<'a> {
             self.expect(b'|')?;
         }
         Ok(Expr::Tag { field, patterns })
+    }
+
+    /// `{''}` / `{""}`: the empty tag, which only INDEXEMPTY fields index.
+    fn empty_tag(&self, field: usize) -> Result<TagPattern, SearchError> {
+        if self.fields.get(field).is_some_and(|f| f.index_empty) {
+            Ok(TagPattern::Exact(String::new()))
+        } else {
+            Err(SearchError::NotIndexEmpty)
+        }
     }
 
     /// One tag value as written between `{`, `|` and `}`.
@@ -1471,7 +1544,9 @@ impl<'a> Parser<'a> {
         self.expect_kind(field, at, "VECTOR")?;
 
         self.skip_space();
+        let param_at = self.pos + 1;
         let vector = self.vector_param(field)?;
+        let param = unescape(self.src.get(param_at..self.pos).unwrap_or_default());
         let mut knn = Knn {
             k,
             field,
@@ -1479,6 +1554,7 @@ impl<'a> Parser<'a> {
             ef_runtime: None,
             alias: None,
             epsilon: None,
+            param,
         };
         loop {
             self.skip_space();
@@ -1548,7 +1624,58 @@ fn positive_epsilon(value: &str) -> Option<f64> {
 fn apply_attributes(expr: &mut Expr, attrs: &[Attribute]) -> Result<(), SearchError> {
     for attr in attrs {
         let name = attr.name.to_ascii_lowercase();
-        match (name.as_str(), &mut *expr) {
+        let invalid = || SearchError::InvalidValue {
+            value: attr.value.clone(),
+            option: format!("`{name}`"),
+        };
+        if matches!(name.as_str(), "weight" | "slop" | "inorder") {
+            if matches!(expr, Expr::VectorRange { .. }) {
+                return Err(SearchError::InvalidAttribute(attr.name.clone()));
+            }
+            if !matches!(expr, Expr::Opts { .. }) {
+                let inner = std::mem::replace(expr, Expr::All);
+                *expr = Expr::Opts {
+                    expr: Box::new(inner),
+                    weight: 1.0,
+                    slop: None,
+                    inorder: false,
+                };
+            }
+            let Expr::Opts {
+                weight,
+                slop,
+                inorder,
+                ..
+            } = &mut *expr
+            else {
+                continue;
+            };
+            match name.as_str() {
+                "weight" => {
+                    *weight = parse_number(&attr.value)
+                        .filter(|w| w.is_finite() && *w >= 0.0)
+                        .ok_or_else(invalid)?;
+                }
+                // RediSearch reads a negative slop as "no limit".
+                "slop" => {
+                    let n: i64 = attr.value.trim().parse().map_err(|_| invalid())?;
+                    *slop = u32::try_from(n).ok();
+                }
+                _ => {
+                    *inorder = match attr.value.to_ascii_lowercase().as_str() {
+                        "true" | "1" => true,
+                        "false" | "0" => false,
+                        _ => return Err(invalid()),
+                    }
+                }
+            }
+            continue;
+        }
+        let target = match &mut *expr {
+            Expr::Opts { expr: inner, .. } => &mut **inner,
+            other => other,
+        };
+        match (name.as_str(), target) {
             ("yield_distance_as", Expr::VectorRange { yield_as, .. }) => {
                 *yield_as = Some(attr.value.clone());
             }
@@ -1559,8 +1686,8 @@ fn apply_attributes(expr: &mut Expr, attrs: &[Attribute]) -> Result<(), SearchEr
                 })?;
                 *epsilon = Some(e);
             }
-            // Scoring and proximity knobs: they never change which documents match.
-            ("weight" | "slop" | "inorder" | "phonetic", _) => {}
+            // Phonetic matching is refused at FT.CREATE, so no field has it to switch.
+            ("phonetic", _) => {}
             _ => return Err(SearchError::InvalidAttribute(attr.name.clone())),
         }
     }
@@ -1816,6 +1943,7 @@ mod tests {
                 ef_runtime: Some(100),
                 alias: Some("vector_distance".into()),
                 epsilon: None,
+                param: "vector".into(),
             })
         );
         assert!(!parsed.is_match_all());
@@ -2261,8 +2389,15 @@ mod tests {
         assert_eq!(
             filter("@title:(hello | world\\-wide) => { $weight: 2.0 } | @content:(hello)"),
             Expr::Or(vec![
-                term(Some(TITLE), "hello"),
-                term(Some(TITLE), "world-wide"),
+                Expr::Opts {
+                    expr: Box::new(Expr::Or(vec![
+                        term(Some(TITLE), "hello"),
+                        term(Some(TITLE), "world-wide"),
+                    ])),
+                    weight: 2.0,
+                    slop: None,
+                    inorder: false,
+                },
                 term(Some(CONTENT), "hello"),
             ])
         );
@@ -2426,15 +2561,18 @@ mod tests {
     #[test]
     fn tags_and_stopwords() {
         assert_eq!(
-            normalize_tags(" Red , BLUE,,green ", b',', false),
+            normalize_tags(" Red , BLUE,,green ", b',', false, false),
             strings(&["red", "blue", "green"])
         );
         assert_eq!(
-            normalize_tags("Red|Blue Sky", b'|', true),
+            normalize_tags("Red|Blue Sky", b'|', true, false),
             strings(&["Red", "Blue Sky"])
         );
-        assert_eq!(normalize_tags("", b',', false), Vec::<String>::new());
-        assert_eq!(normalize_tags("ÄB;c", b';', false), strings(&["äb", "c"]));
+        assert_eq!(normalize_tags("", b',', false, false), Vec::<String>::new());
+        assert_eq!(
+            normalize_tags("ÄB;c", b';', false, false),
+            strings(&["äb", "c"])
+        );
         for w in ["a", "the", "with", "not", "or"] {
             assert!(is_stopword(w));
         }

@@ -82,6 +82,21 @@ fn parse_count(words: &[&[u8]], at: usize, what: &str) -> Result<usize, SearchEr
 }
 
 /// A non-negative number at `words[at]` (LIMIT, DIALECT).
+/// SLOP's value as RediSearch reads it: a leading integer (`1.5` is 1) within C long long
+/// bounds, but at most `i32::MAX` like its `int` slop.
+fn parse_slop(word: &[u8]) -> Result<i64, SearchError> {
+    let text = std::str::from_utf8(word).unwrap_or_default().trim_start();
+    let sign = usize::from(text.starts_with(['-', '+']));
+    let digits = text[sign..].bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 {
+        return Err(SearchError::bad("SLOP", BadArg::CouldNotConvert));
+    }
+    match text[..sign + digits].parse::<i64>() {
+        Ok(n) if n <= i64::from(i32::MAX) => Ok(n),
+        _ => Err(SearchError::bad("SLOP", BadArg::OutOfBounds)),
+    }
+}
+
 fn number(words: &[&[u8]], at: usize, what: &str) -> Result<usize, SearchError> {
     words
         .get(at)
@@ -118,6 +133,8 @@ pub fn parse(def: &IndexDef, words: &[&[u8]], resp3: bool) -> Result<SearchReque
     let mut in_keys: Option<HashSet<Vec<u8>>> = None;
     let mut scorer = Scorer::default();
     let mut verbatim = false;
+    let mut slop: Option<u32> = None;
+    let mut inorder = false;
     let mut dialect = super::config::default_dialect();
     let mut i = 1;
     while i < words.len() {
@@ -127,7 +144,17 @@ pub fn parse(def: &IndexDef, words: &[&[u8]], resp3: bool) -> Result<SearchReque
             b"NOCONTENT" => p.nocontent = true,
             b"WITHSCORES" => p.withscores = true,
             b"VERBATIM" => verbatim = true,
-            b"NOSTOPWORDS" | b"INORDER" | b"WITHPAYLOADS" | b"WITHSORTKEYS" | b"EXPLAINSCORE" => {}
+            b"INORDER" => inorder = true,
+            b"NOSTOPWORDS" | b"WITHPAYLOADS" | b"WITHSORTKEYS" | b"EXPLAINSCORE" => {}
+            b"SLOP" => {
+                // RediSearch reads a negative slop as none.
+                let Some(word) = words.get(i) else {
+                    return Err(SearchError::bad("SLOP", BadArg::MissingArgument));
+                };
+                let n = parse_slop(word)?;
+                slop = u32::try_from(n).ok();
+                i += 1;
+            }
             b"SCORER" => {
                 let name = words
                     .get(i)
@@ -135,7 +162,7 @@ pub fn parse(def: &IndexDef, words: &[&[u8]], resp3: bool) -> Result<SearchReque
                 scorer = Scorer::parse(name)?;
                 i += 1;
             }
-            b"SLOP" | b"TIMEOUT" | b"LANGUAGE" | b"EXPANDER" | b"PAYLOAD" => {
+            b"TIMEOUT" | b"LANGUAGE" | b"EXPANDER" | b"PAYLOAD" => {
                 if i >= words.len() {
                     return Err(SearchError::bad(lossy(&w), BadArg::Plain));
                 }
@@ -283,6 +310,8 @@ pub fn parse(def: &IndexDef, words: &[&[u8]], resp3: bool) -> Result<SearchReque
             in_keys,
             scorer,
             verbatim,
+            slop,
+            inorder,
         },
         presentation: p,
     })
@@ -575,7 +604,14 @@ mod tests {
                 "DIALECT requires a non negative integer >=1 and <= 4",
             ),
             ("* timeout", "Bad arguments for TIMEOUT"),
-            ("* SLOP", "Bad arguments for SLOP"),
+            (
+                "* SLOP",
+                "Bad arguments for SLOP: Expected an argument, but none provided",
+            ),
+            (
+                "* SLOP x",
+                "Bad arguments for SLOP: Could not convert argument to expected type",
+            ),
             ("* SORTBY", "Bad arguments for SORTBY"),
             ("* SORTBY nope", "Property `nope` not loaded nor in schema"),
             ("* RETURN", "Bad arguments for RETURN: missing count"),

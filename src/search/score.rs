@@ -12,7 +12,7 @@ use std::rc::Rc;
 
 use super::error::SearchError;
 use super::postings::{stem, Postings, Term, STEM_PREFIX};
-use super::query::{Expr, TextPattern};
+use super::query::{Expr, TagPattern, TextPattern};
 use super::schema::FieldValue;
 
 // RediSearch keeps these as C floats; computing with the same values gives its digits.
@@ -67,19 +67,36 @@ impl Scorer {
 type Resolved<'a> = Rc<[(&'a str, &'a Term)]>;
 
 /// A document's part in a query's result, shaped as RediSearch's result tree.
+/// `weight` is the `$weight` attribute of the clause the node stands for (1 without one).
 enum Node<'a> {
     /// A text term (with the positions it occurs at) or a tag value (without).
     Term {
         name: Option<&'a str>,
         freq: u32,
         df: usize,
+        weight: f64,
     },
     Agg {
         union: bool,
         children: Vec<Node<'a>>,
+        weight: f64,
     },
     /// A filter's match (numeric, geo, `*`, a negation): no term, no positions.
-    Virtual { freq: u32, wildcard: bool },
+    Virtual {
+        freq: u32,
+        wildcard: bool,
+        weight: f64,
+    },
+}
+
+impl Node<'_> {
+    fn set_weight(&mut self, w: f64) {
+        match self {
+            Node::Term { weight, .. } | Node::Agg { weight, .. } | Node::Virtual { weight, .. } => {
+                *weight = w
+            }
+        }
+    }
 }
 
 /// One document as the scorer sees it.
@@ -94,6 +111,9 @@ pub struct ScoreCtx<'a> {
     pub postings: &'a Postings,
     pub scorer: Scorer,
     pub verbatim: bool,
+    /// The request's SLOP (most positions between an intersection's terms) and INORDER.
+    pub slop: Option<u32>,
+    pub inorder: bool,
     /// Whether a non-text leaf matches the document (numeric, geo, missing, vector range).
     pub leaf: &'a dyn Fn(&Expr, &DocView) -> bool,
     stems: RefCell<HashMap<String, Option<String>>>,
@@ -112,14 +132,33 @@ impl<'a> ScoreCtx<'a> {
             postings,
             scorer,
             verbatim,
+            slop: None,
+            inorder: false,
             leaf,
             stems: RefCell::new(HashMap::new()),
             resolved: RefCell::new(HashMap::new()),
         }
     }
 
+    /// Whether the document matches `expr` once term positions count (SLOP, INORDER): the
+    /// postings answered everything else.
+    pub fn matches_positions(&self, expr: &Expr, doc: &DocView) -> bool {
+        self.node(expr, doc).is_some()
+    }
+
     /// The document's score for `expr` (which it matches).
     pub fn score(&self, expr: &Expr, doc: &DocView) -> f64 {
+        let s = self.raw_score(expr, doc);
+        // 0/0 (a document without text under TFIDF) is x86's negative NaN; RediSearch prints
+        // it as `nan`, and so must the server's double formatting.
+        if s.is_nan() {
+            f64::NAN
+        } else {
+            s
+        }
+    }
+
+    fn raw_score(&self, expr: &Expr, doc: &DocView) -> f64 {
         let Some(node) = self.node(expr, doc) else {
             return 0.0;
         };
@@ -164,9 +203,13 @@ impl<'a> ScoreCtx<'a> {
 
     fn tfidf(&self, node: &Node) -> f64 {
         match node {
-            Node::Term { freq, df, .. } => f64::from(*freq) * self.idf(*df),
-            Node::Agg { children, .. } => children.iter().map(|c| self.tfidf(c)).sum(),
-            Node::Virtual { freq, .. } => f64::from(*freq),
+            Node::Term {
+                freq, df, weight, ..
+            } => weight * f64::from(*freq) * self.idf(*df),
+            Node::Agg {
+                children, weight, ..
+            } => weight * children.iter().map(|c| self.tfidf(c)).sum::<f64>(),
+            Node::Virtual { freq, weight, .. } => weight * f64::from(*freq),
         }
     }
 
@@ -177,13 +220,16 @@ impl<'a> ScoreCtx<'a> {
                 let f = f64::from(*freq);
                 self.idf(*df) * f / (f + k)
             }
-            Node::Agg { children, .. } => children.iter().map(|c| self.bm25(c, avg)).sum(),
-            Node::Virtual { freq, .. } => {
+            // As in RediSearch, BM25 weighs aggregates and filters but not terms.
+            Node::Agg {
+                children, weight, ..
+            } => weight * children.iter().map(|c| self.bm25(c, avg)).sum::<f64>(),
+            Node::Virtual { freq, weight, .. } => {
                 let f = f64::from(*freq);
                 if f == 0.0 {
                     0.0
                 } else {
-                    f / (f + k)
+                    weight * f / (f + k)
                 }
             }
         }
@@ -198,11 +244,23 @@ impl<'a> ScoreCtx<'a> {
         let tf = |f: f64| f * K1_PLUS_1 / (f + K1 * (1.0 - B + B * ratio));
         match node {
             Node::Term { freq, df, .. } => self.bm25_idf(*df) * tf(f64::from(*freq)),
-            Node::Agg { children, .. } => children.iter().map(|c| self.bm25std(c, doc, avg)).sum(),
+            Node::Agg {
+                children, weight, ..
+            } => {
+                weight
+                    * children
+                        .iter()
+                        .map(|c| self.bm25std(c, doc, avg))
+                        .sum::<f64>()
+            }
             // Only `*` counts: a numeric or geo match scores nothing under BM25STD.
-            Node::Virtual { freq, wildcard } => {
+            Node::Virtual {
+                freq,
+                wildcard,
+                weight,
+            } => {
                 if *wildcard && *freq > 0 {
-                    tf(f64::from(*freq))
+                    weight * tf(f64::from(*freq))
                 } else {
                     0.0
                 }
@@ -239,9 +297,10 @@ impl<'a> ScoreCtx<'a> {
             let v2 = self.offsets(&children[i], doc);
             let (mut a, mut b) = (v1.iter().copied(), v2.iter().copied());
             let (mut p1, mut p2) = (a.next(), b.next());
+            // C's `abs((int)p2 - (int)p1)`: the end marker counts as -1.
             let delta = |x: Option<u32>, y: Option<u32>| -> u64 {
-                let (x, y) = (x.unwrap_or(u32::MAX), y.unwrap_or(u32::MAX));
-                u64::from(x.abs_diff(y))
+                let (x, y) = (x.unwrap_or(EOF) as i32, y.unwrap_or(EOF) as i32);
+                (i64::from(x) - i64::from(y)).unsigned_abs()
             };
             let mut cd = delta(p1, p2);
             while cd > 1 && p1.is_some() && p2.is_some() {
@@ -310,12 +369,101 @@ impl<'a> ScoreCtx<'a> {
         out
     }
 
+    /// An intersection's node, `None` unless every clause matches and, under a slop or
+    /// INORDER, the positions of its terms are close enough and in order.
+    fn and_node(
+        &self,
+        parts: &[Expr],
+        doc: &DocView,
+        slop: Option<u32>,
+        inorder: bool,
+    ) -> Option<Node<'a>> {
+        let mut children = Vec::with_capacity(parts.len());
+        if inorder {
+            for p in parts {
+                children.push(self.node(p, doc)?);
+            }
+        } else {
+            // RediSearch reads an unordered intersection's children narrowest first (nested
+            // intersections before all), and the slop between their positions is measured
+            // in that order.
+            let mut order: Vec<(u64, &Expr)> =
+                parts.iter().map(|p| (self.order_key(p), p)).collect();
+            order.sort_by_key(|&(k, _)| k);
+            for (_, p) in order {
+                children.push(self.node(p, doc)?);
+            }
+        }
+        // INORDER alone puts no bound on the distance.
+        let slop = match (slop, inorder) {
+            (Some(s), _) => Some(s),
+            (None, true) => Some(u32::MAX),
+            (None, false) => None,
+        };
+        if let Some(max) = slop {
+            let lists: Vec<Vec<u32>> = children
+                .iter()
+                .filter(|c| has_offsets(c))
+                .map(|c| self.offsets(c, doc))
+                .collect();
+            if !within_range(&lists, max, inorder) {
+                return None;
+            }
+        }
+        Some(Node::Agg {
+            union: false,
+            children,
+            weight: 1.0,
+        })
+    }
+
+    /// Where RediSearch's intersection puts a child when it sorts them: its estimated size,
+    /// but an intersection (or a phrase, which is one) first.
+    fn order_key(&self, e: &Expr) -> u64 {
+        match e {
+            Expr::And(_)
+            | Expr::Text {
+                pattern: TextPattern::Phrase(_),
+                ..
+            } => 0,
+            Expr::Opts { expr, .. } => self.order_key(expr),
+            other => self.estimate(other),
+        }
+    }
+
+    /// A clause's estimated number of documents as RediSearch's iterators report it: a term's
+    /// document count, a union's sum, an intersection's smallest child.
+    fn estimate(&self, e: &Expr) -> u64 {
+        match e {
+            Expr::Text { pattern, .. } => {
+                let verbatim = !matches!(pattern, TextPattern::Term(_)) || self.verbatim;
+                self.terms(pattern, verbatim)
+                    .iter()
+                    .map(|(_, t)| t.docs() as u64)
+                    .sum()
+            }
+            Expr::Tag { field, patterns } => patterns
+                .iter()
+                .map(|p| match p {
+                    TagPattern::Exact(t) => self.postings.tag_docs(*field, t) as u64,
+                    _ => self.postings.live.len(),
+                })
+                .sum(),
+            Expr::Or(parts) => parts.iter().map(|p| self.estimate(p)).sum(),
+            Expr::And(parts) => parts.iter().map(|p| self.estimate(p)).min().unwrap_or(0),
+            Expr::Opts { expr, .. } => self.estimate(expr),
+            _ => self.postings.live.len(),
+        }
+    }
+
     /// Whether the document escapes `-inner` (whose terms are not stem-expanded).
     fn negated(&self, inner: &Expr, doc: &DocView) -> bool {
         let plain = ScoreCtx {
             postings: self.postings,
             scorer: self.scorer,
             verbatim: true,
+            slop: self.slop,
+            inorder: self.inorder,
             leaf: self.leaf,
             stems: RefCell::new(HashMap::new()),
             resolved: RefCell::new(HashMap::new()),
@@ -329,16 +477,40 @@ impl<'a> ScoreCtx<'a> {
             Expr::All => Some(Node::Virtual {
                 freq: 1,
                 wildcard: true,
+                weight: 1.0,
             }),
-            Expr::And(parts) => {
-                let mut children = Vec::with_capacity(parts.len());
-                for p in parts {
-                    children.push(self.node(p, doc)?);
+            Expr::And(parts) => self.and_node(parts, doc, self.slop, self.inorder),
+            Expr::Opts {
+                expr: inner,
+                weight,
+                slop,
+                inorder,
+            } => {
+                let mut node = match &**inner {
+                    // The clause's own slop wins over the request's; INORDER from either.
+                    Expr::And(parts) => {
+                        self.and_node(parts, doc, slop.or(self.slop), self.inorder || *inorder)?
+                    }
+                    other => self.node(other, doc)?,
+                };
+                match (&**inner, &mut node) {
+                    // RediSearch's numeric, geo and missing-field readers carry no weight.
+                    (
+                        Expr::Numeric { .. }
+                        | Expr::Geo { .. }
+                        | Expr::Missing(_)
+                        | Expr::VectorRange { .. },
+                        _,
+                    ) => {}
+                    // A tag union weighs each value's reader and the union itself.
+                    (Expr::Tag { .. }, Node::Agg { children, .. }) => {
+                        children.iter_mut().for_each(|c| c.set_weight(*weight));
+                        node.set_weight(*weight);
+                    }
+                    // A text term weighs its union with its stems, not the terms in it.
+                    (_, node) => node.set_weight(*weight),
                 }
-                Some(Node::Agg {
-                    union: false,
-                    children,
-                })
+                Some(node)
             }
             Expr::Or(parts) => {
                 let children: Vec<Node<'a>> =
@@ -346,11 +518,13 @@ impl<'a> ScoreCtx<'a> {
                 (!children.is_empty()).then_some(Node::Agg {
                     union: true,
                     children,
+                    weight: 1.0,
                 })
             }
             Expr::Not(inner) => self.negated(inner, doc).then_some(Node::Virtual {
                 freq: 0,
                 wildcard: false,
+                weight: 1.0,
             }),
             Expr::Tag { field, patterns } => {
                 let Some(FieldValue::Tag(tags)) = doc.values.get(*field) else {
@@ -363,14 +537,18 @@ impl<'a> ScoreCtx<'a> {
                         name: None,
                         freq: 1,
                         df: self.postings.tag_docs(*field, t),
+                        weight: 1.0,
                     })
                     .collect();
-                match children.len() {
-                    0 => None,
-                    1 => children.into_iter().next(),
+                // One exact value is read directly; anything more through a union, even where
+                // only one of its values is in this document (RediSearch's tag iterators).
+                match (children.len(), patterns.as_slice()) {
+                    (0, _) => None,
+                    (1, [TagPattern::Exact(_)]) => children.into_iter().next(),
                     _ => Some(Node::Agg {
                         union: true,
                         children,
+                        weight: 1.0,
                     }),
                 }
             }
@@ -381,6 +559,7 @@ impl<'a> ScoreCtx<'a> {
             | Expr::VectorRange { .. } => (self.leaf)(expr, doc).then_some(Node::Virtual {
                 freq: 1,
                 wildcard: false,
+                weight: 1.0,
             }),
         }
     }
@@ -398,6 +577,7 @@ impl<'a> ScoreCtx<'a> {
                 name: Some(name),
                 freq,
                 df: term.docs(),
+                weight: 1.0,
             })
         };
         match pattern {
@@ -416,6 +596,7 @@ impl<'a> ScoreCtx<'a> {
                 Some(Node::Agg {
                     union: false,
                     children: children?,
+                    weight: 1.0,
                 })
             }
             TextPattern::Term(_) => {
@@ -428,6 +609,7 @@ impl<'a> ScoreCtx<'a> {
                     _ => Some(Node::Agg {
                         union: true,
                         children,
+                        weight: 1.0,
                     }),
                 }
             }
@@ -438,6 +620,7 @@ impl<'a> ScoreCtx<'a> {
                 Some(Node::Agg {
                     union: true,
                     children: vec![first],
+                    weight: 1.0,
                 })
             }
         }
@@ -461,25 +644,115 @@ impl<'a> ScoreCtx<'a> {
     }
 }
 
+/// The end of a position list, as RediSearch's offset iterators report it.
+const EOF: u32 = u32::MAX;
+
+/// One child's positions, read as RediSearch's offset iterator reads them.
+struct Offsets<'l> {
+    list: &'l [u32],
+    next: usize,
+}
+
+impl Offsets<'_> {
+    fn next(&mut self) -> u32 {
+        let p = self.list.get(self.next).copied().unwrap_or(EOF);
+        self.next += 1;
+        p
+    }
+}
+
+/// RediSearch's `IndexResult_IsWithinRange` over the position lists (each sorted) of an
+/// intersection's children that have positions: some choice of one position per list spans at
+/// most `max_slop` positions besides its own (in list order when `in_order`). Its arithmetic is
+/// kept, C casts included: a list with no positions (a tag union's) reads as the end marker,
+/// which as an `int` is -1, and so passes an unordered check.
+fn within_range(lists: &[Vec<u32>], max_slop: u32, in_order: bool) -> bool {
+    let n = lists.len();
+    if n == 0 {
+        return true;
+    }
+    let max_slop = i64::from(max_slop.min(i32::MAX as u32));
+    let int = |p: u32| i64::from(p as i32);
+    let mut iters: Vec<Offsets> = lists.iter().map(|l| Offsets { list: l, next: 0 }).collect();
+    let mut positions = vec![0u32; n];
+    if in_order {
+        loop {
+            let mut span: i64 = 0;
+            for i in 0..n {
+                let mut pos = if i == 0 {
+                    iters[0].next()
+                } else {
+                    positions[i]
+                };
+                let last = if i == 0 { 0 } else { positions[i - 1] };
+                while pos != EOF && pos < last {
+                    pos = iters[i].next();
+                }
+                if pos == EOF {
+                    return false;
+                }
+                positions[i] = pos;
+                if i > 0 {
+                    span += int(pos) - int(last) - 1;
+                    if span > max_slop {
+                        break;
+                    }
+                }
+            }
+            if span <= max_slop {
+                return true;
+            }
+        }
+    }
+    for (p, it) in positions.iter_mut().zip(iters.iter_mut()) {
+        *p = it.next();
+    }
+    let mut max = positions.iter().copied().max().unwrap_or(EOF);
+    loop {
+        let (at, min) = positions
+            .iter()
+            .copied()
+            .enumerate()
+            .min_by_key(|&(_, p)| p)
+            .unwrap_or((0, EOF));
+        // RediSearch skips a window whose positions are all the same.
+        if min != max && int(max) - int(min) - (n as i64 - 1) <= max_slop {
+            return true;
+        }
+        let next = iters[at].next();
+        positions[at] = next;
+        if next == EOF {
+            return false;
+        }
+        max = max.max(next);
+    }
+}
+
+/// RediSearch's `RSIndexResult_HasOffsets`: a term with positions, or an aggregate holding
+/// anything but filters (so a union of tag values counts, with no positions to read).
 fn has_offsets(node: &Node<'_>) -> bool {
     match node {
         Node::Term { name, .. } => name.is_some(),
-        Node::Agg { children, .. } => children.iter().any(has_offsets),
+        Node::Agg { children, .. } => children.iter().any(|c| !matches!(c, Node::Virtual { .. })),
         Node::Virtual { .. } => false,
     }
 }
 
 fn dismax(node: &Node<'_>) -> f64 {
     match node {
-        Node::Term { freq, .. } | Node::Virtual { freq, .. } => f64::from(*freq),
+        Node::Term { freq, weight, .. } | Node::Virtual { freq, weight, .. } => {
+            weight * f64::from(*freq)
+        }
         Node::Agg {
             union: false,
             children,
-        } => children.iter().map(dismax).sum(),
+            weight,
+        } => weight * children.iter().map(dismax).sum::<f64>(),
         Node::Agg {
             union: true,
             children,
-        } => children.iter().map(dismax).fold(0.0, f64::max),
+            weight,
+        } => weight * children.iter().map(dismax).fold(0.0, f64::max),
     }
 }
 

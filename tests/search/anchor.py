@@ -37,3 +37,34 @@ class Anchor:
             os.kill(self.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def _answer(r, cmd):
+    try:
+        return r.execute_command(*cmd)
+    except redis.ResponseError as e:
+        return ("error", str(e))
+
+
+def _same(a, b):
+    """Replies equal, numbers compared as numbers: valkey (the anchor's server) prints doubles
+    in their shortest form, Redis 7.0 with 17 digits."""
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, bytes) and isinstance(b, bytes) and a != b:
+        try:
+            x, y = float(a), float(b)
+        except ValueError:
+            return False
+        return x == y or abs(x - y) <= 1e-9 * max(abs(x), abs(y))
+    return a == b
+
+
+def differences(ours, theirs, commands):
+    """Each command sent to both servers; a line per answer that differs."""
+    bad = []
+    for cmd in commands:
+        mine, other = _answer(ours, cmd), _answer(theirs, cmd)
+        if not _same(mine, other):
+            bad.append(f"{cmd[2:]}: ours {str(mine)[:160]} vs RediSearch {str(other)[:160]}")
+    return bad

@@ -1,0 +1,135 @@
+"""Query attributes and proximity compared with RediSearch 2.10 itself: `$weight`, `$slop` and
+`$inorder` on clauses, FT.SEARCH's SLOP and INORDER, and INDEXEMPTY's `''`. The same generated
+documents in both; answers (totals, order, WITHSCORES numbers, error texts) must agree."""
+
+import random
+
+import redis
+
+from anchor import Anchor, differences
+
+WORDS = ["alpha", "beta", "gamma", "delta", "omega", "sigma", "kappa", "zeta", "the", "of"]
+
+
+def documents(n, seed):
+    rng = random.Random(seed)
+    return {f"p:{i}": {"t": " ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 9))),
+                       "u": " ".join(rng.choice(WORDS) for _ in range(rng.randint(0, 4))),
+                       "g": rng.choice(["red", "green", "blue"]),
+                       "n": rng.randint(0, 20)}
+            for i in range(n)}
+
+
+# No union inside an intersection here: there RediSearch scores only the first child the union
+# reads for a document (see the README), and this engine every child that matches.
+PROXIMITY = ["alpha beta", "beta alpha", "alpha beta gamma",
+             "alpha @t:beta", "@t:(kappa zeta)", "(alpha beta)=>{$slop:0}",
+             "(alpha beta)=>{$slop:2}", "(alpha beta)=>{$inorder:true}",
+             "(alpha beta)=>{$slop:1;$inorder:true}", "(omega sigma)=>{$slop:0} | kappa",
+             "gamma -(alpha beta)=>{$slop:0}", "\"alpha beta\"", "\"beta gamma\"=>{$slop:3}",
+             "alpha beta @n:[0 10]", "@g:{red} alpha beta"]
+OPTIONS = [[], ["SLOP", 0], ["SLOP", 1], ["SLOP", 3], ["INORDER"], ["SLOP", 0, "INORDER"],
+           ["SLOP", 2, "INORDER"]]
+WEIGHTED = ["alpha=>{$weight:2}", "alpha beta=>{$weight:0.5}", "(alpha beta)=>{$weight:3}",
+            "(alpha | beta)=>{$weight:3}", "((alpha)=>{$weight:2})=>{$weight:3}",
+            "\"alpha beta\"=>{$weight:2}", "@g:{red}=>{$weight:2} alpha",
+            "@g:{red|blue}=>{$weight:2} alpha", "@n:[0 5]=>{$weight:2} alpha",
+            "(alpha beta)=>{$weight:2;$slop:1}", "alpha=>{$weight:0}"]
+SCORERS = ["TFIDF", "BM25", "BM25STD", "DISMAX"]
+
+
+def commands():
+    out = []
+    for q in PROXIMITY:
+        for opts in OPTIONS:
+            out.append(["FT.SEARCH", "p", q, "NOCONTENT", "WITHSCORES", "VERBATIM",
+                        "LIMIT", 0, 1000, "DIALECT", 2, *opts])
+    for q in WEIGHTED:
+        for scorer in SCORERS:
+            out.append(["FT.SEARCH", "p", q, "NOCONTENT", "WITHSCORES", "VERBATIM",
+                        "SCORER", scorer, "LIMIT", 0, 1000, "DIALECT", 2])
+    for q in ["alpha=>{$weight:abc}", "alpha=>{$weight:-1}", "(alpha beta)=>{$slop:x}",
+              "(alpha beta)=>{$slop:1.5}", "(alpha beta)=>{$inorder:maybe}"]:
+        out.append(["FT.SEARCH", "p", q, "NOCONTENT", "DIALECT", 2])
+    for opts in [["SLOP"], ["SLOP", "x"], ["SLOP", 99999999999], ["SLOP", -1]]:
+        out.append(["FT.SEARCH", "p", "alpha beta", "NOCONTENT", "LIMIT", 0, 1000, "DIALECT", 2, *opts])
+    return out
+
+
+EMPTY = {"e:1": {"t": "", "g": "", "x": "a"}, "e:2": {"t": "hello", "g": "foo", "x": "a"},
+         "e:3": {"x": "a"}, "e:4": {"t": "  ", "g": " "}, "e:5": {"t": "...", "g": "a,,b"},
+         "e:6": {"t": "the", "g": ","}}
+EMPTY_QUERIES = ["@t:''", "@g:{''}", "@t:\"\"", "-@t:''", "@g:{\"\"}", "@x:''", "''",
+                 "@t:('')", "@t:'' | @t:hello", "-@g:{''}", "@g:{''|foo}", "@g:{ '' }",
+                 "@t:''=>{$weight:2}", "@t:'' hello", "(@t:'' | hello) -@g:{''}"]
+
+
+def load(r, docs):
+    r.execute_command("FT.CREATE", "p", "ON", "HASH", "PREFIX", 1, "p:", "SCHEMA",
+                      "t", "TEXT", "u", "TEXT", "g", "TAG", "n", "NUMERIC")
+    r.execute_command("FT.CREATE", "e", "ON", "HASH", "PREFIX", 1, "e:", "SCHEMA",
+                      "t", "TEXT", "INDEXEMPTY", "g", "TAG", "INDEXEMPTY", "x", "TEXT")
+    r.execute_command("FT.CREATE", "f", "ON", "HASH", "PREFIX", 1, "e:", "SCHEMA",
+                      "t", "TEXT", "g", "TAG", "x", "TEXT")
+    for key, fields in {**docs, **EMPTY}.items():
+        r.hset(key, mapping=fields)
+
+
+def empty_commands():
+    return [["FT.SEARCH", index, q, "NOCONTENT", "WITHSCORES", "DIALECT", 2, *extra]
+            for q in EMPTY_QUERIES for index in ("e", "f")
+            for extra in ([], ["SCORER", "BM25STD"])]
+
+
+def test_attributes_proximity_and_empty_strings_are_redisearchs(server):
+    docs = documents(120, 5)
+    cmds = commands() + empty_commands()
+    anchor = Anchor()
+    try:
+        theirs = anchor.client()
+        load(theirs, docs)
+        ours = redis.Redis(port=server.port)
+        load(ours, docs)
+        bad = differences(ours, theirs, cmds)
+    finally:
+        anchor.stop()
+    assert not bad, f"{len(bad)} of {len(cmds)} answers differ:\n" + "\n".join(bad[:15])
+
+
+def test_num_terms_leaves_out_the_empty_term(server):
+    r = redis.Redis(port=server.port, decode_responses=True)
+    r.execute_command("FT.CREATE", "n", "PREFIX", 1, "n:", "SCHEMA", "t", "TEXT", "INDEXEMPTY")
+    r.hset("n:1", "t", "running dogs the")
+    r.hset("n:2", "t", "")
+    info = r.execute_command("FT.INFO", "n")
+    # running, +run, dogs, +dog: stems count, the stopword and the empty value do not.
+    assert info[info.index("num_terms") + 1] == 4
+
+
+EXPLAINED = ["hello", "running dogs", "hello|world", "-hello", "@t:hello", "@u:running",
+             "\"hello world\"", "hel*", "*llo", "*ell*", "%helo%", "%%helo%%", "@g:{a|b}",
+             "@g:{pre*}", "@n:[1 2]", "@n:[(1 +inf]", "*", "*=>[KNN 10 @v $vec]",
+             "@g:{a}=>[KNN 10 @v $vec AS d]", "the", "hello the world", "hello=>{$weight:2}",
+             "(hello world)=>{$slop:2}", "(hello world)=>{$weight:2;$inorder:true}",
+             "running (dogs|cats)", "hello -world @n:[1 2]", "@g:{a}=>{$weight:3}"]
+
+
+def test_explain_is_redisearchs(server):
+    schema = ("FT.CREATE", "x", "ON", "HASH", "PREFIX", 1, "x:", "SCHEMA", "t", "TEXT",
+              "u", "TEXT", "NOSTEM", "g", "TAG", "n", "NUMERIC", "geo", "GEO",
+              "v", "VECTOR", "FLAT", 6, "TYPE", "FLOAT32", "DIM", 2, "DISTANCE_METRIC", "L2")
+    cmds = [[verb, "x", q, "DIALECT", 2, "PARAMS", 2, "vec", b"\0" * 8, *extra]
+            for q in EXPLAINED for verb in ("FT.EXPLAIN", "FT.EXPLAINCLI")
+            for extra in ([], ["VERBATIM"])]
+    cmds += [["FT.EXPLAIN", "nosuch", "hello"], ["FT.EXPLAIN", "x", "hello", "LIMIT", 0, 5],
+             ["FT.EXPLAIN", "x", "hello", "DIALECT", 9]]
+    anchor = Anchor()
+    try:
+        theirs = anchor.client()
+        theirs.execute_command(*schema)
+        ours = redis.Redis(port=server.port)
+        ours.execute_command(*schema)
+        bad = differences(ours, theirs, cmds)
+    finally:
+        anchor.stop()
+    assert not bad, f"{len(bad)} of {len(cmds)} answers differ:\n" + "\n".join(bad[:15])
