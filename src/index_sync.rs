@@ -17,7 +17,7 @@ use crate::redis::{
     api, log, string_bytes, Ctx, Key, Level, OwnedString, RedisModuleCtx, RedisModuleString,
 };
 use crate::redis::{guard, json};
-use crate::search::index::FieldInput;
+use crate::search::index::{DocMeta, FieldInput};
 use crate::search::json as search_json;
 use crate::search::schema::KeyType;
 use crate::search::{registry, schema, Index, INDEX_COUNT};
@@ -162,11 +162,23 @@ fn reindex(index: &Arc<Index>, name: &[u8], key: &Key) {
             None => FieldInput::Missing,
         })
         .collect();
+    let def = &index.def;
+    let read = |f: &Option<Vec<u8>>| f.as_ref().and_then(|f| key.hash_get(f));
+    let (language, score, payload) = (
+        read(&def.language_field),
+        read(&def.score_field),
+        read(&def.payload_field),
+    );
+    let meta = DocMeta::from_raw(
+        language.as_ref().map(|v| v.bytes()),
+        score.as_ref().map(|v| v.bytes()),
+        payload.as_ref().map(|v| v.bytes()),
+    );
     let started = Instant::now();
     // A failure is counted and remembered by the index itself (FT.INFO shows it).
     let jobs = {
         let mut data = index.write();
-        let _ = data.upsert(&index.def, name, &raw);
+        let _ = data.upsert_with(def, name, &raw, meta);
         data.start_rebuilds()
     };
     spawn_rebuilds(index, jobs);

@@ -86,6 +86,7 @@ mod tests {
             score,
             order,
             fields: Vec::new(),
+            payload: None,
         }
     }
 

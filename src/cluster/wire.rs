@@ -13,7 +13,7 @@
 use std::fmt;
 
 /// The format this build writes and reads.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 
 /// The cluster bus message types (RedisModule_SendClusterMessage's `type`) this module uses.
 pub mod kind {
@@ -101,6 +101,8 @@ pub struct WireHit {
     pub order: SortValue,
     /// Name and value; `None` is a JSON null (replied as a null).
     pub fields: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    /// WITHPAYLOADS' payload (version 2).
+    pub payload: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -243,6 +245,13 @@ impl Message {
                                 None => w.u8(0),
                             }
                         }
+                        match &hit.payload {
+                            Some(p) => {
+                                w.u8(1);
+                                w.bytes(p);
+                            }
+                            None => w.u8(0),
+                        }
                     }
                 }
             },
@@ -311,8 +320,9 @@ impl Message {
                     0 => Err(String::from_utf8_lossy(&r.bytes()?).into_owned()),
                     1 => {
                         let total = r.u64()?;
-                        // key length, score, order tag, field count: at least 17 bytes.
-                        let n = r.count(17)?;
+                        // key length, score, order tag, field count, payload tag: at least
+                        // 18 bytes.
+                        let n = r.count(18)?;
                         let mut hits = Vec::with_capacity(n);
                         for _ in 0..n {
                             let key = r.bytes()?;
@@ -334,11 +344,17 @@ impl Message {
                                 };
                                 fields.push((name, value));
                             }
+                            let payload = match r.u8()? {
+                                0 => None,
+                                1 => Some(r.bytes()?),
+                                _ => return Err(WireError::BadValue("payload")),
+                            };
                             hits.push(WireHit {
                                 key,
                                 score,
                                 order,
                                 fields,
+                                payload,
                             });
                         }
                         Ok(ShardHits { total, hits })
@@ -476,18 +492,21 @@ mod tests {
                                 (b"f".to_vec(), Some(vec![0, 255])),
                                 (b"n".to_vec(), None),
                             ],
+                            payload: Some(b"p".to_vec()),
                         },
                         WireHit {
                             key: Vec::new(),
                             score: f64::INFINITY,
                             order: SortValue::Str(b"abc".to_vec()),
                             fields: Vec::new(),
+                            payload: None,
                         },
                         WireHit {
                             key: b"k".to_vec(),
                             score: 1.0,
                             order: SortValue::Missing,
                             fields: Vec::new(),
+                            payload: None,
                         },
                     ],
                 }),
@@ -525,17 +544,17 @@ mod tests {
     #[test]
     fn another_version_is_named_with_its_query_id() {
         let mut bytes = samples()[4].encode();
-        bytes[0] = 2;
+        bytes[0] = 1;
         assert_eq!(
             Message::decode(kind::SEARCH, &bytes),
             Err(WireError::Version {
-                got: 2,
+                got: 1,
                 id: Some(42)
             })
         );
         assert_eq!(
-            WireError::Version { got: 2, id: None }.to_string(),
-            "cluster message version 2 is not understood (this node speaks 1)"
+            WireError::Version { got: 1, id: None }.to_string(),
+            "cluster message version 1 is not understood (this node speaks 2)"
         );
         assert_eq!(
             Message::decode(kind::SEARCH, &[9]),

@@ -19,8 +19,9 @@ use crate::search::config as search_config;
 use crate::search::error::SearchError;
 use crate::search::index::{format_score, Hit, Outcome};
 use crate::search::json::{JsonNode, Kind};
+use crate::search::language::Language;
 use crate::search::request::{self, Presentation, SearchRequest};
-use crate::search::schema::{self, Algorithm, FieldKind, KeyType};
+use crate::search::schema::{self, Algorithm, FieldKind, IndexDef, KeyType};
 use crate::search::{registry, Index};
 
 fn lossy(b: &[u8]) -> String {
@@ -204,6 +205,32 @@ pub fn info(ctx: &Ctx, args: &Args) -> AiResult<()> {
     Ok(())
 }
 
+/// FT.INFO's `index_definition`, with the options RediSearch lists only when given.
+fn index_definition(def: &IndexDef, prefixes: Vec<R<'static>>) -> Vec<(&'static str, R<'static>)> {
+    let key_type = match def.key_type {
+        KeyType::Hash => "HASH",
+        KeyType::Json => "JSON",
+    };
+    let mut m = vec![
+        ("key_type", R::Simple(key_type)),
+        ("prefixes", R::Arr(prefixes)),
+    ];
+    if def.language != Language::English {
+        m.push(("default_language", R::Simple(def.language.name())));
+    }
+    if let Some(f) = &def.language_field {
+        m.push(("language_field", R::Bulk(f.clone().into())));
+    }
+    m.push(("default_score", bulk(format_score(def.default_score))));
+    if let Some(f) = &def.score_field {
+        m.push(("score_field", R::Bulk(f.clone().into())));
+    }
+    if let Some(f) = &def.payload_field {
+        m.push(("payload_field", R::Bulk(f.clone().into())));
+    }
+    m
+}
+
 /// FT.TAGVALS index field: the distinct values of a TAG field, as indexed (lower-cased unless
 /// CASESENSITIVE), in byte order.
 pub fn tagvals(ctx: &Ctx, args: &Args) -> AiResult<()> {
@@ -265,6 +292,7 @@ fn explained(ctx: &Ctx, args: &Args) -> AiResult<String> {
         &parsed.request.query,
         &index.def.fields,
         parsed.request.verbatim,
+        parsed.request.language,
     ))
 }
 
@@ -473,20 +501,7 @@ pub(crate) fn info_reply(index: &Index, resp3: bool) -> R<'static> {
     let mut m = vec![
         ("index_name", bulk(&def.name)),
         ("index_options", R::Arr(Vec::new())),
-        (
-            "index_definition",
-            R::Map(vec![
-                (
-                    "key_type",
-                    R::Simple(match def.key_type {
-                        KeyType::Hash => "HASH",
-                        KeyType::Json => "JSON",
-                    }),
-                ),
-                ("prefixes", R::Arr(prefixes)),
-                ("default_score", bulk(format_score(def.default_score))),
-            ]),
-        ),
+        ("index_definition", R::Map(index_definition(def, prefixes))),
         ("attributes", R::Arr(attributes)),
         ("num_docs", R::Int(num_docs as i64)),
         ("max_doc_id", R::Int(data.max_doc_id() as i64)),
@@ -669,6 +684,7 @@ impl Reply for SearchReply {
 pub(crate) struct Shown {
     pub key: Vec<u8>,
     pub score: f64,
+    pub payload: Option<Vec<u8>>,
     /// Name and value; a `None` value is a JSON null, replied as a null.
     pub fields: Vec<(Vec<u8>, Option<Vec<u8>>)>,
 }
@@ -760,6 +776,7 @@ fn load_json_document(ctx: &Ctx, p: &Presentation, hit: &Hit) -> Option<Shown> {
     Some(Shown {
         key: hit.key.clone(),
         score: hit.score,
+        payload: hit.payload.clone(),
         fields,
     })
 }
@@ -791,6 +808,9 @@ pub(crate) fn load_document(ctx: &Ctx, p: &Presentation, hit: &Hit) -> Option<Sh
                         .get(name)
                         .cloned()
                         .unwrap_or_else(|| name.as_bytes().to_vec());
+                    if p.hidden.contains(&ident) {
+                        continue;
+                    }
                     if let Some(v) = key.hash_get(&ident) {
                         fields.push((shown.as_bytes().to_vec(), Some(v.bytes().to_vec())));
                     }
@@ -800,13 +820,19 @@ pub(crate) fn load_document(ctx: &Ctx, p: &Presentation, hit: &Hit) -> Option<Sh
                 for (n, d) in &hit.distances {
                     fields.push((n.as_bytes().to_vec(), Some(format_score(*d).into_bytes())));
                 }
-                fields.extend(key.hash_fields().into_iter().map(|(k, v)| (k, Some(v))));
+                fields.extend(
+                    key.hash_fields()
+                        .into_iter()
+                        .filter(|(k, _)| !p.hidden.contains(k))
+                        .map(|(k, v)| (k, Some(v))),
+                );
             }
         }
     }
     Some(Shown {
         key: hit.key.clone(),
         score: hit.score,
+        payload: hit.payload.clone(),
         fields,
     })
 }
@@ -838,6 +864,9 @@ pub(crate) fn reply_shown(ctx: &Ctx, p: &Presentation, total: i64, shown: Vec<Sh
                 if p.withscores {
                     m.push(("score", R::Double(s.score)));
                 }
+                if p.withpayloads {
+                    m.push(("payload", s.payload.map_or(R::Null, |v| R::Bulk(v.into()))));
+                }
                 if !p.nocontent {
                     m.push(("extra_attributes", R::Pairs(s.fields)));
                 }
@@ -859,6 +888,9 @@ pub(crate) fn reply_shown(ctx: &Ctx, p: &Presentation, total: i64, shown: Vec<Sh
         out.push(R::Bulk(s.key.into()));
         if p.withscores {
             out.push(R::Double(s.score));
+        }
+        if p.withpayloads {
+            out.push(s.payload.map_or(R::Null, |v| R::Bulk(v.into())));
         }
         if !p.nocontent {
             out.push(R::Arr(

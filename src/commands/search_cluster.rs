@@ -63,6 +63,7 @@ impl Reply for ClusterReply {
                     .map(|h| Shown {
                         key: h.key,
                         score: h.score,
+                        payload: h.payload,
                         fields: h.fields,
                     })
                     .collect();
@@ -550,6 +551,7 @@ fn finish(
             score: shown.score,
             order,
             fields: shown.fields,
+            payload: shown.payload,
         });
     }
     let total = outcome.total as u64;

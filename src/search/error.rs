@@ -88,6 +88,16 @@ pub enum SearchError {
     NotIndexMissing(String),
     /// `''` against a field without INDEXEMPTY.
     NotIndexEmpty,
+    /// FT.CREATE SCORE outside 0..1.
+    InvalidScore,
+    /// LANGUAGE_FIELD, SCORE_FIELD or PAYLOAD_FIELD on a JSON index.
+    HashOnlyOption(&'static str),
+    /// FT.CREATE LANGUAGE that RediSearch does not know.
+    InvalidLanguage,
+    /// FT.SEARCH LANGUAGE that RediSearch does not know.
+    NoSuchLanguage,
+    /// A language RediSearch stems but this module has no stemmer for.
+    LanguageWithoutStemmer(&'static str),
     /// A KNN or range option (`EF_RUNTIME`, `EPSILON`, ...) with a bad value.
     InvalidValue { value: String, option: String },
     /// A `=>{$name: ...}` attribute that does not apply where it is written.
@@ -263,6 +273,16 @@ impl fmt::Display for SearchError {
             NotIndexMissing(name) => write!(
                 f,
                 "'ismissing' requires field '{name}' to be defined with 'INDEXMISSING'"
+            ),
+            InvalidScore => f.write_str("Invalid score"),
+            HashOnlyOption(option) => {
+                write!(f, "{option} is supported for ON HASH indexes only here")
+            }
+            InvalidLanguage => f.write_str("Invalid language"),
+            NoSuchLanguage => f.write_str("No such language"),
+            LanguageWithoutStemmer(name) => write!(
+                f,
+                "Language {name} is not supported here: this module has no stemmer for it"
             ),
             NotIndexEmpty => f.write_str(
                 "Use `INDEXEMPTY` in field creation in order to index and query for empty strings",

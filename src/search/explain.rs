@@ -8,13 +8,18 @@
 //! several fields (`@a|b:x`) is a union of one clause per field; nested unions and
 //! intersections are flattened; a GEO radius is printed in metres.
 
+use super::language::Language;
 use super::postings::expansions;
 use super::query::{Expr, Knn, Query, TagPattern, TextPattern};
 use super::schema::Field;
 
 /// The query tree as RediSearch's text, one line per node.
-pub fn explain(query: &Query, fields: &[Field], verbatim: bool) -> String {
-    let p = Printer { fields, verbatim };
+pub fn explain(query: &Query, fields: &[Field], verbatim: bool, language: Language) -> String {
+    let p = Printer {
+        fields,
+        verbatim,
+        language,
+    };
     let mut out = String::new();
     match &query.knn {
         Some(knn) => p.knn(&mut out, &query.filter, knn),
@@ -54,6 +59,7 @@ impl Attrs {
 struct Printer<'a> {
     fields: &'a [Field],
     verbatim: bool,
+    language: Language,
 }
 
 fn pad(out: &mut String, depth: usize) {
@@ -118,6 +124,7 @@ impl Printer<'_> {
             Expr::Not(inner) => Printer {
                 fields: self.fields,
                 verbatim: true,
+                language: self.language,
             }
             .group(out, "NOT{", std::slice::from_ref(&**inner), depth, &suffix),
             Expr::Opts { .. } => {}
@@ -213,7 +220,7 @@ impl Printer<'_> {
             TextPattern::Term(t) => {
                 // The term itself carries its weight; its expansions do not.
                 out.push_str("UNION {\n");
-                for (i, e) in expansions(t).into_iter().enumerate() {
+                for (i, e) in expansions(t, self.language).into_iter().enumerate() {
                     pad(out, depth + 1);
                     if i == 0 {
                         out.push_str(&format!("{scope}{e}{term_suffix}\n"));

@@ -16,6 +16,7 @@ use roaring::RoaringBitmap;
 use super::error::SearchError;
 use super::geo;
 use super::hnsw::HnswIndex;
+use super::language::{Language, Lookup};
 use super::multivector::MultiVectorIndex;
 use super::postings::{EvalCtx, Postings};
 use super::query::{normalize_tags, tokenize, Expr, Query, TextPattern};
@@ -31,6 +32,37 @@ struct Doc {
     /// The largest term frequency and the weighted token count (the scorers' norms).
     max_freq: u32,
     len: u32,
+    /// The language its text was stemmed in, its score and its payload (see [`DocMeta`]).
+    lang: Language,
+    score: f64,
+    payload: Option<Box<[u8]>>,
+}
+
+/// What a document's LANGUAGE_FIELD, SCORE_FIELD and PAYLOAD_FIELD give; `None` where the
+/// document lacks the field or its value is not one (RediSearch then uses the index's
+/// LANGUAGE and SCORE, as here).
+#[derive(Debug, Default, Clone)]
+pub struct DocMeta {
+    pub language: Option<Language>,
+    pub score: Option<f64>,
+    pub payload: Option<Vec<u8>>,
+}
+
+impl DocMeta {
+    /// Reads the three fields from the raw hash values, as RediSearch reads them.
+    pub fn from_raw(language: Option<&[u8]>, score: Option<&[u8]>, payload: Option<&[u8]>) -> Self {
+        DocMeta {
+            language: language.and_then(|l| match Language::lookup(l) {
+                Lookup::Found(l) => Some(l),
+                _ => None,
+            }),
+            score: score
+                .and_then(|v| std::str::from_utf8(v).ok())
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .filter(|v| v.is_finite()),
+            payload: payload.map(<[u8]>::to_vec),
+        }
+    }
 }
 
 impl Doc {
@@ -55,6 +87,7 @@ impl Doc {
             + values
             + std::mem::size_of_val(&*self.raw)
             + self.raw.iter().flatten().map(|r| r.len()).sum::<usize>()
+            + self.payload.as_ref().map_or(0, |p| p.len())
     }
 }
 
@@ -125,6 +158,11 @@ pub struct Request {
     /// SLOP and INORDER: how far apart and in what order every intersection's terms must be.
     pub slop: Option<u32>,
     pub inorder: bool,
+    /// LANGUAGE (else the index's): how query terms are stemmed.
+    pub language: Language,
+    /// The index's SCORE, and whether documents may have their own (SCORE_FIELD).
+    pub default_score: f64,
+    pub doc_scores: bool,
 }
 
 /// The answers to one VECTOR_RANGE clause: the name its distance is yielded as, and the
@@ -196,6 +234,8 @@ pub struct Hit {
     pub key: Vec<u8>,
     pub distances: Vec<(String, f64)>,
     pub score: f64,
+    /// The document's PAYLOAD_FIELD value, for WITHPAYLOADS.
+    pub payload: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Default)]
@@ -301,6 +341,18 @@ impl IndexData {
         key: &[u8],
         input: &[FieldInput],
     ) -> Result<(), SearchError> {
+        self.upsert_with(def, key, input, DocMeta::default())
+    }
+
+    /// [`upsert`](Self::upsert) with what the document's LANGUAGE_FIELD, SCORE_FIELD and
+    /// PAYLOAD_FIELD hold.
+    pub fn upsert_with(
+        &mut self,
+        def: &IndexDef,
+        key: &[u8],
+        input: &[FieldInput],
+        meta: DocMeta,
+    ) -> Result<(), SearchError> {
         let mut values = Vec::with_capacity(def.fields.len());
         let keeps_raw = def.fields.iter().any(|f| {
             matches!(
@@ -374,20 +426,24 @@ impl IndexData {
                 log.push((id, v.cloned()));
             }
         }
-        let text = self.postings.analyse(&values);
+        let lang = meta.language.unwrap_or(def.language);
+        let text = self.postings.analyse(&values, lang);
         let doc = Doc {
             key: key.into(),
             values: values.into(),
             raw: raws.into(),
             max_freq: text.max_freq,
             len: text.len,
+            lang,
+            score: meta.score.unwrap_or(def.default_score),
+            payload: meta.payload.map(Vec::into_boxed_slice),
         };
         self.doc_bytes += doc.bytes();
         let slot = &mut self.docs[id as usize];
         match slot.take() {
             Some(old) => {
                 self.doc_bytes -= old.bytes();
-                let old_text = self.postings.analyse(&old.values);
+                let old_text = self.postings.analyse(&old.values, old.lang);
                 self.postings.remove(id, &old.values, &old_text);
             }
             None => self.live += 1,
@@ -416,7 +472,7 @@ impl IndexData {
         if let Some(old) = self.docs.get_mut(id as usize).and_then(Option::take) {
             self.doc_bytes -= old.bytes();
             self.live -= 1;
-            let text = self.postings.analyse(&old.values);
+            let text = self.postings.analyse(&old.values, old.lang);
             self.postings.remove(id, &old.values, &text);
         }
         self.free.push(id);
@@ -662,9 +718,9 @@ impl IndexData {
                 });
                 v
             }
-            Route::DocumentOrder if req.scorer.is_constant(&self.postings) => {
+            Route::DocumentOrder if self.constant_score(req).is_some() => {
                 // Every score is the same: document order, and only the page is looked at.
-                let score = self.constant_score(req.scorer);
+                let score = self.constant_score(req).unwrap_or_default();
                 let total = candidates.len() as usize;
                 let page = candidates
                     .iter()
@@ -711,13 +767,18 @@ impl IndexData {
         Outcome { total, hits }
     }
 
-    /// The score every document gets when the scorer cannot tell them apart.
-    fn constant_score(&self, scorer: Scorer) -> f64 {
-        match scorer {
-            Scorer::DocScore => 1.0,
-            // TFIDF over norms of zero, as RediSearch answers for schemas without TEXT.
-            _ => f64::INFINITY,
+    /// The score every document gets when the scorer cannot tell them apart, if it cannot.
+    fn constant_score(&self, req: &Request) -> Option<f64> {
+        if req.doc_scores || !req.scorer.is_constant(&self.postings) {
+            return None;
         }
+        Some(match req.scorer {
+            Scorer::DocScore => req.default_score,
+            // TFIDF over norms of zero, as RediSearch answers for schemas without TEXT (a
+            // document score of 0 makes it 0 there).
+            _ if req.default_score == 0.0 => 0.0,
+            _ => f64::INFINITY,
+        })
     }
 
     /// Each candidate with its distances and its relevance score.
@@ -728,10 +789,7 @@ impl IndexData {
         candidates: &RoaringBitmap,
         distances: impl Fn(u32) -> Vec<(String, f64)>,
     ) -> Vec<Scored> {
-        let constant = req
-            .scorer
-            .is_constant(&self.postings)
-            .then(|| self.constant_score(req.scorer));
+        let constant = self.constant_score(req);
         let leaf = |e: &Expr, d: &DocView| -> bool {
             e.matches(d.values, &|clause| {
                 ranges.get(clause).is_some_and(|r| r.1.contains_key(&d.id))
@@ -748,6 +806,8 @@ impl IndexData {
                         &req.query.filter,
                         &DocView {
                             id,
+                            lang: doc.lang,
+                            score: doc.score,
                             values: &doc.values,
                             max_freq: doc.max_freq,
                             len: doc.len,
@@ -767,6 +827,7 @@ impl IndexData {
         let mut ctx = ScoreCtx::new(&self.postings, req.scorer, req.verbatim, leaf);
         ctx.slop = req.slop;
         ctx.inorder = req.inorder;
+        ctx.language = req.language;
         ctx
     }
 
@@ -799,6 +860,8 @@ impl IndexData {
                     expr,
                     &DocView {
                         id,
+                        lang: doc.lang,
+                        score: doc.score,
                         values: &doc.values,
                         max_freq: doc.max_freq,
                         len: doc.len,
@@ -808,6 +871,7 @@ impl IndexData {
         };
         let ctx = EvalCtx {
             verbatim: req.verbatim,
+            language: req.language,
             ranges: &range_sets,
             phrase: &phrase,
             proximity: &proximity,
@@ -843,10 +907,12 @@ impl IndexData {
     fn page(&self, scored: impl Iterator<Item = Scored>) -> Vec<Hit> {
         scored
             .filter_map(|(id, distances, score)| {
+                let doc = self.doc(id)?;
                 Some(Hit {
-                    key: self.doc(id)?.key.to_vec(),
+                    key: doc.key.to_vec(),
                     distances,
                     score,
+                    payload: doc.payload.as_deref().map(<[u8]>::to_vec),
                 })
             })
             .collect()

@@ -77,6 +77,7 @@ pub mod geo;
 pub mod hnsw;
 pub mod index;
 pub mod json;
+pub mod language;
 pub mod multivector;
 pub mod pool;
 pub mod postings;

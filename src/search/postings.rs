@@ -13,6 +13,7 @@
 //! complement for `-x`, and a filtered vector search's membership test all stay cheap.
 //! Pure: no Redis, no locks (the index's lock covers it).
 
+use super::language::Language;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use roaring::RoaringBitmap;
@@ -30,23 +31,23 @@ pub const STEM_PREFIX: char = '+';
 
 /// The English stem of `token` when it differs from the token (RediSearch indexes a stem
 /// only then).
-pub fn stem(token: &str) -> Option<String> {
+pub fn stem(token: &str, lang: Language) -> Option<String> {
     if token.len() < super::config::min_stem_len() {
         return None;
     }
-    let s = rust_stemmers::Stemmer::create(rust_stemmers::Algorithm::English).stem(token);
-    (s != token).then(|| s.into_owned())
+    let s = lang.stemmer().stem(token).into_owned();
+    (s != token).then_some(s)
 }
 
 /// The terms a query term stands for when the query is not VERBATIM: itself, its stem
 /// marker, and the bare stem when that differs (RediSearch's stemming expander).
-pub fn expansions(term: &str) -> Vec<String> {
+pub fn expansions(term: &str, lang: Language) -> Vec<String> {
     // No MINSTEMLEN here: RediSearch expands every query term (`dog` finds `dogs`, stemmed
     // at indexing as the longer word).
-    let s = rust_stemmers::Stemmer::create(rust_stemmers::Algorithm::English).stem(term);
+    let s = lang.stemmer().stem(term).into_owned();
     let mut out = vec![term.to_string(), format!("{STEM_PREFIX}{s}")];
     if s != term {
-        out.push(s.into_owned());
+        out.push(s);
     }
     out
 }
@@ -146,7 +147,7 @@ struct TextField {
 
 /// Analyses a document's TEXT values as RediSearch's forward index does: every token counts `max(1, ⌊weight⌋)`, its stem (unless the field is NOSTEM) `max(1,
 /// ⌊weight·0.2⌋)`.
-fn analyse(fields: &[Option<TextField>], values: &[FieldValue]) -> TextStats {
+fn analyse(fields: &[Option<TextField>], values: &[FieldValue], lang: Language) -> TextStats {
     let mut stats = TextStats::default();
     for (i, field) in fields.iter().enumerate() {
         let (
@@ -171,7 +172,7 @@ fn analyse(fields: &[Option<TextField>], values: &[FieldValue]) -> TextStats {
             stats.max_freq = stats.max_freq.max(e.0);
             stats.len = stats.len.saturating_add(w);
             if !*nostem {
-                if let Some(s) = stem(token) {
+                if let Some(s) = stem(token, lang) {
                     let e = stats.terms.entry(format!("{STEM_PREFIX}{s}")).or_default();
                     e.0 = e.0.saturating_add(ws);
                     e.1 |= mask;
@@ -224,6 +225,8 @@ pub struct Postings {
 /// What a filter evaluation needs besides the expression.
 pub struct EvalCtx<'a> {
     pub verbatim: bool,
+    /// The language query terms are stemmed in.
+    pub language: Language,
     /// The documents each VECTOR_RANGE clause found, in clause order.
     pub ranges: &'a [RoaringBitmap],
     /// Per-document check of a phrase (the postings give the candidates).
@@ -241,6 +244,7 @@ impl EvalCtx<'_> {
     fn negated(&self) -> Self {
         EvalCtx {
             verbatim: true,
+            language: self.language,
             ranges: self.ranges,
             phrase: self.phrase,
             proximity: self.proximity,
@@ -300,8 +304,8 @@ impl Postings {
     }
 
     /// What a document's TEXT values contribute (see [`TextStats`]).
-    pub fn analyse(&self, values: &[FieldValue]) -> TextStats {
-        analyse(&self.text, values)
+    pub fn analyse(&self, values: &[FieldValue], lang: Language) -> TextStats {
+        analyse(&self.text, values, lang)
     }
 
     pub fn num_terms(&self) -> usize {
@@ -442,13 +446,18 @@ impl Postings {
 
     /// The dictionary terms a pattern stands for (stems excluded but where the expansion of
     /// a plain term asks for one).
-    pub fn pattern_terms(&self, pattern: &TextPattern, verbatim: bool) -> Vec<&str> {
+    pub fn pattern_terms(
+        &self,
+        pattern: &TextPattern,
+        verbatim: bool,
+        lang: Language,
+    ) -> Vec<&str> {
         match pattern {
             TextPattern::Term(t) => {
                 let names = if verbatim {
                     vec![t.clone()]
                 } else {
-                    expansions(t)
+                    expansions(t, lang)
                 };
                 names
                     .iter()
@@ -654,7 +663,7 @@ impl Postings {
                         }
                     }
                     _ => {
-                        for t in self.pattern_terms(pattern, ctx.verbatim) {
+                        for t in self.pattern_terms(pattern, ctx.verbatim, ctx.language) {
                             if let Some(term) = self.terms.get(t) {
                                 term.matching(mask, &mut acc);
                             }
@@ -716,7 +725,7 @@ impl Postings {
                 pattern: pattern @ (TextPattern::Term(_) | TextPattern::Prefix(_)),
                 ..
             } => self
-                .pattern_terms(pattern, ctx.verbatim)
+                .pattern_terms(pattern, ctx.verbatim, ctx.language)
                 .iter()
                 .filter_map(|t| self.terms.get(*t))
                 .map(|t| t.docs() as u64)
@@ -749,7 +758,7 @@ impl Postings {
             } => {
                 let mask = self.field_mask(*field);
                 let terms: Vec<&Term> = self
-                    .pattern_terms(pattern, ctx.verbatim)
+                    .pattern_terms(pattern, ctx.verbatim, ctx.language)
                     .iter()
                     .filter_map(|t| self.terms.get(*t))
                     .collect();

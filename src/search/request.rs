@@ -22,6 +22,7 @@
 //! INKEYS and PARAMS accumulate). `INFIELDS` is refused. Counts larger than the whole
 //! argument list are refused before the words they count are looked at.
 
+use super::language::{Language, Lookup};
 use std::collections::{HashMap, HashSet};
 
 use super::error::{BadArg, SearchError};
@@ -37,6 +38,11 @@ pub struct Presentation {
     /// NOCONTENT (or RETURN 0): keys only.
     pub nocontent: bool,
     pub withscores: bool,
+    /// WITHPAYLOADS: each document's payload after its score.
+    pub withpayloads: bool,
+    /// Hash fields a document never shows: its LANGUAGE_FIELD, SCORE_FIELD and PAYLOAD_FIELD
+    /// (RediSearch keeps them out of the returned content).
+    pub hidden: Vec<Vec<u8>>,
     /// RETURN: (name, shown as); `None` returns every field.
     pub fields: Option<Vec<(String, String)>>,
     pub resp3: bool,
@@ -112,6 +118,12 @@ pub fn parse(def: &IndexDef, words: &[&[u8]], resp3: bool) -> Result<SearchReque
     let mut p = Presentation {
         nocontent: false,
         withscores: false,
+        withpayloads: false,
+        hidden: [&def.language_field, &def.score_field, &def.payload_field]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect(),
         fields: None,
         resp3,
         identifiers: def
@@ -135,6 +147,8 @@ pub fn parse(def: &IndexDef, words: &[&[u8]], resp3: bool) -> Result<SearchReque
     let mut verbatim = false;
     let mut slop: Option<u32> = None;
     let mut inorder = false;
+    let mut language = def.language;
+    let mut nostopwords = false;
     let mut dialect = super::config::default_dialect();
     let mut i = 1;
     while i < words.len() {
@@ -145,7 +159,9 @@ pub fn parse(def: &IndexDef, words: &[&[u8]], resp3: bool) -> Result<SearchReque
             b"WITHSCORES" => p.withscores = true,
             b"VERBATIM" => verbatim = true,
             b"INORDER" => inorder = true,
-            b"NOSTOPWORDS" | b"WITHPAYLOADS" | b"WITHSORTKEYS" | b"EXPLAINSCORE" => {}
+            b"WITHPAYLOADS" => p.withpayloads = true,
+            b"NOSTOPWORDS" => nostopwords = true,
+            b"WITHSORTKEYS" | b"EXPLAINSCORE" => {}
             b"SLOP" => {
                 // RediSearch reads a negative slop as none.
                 let Some(word) = words.get(i) else {
@@ -162,7 +178,20 @@ pub fn parse(def: &IndexDef, words: &[&[u8]], resp3: bool) -> Result<SearchReque
                 scorer = Scorer::parse(name)?;
                 i += 1;
             }
-            b"TIMEOUT" | b"LANGUAGE" | b"EXPANDER" | b"PAYLOAD" => {
+            b"LANGUAGE" => {
+                let Some(word) = words.get(i) else {
+                    return Err(SearchError::bad("LANGUAGE", BadArg::MissingArgument));
+                };
+                language = match Language::lookup(word) {
+                    Lookup::Found(l) => l,
+                    Lookup::NoStemmer(name) => {
+                        return Err(SearchError::LanguageWithoutStemmer(name))
+                    }
+                    Lookup::Unknown => return Err(SearchError::NoSuchLanguage),
+                };
+                i += 1;
+            }
+            b"TIMEOUT" | b"EXPANDER" | b"PAYLOAD" => {
                 if i >= words.len() {
                     return Err(SearchError::bad(lossy(&w), BadArg::Plain));
                 }
@@ -280,7 +309,12 @@ pub fn parse(def: &IndexDef, words: &[&[u8]], resp3: bool) -> Result<SearchReque
         &params,
         &def.fields,
         dialect,
-        def.stopwords.as_deref(),
+        // NOSTOPWORDS keeps them in the query, where (never indexed) they match nothing.
+        if nostopwords {
+            Some(&[])
+        } else {
+            def.stopwords.as_deref()
+        },
     )?;
     if let Some(g) = geo_filter {
         let clause = g.clause(def);
@@ -312,6 +346,9 @@ pub fn parse(def: &IndexDef, words: &[&[u8]], resp3: bool) -> Result<SearchReque
             verbatim,
             slop,
             inorder,
+            language,
+            default_score: def.default_score,
+            doc_scores: def.score_field.is_some(),
         },
         presentation: p,
     })

@@ -1,6 +1,7 @@
 //! An index definition (FT.CREATE) and the values a document contributes to it.
 
 use super::error::{BadArg, SearchError};
+use super::language::{Language, Lookup};
 use super::vector::{DataType, Metric};
 
 /// FT.CREATE `VECTOR FLAT|HNSW`.
@@ -101,6 +102,13 @@ pub struct IndexDef {
     pub key_type: KeyType,
     pub prefixes: Vec<Vec<u8>>,
     pub default_score: f64,
+    /// LANGUAGE: how documents without a LANGUAGE_FIELD value, and queries, are stemmed.
+    pub language: Language,
+    /// LANGUAGE_FIELD, SCORE_FIELD, PAYLOAD_FIELD: hash fields giving a document's stemming
+    /// language, its score (a factor on its relevance) and its payload (WITHPAYLOADS).
+    pub language_field: Option<Vec<u8>>,
+    pub score_field: Option<Vec<u8>>,
+    pub payload_field: Option<Vec<u8>>,
     pub skip_initial_scan: bool,
     /// Custom STOPWORDS list, if given (FT.INFO shows it).
     pub stopwords: Option<Vec<String>>,
@@ -176,7 +184,7 @@ impl<'a> Cursor<'a> {
 }
 
 /// Parses FT.CREATE's arguments after the index name. Options that do not change what a
-/// search returns (LANGUAGE, SCORE, NOOFFSETS, ...) are accepted and ignored.
+/// search returns (NOOFFSETS, NOHL, ...) are accepted and ignored.
 pub fn parse_create(name: &[u8], words: &[&[u8]]) -> Result<IndexDef, SearchError> {
     let mut c = Cursor { words, at: 0 };
     let mut def = IndexDef {
@@ -184,6 +192,10 @@ pub fn parse_create(name: &[u8], words: &[&[u8]]) -> Result<IndexDef, SearchErro
         key_type: KeyType::Hash,
         prefixes: Vec::new(),
         default_score: 1.0,
+        language: Language::English,
+        language_field: None,
+        score_field: None,
+        payload_field: None,
         skip_initial_scan: false,
         stopwords: None,
         fields: Vec::new(),
@@ -214,11 +226,30 @@ pub fn parse_create(name: &[u8], words: &[&[u8]]) -> Result<IndexDef, SearchErro
                     def.prefixes.push(c.value("PREFIX")?.to_vec());
                 }
             }
-            b"SCORE" => def.default_score = c.number("SCORE")?,
+            b"SCORE" => {
+                let score = std::str::from_utf8(c.value("SCORE")?)
+                    .ok()
+                    .and_then(|v| v.trim().parse::<f64>().ok())
+                    .filter(|v| (0.0..=1.0).contains(v))
+                    .ok_or(SearchError::InvalidScore)?;
+                def.default_score = score;
+            }
             b"FILTER" => {
                 return Err(SearchError::CreateFilterUnsupported);
             }
-            b"LANGUAGE" | b"LANGUAGE_FIELD" | b"SCORE_FIELD" | b"PAYLOAD_FIELD" | b"TEMPORARY" => {
+            b"LANGUAGE" => {
+                def.language = match Language::lookup(c.value("LANGUAGE")?) {
+                    Lookup::Found(l) => l,
+                    Lookup::NoStemmer(name) => {
+                        return Err(SearchError::LanguageWithoutStemmer(name))
+                    }
+                    Lookup::Unknown => return Err(SearchError::InvalidLanguage),
+                };
+            }
+            b"LANGUAGE_FIELD" => def.language_field = Some(c.value("LANGUAGE_FIELD")?.to_vec()),
+            b"SCORE_FIELD" => def.score_field = Some(c.value("SCORE_FIELD")?.to_vec()),
+            b"PAYLOAD_FIELD" => def.payload_field = Some(c.value("PAYLOAD_FIELD")?.to_vec()),
+            b"TEMPORARY" => {
                 c.value(&text(w))?;
             }
             b"MAXTEXTFIELDS" | b"NOOFFSETS" | b"NOHL" | b"NOFIELDS" | b"NOFREQS" | b"ASYNC" => {}
@@ -236,6 +267,18 @@ pub fn parse_create(name: &[u8], words: &[&[u8]]) -> Result<IndexDef, SearchErro
             }
             b"SCHEMA" => break,
             _ => return Err(SearchError::UnknownArgument(text(w))),
+        }
+    }
+    // Read from hash fields only: refused for JSON rather than accepted and never read.
+    if def.key_type == KeyType::Json {
+        for (set, option) in [
+            (&def.language_field, "LANGUAGE_FIELD"),
+            (&def.score_field, "SCORE_FIELD"),
+            (&def.payload_field, "PAYLOAD_FIELD"),
+        ] {
+            if set.is_some() {
+                return Err(SearchError::HashOnlyOption(option));
+            }
         }
     }
     if c.peek().is_none() {

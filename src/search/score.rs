@@ -6,6 +6,7 @@
 //! `logb(1 + N/df)` with N one more than the document count, BM25STD's is
 //! `ln(1 + (N - df + 0.5)/(df + 0.5))`, k1 = 1.2 and b = 0.5.
 
+use super::language::Language;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -102,6 +103,10 @@ impl Node<'_> {
 /// One document as the scorer sees it.
 pub struct DocView<'a> {
     pub id: u32,
+    /// The language its tokens were stemmed in.
+    pub lang: Language,
+    /// Its score (SCORE_FIELD, else the index's SCORE): a factor on TFIDF and BM25.
+    pub score: f64,
     pub values: &'a [FieldValue],
     pub max_freq: u32,
     pub len: u32,
@@ -114,6 +119,8 @@ pub struct ScoreCtx<'a> {
     /// The request's SLOP (most positions between an intersection's terms) and INORDER.
     pub slop: Option<u32>,
     pub inorder: bool,
+    /// The language query terms are stemmed in.
+    pub language: Language,
     /// Whether a non-text leaf matches the document (numeric, geo, missing, vector range).
     pub leaf: &'a dyn Fn(&Expr, &DocView) -> bool,
     stems: RefCell<HashMap<String, Option<String>>>,
@@ -134,6 +141,7 @@ impl<'a> ScoreCtx<'a> {
             verbatim,
             slop: None,
             inorder: false,
+            language: Language::English,
             leaf,
             stems: RefCell::new(HashMap::new()),
             resolved: RefCell::new(HashMap::new()),
@@ -168,24 +176,30 @@ impl<'a> ScoreCtx<'a> {
         } else {
             0.0
         };
+        // The document's score multiplies TFIDF and BM25; a product below 0 (a negative
+        // SCORE_FIELD) is under RediSearch's minimum score, which answers 0.
+        let floor = |s: f64| if s < 0.0 { 0.0 } else { s };
         match self.scorer {
-            Scorer::DocScore => 1.0,
+            Scorer::DocScore => doc.score,
             Scorer::DisMax => dismax(&node),
             Scorer::Tfidf | Scorer::TfidfDocNorm => {
+                if doc.score == 0.0 {
+                    return 0.0;
+                }
                 let norm = if self.scorer == Scorer::Tfidf {
                     doc.max_freq
                 } else {
                     doc.len
                 };
                 let raw = self.tfidf(&node);
-                let s = raw / f64::from(norm);
+                let s = floor(doc.score * raw / f64::from(norm));
                 s / f64::from(self.slop(&node, doc))
             }
             Scorer::Bm25 => {
-                let raw = self.bm25(&node, avg);
+                let raw = floor(doc.score * self.bm25(&node, avg));
                 raw / f64::from(self.slop(&node, doc))
             }
-            Scorer::Bm25Std => self.bm25std(&node, doc, avg),
+            Scorer::Bm25Std => doc.score * self.bm25std(&node, doc, avg),
         }
     }
 
@@ -356,7 +370,7 @@ impl<'a> ScoreCtx<'a> {
                                 .stems
                                 .borrow_mut()
                                 .entry(t.clone())
-                                .or_insert_with(|| stem(t))
+                                .or_insert_with(|| stem(t, doc.lang))
                                 .as_deref()
                                 == Some(s)
                     }
@@ -464,6 +478,7 @@ impl<'a> ScoreCtx<'a> {
             verbatim: true,
             slop: self.slop,
             inorder: self.inorder,
+            language: self.language,
             leaf: self.leaf,
             stems: RefCell::new(HashMap::new()),
             resolved: RefCell::new(HashMap::new()),
@@ -635,7 +650,7 @@ impl<'a> ScoreCtx<'a> {
         }
         let postings: &'a Postings = self.postings;
         let found: Resolved<'a> = postings
-            .pattern_terms(pattern, verbatim)
+            .pattern_terms(pattern, verbatim, self.language)
             .into_iter()
             .filter_map(|name| Some((name, postings.term(name)?)))
             .collect();

@@ -133,3 +133,66 @@ def test_explain_is_redisearchs(server):
     finally:
         anchor.stop()
     assert not bad, f"{len(bad)} of {len(cmds)} answers differ:\n" + "\n".join(bad[:15])
+
+
+def meta_commands():
+    cmds = [["FT.SEARCH", index, q, "WITHSCORES", "SCORER", scorer, *extra]
+            for index, q in [("sc", "hello"), ("sd", "hello")]
+            for scorer in ["TFIDF", "TFIDF.DOCNORM", "BM25", "BM25STD", "DOCSCORE", "DISMAX"]
+            for extra in ([], ["WITHPAYLOADS"], ["NOCONTENT", "WITHPAYLOADS"])]
+    cmds += [["FT.SEARCH", "sd", q, "NOCONTENT", *extra]
+             for q in ["haus", "häuser", "run", "running", "hello the"]
+             for extra in ([], ["LANGUAGE", "english"], ["LANGUAGE", "German"], ["NOSTOPWORDS"],
+                           ["LANGUAGE", "klingon"], ["VERBATIM"])]
+    cmds += [["FT.SEARCH", "sd", "hello", "RETURN", 2, "myscore", "t"],
+             ["FT.SEARCH", "sd", "hello", "SORTBY", "t", "WITHPAYLOADS", "LIMIT", 0, 3],
+             ["FT.EXPLAIN", "sd", "häuser"], ["FT.EXPLAIN", "sd", "running", "LANGUAGE", "english"]]
+    cmds += [["FT.CREATE", "bad", *opts, "SCHEMA", "t", "TEXT"]
+             for opts in [["LANGUAGE", "klingon"], ["SCORE", 2], ["SCORE", "abc"], ["SCORE", -1]]]
+    return cmds
+
+
+def load_meta(r):
+    r.execute_command("FT.CREATE", "sc", "ON", "HASH", "PREFIX", 1, "sc:", "SCORE", 0.5,
+                      "SCHEMA", "t", "TEXT")
+    r.execute_command("FT.CREATE", "sd", "ON", "HASH", "PREFIX", 1, "sd:", "SCORE_FIELD",
+                      "myscore", "PAYLOAD_FIELD", "pl", "LANGUAGE_FIELD", "lang", "LANGUAGE",
+                      "german", "SCHEMA", "t", "TEXT")
+    r.hset("sc:1", "t", "hello")
+    r.hset("sc:2", mapping={"t": "hello", "__score": 0.25})
+    for key, fields in {"sd:1": {"t": "hello", "myscore": 0.5, "pl": "abc"},
+                        "sd:2": {"t": "häuser", "lang": "german"},
+                        "sd:3": {"t": "running", "lang": "english"}, "sd:4": {"t": "running"},
+                        "sd:5": {"t": "hello", "myscore": "abc"},
+                        "sd:6": {"t": "hello", "myscore": 2, "pl": b"\x00\xff"},
+                        "sd:7": {"t": "hello", "myscore": -1},
+                        "sd:8": {"t": "hello the", "lang": "klingon"}}.items():
+        r.hset(key, mapping=fields)
+
+
+def test_scores_payloads_and_languages_are_redisearchs(server):
+    cmds = meta_commands()
+    anchor = Anchor()
+    try:
+        theirs = anchor.client()
+        load_meta(theirs)
+        ours = redis.Redis(port=server.port)
+        load_meta(ours)
+        bad = differences(ours, theirs, cmds)
+        info_ours = ours.execute_command("FT.INFO", "sd")
+        info_theirs = theirs.execute_command("FT.INFO", "sd")
+    finally:
+        anchor.stop()
+    assert not bad, f"{len(bad)} of {len(cmds)} answers differ:\n" + "\n".join(bad[:15])
+    definition = lambda info: info[info.index(b"index_definition") + 1]
+    assert definition(info_ours) == definition(info_theirs)
+
+
+def test_document_fields_refused_on_json(server):
+    r = redis.Redis(port=server.port, decode_responses=True)
+    try:
+        r.execute_command("FT.CREATE", "j", "ON", "JSON", "SCORE_FIELD", "$.s", "SCHEMA",
+                          "$.t", "AS", "t", "TEXT")
+        raise AssertionError("SCORE_FIELD accepted on JSON")
+    except redis.ResponseError as e:
+        assert "ON HASH" in str(e)
