@@ -32,10 +32,27 @@ struct Doc {
     /// The largest term frequency and the weighted token count (the scorers' norms).
     max_freq: u32,
     len: u32,
-    /// The language its text was stemmed in, its score and its payload (see [`DocMeta`]).
+    /// The language its text was stemmed in (see [`DocMeta`]).
     lang: Language,
-    score: f64,
+    /// Its own score and payload, boxed apart: most documents have neither, and then pay one
+    /// pointer for them.
+    extra: Option<Box<DocExtra>>,
+}
+
+struct DocExtra {
+    score: Option<f64>,
     payload: Option<Box<[u8]>>,
+}
+
+impl Doc {
+    /// SCORE_FIELD's value, else the index's SCORE.
+    fn score(&self, default: f64) -> f64 {
+        self.extra.as_ref().and_then(|e| e.score).unwrap_or(default)
+    }
+
+    fn payload(&self) -> Option<&[u8]> {
+        self.extra.as_ref().and_then(|e| e.payload.as_deref())
+    }
 }
 
 /// What a document's LANGUAGE_FIELD, SCORE_FIELD and PAYLOAD_FIELD give; `None` where the
@@ -87,7 +104,9 @@ impl Doc {
             + values
             + std::mem::size_of_val(&*self.raw)
             + self.raw.iter().flatten().map(|r| r.len()).sum::<usize>()
-            + self.payload.as_ref().map_or(0, |p| p.len())
+            + self.extra.as_ref().map_or(0, |e| {
+                std::mem::size_of::<DocExtra>() + e.payload.as_ref().map_or(0, |p| p.len())
+            })
     }
 }
 
@@ -435,8 +454,12 @@ impl IndexData {
             max_freq: text.max_freq,
             len: text.len,
             lang,
-            score: meta.score.unwrap_or(def.default_score),
-            payload: meta.payload.map(Vec::into_boxed_slice),
+            extra: (meta.score.is_some() || meta.payload.is_some()).then(|| {
+                Box::new(DocExtra {
+                    score: meta.score,
+                    payload: meta.payload.map(Vec::into_boxed_slice),
+                })
+            }),
         };
         self.doc_bytes += doc.bytes();
         let slot = &mut self.docs[id as usize];
@@ -807,7 +830,7 @@ impl IndexData {
                         &DocView {
                             id,
                             lang: doc.lang,
-                            score: doc.score,
+                            score: doc.score(req.default_score),
                             values: &doc.values,
                             max_freq: doc.max_freq,
                             len: doc.len,
@@ -861,7 +884,7 @@ impl IndexData {
                     &DocView {
                         id,
                         lang: doc.lang,
-                        score: doc.score,
+                        score: doc.score(req.default_score),
                         values: &doc.values,
                         max_freq: doc.max_freq,
                         len: doc.len,
@@ -912,7 +935,7 @@ impl IndexData {
                     key: doc.key.to_vec(),
                     distances,
                     score,
-                    payload: doc.payload.as_deref().map(<[u8]>::to_vec),
+                    payload: doc.payload().map(<[u8]>::to_vec),
                 })
             })
             .collect()
