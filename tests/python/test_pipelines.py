@@ -145,6 +145,23 @@ def test_hash_output_keeps_the_entry_fields(r):
     assert np.allclose(np.frombuffer(h[b"y"], np.float32), x @ W + B, atol=1e-5)
 
 
+def test_keys_are_declared_and_definitions_survive_debug_reload(r):
+    # Cluster routing and ACL key checks see the streams and the DAG's model as keys.
+    argv = ["AI.PIPELINE", "ADD", "p", "STREAM", "in", "FIELD", "x", "INPUT", "x", "FLOAT",
+            FEATURES, "MAXLATENCY", 0, "OUTPUT", "STREAM", "out", "OUTPUTS", 1, "y",
+            "DAG", "|>", "AI.MODELEXECUTE", "m", "INPUTS", 1, "x", "OUTPUTS", 1, "y"]
+    assert [str(k) for k in r.execute_command("COMMAND GETKEYS", *argv)] == ["in", "out", "m"]
+    assert r.execute_command(*argv) == b"OK"
+    before = info(r)
+    r.execute_command("DEBUG", "RELOAD")
+    after = info(r)
+    for k in ("stream", "group", "field", "input", "batch", "maxlatency", "output", "outputs",
+              "dag", "user"):
+        assert after[k] == before[k], k
+    r.xadd("in", {"x": np.ones(FEATURES, np.float32).tobytes()})
+    wait_for(lambda: r.xlen("out") == 1, what="a result after DEBUG RELOAD")
+
+
 @needs_model
 def test_text_in_embeddings_out_equal_the_client_side_path(r):
     r.execute_command("AI.MODELSTORE", "tok", "TOKENIZER", "CPU", "BLOB", batch_longest_json())
