@@ -107,7 +107,7 @@ for i, eid in enumerate(ids):
     assert int(scores.argmax()) == expected[i], (texts[i], scores)
     if i < len(check):
         assert np.allclose(scores, check[i], atol=1e-5)
-assert r.xpending(EVENTS, "ai-pipeline")["pending"] == 0
+assert r.xpending(EVENTS, "ai-pipeline:tickets")["pending"] == 0
 # End-to-end latency: from the client's XADD to the result entry's id (server clock, ms).
 done_ms = np.array([int(by_event[eid][0].split(b"-")[0]) for eid in ids])
 sent_ms = np.array([int(eid.split(b"-")[0]) for eid in ids])

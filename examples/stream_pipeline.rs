@@ -105,7 +105,7 @@ fn main() -> redis::RedisResult<()> {
     assert_eq!(scored, event_ids, "every event scored exactly once");
     let pending: Vec<Value> = redis::cmd("XPENDING")
         .arg(EVENTS)
-        .arg("ai-pipeline")
+        .arg("ai-pipeline:rpipe")
         .query(&mut con)?;
     assert_eq!(
         pending.first(),

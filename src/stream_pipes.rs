@@ -814,6 +814,18 @@ pub fn validate(ctx: &Ctx, def: &Def, user: &[u8]) -> AiResult<()> {
     if lookup(&def.name).is_some() {
         return Err(AiError::Pipeline("ERR the pipeline already exists".into()));
     }
+    // Two consumers of one group would split the entries between two different DAGs.
+    let db = current_db(ctx);
+    if let Some(other) = all()
+        .into_iter()
+        .find(|p| p.db == db && p.def.stream == def.stream && p.def.group == def.group)
+    {
+        return Err(AiError::Pipeline(format!(
+            "ERR pipeline '{}' already reads this stream with group '{}'",
+            String::from_utf8_lossy(&other.def.name),
+            String::from_utf8_lossy(&def.group)
+        )));
+    }
     if config::pure_aof(ctx) {
         return Err(AiError::Pipeline(
             "ERR pipelines need aof-use-rdb-preamble yes when appendonly is on (their \

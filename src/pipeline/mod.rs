@@ -32,7 +32,8 @@ pub const MAX_PIPELINES: usize = 1024;
 /// Entries of the latency window the percentiles are computed over.
 pub const LATENCY_WINDOW: usize = 4096;
 
-const DEFAULT_GROUP: &[u8] = b"ai-pipeline";
+/// The default group is `ai-pipeline:<name>`: two pipelines on one stream each see every entry.
+const DEFAULT_GROUP: &[u8] = b"ai-pipeline:";
 const DEFAULT_BATCH: usize = 32;
 const DEFAULT_LATENCY_MS: u64 = 10;
 const DEFAULT_IN_FLIGHT: usize = 2;
@@ -259,7 +260,7 @@ pub fn parse_add<'a, W: Words<'a> + ?Sized>(words: &W) -> AiResult<Def> {
         input,
         dtype,
         dims,
-        group: group.unwrap_or_else(|| DEFAULT_GROUP.to_vec()),
+        group: group.unwrap_or_else(|| [DEFAULT_GROUP, name].concat()),
         batch: batch.unwrap_or(DEFAULT_BATCH),
         max_latency_ms: latency.unwrap_or(DEFAULT_LATENCY_MS),
         max_in_flight: in_flight.unwrap_or(DEFAULT_IN_FLIGHT),

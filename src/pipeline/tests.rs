@@ -23,7 +23,7 @@ fn a_full_definition_parses() {
     assert_eq!(d.batch, 8);
     assert_eq!(d.max_latency_ms, 5);
     assert_eq!(d.max_in_flight, 2);
-    assert_eq!(d.group, b"ai-pipeline");
+    assert_eq!(d.group, b"ai-pipeline:p");
     assert_eq!(
         d.output,
         Output::Stream {

@@ -90,7 +90,7 @@ def test_scores_equal_the_client_side_path_and_every_entry_is_acked(r):
     assert len(got) == 300 == r.xlen("out")  # once each
     for i, eid in enumerate(ids):
         assert np.allclose(np.frombuffer(got[eid][b"y"], np.float32), X[i] @ W + B, atol=1e-5)
-    assert r.xpending("in", "ai-pipeline")["pending"] == 0
+    assert r.xpending("in", "ai-pipeline:p")["pending"] == 0
     i = info(r)
     assert (i["processed"], i["failed"], i["in_flight"], i["lag"], i["running"]) == (300, 0, 0, 0, 1)
     assert 1 <= i["batches"] <= 300 and float(i["latency_p99_ms"]) >= float(i["latency_p50_ms"]) >= 0
@@ -127,7 +127,7 @@ def test_bad_entries_and_failed_dags_write_error_records_and_are_acked(r):
     d = r.xadd("in", {"x": good})
     wait_for(lambda: r.xlen("out") == 4)
     assert results(r)[d][b"error"] == b"ERR model key is empty"
-    assert r.xpending("in", "ai-pipeline")["pending"] == 0
+    assert r.xpending("in", "ai-pipeline:p")["pending"] == 0
     i = info(r)
     assert (i["processed"], i["failed"]) == (1, 3)
 
@@ -160,6 +160,17 @@ def test_keys_are_declared_and_definitions_survive_debug_reload(r):
         assert after[k] == before[k], k
     r.xadd("in", {"x": np.ones(FEATURES, np.float32).tobytes()})
     wait_for(lambda: r.xlen("out") == 1, what="a result after DEBUG RELOAD")
+
+
+def test_two_pipelines_on_one_stream_each_see_every_entry(r):
+    add_linear(r, "p", "in", "out", "MAXLATENCY", 0)
+    add_linear(r, "q", "in", "out2", "MAXLATENCY", 0)
+    with pytest.raises(redis.ResponseError, match="pipeline 'p' already reads this stream"):
+        add_linear(r, "z", "in", "out3", "GROUP", "ai-pipeline:p")
+    x = np.ones(FEATURES, np.float32).tobytes()
+    for _ in range(10):
+        r.xadd("in", {"x": x})
+    wait_for(lambda: r.xlen("out") == 10 and r.xlen("out2") == 10)
 
 
 @needs_model
@@ -267,7 +278,7 @@ def test_back_pressure_keeps_entries_in_the_stream(server):
     time.sleep(0.05)
     i = info(r, "s")
     assert i["in_flight"] <= 1
-    pending = r.xpending("in", "ai-pipeline")["pending"]
+    pending = r.xpending("in", "ai-pipeline:s")["pending"]
     assert pending <= 1, "more entries were taken than MAXINFLIGHT x BATCH"
 
 
@@ -307,7 +318,7 @@ def test_kill_9_mid_stream_loses_no_entry(nodes, persistence):
     n.start()
     r = n.client()
     assert r.execute_command("AI.PIPELINE", "LIST") == [b"p"]
-    wait_for(lambda: r.xpending("in", "ai-pipeline")["pending"] == 0
+    wait_for(lambda: r.xpending("in", "ai-pipeline:p")["pending"] == 0
              and info(r)["lag"] == 0, what="the stream drained after the restart")
     got = results(r)
     missing = [i for i in ids if i not in got]
@@ -332,7 +343,7 @@ def test_replica_stores_pipelines_but_runs_none_until_promoted():
         assert rr.execute_command("AI.PIPELINE", "LIST") == [b"p"]
         ri = info(rr)
         assert (ri["running"], ri["processed"], ri["user"]) == (0, 0, b"default")
-        assert rr.xlen("out") == 20 and rr.xpending("in", "ai-pipeline")["pending"] == 0
+        assert rr.xlen("out") == 20 and rr.xpending("in", "ai-pipeline:p")["pending"] == 0
         # Entries the primary never got to: a long MAXLATENCY on a second pipeline.
         add_linear(r, "q", "in2", "out2", "BATCH", 1000, "MAXLATENCY", 3600000)
         for _ in range(15):
@@ -377,8 +388,8 @@ def test_acl_at_registration_and_at_run_time(r, server):
     r.execute_command("ACL", "SETUSER", "u", "resetkeys", "~in*", "~m")
     r.xadd("in", {"x": x})
     wait_for(lambda: info(r)["write_errors"] >= 1, what="a refused write")
-    assert r.xlen("out") == 1 and r.xpending("in", "ai-pipeline")["pending"] == 1
+    assert r.xlen("out") == 1 and r.xpending("in", "ai-pipeline:p")["pending"] == 1
     assert b"NOPERM" in info(r)["last_error"], info(r)["last_error"]
     r.execute_command("ACL", "SETUSER", "u", "~out*")
     wait_for(lambda: r.xlen("out") == 2, what="the retry after the ACL came back")
-    assert r.xpending("in", "ai-pipeline")["pending"] == 0
+    assert r.xpending("in", "ai-pipeline:p")["pending"] == 0
