@@ -393,3 +393,40 @@ def test_acl_at_registration_and_at_run_time(r, server):
     r.execute_command("ACL", "SETUSER", "u", "~out*")
     wait_for(lambda: r.xlen("out") == 2, what="the retry after the ACL came back")
     assert r.xpending("in", "ai-pipeline:p")["pending"] == 0
+
+
+# ------------------------------------------------------------------------------------------
+# Cluster: a pipeline lives and runs on the shard of its stream's slot.
+
+def test_on_a_cluster_a_pipeline_runs_on_its_streams_shard():
+    import sys
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "search"))
+    from cluster_harness import Cluster
+
+    cluster = Cluster(masters=3, replicas=0)
+    try:
+        rc = cluster.client()
+        # No model: the DAG hands its input back, which is all the routing needs.
+        add = ["AI.PIPELINE", "ADD", "p", "STREAM", "{t}in", "FIELD", "x", "INPUT", "x", "FLOAT", 2,
+               "MAXLATENCY", 0, "OUTPUT", "STREAM", "{t}out", "OUTPUTS", 1, "x",
+               "DAG", "|>", "AI.TENSORGET", "x", "META"]
+        slot = rc.keyslot("{t}in")
+        owner = rc.get_node_from_key("{t}in")
+        others = [n for n in cluster.masters() if n.port != owner.port]
+        for n in others:
+            with pytest.raises(redis.ResponseError, match="MOVED"):
+                n.client().execute_command(*add)
+        with pytest.raises(redis.exceptions.ResponseError, match="CROSSSLOT"):
+            redis.Redis(port=owner.port).execute_command(*[("{u}out" if a == "{t}out" else a)
+                                                           for a in add])
+        assert redis.Redis(port=owner.port).execute_command(*add) == b"OK"
+        for n in others:
+            assert n.client().execute_command("AI.PIPELINE", "LIST") == []
+        rows = [np.array([i, -i], np.float32) for i in range(30)]
+        ids = [rc.xadd("{t}in", {"x": v.tobytes()}) for v in rows]
+        wait_for(lambda: rc.xlen("{t}out") == 30, what="the shard's pipeline")
+        got = {f[b"id"]: f[b"x"] for _, f in rc.xrange("{t}out")}
+        assert [got[i] for i in ids] == [v.tobytes() for v in rows]
+        assert slot == rc.keyslot("{t}out")
+    finally:
+        cluster.stop()
