@@ -298,11 +298,13 @@ test-langgraph: $(VENV_LANGGRAPH)/.installed
 # compares FT.* with RediSearch 2.10.5 (../shared/tools/redisearch-anchor.sh), both inside the
 # anchor's valkey-server, driven by target/release/loadgen; without the anchor it says why and
 # reports this module alone. BENCH_SEARCH_ARGS=--n 20000 for a quick run.
-bench: build models deps-search-python
+bench: build models deps-search-python deps-python
 	REDISAI_MODULE=$(MODULE) REDISAI_TEST_MODELS=$(MODELS) $(RELEASE)/redisai-bench
 	REDISAI_MODULE=$(MODULE) $(VENV_SEARCH)/bin/python bench/vector_bench.py $(BENCH_VECTOR_ARGS)
 	REDISAI_MODULE=$(MODULE) $(VENV_SEARCH)/bin/python bench/search_bench.py $(BENCH_SEARCH_ARGS)
 	REDISAI_MODULE=$(MODULE) $(VENV_SEARCH)/bin/python bench/cluster_bench.py $(BENCH_CLUSTER_ARGS)
+	EMBED_MODEL_DIR=$(EMBED_DIR) REDISAI_MODULE=$(MODULE) REDISAI_TEST_MODELS=$(MODELS) \
+	  $(VENV)/bin/python bench/stream_bench.py
 	@if $(MAKE) --no-print-directory deps-rejson; then \
 	  REDISAI_MODULE=$(MODULE) REDISAI_REJSON=$(REJSON_SO) $(VENV_SEARCH)/bin/python bench/json_bench.py; \
 	else echo "JSON bench skipped: RedisJSON could not be fetched"; fi

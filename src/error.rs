@@ -127,6 +127,9 @@ pub enum AiError {
     DagOp(String),
     ScriptKeyEmpty,
 
+    /// An AI.PIPELINE error: the whole text.
+    Pipeline(String),
+
     // AI.INFO
     NoRunInfo,
 
@@ -279,6 +282,7 @@ impl fmt::Display for AiError {
             DagTimeoutInOp => f.write_str("ERR TIMEOUT not allowed within a DAG command"),
             DagOpArity(op) => write!(f, "wrong number of arguments for '{op}' command"),
             DagOp(text) => f.write_str(text),
+            Pipeline(text) => f.write_str(text),
             ScriptKeyEmpty => f.write_str("ERR script key is empty"),
             NoRunInfo => f.write_str("ERR cannot find run info for key"),
             Internal(what) => write!(f, "ERR internal error: {what}"),

@@ -117,6 +117,7 @@ pub unsafe extern "C" fn info(ctx: *mut RedisModuleInfoCtx, for_crash_report: c_
         // Not in a crash report: it takes locks that the crashing thread may hold.
         if for_crash_report == 0 {
             search_section(&i);
+            pipeline_section(&i);
         }
     })
 }
@@ -142,4 +143,48 @@ fn search_section(i: &Info) {
     i.long(c"index_memory_bytes", bytes as i64);
     i.long(c"vector_tombstones", tombstones as i64);
     i.long(c"hash_indexing_failures", failures as i64);
+}
+
+/// Stream pipelines: totals, then one dictionary field per pipeline.
+fn pipeline_section(i: &Info) {
+    let all: Vec<_> = crate::stream_pipes::names()
+        .into_iter()
+        .filter_map(|n| crate::stream_pipes::stats(&n).map(|(_, s)| (n, s)))
+        .collect();
+    i.section(c"pipelines");
+    i.long(c"number_of_pipelines", all.len() as i64);
+    i.long(
+        c"processed",
+        all.iter().map(|(_, s)| s.processed as i64).sum(),
+    );
+    i.long(c"failed", all.iter().map(|(_, s)| s.failed as i64).sum());
+    for (name, s) in all {
+        // A field name ends at ':' and a line at a newline: anything unusual becomes '_'.
+        let clean: String = name
+            .iter()
+            .map(|&b| {
+                if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.' {
+                    b as char
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let Ok(field) = CString::new(format!("pipeline_{clean}")) else {
+            continue;
+        };
+        // SAFETY: live info context; the dictionary is closed below.
+        unsafe { api!(RedisModule_InfoBeginDictField)(i.0, field.as_ptr()) };
+        i.long(c"running", s.running.into());
+        i.long(c"processed", s.processed as i64);
+        i.long(c"failed", s.failed as i64);
+        i.long(c"batches", s.batches as i64);
+        i.long(c"write_errors", s.write_errors as i64);
+        i.long(c"in_flight", s.in_flight as i64);
+        i.long(c"lag", s.lag);
+        i.text(c"latency_p50_ms", &format!("{:.3}", s.p50_ms));
+        i.text(c"latency_p99_ms", &format!("{:.3}", s.p99_ms));
+        // SAFETY: live info context, dictionary opened above.
+        unsafe { api!(RedisModule_InfoEndDictField)(i.0) };
+    }
 }

@@ -19,12 +19,14 @@ pub mod fuzzing;
 mod index_sync;
 mod info;
 mod model;
+mod pipeline;
 mod redis;
 mod sandbox;
 mod script;
 pub mod search;
 mod stats;
 mod stored;
+mod stream_pipes;
 pub mod tensor;
 mod types;
 
@@ -36,6 +38,7 @@ use redis_module::{raw, redis_module, Context, RedisString, Status};
 use index_sync::SEARCH_AUX_TYPE;
 use redis::{api, Level};
 use redis::{command, CommandSpec};
+use stream_pipes::PIPELINE_AUX_TYPE;
 use types::model::MODEL_TYPE;
 use types::script::SCRIPT_TYPE;
 use types::tensor::TENSOR_TYPE;
@@ -82,6 +85,9 @@ static COMMANDS: &[CommandSpec] = &[
     command!("AI._SCRIPTSCAN",  commands::script::scriptscan,  "readonly",       0, 0, 0),
     command!("AI.INFO",         commands::stored::info,         "readonly getkeys-api", 1, 1, 1),
     // Not "write" as upstream: it changes no data, and replicas need it to reach backends.
+    // Not "write": LIST and INFO answer on replicas; ADD and DEL refuse there themselves.
+    // Keys: the streams and the DAG's models, reported for ADD.
+    command!("AI.PIPELINE",     commands::pipeline::pipeline,  "may-replicate getkeys-api", 0, 0, 0),
     command!("AI.CONFIG",       commands::admin::config,       "",               0, 0, 0),
 ];
 
@@ -145,6 +151,7 @@ fn load(ctx: &Context, args: &[RedisString]) -> Result<(), String> {
     redis::watch_acl_changes(raw_ctx);
     redis::register_unless_present(raw_ctx, SEARCH_COMMANDS);
     index_sync::subscribe(raw_ctx)?;
+    stream_pipes::init(raw_ctx)?;
     cluster::init(raw_ctx)?;
     commands::search_cluster::init(raw_ctx);
     // SAFETY: OnLoad context; the callbacks are 'static functions.
@@ -196,6 +203,6 @@ redis_module! {
     name: "ai",
     version: MODULE_VERSION,
     allocator: (alloc::HybridAlloc, alloc::HybridAlloc),
-    data_types: [TENSOR_TYPE, MODEL_TYPE, SCRIPT_TYPE, SEARCH_AUX_TYPE],
+    data_types: [TENSOR_TYPE, MODEL_TYPE, SCRIPT_TYPE, SEARCH_AUX_TYPE, PIPELINE_AUX_TYPE],
     init: init,
 }

@@ -68,6 +68,21 @@ pub fn env(
     })
 }
 
+/// The environment of a script run on behalf of `user` in database `db` with no client (a
+/// stream pipeline's DAG), limited to `keys`.
+pub fn env_as(
+    user: Vec<u8>,
+    db: c_int,
+    keys: Vec<Vec<u8>>,
+) -> Arc<dyn ScriptServices + Send + Sync> {
+    Arc::new(ScriptEnv {
+        db,
+        user,
+        keys,
+        read_only: false,
+    })
+}
+
 /// The server lock, held on the shared call context; released when dropped.
 struct Locked {
     ctx: *mut RedisModuleCtx,

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod dag;
 pub mod model;
+pub mod pipeline;
 pub mod plan_reply;
 pub mod script;
 pub mod search;

@@ -848,6 +848,37 @@ c = group("FT._LIST")
 c("one-arg", ["FT._LIST", "x"], arity("FT._LIST"))
 c("two-args", ["FT._LIST", "idx", "hidx"], arity("FT._LIST"))
 
+# --- AI.PIPELINE (stream-triggered pipelines) -------------------------------------------------
+c = group("PIPELINE")
+PIPE_HEAD = ["AI.PIPELINE", "ADD", "pp", "STREAM", "pst", "FIELD", "x", "INPUT", "x", "FLOAT", "4"]
+PIPE_TAIL = ["OUTPUT", "STREAM", "pso", "OUTPUTS", "1", "o", "DAG", "|>", "AI.MODELEXECUTE", "m",
+             "INPUTS", "1", "x", "OUTPUTS", "1", "o"]
+c("no-args", ["AI.PIPELINE"], arity("AI.PIPELINE"))
+c("unknown-subcommand", ["AI.PIPELINE", "NOPE"], "ERR unknown subcommand 'NOPE'. Try ADD, DEL, LIST or INFO")
+c("add-no-name", ["AI.PIPELINE", "ADD"], arity("AI.PIPELINE"))
+c("add-no-dag", PIPE_HEAD + PIPE_TAIL[:6], "ERR a pipeline needs DAG |> <op> ...")
+c("batch-huge", PIPE_HEAD + ["BATCH", I63] + PIPE_TAIL, "ERR BATCH must be an integer between 1 and 10000")
+c("batch-zero", PIPE_HEAD + ["BATCH", "0"] + PIPE_TAIL, "ERR BATCH must be an integer between 1 and 10000")
+c("latency-negative", PIPE_HEAD + ["MAXLATENCY", "-1"] + PIPE_TAIL,
+  "ERR MAXLATENCY must be an integer between 0 and 3600000")
+c("inflight-huge", PIPE_HEAD + ["MAXINFLIGHT", U64M] + PIPE_TAIL,
+  "ERR MAXINFLIGHT must be an integer between 1 and 64")
+c("outputs-count-huge", PIPE_HEAD + ["OUTPUT", "STREAM", "pso", "OUTPUTS", I63, "o"],
+  "ERR OUTPUTS must be an integer between 1 and 64")
+c("input-dims-overflow", PIPE_HEAD[:-1] + [P32, P32] + PIPE_TAIL, "ERR tensor shape is too large")
+c("stream-wrongtype", ["AI.PIPELINE", "ADD", "pp", "STREAM", "s"] + PIPE_HEAD[5:] + PIPE_TAIL, WRONGTYPE)
+c("output-wrongtype", PIPE_HEAD + ["OUTPUT", "STREAM", "h"] + PIPE_TAIL[3:], WRONGTYPE)
+c("output-is-input", PIPE_HEAD + ["OUTPUT", "STREAM", "pst"] + PIPE_TAIL[3:],
+  "ERR the output stream cannot be the pipeline's own stream")
+c("model-missing", PIPE_HEAD + PIPE_TAIL[:9] + ["nokey"] + PIPE_TAIL[10:], "ERR model key is empty")
+c("dag-persist", PIPE_HEAD + PIPE_TAIL[:7] + ["PERSIST", "1", "o"] + PIPE_TAIL[7:],
+  "ERR a pipeline's DAG cannot PERSIST, AI.HSET or AI.FTSEARCH: its results go to OUTPUT")
+c("addas-from-client", ["AI.PIPELINE", "ADDAS", "default"] + PIPE_HEAD[2:] + PIPE_TAIL,
+  "ERR ADDAS is only replayed from a master or the AOF; use ADD")
+c("del-unknown", ["AI.PIPELINE", "DEL", "nope"], "ERR no such pipeline")
+c("info-unknown", ["AI.PIPELINE", "INFO", "nope"], "ERR no such pipeline")
+c("list-extra", ["AI.PIPELINE", "LIST", "x"], arity("AI.PIPELINE"))
+
 
 def params():
     out = []
@@ -864,7 +895,7 @@ def test_table_covers_every_command():
         "TENSORSET", "TENSORGET", "MODELSTORE", "MODELSET", "MODELGET", "MODELDEL", "MODELEXECUTE",
         "MODELRUN", "DAGEXECUTE", "DAGEXECUTE_RO", "DAGRUN", "DAGRUN_RO", "INFO", "CONFIG", "MODELSCAN",
         "FT.CREATE", "FT.SEARCH", "FT.INFO", "FT.DROPINDEX", "FT._LIST", "FT.ALIASADD",
-        "FT.ALIASUPDATE", "FT.ALIASDEL",
+        "FT.ALIASUPDATE", "FT.ALIASDEL", "PIPELINE",
     ]:
         assert groups[command] >= 2, command
     ids = [case.id for case in CASES]
@@ -937,6 +968,8 @@ KEYWORDS = [
     "SKIPINITIALSCAN", "PARAMS", "LIMIT", "SORTBY", "ASC", "DESC", "RETURN", "NOCONTENT",
     "WITHSCORES", "DIALECT", "INKEYS", "FILTER", "DD", "KNN",
     "AI.POOL", "AI.HSET", "AI.FTSEARCH", "MEAN", "NORMALIZE", "FIELDS", "TOKENIZER",
+    "ADD", "ADDAS", "DEL", "LIST", "INFO", "STREAM", "FIELD", "INPUT", "GROUP", "BATCH",
+    "MAXLATENCY", "MAXINFLIGHT", "OUTPUT", "MAXLEN", "DAG",
     # No MINBATCHSIZE: a model with MINBATCHSIZE and no MINBATCHTIMEOUT may legitimately keep
     # a run waiting forever (spec §5); the table covers its parsing.
 ]
@@ -1064,6 +1097,18 @@ def templates(mlp):
          "|>", "AI.HSET", "doc:3", "VECTOR", "v", "e", "FIELDS", "2", "tag", "a",
          "|>", "AI.FTSEARCH", "idx", "*=>[KNN 3 @v $vec AS d]", "VECTOR", "vec", "e", "SORTBY", "d",
          "DIALECT", "2"],
+        # Stream pipelines: registered, fed, inspected and removed while the rest runs.
+        ["AI.PIPELINE", "ADD", "pp0", "STREAM", "st", "FIELD", "x", "INPUT", "x", "FLOAT", "4",
+         "BATCH", "4", "MAXLATENCY", "2", "OUTPUT", "STREAM", "so", "MAXLEN", "100", "OUTPUTS", "1",
+         "o", "DAG", "|>", "AI.MODELEXECUTE", "m", "INPUTS", "1", "x", "OUTPUTS", "1", "o"],
+        ["AI.PIPELINE", "ADD", "pp1", "STREAM", "st", "FIELD", "s", "INPUT", "s", "STRING",
+         "MAXLATENCY", "0", "OUTPUT", "HASH", "ph:", "OUTPUTS", "1", "s", "DAG", "TIMEOUT", "100",
+         "|>", "AI.TENSORGET", "s", "META"],
+        ["XADD", "st", "MAXLEN", "100", "*", "x", F4, "s", "text"],
+        ["XADD", "st", "*", "x", b"\x00", "s", "a\x00b"],
+        ["AI.PIPELINE", "INFO", "pp0"],
+        ["AI.PIPELINE", "LIST"],
+        ["AI.PIPELINE", "DEL", "pp1"],
     ]
 
 
@@ -1071,7 +1116,7 @@ COMMAND_NAMES = [
     "AI.TENSORSET", "AI.TENSORGET", "AI.MODELSTORE", "AI.MODELSET", "AI.MODELGET", "AI.MODELDEL",
     "AI.MODELEXECUTE", "AI.MODELRUN", "AI.DAGEXECUTE", "AI.DAGEXECUTE_RO", "AI.DAGRUN",
     "AI.DAGRUN_RO", "AI.INFO", "AI.CONFIG", "AI._MODELSCAN", "FT.CREATE", "FT.SEARCH", "FT.INFO",
-    "FT.DROPINDEX", "FT._LIST",
+    "FT.DROPINDEX", "FT._LIST", "AI.PIPELINE",
 ]
 
 
@@ -1110,6 +1155,8 @@ def used_memory(r):
 
 def settle(r, backendspath):
     """Empties the server of everything the commands made, as far as a client can."""
+    for name in r.execute_command("AI.PIPELINE", "LIST"):
+        r.execute_command("AI.PIPELINE", "DEL", name)
     for name in r.execute_command("FT._LIST"):
         r.execute_command("FT.DROPINDEX", name)
     r.execute_command("FLUSHALL", "SYNC")
