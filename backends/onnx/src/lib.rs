@@ -246,10 +246,14 @@ impl Backend for Onnx {
             Some(o) => session.run_with_options(&values[..], o),
             None => session.run(&values[..]),
         };
-        let timed_out = ticket.map(|t| t.finish()).unwrap_or(false);
+        // A run the watchdog stopped fails with ONNX Runtime's own text ("... Exiting due to
+        // terminate flag being set to true."), as RedisAI answered: an error, never a status a
+        // client could take for success.
+        if let Some(t) = ticket {
+            t.finish();
+        }
         let outputs = match result {
             Ok(o) => o,
-            Err(_) if timed_out => return Err(RunError::TimedOut),
             Err(e) => return Err(RunError::Failed(e.message().to_string())),
         };
         model

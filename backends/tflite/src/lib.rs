@@ -49,6 +49,9 @@ const CONSTRUCT_FAILED: &str = "Failed to construct interpreter";
 const ALLOCATE_FAILED: &str = "Failed to allocate tensors";
 const RESIZE_FAILED: &str = "Failed to resize input tensors";
 const INVOKE_FAILED: &str = "Failed to invoke TfLite";
+const CANCELLED: &str =
+    "LiteRT run cancelled: it ran past MODEL_EXECUTION_TIMEOUT. Exiting due to terminate flag \
+     being set to true.";
 const GPU_FAILED: &str = "Failed to set GPU delegate";
 const TYPE_MISMATCH: &str =
     "Input tensor type doesn't match the type expected by the model definition";
@@ -507,8 +510,10 @@ impl Tflite {
             )
         };
         if status != STATUS_OK {
+            // An error, as ONNX's stopped runs are, never a status a client could take for
+            // success.
             if status == litert::STATUS_CANCELLED || w.deadline.fired.load(Ordering::Relaxed) {
-                return Err(RunError::TimedOut);
+                return Err(RunError::Failed(CANCELLED.into()));
             }
             self.log_why("LiteRtRunCompiledModel", status);
             return Err(INVOKE_FAILED.into());
