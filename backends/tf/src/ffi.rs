@@ -78,7 +78,6 @@ pub const TF_UINT16: c_int = 17;
 
 /// `TF_Code::TF_OK`.
 pub const TF_OK: c_int = 0;
-/// `TF_Code::TF_DEADLINE_EXCEEDED`: what a run stopped by `RunOptions.timeout_in_ms` answers.
 
 /// The libraries, in load order: the framework first, so that the C API library's dependency
 /// on it (by soname) resolves to this copy whatever its RUNPATH says.
