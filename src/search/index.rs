@@ -31,6 +31,8 @@ struct Doc {
     /// The largest term frequency and the weighted token count (the scorers' norms).
     max_freq: u32,
     len: u32,
+    /// The synonym groups' version it was indexed under (see `Synonyms`).
+    syn_version: u64,
 }
 
 impl Doc {
@@ -372,6 +374,7 @@ impl IndexData {
             raw: raws.into(),
             max_freq: text.max_freq,
             len: text.len,
+            syn_version: self.postings.synonyms.version(),
         };
         self.doc_bytes += doc.bytes();
         let slot = &mut self.docs[id as usize];
@@ -426,6 +429,8 @@ impl IndexData {
 
     /// Forgets every document (FLUSHALL, a new RDB being loaded).
     pub fn clear(&mut self, def: &IndexDef) {
+        // Synonym groups belong to the definition: they outlive the documents.
+        let synonyms = std::mem::take(&mut self.postings.synonyms);
         let failures = std::mem::take(&mut self.failures);
         let field_failures = std::mem::take(&mut self.field_failures);
         let epoch = self.epoch + 1;
@@ -433,6 +438,22 @@ impl IndexData {
         self.failures = failures;
         self.field_failures = field_failures;
         self.epoch = epoch;
+        self.postings.synonyms = synonyms;
+    }
+
+    /// The inverted indexes (FT.SPELLCHECK reads the term dictionary).
+    pub fn postings(&self) -> &Postings {
+        &self.postings
+    }
+
+    /// FT.SYNUPDATE's groups; documents indexed from now on get the new ones.
+    pub fn synonyms_mut(&mut self) -> &mut super::postings::Synonyms {
+        &mut self.postings.synonyms
+    }
+
+    /// How many documents the index holds.
+    pub fn doc_count(&self) -> usize {
+        self.live
     }
 
     /// Removed vectors still held by the vector indexes.
@@ -738,6 +759,7 @@ impl IndexData {
                             values: &doc.values,
                             max_freq: doc.max_freq,
                             len: doc.len,
+                            syn_version: doc.syn_version,
                         },
                     ),
                 };
@@ -1486,5 +1508,42 @@ mod tests {
         assert_eq!(format_score(123456.0), "123456");
         assert_eq!(format_score(-2.5), "-2.5");
         assert_eq!(format_score(1e13), "1e+13");
+    }
+}
+
+#[cfg(test)]
+mod synonym_tests {
+    use super::*;
+    use crate::search::{request, schema};
+
+    fn score(def: &IndexDef, d: &IndexData, q: &str) -> Vec<(String, f64)> {
+        let words: Vec<&[u8]> = vec![q.as_bytes(), b"WITHSCORES"];
+        let req = request::parse(def, &words, false).unwrap().request;
+        d.search(def, &req)
+            .unwrap()
+            .hits
+            .into_iter()
+            .map(|h| (String::from_utf8(h.key).unwrap(), h.score))
+            .collect()
+    }
+
+    /// RediSearch 2.10.5's scores: a group's term sits where its words were when the document
+    /// was indexed, so a word added later (SKIPINITIALSCAN) does not move it.
+    #[test]
+    fn synonym_terms_score_where_their_words_were() {
+        let words: Vec<&[u8]> = "SCHEMA t TEXT".split(' ').map(str::as_bytes).collect();
+        let def = schema::parse_create(b"sy", &words).unwrap();
+        let mut d = IndexData::new(&def);
+        d.synonyms_mut().update("g1", ["hello", "hi"]);
+        d.upsert(
+            &def,
+            b"s:14",
+            &[FieldInput::Bytes(b"greetings hi world greetings hello")],
+        )
+        .unwrap();
+        assert_eq!(score(&def, &d, "greetings"), [("s:14".into(), 2.0)]);
+        assert_eq!(score(&def, &d, "hi"), [("s:14".into(), 1.5)]);
+        d.synonyms_mut().update("g1", ["greetings"]);
+        assert_eq!(score(&def, &d, "greetings"), [("s:14".into(), 3.0)]);
     }
 }
