@@ -196,9 +196,9 @@ VOCAB = ["hello", "help", "held", "hell", "hells", "world", "word", "words", "wo
 
 def wait_indexed(r, index):
     for _ in range(500):
-        info = r.execute_command("FT.INFO", index)
+        info = dec(r.execute_command("FT.INFO", index))
         info = dict(zip(info[::2], info[1::2]))
-        if int(info[b"indexing"]) == 0:
+        if int(info["indexing"]) == 0:
             return
         time.sleep(0.02)
     raise AssertionError(f"{index} never finished indexing")
@@ -352,3 +352,198 @@ def test_synonyms_match_redisearch(server, anchor):
                                   ["FT.SYNUPDATE", "sy", "g", "SKIPINITIALSCAN"],
                                   ["FT.SYNADD", "sy", "a", "b"]])
     assert not bad, f"{len(bad)} differ:\n" + "\n".join(bad[:8])
+
+
+# ---------------------------------------------------------------------------------------------
+# redis-py
+
+def redis_py_calls(r):
+    """redis-py's own calls, as its test suite makes them; their results in plain values."""
+    from redis.commands.search.suggestion import Suggestion
+    out = []
+    ft = r.ft("rp")
+    r.execute_command("FT.CREATE", "rp", "PREFIX", 1, "rp:", "SCHEMA", "t", "TEXT")
+    for i, text in enumerate(["hello world", "help wanted", "held back", "world peace",
+                              "running late", "hello again"]):
+        r.hset(f"rp:{i}", "t", text)
+    out.append(ft.sugadd("ac", Suggestion("hello", 2.0), Suggestion("help", 1.0, "p1"),
+                         Suggestion("helicopter", 3.5)))
+    out.append(ft.sugadd("ac", Suggestion("hello", 1.0), increment=True))
+    out.append(ft.suglen("ac"))
+    for kw in ({}, {"with_scores": True}, {"with_payloads": True}, {"fuzzy": True, "num": 2},
+               {"with_scores": True, "with_payloads": True, "fuzzy": True}):
+        got = ft.sugget("ac", "hel", **kw)
+        out.append([(s.string, s.score, s.payload) for s in got])
+    out.append(ft.sugdel("ac", "help"))
+    out.append(ft.sugdel("ac", "help"))
+    out.append(ft.suglen("ac"))
+    out.append(ft.dict_add("dict", "helo", "wrold", "peas"))
+    out.append(ft.dict_del("dict", "peas", "nope"))
+    out.append(sorted(ft.dict_dump("dict")))
+    out.append(ft.spellcheck("helo wrld"))
+    out.append(ft.spellcheck("helo wrld", distance=2))
+    out.append(ft.spellcheck("helo wrld peaces", include="dict"))
+    out.append(ft.spellcheck("helo wrld", exclude="dict"))
+    out.append(ft.synupdate("g1", False, "hello", "hi"))
+    out.append(ft.synupdate("g2", True, "world", "earth"))
+    wait_indexed(r, "rp")
+    out.append(ft.syndump())
+    out.append(ft.search("hi").total)
+    return out
+
+
+def test_redis_py_calls_answer_as_redisearch(server, anchor):
+    ours = redis_py_calls(redis.Redis(port=server.port, decode_responses=True))
+    theirs_client = redis.Redis(port=anchor.port, decode_responses=True)
+    theirs_client.flushall()
+    theirs = redis_py_calls(theirs_client)
+    bad = [f"call {i}: ours {a!r}, RediSearch {b!r}" for i, (a, b) in enumerate(zip(ours, theirs))
+           if a != b]
+    assert not bad, "\n".join(bad)
+    # Something was found, so the comparison compared something.
+    assert ours[3] and ours[-1] == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# Persistence and replication
+
+def fill(r):
+    r.execute_command("FT.CREATE", "px", "PREFIX", 1, "px:", "SCHEMA", "t", "TEXT")
+    r.execute_command("FT.SYNUPDATE", "px", "g1", "hello", "hi")
+    r.execute_command("FT.SYNUPDATE", "px", "g2", "SKIPINITIALSCAN", "hi", "hey")
+    r.hset("px:1", "t", "hi there")
+    r.hset("px:2", "t", "hello world")
+    for i, (s, score) in enumerate([("hello", 3), ("help", 2.5), ("Héllo wörld", 1e30),
+                                    ("helicopter", -2), ("hélas", 0.125)]):
+        extra = ["PAYLOAD", f"p{i}"] if i % 2 else []
+        r.execute_command("FT.SUGADD", "sug", s, score, *extra)
+    r.execute_command("FT.SUGADD", "sug", "hello", 1.5, "INCR")
+    r.execute_command("FT.DICTADD", "dict", "alpha", "beta", "Gamma")
+    r.execute_command("FT.DICTADD", "empty", "x")
+    r.execute_command("FT.DICTDEL", "empty", "x")
+
+
+def state(r):
+    return [
+        run(r, "FT.SUGGET", "sug", "he", "WITHSCORES", "WITHPAYLOADS", "MAX", 10),
+        run(r, "FT.SUGGET", "sug", "", "WITHSCORES", "WITHPAYLOADS", "MAX", 10),
+        run(r, "FT.SUGLEN", "sug"),
+        run(r, "FT.DICTDUMP", "dict"),
+        run(r, "FT.DICTDUMP", "empty"),
+        sorted(run(r, "FT.SYNDUMP", "px")[::2]),
+        run(r, "FT.SEARCH", "px", "hello", "NOCONTENT"),
+        run(r, "FT.SEARCH", "px", "hey", "NOCONTENT"),
+        run(r, "TYPE", "sug"),
+    ]
+
+
+def test_suggestions_dictionaries_and_synonyms_persist(server):
+    r = redis.Redis(port=server.port)
+    fill(r)
+    wait_indexed(r, "px")
+    before = state(r)
+    assert before[2] == 5 and before[3] == ["Gamma", "alpha", "beta"] and before[4] == []
+    assert before[8] == "AI_SUGDCT"
+    # DEBUG RELOAD: the RDB's aux data and the key come back.
+    assert r.execute_command("DEBUG", "RELOAD")
+    wait_indexed(r, "px")
+    assert state(r) == before
+    # A restart from the RDB file.
+    r.save()
+    import os
+    import shutil
+    import tempfile
+    keep = tempfile.mkdtemp(prefix="sug-rdb-")
+    shutil.copy(os.path.join(server.dir, "dump.rdb"), keep)
+    again = RedisServer(server_args=("--dir", keep))
+    try:
+        r2 = redis.Redis(port=again.port)
+        wait_indexed(r2, "px")
+        assert state(r2) == before
+    finally:
+        again.stop()
+        shutil.rmtree(keep, ignore_errors=True)
+    # DUMP / RESTORE and COPY give independent keys.
+    payload = r.dump("sug")
+    r.restore("sug2", 0, payload)
+    assert r.execute_command("COPY", "sug", "sug3") == 1
+    r.execute_command("FT.SUGADD", "sug3", "zzz", 1)
+    assert run(r, "FT.SUGLEN", "sug2") == 5 and run(r, "FT.SUGLEN", "sug3") == 6
+    assert run(r, "FT.SUGGET", "sug2", "he", "WITHSCORES", "WITHPAYLOADS", "MAX", 10) == before[0]
+    # An AOF rewrite writes FT.SUGADD commands that load back the same dictionary.
+    r.config_set("appendonly", "yes")
+    for _ in range(300):
+        if r.info("persistence")["aof_rewrite_in_progress"] == 0 and \
+                r.info("persistence")["aof_rewrite_scheduled"] == 0:
+            break
+        time.sleep(0.02)
+    r.execute_command("BGREWRITEAOF")
+    for _ in range(300):
+        time.sleep(0.02)
+        if r.info("persistence")["aof_rewrite_in_progress"] == 0:
+            break
+    r.execute_command("DEBUG", "LOADAOF")
+    wait_indexed(r, "px")
+    assert state(r)[:3] == before[:3]
+
+
+def test_writes_reach_a_replica(server):
+    r = redis.Redis(port=server.port)
+    r.execute_command("FT.SUGADD", "sug", "early", 1)
+    r.execute_command("FT.DICTADD", "dict", "early")
+    replica = RedisServer(server_args=("--replicaof", "127.0.0.1", str(server.port)))
+    try:
+        fill(r)
+        r.execute_command("FT.SUGDEL", "sug", "help")
+        rr = redis.Redis(port=replica.port)
+        for _ in range(300):
+            if run(rr, "FT.SUGLEN", "sug") == run(r, "FT.SUGLEN", "sug") and \
+                    run(rr, "FT.DICTDUMP", "dict") == run(r, "FT.DICTDUMP", "dict"):
+                break
+            time.sleep(0.02)
+        wait_indexed(rr, "px")
+        assert state(rr) == state(r)
+        assert "early" in run(rr, "FT.DICTDUMP", "dict")
+    finally:
+        replica.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile inputs
+
+def test_hostile_inputs_are_refused_or_bounded(server):
+    r = redis.Redis(port=server.port)
+    r.execute_command("FT.CREATE", "h", "PREFIX", 1, "h:", "SCHEMA", "t", "TEXT")
+    r.hset("h:1", "t", "hello world")
+    big = "x" * (1 << 20)
+    # Strings the trie cannot hold are not stored, and a new key is not created for them.
+    assert run(r, "FT.SUGADD", "hs", big, 1) == 0
+    assert run(r, "EXISTS", "hs") == 0
+    assert run(r, "FT.SUGADD", "hs", "a", 1, "PAYLOAD", big) == 1
+    assert len(run(r, "FT.SUGGET", "hs", "a", "WITHPAYLOADS")[1]) == 1 << 20
+    assert run(r, "FT.SUGGET", "hs", big) == ("error", "Invalid query length")
+    assert run(r, "FT.SUGADD", "hs", b"\xff\xfe\xfd", 1) == 2
+    assert run(r, "FT.SUGGET", "hs", b"\xff", "FUZZY") is not None
+    assert run(r, "FT.SUGADD", "hs", "b", "1e999") == ("error", "invalid score")
+    assert run(r, "FT.SUGADD", "hs", "b", "0") == 2
+    for bad in ("0", "-1", "-9223372036854775808", "4294967296", "nan", "inf"):
+        assert run(r, "FT.SUGGET", "hs", "a", "MAX", bad)[0] == "error", bad
+    assert run(r, "FT.SUGGET", "hs", "a", "MAX", "4294967295") == ["a"]
+    for bad in ("0", "5", "-1", "99999999999999999999", "1.5"):
+        assert run(r, "FT.SPELLCHECK", "h", "helo", "DISTANCE", bad) == (
+            "error", "bad distance given, distance must be a natural number between 1 to 4"), bad
+    assert run(r, "FT.DICTADD", "hd", *[f"t{i}" for i in range(10000)]) == 10000
+    assert len(run(r, "FT.DICTDUMP", "hd")) == 10000
+    assert run(r, "FT.SPELLCHECK", "h", " ".join(["helo"] * 500), "TERMS", "INCLUDE", "hd",
+               "DISTANCE", 4)[0][0] == "TERM"
+    assert run(r, "FT.SYNUPDATE", "h", "g", *[f"w{i}" for i in range(5000)]) == "OK"
+    assert len(run(r, "FT.SYNDUMP", "h")) == 10000
+    assert run(r, "FT.SYNUPDATE", "h", big, "x") == "OK"
+    assert run(r, "FT.SPELLCHECK", "h", "(") [0] == "error"
+    r.set("str", "v")
+    for cmd in (["FT.SUGADD", "str", "a", 1], ["FT.SUGGET", "str", "a"], ["FT.SUGDEL", "str", "a"],
+                ["FT.SUGLEN", "str"]):
+        assert run(r, *cmd) == ("error", "WRONGTYPE Operation against a key holding the wrong "
+                                         "kind of value"), cmd
+    assert run(r, "GET", "str") == "v"
+    assert r.ping()
