@@ -179,16 +179,24 @@ pub fn spellcheck(ctx: &Ctx, args: &Args) -> AiResult<()> {
     if o.full_info && !resp3 {
         lines.push(R::Int(data.doc_count() as i64));
     }
+    // A term repeated in the query is looked up once (each lookup reads the whole term
+    // dictionary).
+    let mut seen: HashMap<(String, u64), Option<Report>> = HashMap::new();
     for (term, mask) in terms {
-        let report = spell::check(
-            postings,
-            &term,
-            mask,
-            o.distance,
-            &include,
-            &exclude,
-            o.full_info,
-        );
+        let report = seen
+            .entry((term.clone(), mask))
+            .or_insert_with(|| {
+                spell::check(
+                    postings,
+                    &term,
+                    mask,
+                    o.distance,
+                    &include,
+                    &exclude,
+                    o.full_info,
+                )
+            })
+            .clone();
         let Some(report) = report else { continue };
         match report {
             Report::Found if resp3 => {

@@ -22,7 +22,7 @@ use super::postings::Postings;
 use super::suggest::{dfa_walk, fold};
 
 /// What one query term gets.
-#[derive(Debug, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Report {
     /// The index holds it (only reported under FULLSCOREINFO).
     Found,
@@ -60,6 +60,11 @@ pub fn check(
     let mut found: Vec<(String, f64)> = Vec::new();
     let mut seen: HashSet<Vec<char>> = HashSet::new();
     for (word, _) in postings.terms() {
+        // Words more than DISTANCE characters longer or shorter cannot be within it.
+        let n = word.chars().count();
+        if n.abs_diff(folded.len()) > max_dist {
+            continue;
+        }
         let chars: Vec<char> = word.chars().collect();
         if dfa_walk(&folded, &chars, max_dist, false).is_none() {
             continue;

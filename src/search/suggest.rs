@@ -148,7 +148,25 @@ impl Suggestions {
             return None;
         }
         let max_dist = usize::from(fuzzy);
-        let trie = Trie::build(self);
+        // Only the completions are laid out: a branch without one offers nothing, and the
+        // branches above the prefix's end are walked before anything is kept (so never
+        // skipped). What is lost is a skipped branch's score from strings that do not match,
+        // under FUZZY only.
+        let mut matches: Vec<(&[u8], &Entry, usize)> = self
+            .entries
+            .iter()
+            .filter_map(|(key, e)| {
+                let cand = fold(key);
+                let dist = if fuzzy {
+                    dfa_walk(&folded, &cand, max_dist, true)?
+                } else {
+                    cand.starts_with(&folded).then_some(0)?
+                };
+                Some((&**key, e, dist))
+            })
+            .collect();
+        matches.sort_by_key(|(_, e, _)| e.seq);
+        let trie = Trie::build(matches.into_iter());
         let mut top = TopN::new(max);
         let mut path: Vec<char> = Vec::new();
         // Depth first. A frame is a node with its children in walk order and the next one
@@ -162,25 +180,22 @@ impl Suggestions {
                 if let Some(c) = node.rune {
                     path.push(c);
                 }
-                if let Some((key, e)) = node.entry {
-                    let cand: Vec<char> = path.iter().map(|&c| fold_char(c)).collect();
-                    if let Some(dist) = dfa_walk(&folded, &cand, max_dist, true) {
-                        let mut score = if rune_prefix_equal(&folded, &path) {
-                            EXACT_SCORE
-                        } else {
-                            e.score
-                        };
-                        if fuzzy {
-                            score = (f64::from(score) * (-2.0 * dist as f64).exp()) as f32;
-                        }
-                        let gap = path.len().abs_diff(prefix.len());
-                        score = (f64::from(score) / ((1 + gap) as f64).sqrt()) as f32;
-                        top.offer(Hit {
-                            string: key,
-                            score,
-                            payload: e.payload.as_deref(),
-                        });
+                if let Some((key, e, dist)) = node.entry {
+                    let mut score = if rune_prefix_equal(&folded, &path) {
+                        EXACT_SCORE
+                    } else {
+                        e.score
+                    };
+                    if fuzzy {
+                        score = (f64::from(score) * (-2.0 * dist as f64).exp()) as f32;
                     }
+                    let gap = path.len().abs_diff(prefix.len());
+                    score = (f64::from(score) / ((1 + gap) as f64).sqrt()) as f32;
+                    top.offer(Hit {
+                        string: key,
+                        score,
+                        payload: e.payload.as_deref(),
+                    });
                 }
                 // RediSearch 2.10 never reorders a node's children by score (its sort is
                 // skipped on the first walk and never asked for again), so the walk follows
@@ -227,7 +242,8 @@ struct Trie<'a> {
 struct TrieNode<'a> {
     rune: Option<char>,
     children: Vec<(char, usize)>,
-    entry: Option<(&'a [u8], &'a Entry)>,
+    /// The completion ending here, with its distance from the prefix.
+    entry: Option<(&'a [u8], &'a Entry, usize)>,
     /// Whether RediSearch has a node boundary here (the root, a string's end, a branch).
     boundary: bool,
     /// The best score ever given in this subtree (RediSearch's `maxChildScore`).
@@ -236,12 +252,13 @@ struct TrieNode<'a> {
 
 impl TrieNode<'_> {
     fn score(&self) -> f32 {
-        self.entry.map_or(0.0, |(_, e)| e.score)
+        self.entry.map_or(0.0, |(_, e, _)| e.score)
     }
 }
 
 impl<'a> Trie<'a> {
-    fn build(s: &'a Suggestions) -> Trie<'a> {
+    /// Lays out `entries`, given in the order they were first added.
+    fn build(entries: impl Iterator<Item = (&'a [u8], &'a Entry, usize)>) -> Trie<'a> {
         let mut t = Trie {
             nodes: vec![TrieNode {
                 rune: None,
@@ -251,7 +268,7 @@ impl<'a> Trie<'a> {
                 best: f32::NEG_INFINITY,
             }],
         };
-        for (key, e) in s.iter() {
+        for (key, e, dist) in entries {
             let chars: Vec<char> = String::from_utf8_lossy(key).chars().collect();
             let mut n = 0;
             for &c in &chars {
@@ -290,13 +307,13 @@ impl<'a> Trie<'a> {
             }
             let node = &mut t.nodes[n];
             node.boundary = true;
-            node.entry = Some((key, e));
+            node.entry = Some((key, e, dist));
         }
         // Children come after their parent: one backward pass settles every best score.
         for i in (0..t.nodes.len()).rev() {
             let own = t.nodes[i]
                 .entry
-                .map_or(f32::NEG_INFINITY, |(_, e)| e.score.max(e.high));
+                .map_or(f32::NEG_INFINITY, |(_, e, _)| e.score.max(e.high));
             let best = t.nodes[i]
                 .children
                 .iter()
