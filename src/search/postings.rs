@@ -385,8 +385,8 @@ impl Postings {
     }
 
     /// The term dictionary, in byte order (stems and synonym groups included).
-    pub fn terms(&self) -> impl Iterator<Item = (&str, &Term)> {
-        self.terms.iter().map(|(k, t)| (&**k, t))
+    pub fn term_map(&self) -> &BTreeMap<Box<str>, Term> {
+        &self.terms
     }
 
     /// Adds document `id` (not yet present) with its values and analysed text.

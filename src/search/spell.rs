@@ -19,7 +19,7 @@
 use std::collections::{BTreeSet, HashSet};
 
 use super::postings::Postings;
-use super::suggest::{dfa_walk, fold};
+use super::suggest::{dfa_scan, dfa_walk, fold};
 
 /// What one query term gets.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,16 +59,8 @@ pub fn check(
     };
     let mut found: Vec<(String, f64)> = Vec::new();
     let mut seen: HashSet<Vec<char>> = HashSet::new();
-    for (word, _) in postings.terms() {
-        // Words more than DISTANCE characters longer or shorter cannot be within it.
-        let n = word.chars().count();
-        if n.abs_diff(folded.len()) > max_dist {
-            continue;
-        }
+    for (word, _, _) in dfa_scan(postings.term_map(), &folded, max_dist, false) {
         let chars: Vec<char> = word.chars().collect();
-        if dfa_walk(&folded, &chars, max_dist, false).is_none() {
-            continue;
-        }
         if let Some(score) = score_of(word) {
             seen.insert(chars);
             found.push((word.to_string(), if score == 0.0 { -1.0 } else { score }));

@@ -63,6 +63,9 @@ pub struct Entry {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Suggestions {
     entries: BTreeMap<Box<[u8]>, Entry>,
+    /// The strings as text (invalid UTF-8 replaced), for lookups that skip whole branches
+    /// ([`dfa_scan`]); several byte strings may read as one text.
+    texts: BTreeMap<Box<str>, Vec<Box<[u8]>>>,
     next_seq: u64,
 }
 
@@ -103,6 +106,8 @@ impl Suggestions {
             None => {
                 let seq = self.next_seq;
                 self.next_seq += 1;
+                let text: Box<str> = String::from_utf8_lossy(s).into();
+                self.texts.entry(text).or_default().push(s.into());
                 self.entries.insert(
                     s.into(),
                     Entry {
@@ -118,7 +123,17 @@ impl Suggestions {
 
     /// FT.SUGDEL: whether the string (exactly as stored) was there.
     pub fn remove(&mut self, s: &[u8]) -> bool {
-        self.entries.remove(s).is_some()
+        if self.entries.remove(s).is_none() {
+            return false;
+        }
+        let text = String::from_utf8_lossy(s);
+        if let Some(keys) = self.texts.get_mut(&*text) {
+            keys.retain(|k| &**k != s);
+            if keys.is_empty() {
+                self.texts.remove(&*text);
+            }
+        }
+        true
     }
 
     /// Every entry, in the order they were added (RDB and AOF: a reload adds them again in
@@ -152,23 +167,36 @@ impl Suggestions {
         // branches above the prefix's end are walked before anything is kept (so never
         // skipped). What is lost is a skipped branch's score from strings that do not match,
         // under FUZZY only.
-        let mut matches: Vec<(&[u8], &Entry, usize)> = self
-            .entries
-            .iter()
-            .filter_map(|(key, e)| {
-                let cand = fold(key);
-                let dist = if fuzzy {
-                    dfa_walk(&folded, &cand, max_dist, true)?
-                } else {
-                    cand.starts_with(&folded).then_some(0)?
-                };
-                Some((&**key, e, dist))
-            })
-            .collect();
+        let mut matches: Vec<(&[u8], &Entry, usize)> = Vec::new();
+        for (_, keys, dist) in dfa_scan(&self.texts, &folded, max_dist, true) {
+            for k in keys {
+                if let Some(e) = self.entries.get(k) {
+                    matches.push((k, e, dist));
+                }
+            }
+        }
+        // Entries below the `max` best scores can only be offered and thrown out again:
+        // they are left out of the walk, which then costs what the answer holds rather than
+        // what the dictionary does. (They could only have moved equal scores in the heap.)
+        if matches.len() > max {
+            let scores: Vec<f32> = matches
+                .iter()
+                .map(|(k, e, d)| adjusted(&folded, prefix.len(), k, e.score, fuzzy, *d))
+                .collect();
+            let mut sorted = scores.clone();
+            let nth = max.saturating_sub(1).min(sorted.len() - 1);
+            let (_, cut, _) = sorted.select_nth_unstable_by(nth, |a, b| b.total_cmp(a));
+            let cut = *cut;
+            let mut i = 0;
+            matches.retain(|_| {
+                let keep = scores[i] >= cut;
+                i += 1;
+                keep
+            });
+        }
         matches.sort_by_key(|(_, e, _)| e.seq);
         let trie = Trie::build(matches.into_iter());
         let mut top = TopN::new(max);
-        let mut path: Vec<char> = Vec::new();
         // Depth first. A frame is a node with its children in walk order and the next one
         // to visit; a child is checked against the worst kept score only when its turn
         // comes, as RediSearch's iterator does.
@@ -177,20 +205,8 @@ impl Suggestions {
         loop {
             if let Some(n) = visit.take() {
                 let node = &trie.nodes[n];
-                if let Some(c) = node.rune {
-                    path.push(c);
-                }
                 if let Some((key, e, dist)) = node.entry {
-                    let mut score = if rune_prefix_equal(&folded, &path) {
-                        EXACT_SCORE
-                    } else {
-                        e.score
-                    };
-                    if fuzzy {
-                        score = (f64::from(score) * (-2.0 * dist as f64).exp()) as f32;
-                    }
-                    let gap = path.len().abs_diff(prefix.len());
-                    score = (f64::from(score) / ((1 + gap) as f64).sqrt()) as f32;
+                    let score = adjusted(&folded, prefix.len(), key, e.score, fuzzy, dist);
                     top.offer(Hit {
                         string: key,
                         score,
@@ -203,13 +219,10 @@ impl Suggestions {
                 let kids: Vec<usize> = node.children.iter().map(|&(_, k)| k).collect();
                 stack.push((n, kids, 0));
             }
-            let Some((n, kids, next)) = stack.last_mut() else {
+            let Some((_, kids, next)) = stack.last_mut() else {
                 break;
             };
             if *next >= kids.len() {
-                if trie.nodes[*n].rune.is_some() {
-                    path.pop();
-                }
                 stack.pop();
                 continue;
             }
@@ -227,9 +240,31 @@ impl Suggestions {
     pub fn bytes(&self) -> usize {
         self.entries
             .iter()
-            .map(|(k, e)| k.len() + e.payload.as_ref().map_or(0, |p| p.len()) + 64)
+            .map(|(k, e)| 2 * k.len() + e.payload.as_ref().map_or(0, |p| p.len()) + 112)
             .sum()
     }
+}
+
+/// A completion's score as SUGGET reports it (see [`Suggestions::lookup`]).
+fn adjusted(
+    folded: &[char],
+    prefix_bytes: usize,
+    key: &[u8],
+    raw: f32,
+    fuzzy: bool,
+    dist: usize,
+) -> f32 {
+    let chars: Vec<char> = String::from_utf8_lossy(key).chars().collect();
+    let mut score = if rune_prefix_equal(folded, &chars) {
+        EXACT_SCORE
+    } else {
+        raw
+    };
+    if fuzzy {
+        score = (f64::from(score) * (-2.0 * dist as f64).exp()) as f32;
+    }
+    let gap = chars.len().abs_diff(prefix_bytes);
+    (f64::from(score) / ((1 + gap) as f64).sqrt()) as f32
 }
 
 /// A character trie laid out as RediSearch's radix trie would order it: a node's branches
@@ -240,7 +275,6 @@ struct Trie<'a> {
 }
 
 struct TrieNode<'a> {
-    rune: Option<char>,
     children: Vec<(char, usize)>,
     /// The completion ending here, with its distance from the prefix.
     entry: Option<(&'a [u8], &'a Entry, usize)>,
@@ -261,7 +295,6 @@ impl<'a> Trie<'a> {
     fn build(entries: impl Iterator<Item = (&'a [u8], &'a Entry, usize)>) -> Trie<'a> {
         let mut t = Trie {
             nodes: vec![TrieNode {
-                rune: None,
                 children: Vec::new(),
                 entry: None,
                 boundary: true,
@@ -282,7 +315,6 @@ impl<'a> Trie<'a> {
                     None => {
                         let i = t.nodes.len();
                         t.nodes.push(TrieNode {
-                            rune: Some(c),
                             children: Vec::new(),
                             entry: None,
                             boundary: false,
@@ -476,6 +508,12 @@ fn step(query: &[char], max: usize, row: &Row, c: char) -> Row {
 /// 0, a state's cost is the last entry of its row (accepting or not), and in prefix mode the
 /// path goes on unchecked once the automaton dies after accepting.
 pub fn dfa_walk(query: &[char], word: &[char], max: usize, prefix: bool) -> Option<usize> {
+    dfa_run(query, word, max, prefix).ok()
+}
+
+/// [`dfa_walk`], or when the word is refused because the automaton died, how many of its
+/// first characters already doom every word that starts with them.
+fn dfa_run(query: &[char], word: &[char], max: usize, prefix: bool) -> Result<usize, usize> {
     let is_match = |r: &Row| r.last().is_some_and(|&(i, _)| i == query.len());
     let cost = |r: &Row| r.last().map_or(0, |&(_, v)| v);
     // (row, its cost) — the start state's cost is 0 whatever its row says.
@@ -483,7 +521,9 @@ pub fn dfa_walk(query: &[char], word: &[char], max: usize, prefix: bool) -> Opti
     let mut min_dist = max + 1;
     let mut reported = max + 1;
     let mut matched = false;
-    for &c in word {
+    // `usize::MAX`: refused without dooming longer words.
+    const NOT_DOOMED: usize = usize::MAX;
+    for (i, &c) in word.iter().enumerate() {
         let Some((row, row_cost)) = &state else {
             matched = true;
             continue;
@@ -504,14 +544,63 @@ pub fn dfa_walk(query: &[char], word: &[char], max: usize, prefix: bool) -> Opti
         } else if prefix && matched {
             state = None;
         } else {
-            return None;
+            return Err(i + 1);
         }
     }
     if word.is_empty() {
-        let (row, _) = state.as_ref()?;
-        return is_match(row).then_some(0);
+        return match &state {
+            Some((row, _)) if is_match(row) => Ok(0),
+            _ => Err(NOT_DOOMED),
+        };
     }
-    matched.then_some(reported)
+    if matched {
+        Ok(reported)
+    } else {
+        Err(NOT_DOOMED)
+    }
+}
+
+/// The words of a sorted map the automaton accepts, with their distance, without reading
+/// them all: when a word's first `k` characters kill the automaton, every word that starts
+/// with them is skipped (the map is sorted, so they come next). Words are compared folded
+/// (`fold`), which keeps the order for the lower-case words the term dictionary holds and
+/// costs only speed otherwise.
+pub fn dfa_scan<'m, K, V>(
+    map: &'m BTreeMap<K, V>,
+    query: &[char],
+    max: usize,
+    prefix: bool,
+) -> Vec<(&'m K, &'m V, usize)>
+where
+    K: std::borrow::Borrow<str> + Ord,
+{
+    use std::ops::Bound;
+    let mut out = Vec::new();
+    let mut from: Option<String> = None;
+    loop {
+        let mut range = match &from {
+            None => map.range::<str, _>((Bound::Unbounded, Bound::Unbounded)),
+            Some(f) => map.range::<str, _>((Bound::Excluded(f.as_str()), Bound::Unbounded)),
+        };
+        let Some((k, v)) = range.next() else { break };
+        let word: &str = k.borrow();
+        let chars: Vec<char> = word.chars().map(fold_char).collect();
+        match dfa_run(query, &chars, max, prefix) {
+            Ok(d) => {
+                out.push((k, v, d));
+                from = Some(word.to_string());
+            }
+            Err(n) if n <= chars.len() => {
+                // Past every word starting with these characters (as far as the map's
+                // byte order groups them: the largest character closes the group).
+                let mut dead: String = word.chars().take(n).collect();
+                dead.push(char::MAX);
+                from = Some(dead.max(word.to_string()));
+            }
+            Err(_) => from = Some(word.to_string()),
+        }
+    }
+    out
 }
 
 /// Whether RediSearch takes `word` for an exact match of the folded `query`: it compares the
