@@ -22,9 +22,20 @@ def anchor():
     a.stop()
 
 
+def plain(x):
+    """Errors nested in a reply (RESP3 FULLSCOREINFO) as comparable values."""
+    if isinstance(x, Exception):
+        return ("error", str(x))
+    if isinstance(x, dict):
+        return {k: plain(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [plain(v) for v in x]
+    return x
+
+
 def run(r, *args):
     try:
-        return dec(r.execute_command(*args))
+        return plain(dec(r.execute_command(*args)))
     except redis.ResponseError as e:
         return ("error", str(e))
 
@@ -257,6 +268,8 @@ def test_spellcheck_matches_redisearch(server, anchor):
         ["FT.SPELLCHECK", "sp", "hela -helo \"helo wrld\""],
         ["FT.SPELLCHECK", "sp", "the helo a"],
         ["FT.SPELLCHECK", "sp", "hello"],
+        ["FT.SPELLCHECK", "sp", "helo hello wrld", "FULLSCOREINFO"],
+        ["FT.SPELLCHECK", "sp", "helo", "TERMS", "INCLUDE", "inc", "FULLSCOREINFO"],
         ["FT.SPELLCHECK", "sp", "zzzzzz"],
         ["FT.SPELLCHECK", "sp", "helo", "DISTANCE", "0"],
         ["FT.SPELLCHECK", "sp", "helo", "DISTANCE", "5"],
