@@ -427,6 +427,8 @@ unsafe extern "C" fn on_flush(
         guard("flush event", (), || {
             stop_scans();
             registry().clear();
+            // RediSearch's dictionaries go with FLUSHALL too.
+            crate::search::dictionaries().dicts.clear();
         });
     }
 }
@@ -467,8 +469,9 @@ unsafe extern "C" fn on_swapdb(
 // ---------------------------------------------------------------------------------------------
 // Index definitions in the RDB (aux data, before the keyspace).
 
-/// 1: the definitions; 2: then the aliases (FT.ALIASADD). Both load.
-const AUX_VERSION: i32 = 2;
+/// 1: the definitions; 2: then the aliases (FT.ALIASADD); 3: then the FT.DICTADD
+/// dictionaries and each index's synonym groups (FT.SYNUPDATE). All load.
+const AUX_VERSION: i32 = 3;
 
 pub static SEARCH_AUX_TYPE: redis_module::native_types::RedisType =
     redis_module::native_types::RedisType::new(
@@ -533,8 +536,24 @@ fn save_defs(io: *mut RedisModuleIO, when: c_int, always: bool) {
             .iter()
             .map(|(a, i)| (a.clone(), i.clone()))
             .collect();
+        // Per index with groups: its name, then each term with its groups.
+        let synonyms: Vec<(String, SynonymTerms)> = reg
+            .indexes
+            .values()
+            .filter_map(|i| {
+                let data = i.read();
+                let syn = &data.postings().synonyms;
+                (!syn.is_empty()).then(|| {
+                    let terms = syn
+                        .iter()
+                        .map(|(t, g)| (t.to_string(), g.iter().map(|g| g.to_string()).collect()));
+                    (i.def.name.clone(), terms.collect())
+                })
+            })
+            .collect();
         drop(reg);
-        if defs.is_empty() && !always {
+        let dicts = crate::search::dictionaries().dicts.clone();
+        if defs.is_empty() && dicts.is_empty() && !always {
             return;
         }
         // SAFETY: the IO handle of the running aux_save callback.
@@ -551,6 +570,26 @@ fn save_defs(io: *mut RedisModuleIO, when: c_int, always: bool) {
         for (alias, index) in aliases {
             w.buffer(alias.as_bytes());
             w.buffer(index.as_bytes());
+        }
+        w.unsigned(dicts.len() as u64);
+        for (name, terms) in &dicts {
+            w.buffer(name);
+            w.unsigned(terms.len() as u64);
+            for t in terms {
+                w.buffer(t);
+            }
+        }
+        w.unsigned(synonyms.len() as u64);
+        for (index, terms) in &synonyms {
+            w.buffer(index.as_bytes());
+            w.unsigned(terms.len() as u64);
+            for (term, groups) in terms {
+                w.buffer(term.as_bytes());
+                w.unsigned(groups.len() as u64);
+                for g in groups {
+                    w.buffer(g.as_bytes());
+                }
+            }
         }
     })
 }
@@ -580,6 +619,15 @@ unsafe extern "C" fn aux_load(io: *mut RedisModuleIO, encver: c_int, when: c_int
         } else {
             Vec::new()
         };
+        let (dicts, synonyms) = if encver >= 3 {
+            match (read_dicts(&mut r), read_synonyms(&mut r)) {
+                (Ok(d), Ok(s)) => (d, s),
+                _ => return err,
+            }
+        } else {
+            Default::default()
+        };
+        crate::search::dictionaries().dicts = dicts;
         let mut reg = registry();
         reg.clear();
         for (name, args) in loaded {
@@ -614,8 +662,73 @@ unsafe extern "C" fn aux_load(io: *mut RedisModuleIO, encver: c_int, when: c_int
                 );
             }
         }
+        for (name, terms) in synonyms {
+            let index = std::str::from_utf8(&name).ok().and_then(|n| reg.get(n));
+            let Some(index) = index else {
+                log(
+                    Level::Warning,
+                    "synonym groups in the RDB name no index; skipped",
+                );
+                continue;
+            };
+            let mut data = index.write();
+            for (term, groups) in terms {
+                let term = String::from_utf8_lossy(&term).into_owned();
+                for g in groups {
+                    let g = String::from_utf8_lossy(&g).into_owned();
+                    data.synonyms_mut().update(&g, [term.as_str()]);
+                }
+            }
+        }
         raw::REDISMODULE_OK as c_int
     })
+}
+
+/// A synonym map's terms with their groups.
+type SynonymTerms = Vec<(String, Vec<String>)>;
+
+type Dicts = std::collections::BTreeMap<Vec<u8>, std::collections::BTreeSet<Vec<u8>>>;
+
+/// Index name, then (term, groups) pairs.
+type SynonymDump = Vec<(Vec<u8>, Vec<(Vec<u8>, Vec<Vec<u8>>)>)>;
+
+/// Read one at a time: a corrupt count fails at the first short read.
+fn read_dicts(r: &mut crate::types::io::Reader) -> Result<Dicts, crate::types::io::IoError> {
+    let n = r.unsigned()?;
+    let mut out = Dicts::new();
+    for _ in 0..n {
+        let name = r.buffer()?;
+        let count = r.unsigned()?;
+        let mut terms = std::collections::BTreeSet::new();
+        for _ in 0..count {
+            terms.insert(r.buffer()?);
+        }
+        out.insert(name, terms);
+    }
+    Ok(out)
+}
+
+fn read_synonyms(
+    r: &mut crate::types::io::Reader,
+) -> Result<SynonymDump, crate::types::io::IoError> {
+    let n = r.unsigned()?;
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let index = r.buffer()?;
+        let count = r.unsigned()?;
+        let mut terms = Vec::new();
+        for _ in 0..count {
+            let term = r.buffer()?;
+            let groups = r.unsigned()?;
+            let mut gs = Vec::new();
+            for _ in 0..groups {
+                gs.push(r.buffer()?);
+            }
+            terms.push((term, gs));
+        }
+        out.push((index, terms));
+    }
+    Ok(out)
 }
 
 type Defs = Vec<(Vec<u8>, Vec<Vec<u8>>)>;

@@ -41,6 +41,7 @@ use redis::{command, CommandSpec};
 use stream_pipes::PIPELINE_AUX_TYPE;
 use types::model::MODEL_TYPE;
 use types::script::SCRIPT_TYPE;
+use types::suggest::SUGGEST_TYPE;
 use types::tensor::TENSOR_TYPE;
 
 /// The module version as Redis shows it (`MODULE LIST`): major·10000 + minor·100 + patch.
@@ -111,6 +112,17 @@ static SEARCH_COMMANDS: &[CommandSpec] = &[
     command!("FT.ALIASADD",  commands::search::aliasadd,  "write",          0, 0, 0),
     command!("FT.ALIASUPDATE", commands::search::aliasupdate, "write",      0, 0, 0),
     command!("FT.ALIASDEL",  commands::search::aliasdel,  "write",          0, 0, 0),
+    command!("FT.SUGADD",    commands::suggest::sugadd,   "write deny-oom", 1, 1, 1),
+    command!("FT.SUGGET",    commands::suggest::sugget,   "readonly",       1, 1, 1),
+    command!("FT.SUGDEL",    commands::suggest::sugdel,   "write",          1, 1, 1),
+    command!("FT.SUGLEN",    commands::suggest::suglen,   "readonly",       1, 1, 1),
+    command!("FT.DICTADD",   commands::suggest::dictadd,  "write deny-oom", 0, 0, 0),
+    command!("FT.DICTDEL",   commands::suggest::dictdel,  "write",          0, 0, 0),
+    command!("FT.DICTDUMP",  commands::suggest::dictdump, "readonly",       0, 0, 0),
+    command!("FT.SPELLCHECK", commands::spell::spellcheck, "readonly",      0, 0, 0),
+    command!("FT.SYNUPDATE", commands::spell::synupdate,  "write",          0, 0, 0),
+    command!("FT.SYNDUMP",   commands::spell::syndump,    "readonly",       0, 0, 0),
+    command!("FT.SYNADD",    commands::spell::synadd,     "write",          0, 0, 0),
 ];
 
 fn init(ctx: &Context, args: &[RedisString]) -> Status {
@@ -203,6 +215,6 @@ redis_module! {
     name: "ai",
     version: MODULE_VERSION,
     allocator: (alloc::HybridAlloc, alloc::HybridAlloc),
-    data_types: [TENSOR_TYPE, MODEL_TYPE, SCRIPT_TYPE, SEARCH_AUX_TYPE, PIPELINE_AUX_TYPE],
+    data_types: [TENSOR_TYPE, MODEL_TYPE, SCRIPT_TYPE, SEARCH_AUX_TYPE, PIPELINE_AUX_TYPE, SUGGEST_TYPE],
     init: init,
 }

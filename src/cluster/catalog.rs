@@ -192,8 +192,18 @@ fn apply(ctx: &Ctx, words: &[Vec<u8>]) -> Result<(), String> {
         } else {
             Ok(())
         }
+    } else if is("FT.DICTADD") {
+        run(ctx, c"FT.DICTADD", &rest)
+    } else if is("FT.DICTDEL") {
+        run(ctx, c"FT.DICTDEL", &rest)
+    } else if is("FT.SYNUPDATE") {
+        // Groups only grow: applying an update twice changes nothing.
+        match index_args(name) {
+            Some(_) => run(ctx, c"FT.SYNUPDATE", &rest),
+            None => Ok(()),
+        }
     } else {
-        // Nothing but these five commands is ever run for another node.
+        // Nothing but these commands is ever run for another node.
         Err(format!(
             "not a definition change: {}",
             String::from_utf8_lossy(command)

@@ -9,5 +9,7 @@ pub mod plan_reply;
 pub mod script;
 pub mod search;
 pub mod search_cluster;
+pub mod spell;
 pub mod stored;
+pub mod suggest;
 pub mod tensor;

@@ -23,6 +23,9 @@ pub enum R<'a> {
     /// document's null).
     Pairs(Vec<(Vec<u8>, Option<Vec<u8>>)>),
     Set(Vec<R<'a>>),
+    /// A map whose keys are replies of their own (bulk strings chosen at run time); a flat
+    /// array under RESP2.
+    Dict(Vec<(R<'a>, R<'a>)>),
 }
 
 /// A bulk string copied from `s`.
@@ -68,6 +71,13 @@ impl Ctx {
                 self.reply_map(entries.len());
                 for (k, v) in entries {
                     self.reply_simple(&CString::new(*k).unwrap_or_default());
+                    self.reply(v);
+                }
+            }
+            R::Dict(entries) => {
+                self.reply_map(entries.len());
+                for (k, v) in entries {
+                    self.reply(k);
                     self.reply(v);
                 }
             }

@@ -37,6 +37,8 @@ struct Doc {
     /// Its own score and payload, boxed apart: most documents have neither, and then pay one
     /// pointer for them.
     extra: Option<Box<DocExtra>>,
+    /// The synonym groups' version it was indexed under (see `Synonyms`).
+    syn_version: u64,
 }
 
 struct DocExtra {
@@ -45,6 +47,19 @@ struct DocExtra {
 }
 
 impl Doc {
+    /// The document as the scorer sees it.
+    fn view(&self, id: u32, default_score: f64) -> DocView<'_> {
+        DocView {
+            id,
+            lang: self.lang,
+            score: self.score(default_score),
+            syn_version: self.syn_version,
+            values: &self.values,
+            max_freq: self.max_freq,
+            len: self.len,
+        }
+    }
+
     /// SCORE_FIELD's value, else the index's SCORE.
     fn score(&self, default: f64) -> f64 {
         self.extra.as_ref().and_then(|e| e.score).unwrap_or(default)
@@ -460,6 +475,7 @@ impl IndexData {
                     payload: meta.payload.map(Vec::into_boxed_slice),
                 })
             }),
+            syn_version: self.postings.synonyms.version(),
         };
         self.doc_bytes += doc.bytes();
         let slot = &mut self.docs[id as usize];
@@ -514,6 +530,8 @@ impl IndexData {
 
     /// Forgets every document (FLUSHALL, a new RDB being loaded).
     pub fn clear(&mut self, def: &IndexDef) {
+        // Synonym groups belong to the definition: they outlive the documents.
+        let synonyms = std::mem::take(&mut self.postings.synonyms);
         let failures = std::mem::take(&mut self.failures);
         let field_failures = std::mem::take(&mut self.field_failures);
         let epoch = self.epoch + 1;
@@ -521,6 +539,22 @@ impl IndexData {
         self.failures = failures;
         self.field_failures = field_failures;
         self.epoch = epoch;
+        self.postings.synonyms = synonyms;
+    }
+
+    /// The inverted indexes (FT.SPELLCHECK reads the term dictionary).
+    pub fn postings(&self) -> &Postings {
+        &self.postings
+    }
+
+    /// FT.SYNUPDATE's groups; documents indexed from now on get the new ones.
+    pub fn synonyms_mut(&mut self) -> &mut super::postings::Synonyms {
+        &mut self.postings.synonyms
+    }
+
+    /// How many documents the index holds.
+    pub fn doc_count(&self) -> usize {
+        self.live
     }
 
     /// Removed vectors still held by the vector indexes.
@@ -825,17 +859,7 @@ impl IndexData {
                 let doc = self.doc(id)?;
                 let score = match constant {
                     Some(s) => s,
-                    None => ctx.score(
-                        &req.query.filter,
-                        &DocView {
-                            id,
-                            lang: doc.lang,
-                            score: doc.score(req.default_score),
-                            values: &doc.values,
-                            max_freq: doc.max_freq,
-                            len: doc.len,
-                        },
-                    ),
+                    None => ctx.score(&req.query.filter, &doc.view(id, req.default_score)),
                 };
                 Some((id, distances(id), score))
             })
@@ -879,17 +903,7 @@ impl IndexData {
         let scoring = self.score_ctx(req, &leaf);
         let proximity = |id: u32, expr: &Expr| -> bool {
             self.doc(id).is_some_and(|doc| {
-                scoring.matches_positions(
-                    expr,
-                    &DocView {
-                        id,
-                        lang: doc.lang,
-                        score: doc.score(req.default_score),
-                        values: &doc.values,
-                        max_freq: doc.max_freq,
-                        len: doc.len,
-                    },
-                )
+                scoring.matches_positions(expr, &doc.view(id, req.default_score))
             })
         };
         let ctx = EvalCtx {
@@ -1628,5 +1642,42 @@ mod tests {
         assert_eq!(format_score(123456.0), "123456");
         assert_eq!(format_score(-2.5), "-2.5");
         assert_eq!(format_score(1e13), "1e+13");
+    }
+}
+
+#[cfg(test)]
+mod synonym_tests {
+    use super::*;
+    use crate::search::{request, schema};
+
+    fn score(def: &IndexDef, d: &IndexData, q: &str) -> Vec<(String, f64)> {
+        let words: Vec<&[u8]> = vec![q.as_bytes(), b"WITHSCORES"];
+        let req = request::parse(def, &words, false).unwrap().request;
+        d.search(def, &req)
+            .unwrap()
+            .hits
+            .into_iter()
+            .map(|h| (String::from_utf8(h.key).unwrap(), h.score))
+            .collect()
+    }
+
+    /// RediSearch 2.10.5's scores: a group's term sits where its words were when the document
+    /// was indexed, so a word added later (SKIPINITIALSCAN) does not move it.
+    #[test]
+    fn synonym_terms_score_where_their_words_were() {
+        let words: Vec<&[u8]> = "SCHEMA t TEXT".split(' ').map(str::as_bytes).collect();
+        let def = schema::parse_create(b"sy", &words).unwrap();
+        let mut d = IndexData::new(&def);
+        d.synonyms_mut().update("g1", ["hello", "hi"]);
+        d.upsert(
+            &def,
+            b"s:14",
+            &[FieldInput::Bytes(b"greetings hi world greetings hello")],
+        )
+        .unwrap();
+        assert_eq!(score(&def, &d, "greetings"), [("s:14".into(), 2.0)]);
+        assert_eq!(score(&def, &d, "hi"), [("s:14".into(), 1.5)]);
+        d.synonyms_mut().update("g1", ["greetings"]);
+        assert_eq!(score(&def, &d, "greetings"), [("s:14".into(), 3.0)]);
     }
 }

@@ -85,6 +85,8 @@ pub mod query;
 pub mod request;
 pub mod schema;
 pub mod score;
+pub mod spell;
+pub mod suggest;
 pub mod vector;
 
 use std::collections::BTreeMap;
@@ -162,6 +164,16 @@ pub static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
 /// How many indexes exist: lets the keyspace-event hook return at once when there are none,
 /// without taking the registry lock on every write the server makes.
 pub static INDEX_COUNT: AtomicUsize = AtomicUsize::new(0);
+
+/// FT.DICTADD's dictionaries: server-wide, main thread only (like the registry), saved with
+/// the index definitions.
+pub static DICTIONARIES: Mutex<suggest::Dictionaries> = Mutex::new(suggest::Dictionaries {
+    dicts: BTreeMap::new(),
+});
+
+pub fn dictionaries() -> MutexGuard<'static, suggest::Dictionaries> {
+    DICTIONARIES.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 pub fn registry() -> MutexGuard<'static, Registry> {
     REGISTRY.lock().unwrap_or_else(|e| e.into_inner())

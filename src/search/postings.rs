@@ -65,6 +65,14 @@ impl Term {
         self.ids.len()
     }
 
+    /// How many documents hold the term in a field of `mask`.
+    pub fn docs_in(&self, mask: u64) -> usize {
+        if mask == u64::MAX {
+            return self.ids.len();
+        }
+        self.masks.iter().filter(|m| *m & mask != 0).count()
+    }
+
     /// The document's weighted frequency and field mask for this term.
     pub fn get(&self, id: u32) -> Option<(u32, u64)> {
         let i = self.ids.binary_search(&id).ok()?;
@@ -147,7 +155,12 @@ struct TextField {
 
 /// Analyses a document's TEXT values as RediSearch's forward index does: every token counts `max(1, ⌊weight⌋)`, its stem (unless the field is NOSTEM) `max(1,
 /// ⌊weight·0.2⌋)`.
-fn analyse(fields: &[Option<TextField>], values: &[FieldValue], lang: Language) -> TextStats {
+fn analyse(
+    fields: &[Option<TextField>],
+    synonyms: &Synonyms,
+    values: &[FieldValue],
+    lang: Language,
+) -> TextStats {
     let mut stats = TextStats::default();
     for (i, field) in fields.iter().enumerate() {
         let (
@@ -179,9 +192,82 @@ fn analyse(fields: &[Option<TextField>], values: &[FieldValue], lang: Language) 
                     stats.max_freq = stats.max_freq.max(e.0);
                 }
             }
+            // A synonym group's term counts like the token (not toward the length).
+            for group in synonyms.groups(token) {
+                let e = stats.terms.entry(group_term(group)).or_default();
+                e.0 = e.0.saturating_add(w);
+                e.1 |= mask;
+                stats.max_freq = stats.max_freq.max(e.0);
+            }
         }
     }
     stats
+}
+
+/// The prefix of a synonym group's term in the dictionary (RediSearch's `~id`).
+pub const SYNONYM_PREFIX: char = '~';
+
+fn group_term(group: &str) -> String {
+    format!("{SYNONYM_PREFIX}{group}")
+}
+
+/// FT.SYNUPDATE's groups: each term (lower-cased) with the groups it belongs to, in the order
+/// they were given. A token of a group is indexed with the group's term `~id` besides itself,
+/// and a query term stands for the terms of its groups too: so a document matches a
+/// synonym only if it was indexed after the group had the word, as in RediSearch.
+///
+/// Each (term, group) pair remembers the update that made it (`version`), and a document
+/// the version it was indexed under: where a group's term sits in an older document (for
+/// the scorers' term distances) is where the words it had *then* are.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Synonyms {
+    terms: BTreeMap<String, Vec<(String, u64)>>,
+    version: u64,
+}
+
+impl Synonyms {
+    /// Adds `terms` to group `group` (a group only grows).
+    pub fn update<'a>(&mut self, group: &str, terms: impl IntoIterator<Item = &'a str>) {
+        self.version += 1;
+        for t in terms {
+            let groups = self.terms.entry(t.to_lowercase()).or_default();
+            if !groups.iter().any(|(g, _)| g == group) {
+                groups.push((group.to_string(), self.version));
+            }
+        }
+    }
+
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    pub fn groups(&self, term: &str) -> impl Iterator<Item = &str> {
+        self.terms
+            .get(term)
+            .into_iter()
+            .flat_map(|g| g.iter().map(|(g, _)| g.as_str()))
+    }
+
+    /// The groups `term` had at `version`.
+    pub fn groups_at(&self, term: &str, version: u64) -> Vec<&str> {
+        self.terms.get(term).map_or_else(Vec::new, |g| {
+            g.iter()
+                .filter(|(_, v)| *v <= version)
+                .map(|(g, _)| g.as_str())
+                .collect()
+        })
+    }
+
+    /// Every term with its groups (FT.SYNDUMP, the RDB).
+    pub fn iter(&self) -> impl Iterator<Item = (&str, Vec<&str>)> {
+        self.terms
+            .iter()
+            .map(|(t, g)| (t.as_str(), g.iter().map(|(g, _)| g.as_str()).collect()))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.terms.is_empty()
+    }
 }
 
 /// A NUMERIC or GEO value's keys in the field's ordered set: numbers by [`ordered`], points
@@ -212,6 +298,7 @@ pub struct Postings {
     text: Vec<Option<TextField>>,
     terms: BTreeMap<Box<str>, Term>,
     tags: Vec<Option<BTreeMap<Box<str>, RoaringBitmap>>>,
+    pub synonyms: Synonyms,
     /// NUMERIC values (order-preserving bits) and GEO hashes, with their documents.
     sorted: Vec<Option<BTreeSet<(u64, u32)>>>,
     /// Per field, the documents that have a value for it (`ismissing`).
@@ -259,6 +346,7 @@ impl Postings {
             text: Vec::new(),
             terms: BTreeMap::new(),
             tags: Vec::new(),
+            synonyms: Synonyms::default(),
             sorted: Vec::new(),
             present: Vec::new(),
             geo_fields: Vec::new(),
@@ -305,7 +393,7 @@ impl Postings {
 
     /// What a document's TEXT values contribute (see [`TextStats`]).
     pub fn analyse(&self, values: &[FieldValue], lang: Language) -> TextStats {
-        analyse(&self.text, values, lang)
+        analyse(&self.text, &self.synonyms, values, lang)
     }
 
     pub fn num_terms(&self) -> usize {
@@ -314,6 +402,11 @@ impl Postings {
 
     pub fn term(&self, t: &str) -> Option<&Term> {
         self.terms.get(t)
+    }
+
+    /// The term dictionary, in byte order (stems and synonym groups included).
+    pub fn term_map(&self) -> &BTreeMap<Box<str>, Term> {
+        &self.terms
     }
 
     /// Adds document `id` (not yet present) with its values and analysed text.
@@ -457,7 +550,11 @@ impl Postings {
                 let names = if verbatim {
                     vec![t.clone()]
                 } else {
-                    expansions(t, lang)
+                    // RediSearch's union reads the term, its groups, then its stems.
+                    let mut names = expansions(t, lang);
+                    let groups = self.synonyms.groups(t).map(group_term);
+                    names.splice(1..1, groups);
+                    names
                 };
                 names
                     .iter()
@@ -490,7 +587,7 @@ impl Postings {
     fn scan(&self, keep: impl Fn(&str) -> bool) -> Vec<&str> {
         self.terms
             .keys()
-            .filter(|k| !k.starts_with(STEM_PREFIX) && keep(k))
+            .filter(|k| !k.starts_with([STEM_PREFIX, SYNONYM_PREFIX]) && keep(k))
             .map(|k| &**k)
             .take(super::config::max_prefix_expansions())
             .collect()

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use super::error::SearchError;
-use super::postings::{stem, Postings, Term, STEM_PREFIX};
+use super::postings::{stem, Postings, Term, STEM_PREFIX, SYNONYM_PREFIX};
 use super::query::{Expr, TagPattern, TextPattern};
 use super::schema::FieldValue;
 
@@ -110,6 +110,8 @@ pub struct DocView<'a> {
     pub values: &'a [FieldValue],
     pub max_freq: u32,
     pub len: u32,
+    /// The synonym groups' version the document was indexed under.
+    pub syn_version: u64,
 }
 
 pub struct ScoreCtx<'a> {
@@ -353,6 +355,8 @@ impl<'a> ScoreCtx<'a> {
     }
 
     fn positions(&self, term: &str, doc: &DocView) -> Vec<u32> {
+        // A synonym group's term sits where its words do (RediSearch indexes it there).
+        let group = term.strip_prefix(SYNONYM_PREFIX);
         let stemmed = term.strip_prefix(STEM_PREFIX);
         let mut out = Vec::new();
         let mut pos = 0u32;
@@ -362,6 +366,13 @@ impl<'a> ScoreCtx<'a> {
             };
             for t in tokens.iter() {
                 pos += 1;
+                if let Some(g) = group {
+                    let groups = self.postings.synonyms.groups_at(t, doc.syn_version);
+                    if groups.into_iter().any(|x| x == g) {
+                        out.push(pos);
+                    }
+                    continue;
+                }
                 let hit = match stemmed {
                     None => t == term,
                     Some(s) => {

@@ -46,6 +46,12 @@ impl Reader {
         self.check().map(|_| v)
     }
 
+    pub fn double(&mut self) -> IoResult<f64> {
+        // SAFETY: live IO handle.
+        let v = unsafe { api!(RedisModule_LoadDouble)(self.io) };
+        self.check().map(|_| v)
+    }
+
     /// A string buffer, copied to the Rust heap (the server's copy is freed).
     pub fn buffer(&mut self) -> IoResult<Vec<u8>> {
         let mut len = 0usize;
@@ -104,6 +110,11 @@ impl Writer {
 
     pub fn signed(&mut self, v: i64) {
         raw::save_signed(self.io, v);
+    }
+
+    pub fn double(&mut self, v: f64) {
+        // SAFETY: live IO handle.
+        unsafe { api!(RedisModule_SaveDouble)(self.io, v) };
     }
 
     pub fn buffer(&mut self, b: &[u8]) {

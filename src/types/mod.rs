@@ -8,6 +8,7 @@
 pub mod io;
 pub mod model;
 pub mod script;
+pub mod suggest;
 pub mod tensor;
 
 use std::ffi::c_void;

@@ -154,6 +154,36 @@ def test_definitions_reach_every_node(world):
                  and alias_gone(n))
 
 
+def test_dictionaries_synonyms_and_suggestions_on_a_cluster(world):
+    """FT.DICTADD / DICTDEL and FT.SYNUPDATE sent to one master reach every node (replicas
+    through their masters); suggestion keys live in their slots like any key."""
+    cluster, _ = world
+    masters = cluster.masters()
+    masters[0].client().execute_command("FT.CREATE", "syn", "PREFIX", "1", "syn:", "SCHEMA",
+                                        "t", "TEXT")
+    masters[1].client().execute_command("FT.DICTADD", "cdict", "alpha", "beta", "gamma")
+    masters[2].client().execute_command("FT.DICTDEL", "cdict", "beta")
+    for n in cluster.nodes:
+        wait_for(f"syn on {n.port}", lambda n=n: b"syn" in n.client().execute_command("FT._LIST"))
+    masters[2].client().execute_command("FT.SYNUPDATE", "syn", "g1", "SKIPINITIALSCAN", "hi",
+                                        "hello")
+    for n in cluster.nodes:
+        wait_for(f"dictionary on {n.port}", lambda n=n: n.client().execute_command(
+            "FT.DICTDUMP", "cdict") == [b"alpha", b"gamma"])
+        wait_for(f"synonyms on {n.port}", lambda n=n: sorted(n.client().execute_command(
+            "FT.SYNDUMP", "syn")[::2]) == [b"hello", b"hi"])
+    # The cluster client finds the key through COMMAND GETKEYS (the commands' key specs).
+    rc = cluster.client()
+    rc.execute_command("FT.SUGADD", "ac", "hello", 2)
+    rc.execute_command("FT.SUGADD", "ac", "help", 1)
+    assert rc.execute_command("FT.SUGGET", "ac", "hel") == [b"hello", b"help"]
+    assert rc.execute_command("FT.SUGLEN", "ac") == 2
+    masters[0].client().execute_command("FT.DROPINDEX", "syn")
+    for n in cluster.nodes:
+        wait_for(f"syn dropped on {n.port}",
+                 lambda n=n: b"syn" not in n.client().execute_command("FT._LIST"))
+
+
 def test_a_master_added_later_gets_the_definitions(world):
     cluster, _ = world
     node = Node()
