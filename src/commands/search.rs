@@ -727,16 +727,21 @@ fn load_json_document(ctx: &Ctx, p: &Presentation, hit: &Hit) -> Option<Shown> {
     })
 }
 
-pub(crate) fn load_document(ctx: &Ctx, p: &Presentation, hit: &Hit) -> Option<Shown> {
+pub(crate) fn load_document(
+    ctx: &Ctx,
+    p: &Presentation,
+    hit: &Hit,
+) -> Result<Option<Shown>, SearchError> {
     if p.json {
-        return load_json_document(ctx, p, hit);
+        return Ok(load_json_document(ctx, p, hit));
     }
     let name = OwnedString::new(&hit.key);
     let key = ctx.open_key(name.as_ptr(), false);
     // A document deleted after the search ran is left out of the page.
     if !key.is_hash() {
-        return None;
+        return Ok(None);
     }
+    let hl = p.highlight.as_ref();
     let mut fields = Vec::new();
     if !p.nocontent {
         match &p.fields {
@@ -755,7 +760,13 @@ pub(crate) fn load_document(ctx: &Ctx, p: &Presentation, hit: &Hit) -> Option<Sh
                         .cloned()
                         .unwrap_or_else(|| name.as_bytes().to_vec());
                     if let Some(v) = key.hash_get(&ident) {
-                        fields.push((shown.as_bytes().to_vec(), Some(v.bytes().to_vec())));
+                        let mut v = v.bytes().to_vec();
+                        if let Some(spec) = hl {
+                            if let Some(h) = spec.render(name.as_bytes(), true, &v, &hit.terms)? {
+                                v = h;
+                            }
+                        }
+                        fields.push((shown.as_bytes().to_vec(), Some(v)));
                     }
                 }
             }
@@ -763,15 +774,33 @@ pub(crate) fn load_document(ctx: &Ctx, p: &Presentation, hit: &Hit) -> Option<Sh
                 for (n, d) in &hit.distances {
                     fields.push((n.as_bytes().to_vec(), Some(format_score(*d).into_bytes())));
                 }
-                fields.extend(key.hash_fields().into_iter().map(|(k, v)| (k, Some(v))));
+                let mut all = key.hash_fields();
+                if let Some(spec) = hl {
+                    // RediSearch shows the fields FIELDS names first, in that order.
+                    let rank = |k: &[u8]| {
+                        spec.fields
+                            .iter()
+                            .position(|(n, _)| {
+                                p.identifiers.get(n).map_or(n.as_bytes(), |i| i.as_slice()) == k
+                            })
+                            .unwrap_or(usize::MAX)
+                    };
+                    all.sort_by_key(|(k, _)| rank(k));
+                    for (k, v) in &mut all {
+                        if let Some(h) = spec.render(k, false, v, &hit.terms)? {
+                            *v = h;
+                        }
+                    }
+                }
+                fields.extend(all.into_iter().map(|(k, v)| (k, Some(v))));
             }
         }
     }
-    Some(Shown {
+    Ok(Some(Shown {
         key: hit.key.clone(),
         score: hit.score,
         fields,
-    })
+    }))
 }
 
 fn reply_search(ctx: &Ctx, p: &Presentation, outcome: Result<Outcome, SearchError>) {
@@ -782,11 +811,15 @@ fn reply_search(ctx: &Ctx, p: &Presentation, outcome: Result<Outcome, SearchErro
     let shown: Vec<Shown> = if p.count_only {
         Vec::new()
     } else {
-        outcome
+        let loaded: Result<Vec<Option<Shown>>, SearchError> = outcome
             .hits
             .iter()
-            .filter_map(|h| load_document(ctx, p, h))
-            .collect()
+            .map(|h| load_document(ctx, p, h))
+            .collect();
+        match loaded {
+            Ok(docs) => docs.into_iter().flatten().collect(),
+            Err(e) => return ctx.reply_error(&e.to_string()),
+        }
     };
     reply_shown(ctx, p, outcome.total as i64, shown);
 }

@@ -139,6 +139,18 @@ pub enum SearchError {
     // --- Execution ---------------------------------------------------------------------------
     /// A search whose job was dropped before it produced an outcome (a panic on its thread).
     DidNotRun,
+    /// HIGHLIGHT / SUMMARIZE output past `highlight::MAX_OUTPUT` for one value.
+    HighlightTooLarge,
+    /// HIGHLIGHT / SUMMARIZE FIELDS naming no field of the schema.
+    NoSuchProperty(String),
+    /// FT.PROFILE … AGGREGATE while FT.AGGREGATE does not exist here.
+    ProfileAggregateUnsupported,
+    /// FT.PROFILE with neither SEARCH nor AGGREGATE.
+    ProfileNoCommand,
+    /// FT.PROFILE without QUERY.
+    ProfileNoQuery,
+    /// LIMIT past MAXSEARCHRESULTS.
+    LimitTooLarge,
 }
 
 /// What is wrong with an option's value, after `Bad arguments for <option>`.
@@ -302,6 +314,18 @@ impl fmt::Display for SearchError {
                 f.write_str("Could not add vector: it holds NaN or infinite values")
             }
             DidNotRun => f.write_str("ERR the search did not run"),
+            HighlightTooLarge => write!(
+                f,
+                "HIGHLIGHT/SUMMARIZE: a value would grow past {} MB",
+                super::highlight::MAX_OUTPUT >> 20
+            ),
+            NoSuchProperty(name) => write!(f, "No such property `{name}`"),
+            ProfileAggregateUnsupported => {
+                f.write_str("FT.PROFILE AGGREGATE: FT.AGGREGATE is not supported yet")
+            }
+            ProfileNoCommand => f.write_str("No `SEARCH` or `AGGREGATE` provided"),
+            ProfileNoQuery => f.write_str("The QUERY keyword is expected"),
+            LimitTooLarge => f.write_str("LIMIT exceeds maximum of MAXSEARCHRESULTS"),
         }
     }
 }

@@ -122,6 +122,8 @@ pub struct Request {
     pub scorer: Scorer,
     /// VERBATIM: query terms are not expanded to their stems.
     pub verbatim: bool,
+    /// HIGHLIGHT / SUMMARIZE: each hit carries the query terms it matched.
+    pub with_terms: bool,
 }
 
 /// The answers to one VECTOR_RANGE clause: the name its distance is yielded as, and the
@@ -193,6 +195,9 @@ pub struct Hit {
     pub key: Vec<u8>,
     pub distances: Vec<(String, f64)>,
     pub score: f64,
+    /// The dictionary terms of the query the document matched, with their IDF (only when
+    /// the request asks `with_terms`).
+    pub terms: Vec<(String, f64)>,
 }
 
 #[derive(Debug, Default)]
@@ -664,7 +669,7 @@ impl IndexData {
                     .map(|id| (id, Vec::new(), score));
                 return Outcome {
                     total,
-                    hits: self.page(page),
+                    hits: self.page(req, page),
                 };
             }
             Route::DocumentOrder => {
@@ -694,7 +699,7 @@ impl IndexData {
             hits = keyed.into_iter().map(|(_, h)| h).collect();
         }
         let total = hits.len();
-        let hits = self.page(hits.into_iter().skip(req.offset).take(req.count));
+        let hits = self.page(req, hits.into_iter().skip(req.offset).take(req.count));
         Outcome { total, hits }
     }
 
@@ -798,16 +803,57 @@ impl IndexData {
         })
     }
 
-    fn page(&self, scored: impl Iterator<Item = Scored>) -> Vec<Hit> {
+    fn page(&self, req: &Request, scored: impl Iterator<Item = Scored>) -> Vec<Hit> {
         scored
             .filter_map(|(id, distances, score)| {
                 Some(Hit {
                     key: self.doc(id)?.key.to_vec(),
                     distances,
                     score,
+                    terms: if req.with_terms {
+                        self.matched_terms(req, id)
+                    } else {
+                        Vec::new()
+                    },
                 })
             })
             .collect()
+    }
+
+    /// The dictionary terms of the request's positive text clauses that document `id` holds
+    /// where its clause looks (RediSearch highlights what its iterators matched: every
+    /// occurrence of such a term, in any field), with their IDF. A prefix, suffix, infix or
+    /// fuzzy clause counts its first matching term in dictionary order, as its union reads.
+    fn matched_terms(&self, req: &Request, id: u32) -> Vec<(String, f64)> {
+        fn walk<'e>(e: &'e Expr, out: &mut Vec<(Option<usize>, &'e TextPattern)>) {
+            match e {
+                Expr::And(parts) | Expr::Or(parts) => parts.iter().for_each(|p| walk(p, out)),
+                Expr::Text { field, pattern } => out.push((*field, pattern)),
+                _ => {}
+            }
+        }
+        let mut clauses = Vec::new();
+        walk(&req.query.filter, &mut clauses);
+        let n = self.postings.live.len() as f64 + 1.0;
+        let mut out: Vec<(String, f64)> = Vec::new();
+        for (field, pattern) in clauses {
+            let mask = self.postings.field_mask(field);
+            let verbatim = req.verbatim || matches!(pattern, TextPattern::Phrase(_));
+            let names = self.postings.pattern_terms(pattern, verbatim);
+            let held = names.into_iter().filter_map(|name| {
+                let term = self.postings.term(name)?;
+                let (_, m) = term.get(id)?;
+                (m & mask != 0).then(|| (name, term.docs()))
+            });
+            let whole = matches!(pattern, TextPattern::Term(_) | TextPattern::Phrase(_));
+            for (name, df) in held.take(if whole { usize::MAX } else { 1 }) {
+                if !out.iter().any(|(n, _)| n == name) {
+                    let idf = super::score::logb(1.0 + n / (df.max(1) as f64));
+                    out.push((name.to_string(), idf));
+                }
+            }
+        }
+        out
     }
 
     fn key_of(&self, id: u32) -> &[u8] {

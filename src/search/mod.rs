@@ -73,6 +73,7 @@
 pub mod config;
 pub mod error;
 pub mod geo;
+pub mod highlight;
 pub mod hnsw;
 pub mod index;
 pub mod json;
