@@ -103,6 +103,7 @@ static SEARCH_COMMANDS: &[CommandSpec] = &[
     command!("FT.ALIASADD",  commands::search::aliasadd,  "write",          0, 0, 0),
     command!("FT.ALIASUPDATE", commands::search::aliasupdate, "write",      0, 0, 0),
     command!("FT.ALIASDEL",  commands::search::aliasdel,  "write",          0, 0, 0),
+    command!("FT.PROFILE",   commands::search::profile,   "readonly",       0, 0, 0),
 ];
 
 fn init(ctx: &Context, args: &[RedisString]) -> Status {

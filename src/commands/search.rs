@@ -8,6 +8,7 @@
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Instant;
 
 use redis_module::raw;
 
@@ -242,7 +243,7 @@ pub fn config(ctx: &Ctx, args: &Args) -> AiResult<()> {
     match action.as_slice() {
         b"GET" | b"HELP" => {
             let help = action.as_slice() == b"HELP";
-            let value = |s: &search_config::Setting| bulk(s.get().to_string());
+            let value = |s: &search_config::Setting| s.shown().map_or(R::Null, bulk);
             let entry = |s: &'static search_config::Setting| -> R<'static> {
                 if help {
                     R::Map(vec![
@@ -826,6 +827,10 @@ fn reply_search(ctx: &Ctx, p: &Presentation, outcome: Result<Outcome, SearchErro
 
 /// FT.SEARCH's reply for documents already read (here, or by the shards of a cluster).
 pub(crate) fn reply_shown(ctx: &Ctx, p: &Presentation, total: i64, shown: Vec<Shown>) {
+    ctx.reply(&shown_reply(p, total, shown));
+}
+
+fn shown_reply(p: &Presentation, total: i64, shown: Vec<Shown>) -> R<'static> {
     if p.resp3 {
         let results: Vec<R> = shown
             .into_iter()
@@ -841,14 +846,13 @@ pub(crate) fn reply_shown(ctx: &Ctx, p: &Presentation, total: i64, shown: Vec<Sh
                 R::Map(m)
             })
             .collect();
-        ctx.reply(&R::Map(vec![
+        return R::Map(vec![
             ("attributes", R::Arr(Vec::new())),
             ("format", R::Simple("STRING")),
             ("results", R::Arr(results)),
             ("total_results", R::Int(total)),
             ("warning", R::Arr(Vec::new())),
-        ]));
-        return;
+        ]);
     }
     let mut out = vec![R::Int(total)];
     for s in shown {
@@ -867,5 +871,200 @@ pub(crate) fn reply_shown(ctx: &Ctx, p: &Presentation, total: i64, shown: Vec<Sh
             ));
         }
     }
-    ctx.reply(&R::Arr(out));
+    R::Arr(out)
+}
+
+// ---------------------------------------------------------------------------------------------
+// FT.PROFILE
+
+/// `FT.PROFILE <index> SEARCH|AGGREGATE [LIMITED] QUERY <query> [options…]`: the command's
+/// reply and, beside it, what the search did (see `search::profile`), in RediSearch 2.10's
+/// layout. Runs on the main thread, timed stage by stage. LIMITED is accepted: the tree here
+/// never lists more than the query's own clauses and their dictionary terms.
+pub fn profile(ctx: &Ctx, args: &Args) -> AiResult<()> {
+    if args.len() < 5 {
+        return Err(AiError::WrongArity);
+    }
+    let started = Instant::now();
+    let kind = args.bytes(2).to_ascii_uppercase();
+    if kind != b"SEARCH" && kind != b"AGGREGATE" {
+        return Err(SearchError::ProfileNoCommand.into());
+    }
+    let mut i = 3;
+    if args.bytes(i).eq_ignore_ascii_case(b"LIMITED") {
+        i += 1;
+    }
+    if i >= args.len() || !args.bytes(i).eq_ignore_ascii_case(b"QUERY") {
+        return Err(SearchError::ProfileNoQuery.into());
+    }
+    if i + 1 >= args.len() {
+        return Err(SearchError::ProfileNoQueryString.into());
+    }
+    let name = args.bytes(1);
+    let Some(index) = find(name) else {
+        return Err(SearchError::NoSuchIndex(lossy(name)).into());
+    };
+    let words: Vec<&[u8]> = (i + 1..args.len()).map(|j| args.bytes(j)).collect();
+    if kind == b"AGGREGATE" {
+        return profile_aggregate(ctx, &index, &words);
+    }
+    profile_search(ctx, &index, &words, started)
+}
+
+/// FT.PROFILE … AGGREGATE: the hook for when FT.AGGREGATE exists here.
+fn profile_aggregate(_ctx: &Ctx, _index: &Index, _words: &[&[u8]]) -> AiResult<()> {
+    Err(SearchError::ProfileAggregateUnsupported.into())
+}
+
+fn profile_search(ctx: &Ctx, index: &Index, words: &[&[u8]], started: Instant) -> AiResult<()> {
+    let t = Instant::now();
+    let SearchRequest {
+        request: mut req,
+        presentation: p,
+    } = request::parse(&index.def, words, ctx.is_resp3())?;
+    let parse_ms = ms_since(t);
+    index.uses.fetch_add(1, Ordering::Relaxed);
+    let profiled = {
+        let data = index.read();
+        if let Some(user) = AclUser::restricted(ctx)? {
+            let readable: HashSet<Vec<u8>> = data
+                .keys()
+                .filter(|k| user.may_read(k))
+                .filter(|k| req.in_keys.as_ref().map_or(true, |s| s.contains(*k)))
+                .map(<[u8]>::to_vec)
+                .collect();
+            req.in_keys = Some(readable);
+        }
+        data.profile(&index.def, &req)
+    };
+    let (outcome, iters, mut stages) = profiled?;
+    let t = Instant::now();
+    let shown: Vec<Shown> = if p.count_only {
+        Vec::new()
+    } else {
+        let loaded: Result<Vec<Option<Shown>>, SearchError> = outcome
+            .hits
+            .iter()
+            .map(|h| load_document(ctx, &p, h))
+            .collect();
+        loaded?.into_iter().flatten().collect()
+    };
+    if !p.nocontent {
+        stages.push(crate::search::profile::Stage {
+            name: "Loader",
+            time_ms: ms_since(t),
+            counter: shown.len() as u64,
+        });
+    }
+    let plan_ms = stages.first().map_or(0.0, |s| s.time_ms);
+    let results = shown_reply(&p, outcome.total as i64, shown);
+    let resp3 = ctx.is_resp3();
+    let clock = search_config::print_profile_clock();
+    let time = |v: f64| R::Double(if clock { v } else { 0.0 });
+    let processors: Vec<R> = stages
+        .iter()
+        .map(|s| {
+            profile_map(
+                resp3,
+                vec![
+                    ("Type", R::Simple(s.name)),
+                    ("Time", time(s.time_ms)),
+                    ("Counter", R::Int(s.counter as i64)),
+                ],
+            )
+        })
+        .collect();
+    let total_ms = ms_since(started);
+    let iterators = iter_reply(&iters, resp3, clock);
+    if resp3 {
+        let R::Map(mut m) = results else {
+            return Ok(());
+        };
+        m.push((
+            "profile",
+            R::Map(vec![
+                ("Total profile time", time(total_ms)),
+                ("Parsing time", time(parse_ms)),
+                ("Pipeline creation time", time(plan_ms)),
+                ("Warning", R::Simple("None")),
+                ("Iterators profile", R::Arr(vec![iterators])),
+                ("Result processors profile", R::Arr(processors)),
+            ]),
+        ));
+        ctx.reply(&R::Map(m));
+        return Ok(());
+    }
+    let pair = |k: &'static str, v: R<'static>| R::Arr(vec![R::Simple(k), v]);
+    let mut procs = vec![R::Simple("Result processors profile")];
+    procs.extend(processors);
+    ctx.reply(&R::Arr(vec![
+        results,
+        R::Arr(vec![
+            pair("Total profile time", time(total_ms)),
+            pair("Parsing time", time(parse_ms)),
+            pair("Pipeline creation time", time(plan_ms)),
+            R::Arr(vec![R::Simple("Warning")]),
+            pair("Iterators profile", iterators),
+            R::Arr(procs),
+        ]),
+    ]));
+    Ok(())
+}
+
+fn ms_since(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1000.0
+}
+
+/// A profile entry: a map in RESP3, a flat list of names and values in RESP2.
+fn profile_map(resp3: bool, entries: Vec<(&'static str, R<'static>)>) -> R<'static> {
+    if resp3 {
+        return R::Map(entries);
+    }
+    R::Arr(
+        entries
+            .into_iter()
+            .flat_map(|(k, v)| [R::Simple(k), v])
+            .collect(),
+    )
+}
+
+fn iter_reply(it: &crate::search::profile::Iter, resp3: bool, clock: bool) -> R<'static> {
+    let mut e: Vec<(&'static str, R<'static>)> = vec![("Type", R::Simple(it.kind))];
+    if let Some(q) = &it.query_type {
+        e.push(("Query type", bulk(q)));
+    }
+    if let Some(t) = &it.term {
+        e.push(("Term", bulk(t)));
+    }
+    e.push(("Time", R::Double(if clock { it.time_ms } else { 0.0 })));
+    e.push(("Counter", R::Int(it.counter as i64)));
+    if let Some(s) = it.size {
+        e.push(("Size", R::Int(s as i64)));
+    }
+    for (k, v) in &it.extra {
+        e.push((k, bulk(v)));
+    }
+    let children: Vec<R> = it
+        .children
+        .iter()
+        .map(|c| iter_reply(c, resp3, clock))
+        .collect();
+    if it.single_child {
+        if let Some(child) = children.into_iter().next() {
+            e.push(("Child iterator", child));
+        }
+        return profile_map(resp3, e);
+    }
+    if children.is_empty() {
+        return profile_map(resp3, e);
+    }
+    if resp3 {
+        e.push(("Child iterators", R::Arr(children)));
+        return R::Map(e);
+    }
+    // RESP2 lists the children after the name, each its own element.
+    let mut flat: Vec<R> = e.into_iter().flat_map(|(k, v)| [R::Simple(k), v]).collect();
+    flat.push(R::Simple("Child iterators"));
+    flat.extend(children);
+    R::Arr(flat)
 }

@@ -149,8 +149,10 @@ pub enum SearchError {
     ProfileNoCommand,
     /// FT.PROFILE without QUERY.
     ProfileNoQuery,
-    /// LIMIT past MAXSEARCHRESULTS.
-    LimitTooLarge,
+    /// FT.PROFILE … QUERY with nothing after it.
+    ProfileNoQueryString,
+    /// LIMIT past MAXSEARCHRESULTS (which it names).
+    LimitTooLarge(u64),
 }
 
 /// What is wrong with an option's value, after `Bad arguments for <option>`.
@@ -325,7 +327,8 @@ impl fmt::Display for SearchError {
             }
             ProfileNoCommand => f.write_str("No `SEARCH` or `AGGREGATE` provided"),
             ProfileNoQuery => f.write_str("The QUERY keyword is expected"),
-            LimitTooLarge => f.write_str("LIMIT exceeds maximum of MAXSEARCHRESULTS"),
+            ProfileNoQueryString => f.write_str("No query string provided"),
+            LimitTooLarge(max) => write!(f, "LIMIT exceeds maximum of {max}"),
         }
     }
 }

@@ -520,6 +520,111 @@ impl IndexData {
     }
 
     /// Answers `req`: [`plan`](Self::plan), then [`execute`](Self::execute).
+    /// FT.PROFILE: the search, with its iterator tree (each filter clause evaluated on its
+    /// own, timed and counted) and its stages: the planner (candidates, strategy) and the
+    /// execution (vector search or scoring, ordering, paging).
+    pub fn profile(
+        &self,
+        def: &IndexDef,
+        req: &Request,
+    ) -> Result<(Outcome, super::profile::Iter, Vec<super::profile::Stage>), SearchError> {
+        use super::profile::{tree, Iter, Stage};
+        let ms = |t: std::time::Instant| t.elapsed().as_secs_f64() * 1000.0;
+        let t = std::time::Instant::now();
+        let plan = self.plan(def, req)?;
+        let plan_ms = ms(t);
+        let candidates = plan.candidates.as_ref().map(|c| c.len());
+        let knn = match &plan.route {
+            Route::Knn { ef, strategy, .. } => Some((
+                *ef,
+                match strategy {
+                    Strategy::Index => "VECTOR_INDEX",
+                    Strategy::ExactScan(_) => "EXACT_SCAN",
+                    Strategy::FilteredIndex(_) => "FILTERED_INDEX",
+                }
+                .to_string(),
+            )),
+            _ => None,
+        };
+        let range_sets: Vec<RoaringBitmap> = plan
+            .ranges
+            .iter()
+            .map(|(_, found)| found.keys().copied().collect())
+            .collect();
+        let t = std::time::Instant::now();
+        let outcome = self.execute(req, plan);
+        let exec_ms = ms(t);
+        let phrase = |id: u32, field: Option<usize>, pattern: &TextPattern| -> bool {
+            let Some(doc) = self.doc(id) else {
+                return false;
+            };
+            match field {
+                Some(f) => {
+                    matches!(doc.values.get(f), Some(FieldValue::Text(t)) if pattern.matches(t))
+                }
+                None => doc
+                    .values
+                    .iter()
+                    .any(|v| matches!(v, FieldValue::Text(t) if pattern.matches(t))),
+            }
+        };
+        let eval = |e: &Expr| {
+            let ctx = EvalCtx {
+                verbatim: req.verbatim,
+                ranges: &range_sets,
+                phrase: &phrase,
+            };
+            self.postings.eval(e, &ctx)
+        };
+        let filter = tree(&req.query.filter, def, &self.postings, req.verbatim, &eval);
+        let matched = candidates.unwrap_or(self.live as u64);
+        let (iters, second) = match knn {
+            Some((ef, strategy)) => {
+                let knn = req.query.knn.as_ref().map_or(0, |k| k.k);
+                let mut v = Iter {
+                    kind: "VECTOR",
+                    query_type: None,
+                    term: None,
+                    time_ms: exec_ms,
+                    counter: outcome.total as u64,
+                    size: None,
+                    extra: vec![
+                        ("Vector search mode", "KNN".into()),
+                        ("Strategy", strategy),
+                        ("K", knn.to_string()),
+                        ("EF", ef.to_string()),
+                        ("Candidates", matched.to_string()),
+                    ],
+                    children: Vec::new(),
+                    single_child: true,
+                };
+                if req.query.filter != Expr::All {
+                    v.children.push(filter);
+                }
+                (v, "Metrics Applier")
+            }
+            None => (filter, "Scorer"),
+        };
+        let stages = vec![
+            Stage {
+                name: "Index",
+                time_ms: plan_ms,
+                counter: matched,
+            },
+            Stage {
+                name: second,
+                time_ms: exec_ms,
+                counter: outcome.total as u64,
+            },
+            Stage {
+                name: "Sorter",
+                time_ms: 0.0,
+                counter: outcome.hits.len() as u64,
+            },
+        ];
+        Ok((outcome, iters, stages))
+    }
+
     pub fn search(&self, def: &IndexDef, req: &Request) -> Result<Outcome, SearchError> {
         let plan = self.plan(def, req)?;
         Ok(self.execute(req, plan))

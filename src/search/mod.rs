@@ -80,6 +80,7 @@ pub mod json;
 pub mod multivector;
 pub mod pool;
 pub mod postings;
+pub mod profile;
 pub mod query;
 pub mod request;
 pub mod schema;

@@ -164,6 +164,11 @@ pub fn parse(def: &IndexDef, words: &[&[u8]], resp3: bool) -> Result<SearchReque
             b"LIMIT" => {
                 offset = number(words, i, "LIMIT")?;
                 count = number(words, i + 1, "LIMIT")?;
+                if let Some(max) = super::config::max_search_results() {
+                    if count as u64 > max {
+                        return Err(SearchError::LimitTooLarge(max));
+                    }
+                }
                 i += 2;
             }
             b"SORTBY" => {
