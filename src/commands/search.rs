@@ -12,10 +12,14 @@ use std::time::Instant;
 
 use redis_module::raw;
 
+use crate::api;
+
 use crate::config;
 use crate::error::{AiError, AiResult};
 use crate::index_sync::start_scan;
-use crate::redis::{bulk, json, log, AclUser, Args, Blocked, Ctx, Level, OwnedString, Reply, R};
+use crate::redis::{
+    bulk, guard, json, log, AclUser, Args, Blocked, Ctx, Level, OwnedString, Reply, R,
+};
 use crate::search::config as search_config;
 use crate::search::error::SearchError;
 use crate::search::index::{format_score, Hit, Outcome};
@@ -30,8 +34,11 @@ fn lossy(b: &[u8]) -> String {
 
 /// The index a name stands for: its own name or an alias. Index names and aliases are UTF-8
 /// (FT.CREATE and FT.ALIASADD refuse others), so other bytes name no index.
+/// Looking an index up is using it: a TEMPORARY index's idle time starts over.
 pub(crate) fn find(name: &[u8]) -> Option<Arc<Index>> {
-    registry().get(std::str::from_utf8(name).ok()?)
+    let index = registry().get(std::str::from_utf8(name).ok()?)?;
+    index.touch();
+    Some(index)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -64,10 +71,51 @@ pub fn create(ctx: &Ctx, args: &Args) -> AiResult<()> {
     if !skip_scan {
         start_scan(ctx.raw_ctx(), &index);
     }
+    if let Some(left) = index.idle_left_ms() {
+        arm_temporary(ctx.raw_ctx(), &index, left);
+    }
     ctx.replicate_verbatim();
     crate::cluster::catalog::after_local_ddl(ctx, args);
     ctx.reply_ok();
     Ok(())
+}
+
+/// Checks TEMPORARY index `index` again in `ms` milliseconds: dropped then if it has been
+/// idle for its seconds (and is still the index of its name), else checked again when it
+/// would be.
+fn arm_temporary(ctx: *mut raw::RedisModuleCtx, index: &Arc<Index>, ms: u64) {
+    let weak = Box::into_raw(Box::new(Arc::downgrade(index)));
+    // SAFETY: live context; the callback takes back the box it is handed.
+    unsafe {
+        api!(RedisModule_CreateTimer)(
+            ctx,
+            ms as raw::mstime_t,
+            Some(on_temporary_timer),
+            weak.cast(),
+        )
+    };
+}
+
+unsafe extern "C" fn on_temporary_timer(
+    ctx: *mut raw::RedisModuleCtx,
+    data: *mut std::ffi::c_void,
+) {
+    // SAFETY: the box arm_temporary leaked for this one call.
+    let weak = unsafe { Box::from_raw(data.cast::<std::sync::Weak<Index>>()) };
+    let Some(index) = weak.upgrade() else {
+        return;
+    };
+    guard("temporary index timer", (), || match index.idle_left_ms() {
+        Some(0) => {
+            let mut reg = registry();
+            let current = reg.indexes.get(&index.def.name);
+            if current.is_some_and(|c| Arc::ptr_eq(c, &index)) {
+                reg.remove(&index.def.name);
+            }
+        }
+        Some(left) => arm_temporary(ctx, &index, left),
+        None => {}
+    });
 }
 
 /// `FT.ALTER <index> [SKIPINITIALSCAN] SCHEMA ADD <field> <options> …`: the index keeps its
@@ -872,6 +920,92 @@ fn shown_reply(p: &Presentation, total: i64, shown: Vec<Shown>) -> R<'static> {
         }
     }
     R::Arr(out)
+}
+
+// ---------------------------------------------------------------------------------------------
+// FT.DEBUG
+
+/// `FT.DEBUG TTL <index>`: the whole seconds a TEMPORARY index has left before it is
+/// dropped for idleness (what redis-py's tests ask). RediSearch's other debug subcommands
+/// inspect its own structures and are unknown here.
+pub fn debug(ctx: &Ctx, args: &Args) -> AiResult<()> {
+    if args.len() < 2 {
+        return Err(AiError::WrongArity);
+    }
+    let sub = args.bytes(1);
+    if !sub.eq_ignore_ascii_case(b"TTL") {
+        ctx.reply_error(&format!(
+            "ERR unknown subcommand '{}'. Try FT.DEBUG HELP.",
+            lossy(sub)
+        ));
+        return Ok(());
+    }
+    if args.len() < 3 {
+        ctx.reply_error("ERR wrong number of arguments for 'FT.DEBUG|TTL' command");
+        return Ok(());
+    }
+    // Asking is not using: the idle time goes on.
+    let index = std::str::from_utf8(args.bytes(2))
+        .ok()
+        .and_then(|n| registry().get(n))
+        .ok_or(SearchError::UnknownIndex)?;
+    let Some(left) = index.idle_left_ms() else {
+        return Err(SearchError::NotTemporary.into());
+    };
+    ctx.reply(&R::Int((left / 1000) as i64));
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// FT.GET, FT.MGET
+
+/// `FT.GET <index> <key>`: the document's fields, or a null when the index does not hold
+/// it (deprecated in RediSearch, still sent by redis-py).
+pub fn get(ctx: &Ctx, args: &Args) -> AiResult<()> {
+    if args.len() != 3 {
+        return Err(AiError::WrongArity);
+    }
+    let index = find(args.bytes(1)).ok_or(SearchError::UnknownIndexCapital)?;
+    ctx.reply(&stored_document(ctx, &index, args.bytes(2))?);
+    Ok(())
+}
+
+/// `FT.MGET <index> <key> [<key> …]`: FT.GET of each key, in one array.
+pub fn mget(ctx: &Ctx, args: &Args) -> AiResult<()> {
+    if args.len() < 3 {
+        return Err(AiError::WrongArity);
+    }
+    let index = find(args.bytes(1)).ok_or(SearchError::UnknownIndexCapital)?;
+    let docs: Result<Vec<R>, SearchError> = (2..args.len())
+        .map(|i| stored_document(ctx, &index, args.bytes(i)))
+        .collect();
+    ctx.reply(&R::Arr(docs?));
+    Ok(())
+}
+
+/// One document as FT.GET shows it: every field (a JSON document as `$`), as FT.SEARCH
+/// without RETURN would; a null when `key` is not in the index.
+fn stored_document(ctx: &Ctx, index: &Index, key: &[u8]) -> Result<R<'static>, SearchError> {
+    if !index.read().contains(key) {
+        return Ok(R::Null);
+    }
+    let p = request::parse(&index.def, &[b"*"], ctx.is_resp3())?.presentation;
+    let hit = Hit {
+        key: key.to_vec(),
+        distances: Vec::new(),
+        score: 0.0,
+        terms: Vec::new(),
+    };
+    Ok(match load_document(ctx, &p, &hit)? {
+        Some(shown) => R::Arr(
+            shown
+                .fields
+                .into_iter()
+                .flat_map(|(k, v)| [R::Bulk(k.into()), v.map_or(R::Null, |v| R::Bulk(v.into()))])
+                .collect(),
+        ),
+        None => R::Null,
+    })
 }
 
 // ---------------------------------------------------------------------------------------------

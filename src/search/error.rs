@@ -13,6 +13,10 @@ pub enum SearchError {
     // --- Index names (FT.CREATE, FT.INFO, FT.DROPINDEX, FT.SEARCH) ---------------------------
     /// FT.INFO and FT.DROPINDEX of a name that names no index.
     UnknownIndex,
+    /// FT.DEBUG TTL of an index without TEMPORARY.
+    NotTemporary,
+    /// FT.GET / FT.MGET of a name that names no index (`Unknown Index name`).
+    UnknownIndexCapital,
     /// FT.SEARCH of a name that names no index (it quotes the name).
     NoSuchIndex(String),
     /// FT.CREATE of a name already taken.
@@ -151,6 +155,12 @@ pub enum SearchError {
     ProfileNoQuery,
     /// FT.PROFILE … QUERY with nothing after it.
     ProfileNoQueryString,
+    /// `LANGUAGE chinese` (FT.CREATE, FT.SEARCH): no Chinese segmenter here.
+    ChineseUnsupported,
+    /// FT.CREATE LANGUAGE naming no language RediSearch knows.
+    InvalidLanguage,
+    /// FT.SEARCH LANGUAGE naming no language RediSearch knows.
+    NoSuchLanguage,
     /// LIMIT past MAXSEARCHRESULTS (which it names).
     LimitTooLarge(u64),
 }
@@ -208,6 +218,8 @@ impl fmt::Display for SearchError {
         use SearchError::*;
         match self {
             UnknownIndex => f.write_str("Unknown index name"),
+            UnknownIndexCapital => f.write_str("Unknown Index name"),
+            NotTemporary => f.write_str("Index is not temporary"),
             NoSuchIndex(name) => write!(f, "{name}: no such index"),
             IndexExists => f.write_str("Index already exists"),
             AliasExists => f.write_str("Alias already exists"),
@@ -328,6 +340,11 @@ impl fmt::Display for SearchError {
             ProfileNoCommand => f.write_str("No `SEARCH` or `AGGREGATE` provided"),
             ProfileNoQuery => f.write_str("The QUERY keyword is expected"),
             ProfileNoQueryString => f.write_str("No query string provided"),
+            ChineseUnsupported => f.write_str(
+                "LANGUAGE chinese is not supported: this module has no Chinese tokenizer",
+            ),
+            InvalidLanguage => f.write_str("Invalid language"),
+            NoSuchLanguage => f.write_str("No such language"),
             LimitTooLarge(max) => write!(f, "LIMIT exceeds maximum of {max}"),
         }
     }

@@ -106,6 +106,9 @@ pub struct Index {
     pub progress_ppm: AtomicU64,
     /// Seconds·1000 spent indexing (FT.INFO `total_indexing_time`, in ms).
     pub indexing_ms: AtomicU64,
+    /// When the index was last used (ms since the Unix epoch): a TEMPORARY index is dropped
+    /// once it has been idle for its seconds.
+    pub last_used_ms: AtomicU64,
 }
 
 impl Index {
@@ -118,6 +121,7 @@ impl Index {
             indexing: AtomicBool::new(false),
             progress_ppm: AtomicU64::new(1_000_000),
             indexing_ms: AtomicU64::new(0),
+            last_used_ms: AtomicU64::new(now_ms()),
         }
     }
 
@@ -133,7 +137,21 @@ impl Index {
             indexing: AtomicBool::new(false),
             progress_ppm: AtomicU64::new(1_000_000),
             indexing_ms: AtomicU64::new(old.indexing_ms.load(Ordering::Relaxed)),
+            last_used_ms: AtomicU64::new(now_ms()),
         }
+    }
+
+    /// Marks the index used now (a TEMPORARY index's idle time starts over).
+    pub fn touch(&self) {
+        self.last_used_ms.store(now_ms(), Ordering::Relaxed);
+    }
+
+    /// For a TEMPORARY index, how long until it has been idle for its seconds (zero: it
+    /// has); `None` for other indexes.
+    pub fn idle_left_ms(&self) -> Option<u64> {
+        let secs = self.def.temporary_secs?;
+        let idle = now_ms().saturating_sub(self.last_used_ms.load(Ordering::Relaxed));
+        Some((secs * 1000).saturating_sub(idle))
     }
 
     pub fn read(&self) -> RwLockReadGuard<'_, IndexData> {
@@ -143,6 +161,12 @@ impl Index {
     pub fn write(&self) -> RwLockWriteGuard<'_, IndexData> {
         self.data.write().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 #[derive(Default)]

@@ -145,6 +145,12 @@ pub fn parse(def: &IndexDef, words: &[&[u8]], resp3: bool) -> Result<SearchReque
                 if i >= words.len() {
                     return Err(SearchError::bad(lossy(&w), BadArg::Plain));
                 }
+                if w == b"LANGUAGE" {
+                    super::schema::check_language(words[i]).map_err(|e| match e {
+                        SearchError::InvalidLanguage => SearchError::NoSuchLanguage,
+                        e => e,
+                    })?;
+                }
                 if w == b"TIMEOUT" {
                     p.timeout_ms = std::str::from_utf8(words[i])
                         .ok()

@@ -102,6 +102,8 @@ pub struct IndexDef {
     pub prefixes: Vec<Vec<u8>>,
     pub default_score: f64,
     pub skip_initial_scan: bool,
+    /// TEMPORARY: the index is dropped after this many seconds without use.
+    pub temporary_secs: Option<u64>,
     /// Custom STOPWORDS list, if given (FT.INFO shows it).
     pub stopwords: Option<Vec<String>>,
     pub fields: Vec<Field>,
@@ -175,6 +177,55 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// TEMPORARY's largest idle time (a year): the timer's milliseconds stay far from overflow.
+const MAX_TEMPORARY_SECS: u64 = 365 * 24 * 3600;
+
+/// RediSearch 2.10's languages (its stemmers' names).
+const LANGUAGES: [&str; 29] = [
+    "arabic",
+    "armenian",
+    "basque",
+    "catalan",
+    "chinese",
+    "danish",
+    "dutch",
+    "english",
+    "finnish",
+    "french",
+    "german",
+    "greek",
+    "hindi",
+    "hungarian",
+    "indonesian",
+    "irish",
+    "italian",
+    "lithuanian",
+    "nepali",
+    "norwegian",
+    "portuguese",
+    "romanian",
+    "russian",
+    "serbian",
+    "spanish",
+    "swedish",
+    "tamil",
+    "turkish",
+    "yiddish",
+];
+
+/// A LANGUAGE value (FT.CREATE, FT.SEARCH): one RediSearch knows, and not Chinese, which
+/// needs a segmenter this module does not have.
+pub fn check_language(word: &[u8]) -> Result<(), SearchError> {
+    let name = String::from_utf8_lossy(word).to_ascii_lowercase();
+    if name == "chinese" {
+        return Err(SearchError::ChineseUnsupported);
+    }
+    if !LANGUAGES.contains(&name.as_str()) {
+        return Err(SearchError::InvalidLanguage);
+    }
+    Ok(())
+}
+
 /// Parses FT.CREATE's arguments after the index name. Options that do not change what a
 /// search returns (LANGUAGE, SCORE, NOOFFSETS, ...) are accepted and ignored.
 pub fn parse_create(name: &[u8], words: &[&[u8]]) -> Result<IndexDef, SearchError> {
@@ -185,6 +236,7 @@ pub fn parse_create(name: &[u8], words: &[&[u8]]) -> Result<IndexDef, SearchErro
         prefixes: Vec::new(),
         default_score: 1.0,
         skip_initial_scan: false,
+        temporary_secs: None,
         stopwords: None,
         fields: Vec::new(),
         tag_split: Vec::new(),
@@ -218,7 +270,17 @@ pub fn parse_create(name: &[u8], words: &[&[u8]]) -> Result<IndexDef, SearchErro
             b"FILTER" => {
                 return Err(SearchError::CreateFilterUnsupported);
             }
-            b"LANGUAGE" | b"LANGUAGE_FIELD" | b"SCORE_FIELD" | b"PAYLOAD_FIELD" | b"TEMPORARY" => {
+            b"LANGUAGE" => check_language(c.value("LANGUAGE")?)?,
+            b"TEMPORARY" => {
+                let secs = c.value("TEMPORARY")?;
+                let secs = std::str::from_utf8(secs)
+                    .ok()
+                    .and_then(|s| s.parse::<i64>().ok())
+                    .ok_or_else(|| SearchError::bad("TEMPORARY", BadArg::CouldNotConvert))?;
+                // RediSearch takes 0 and negative values too: the index is then gone at once.
+                def.temporary_secs = Some(secs.clamp(0, MAX_TEMPORARY_SECS as i64) as u64);
+            }
+            b"LANGUAGE_FIELD" | b"SCORE_FIELD" | b"PAYLOAD_FIELD" => {
                 c.value(&text(w))?;
             }
             b"MAXTEXTFIELDS" | b"NOOFFSETS" | b"NOHL" | b"NOFIELDS" | b"NOFREQS" | b"ASYNC" => {}
