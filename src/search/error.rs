@@ -328,11 +328,8 @@ impl fmt::Display for SearchError {
                 f.write_str("Could not add vector: it holds NaN or infinite values")
             }
             DidNotRun => f.write_str("ERR the search did not run"),
-            HighlightTooLarge => write!(
-                f,
-                "HIGHLIGHT/SUMMARIZE: a value would grow past {} MB",
-                super::highlight::MAX_OUTPUT >> 20
-            ),
+            // highlight.rs's MAX_OUTPUT (its test holds the two together).
+            HighlightTooLarge => f.write_str("HIGHLIGHT/SUMMARIZE: a value would grow past 64 MB"),
             NoSuchProperty(name) => write!(f, "No such property `{name}`"),
             ProfileAggregateUnsupported => {
                 f.write_str("FT.PROFILE AGGREGATE: FT.AGGREGATE is not supported yet")

@@ -587,6 +587,8 @@ mod tests {
             apply(value.as_bytes(), Some(&text), &terms, &huge),
             Err(SearchError::HighlightTooLarge)
         );
+        let said = format!("past {} MB", MAX_OUTPUT >> 20);
+        assert!(SearchError::HighlightTooLarge.to_string().ends_with(&said));
         let wide = Settings {
             highlight: None,
             summarize: Some(Summary {
