@@ -9,8 +9,9 @@
 //! SUMMARIZE [FIELDS n field…] [FRAGS n] [LEN n] [SEPARATOR s]
 //! ```
 //!
-//! Pure: the search hands over, per document, the query terms it matched (with their IDF,
-//! which ranks fragments); the reply applies them to each value it shows.
+//! Pure: the search hands over, per document, the dictionary terms it matched, each with
+//! its IDF and the query term it stands for (a fragment scores each query term once, at the
+//! IDF of the form it met first: what ranks fragments); the reply applies them to each value it shows.
 
 use super::error::{BadArg, SearchError};
 use super::postings::{stem, STEM_PREFIX};
@@ -101,7 +102,7 @@ impl Spec {
         name: &[u8],
         listed: bool,
         value: &[u8],
-        terms: &[(String, f64)],
+        terms: &[(String, f64, usize)],
     ) -> Result<Option<Vec<u8>>, SearchError> {
         let text_field = self
             .text
@@ -274,7 +275,7 @@ struct Fragment {
     score: f64,
     matches: usize,
     total_tokens: usize,
-    /// (term id, byte offset, length) of each match.
+    /// (query term, byte offset, length) of each match.
     locs: Vec<(usize, usize, usize)>,
 }
 
@@ -285,7 +286,7 @@ impl Fragment {
 }
 
 /// The fragments of a value: runs of matches at most [`MAX_DISTANCE`] tokens apart.
-fn fragmentize(text: &TextValue, terms: &[(String, f64)]) -> Vec<Fragment> {
+fn fragmentize(text: &TextValue, terms: &[(String, f64, usize)]) -> Vec<Fragment> {
     let doc = text.value.as_bytes();
     let mut frags: Vec<Fragment> = Vec::new();
     let mut since_last = 0usize;
@@ -294,12 +295,16 @@ fn fragmentize(text: &TextValue, terms: &[(String, f64)]) -> Vec<Fragment> {
         .into_iter()
         .filter(|(_, t)| !(text.is_stopword)(t));
     for (pos, (at, token)) in tokens.enumerate() {
-        let found = terms.iter().position(|(n, _)| *n == token).or_else(|| {
+        // A token matched both as itself and by its stem counts as itself: where two terms
+        // share a position, RediSearch's offsets give the first of its union's children,
+        // the query's own form before its stem (which decides how many distinct terms, and
+        // so how much score, a fragment has).
+        let found = terms.iter().position(|(n, _, _)| *n == token).or_else(|| {
             let s = (!text.nostem).then(|| stem(&token)).flatten()?;
             let marked = format!("{STEM_PREFIX}{s}");
-            terms.iter().position(|(n, _)| *n == marked)
+            terms.iter().position(|(n, _, _)| *n == marked)
         });
-        let Some(id) = found else {
+        let Some((score, id)) = found.map(|i| (terms[i].1, terms[i].2)) else {
             since_last += 1;
             continue;
         };
@@ -324,7 +329,7 @@ fn fragmentize(text: &TextValue, terms: &[(String, f64)]) -> Vec<Fragment> {
         }
         let Some(f) = frags.last_mut() else { break };
         if !f.locs.iter().any(|l| l.0 == id) {
-            f.score += terms[id].1;
+            f.score += score;
         }
         f.len = at - f.start + len;
         f.last_pos = pos;
@@ -427,7 +432,7 @@ fn trim(value: &[u8], s: &Summary) -> Vec<u8> {
 pub fn apply(
     value: &[u8],
     text: Option<&TextValue>,
-    terms: &[(String, f64)],
+    terms: &[(String, f64, usize)],
     s: &Settings,
 ) -> Result<Option<Vec<u8>>, SearchError> {
     let frags = match text {
@@ -482,7 +487,8 @@ mod tests {
     }
 
     fn run(value: &str, terms: &[&str], s: &Settings) -> String {
-        let terms: Vec<(String, f64)> = terms.iter().map(|t| (t.to_string(), 1.0)).collect();
+        let terms: Vec<(String, f64, usize)> =
+            terms.iter().map(|t| (t.to_string(), 1.0, 0)).collect();
         let text = TextValue {
             value,
             nostem: false,
@@ -577,7 +583,7 @@ mod tests {
             summarize: None,
         };
         let value = "dog ".repeat(100);
-        let terms = vec![("dog".to_string(), 1.0)];
+        let terms = vec![("dog".to_string(), 1.0, 0)];
         let text = TextValue {
             value: &value,
             nostem: false,

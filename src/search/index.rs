@@ -195,9 +195,9 @@ pub struct Hit {
     pub key: Vec<u8>,
     pub distances: Vec<(String, f64)>,
     pub score: f64,
-    /// The dictionary terms of the query the document matched, with their IDF (only when
-    /// the request asks `with_terms`).
-    pub terms: Vec<(String, f64)>,
+    /// The dictionary terms of the query the document matched, with their IDF and the query
+    /// term (its clause's number) each stands for (only when the request asks `with_terms`).
+    pub terms: Vec<(String, f64, usize)>,
 }
 
 #[derive(Debug, Default)]
@@ -929,7 +929,7 @@ impl IndexData {
     /// where its clause looks (RediSearch highlights what its iterators matched: every
     /// occurrence of such a term, in any field), with their IDF. A prefix, suffix, infix or
     /// fuzzy clause counts its first matching term in dictionary order, as its union reads.
-    fn matched_terms(&self, req: &Request, id: u32) -> Vec<(String, f64)> {
+    fn matched_terms(&self, req: &Request, id: u32) -> Vec<(String, f64, usize)> {
         fn walk<'e>(e: &'e Expr, out: &mut Vec<(Option<usize>, &'e TextPattern)>) {
             match e {
                 Expr::And(parts) | Expr::Or(parts) => parts.iter().for_each(|p| walk(p, out)),
@@ -940,7 +940,7 @@ impl IndexData {
         let mut clauses = Vec::new();
         walk(&req.query.filter, &mut clauses);
         let n = self.postings.live.len() as f64 + 1.0;
-        let mut out: Vec<(String, f64)> = Vec::new();
+        let mut out: Vec<(String, f64, usize)> = Vec::new();
         for (field, pattern) in clauses {
             let mask = self.postings.field_mask(field);
             let verbatim = req.verbatim || matches!(pattern, TextPattern::Phrase(_));
@@ -952,9 +952,11 @@ impl IndexData {
             });
             let whole = matches!(pattern, TextPattern::Term(_) | TextPattern::Phrase(_));
             for (name, df) in held.take(if whole { usize::MAX } else { 1 }) {
-                if !out.iter().any(|(n, _)| n == name) {
+                if !out.iter().any(|(n, _, _)| n == name) {
                     let idf = super::score::logb(1.0 + n / (df.max(1) as f64));
-                    out.push((name.to_string(), idf));
+                    // Each dictionary term is a query term of its own (RediSearch numbers
+                    // every expansion apart).
+                    out.push((name.to_string(), idf, out.len()));
                 }
             }
         }
