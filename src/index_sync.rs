@@ -176,6 +176,7 @@ fn reindex(index: &Arc<Index>, name: &[u8], key: &Key) {
     );
     let started = Instant::now();
     // A failure is counted and remembered by the index itself (FT.INFO shows it).
+    index.touch();
     let jobs = {
         let mut data = index.write();
         let _ = data.upsert_with(def, name, &raw, meta);
@@ -217,6 +218,7 @@ fn reindex_json(
             }
         }
     }
+    index.touch();
     let jobs = {
         let mut data = index.write();
         match refused {
@@ -526,9 +528,11 @@ fn save_defs(io: *mut RedisModuleIO, when: c_int, always: bool) {
     }
     guard("AI_SEARCH aux_save", (), || {
         let reg = registry();
+        // TEMPORARY indexes are not saved, as in RediSearch.
         let defs: Vec<(String, Vec<Vec<u8>>)> = reg
             .indexes
             .values()
+            .filter(|i| i.def.temporary_secs.is_none())
             .map(|i| (i.def.name.clone(), i.def.args.clone()))
             .collect();
         let aliases: Vec<(String, String)> = reg

@@ -8,13 +8,18 @@
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Instant;
 
 use redis_module::raw;
+
+use crate::api;
 
 use crate::config;
 use crate::error::{AiError, AiResult};
 use crate::index_sync::start_scan;
-use crate::redis::{bulk, json, log, AclUser, Args, Blocked, Ctx, Level, OwnedString, Reply, R};
+use crate::redis::{
+    bulk, guard, json, log, AclUser, Args, Blocked, Ctx, Level, OwnedString, Reply, R,
+};
 use crate::search::config as search_config;
 use crate::search::error::SearchError;
 use crate::search::index::{format_score, Hit, Outcome};
@@ -30,8 +35,11 @@ fn lossy(b: &[u8]) -> String {
 
 /// The index a name stands for: its own name or an alias. Index names and aliases are UTF-8
 /// (FT.CREATE and FT.ALIASADD refuse others), so other bytes name no index.
+/// Looking an index up is using it: a TEMPORARY index's idle time starts over.
 pub(crate) fn find(name: &[u8]) -> Option<Arc<Index>> {
-    registry().get(std::str::from_utf8(name).ok()?)
+    let index = registry().get(std::str::from_utf8(name).ok()?)?;
+    index.touch();
+    Some(index)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -64,10 +72,51 @@ pub fn create(ctx: &Ctx, args: &Args) -> AiResult<()> {
     if !skip_scan {
         start_scan(ctx.raw_ctx(), &index);
     }
+    if let Some(left) = index.idle_left_ms() {
+        arm_temporary(ctx.raw_ctx(), &index, left);
+    }
     ctx.replicate_verbatim();
     crate::cluster::catalog::after_local_ddl(ctx, args);
     ctx.reply_ok();
     Ok(())
+}
+
+/// Checks TEMPORARY index `index` again in `ms` milliseconds: dropped then if it has been
+/// idle for its seconds (and is still the index of its name), else checked again when it
+/// would be.
+fn arm_temporary(ctx: *mut raw::RedisModuleCtx, index: &Arc<Index>, ms: u64) {
+    let weak = Box::into_raw(Box::new(Arc::downgrade(index)));
+    // SAFETY: live context; the callback takes back the box it is handed.
+    unsafe {
+        api!(RedisModule_CreateTimer)(
+            ctx,
+            ms as raw::mstime_t,
+            Some(on_temporary_timer),
+            weak.cast(),
+        )
+    };
+}
+
+unsafe extern "C" fn on_temporary_timer(
+    ctx: *mut raw::RedisModuleCtx,
+    data: *mut std::ffi::c_void,
+) {
+    // SAFETY: the box arm_temporary leaked for this one call.
+    let weak = unsafe { Box::from_raw(data.cast::<std::sync::Weak<Index>>()) };
+    let Some(index) = weak.upgrade() else {
+        return;
+    };
+    guard("temporary index timer", (), || match index.idle_left_ms() {
+        Some(0) => {
+            let mut reg = registry();
+            let current = reg.indexes.get(&index.def.name);
+            if current.is_some_and(|c| Arc::ptr_eq(c, &index)) {
+                reg.remove(&index.def.name);
+            }
+        }
+        Some(left) => arm_temporary(ctx, &index, left),
+        None => {}
+    });
 }
 
 /// `FT.ALTER <index> [SKIPINITIALSCAN] SCHEMA ADD <field> <options> …`: the index keeps its
@@ -307,7 +356,7 @@ pub fn config(ctx: &Ctx, args: &Args) -> AiResult<()> {
     match action.as_slice() {
         b"GET" | b"HELP" => {
             let help = action.as_slice() == b"HELP";
-            let value = |s: &search_config::Setting| bulk(s.get().to_string());
+            let value = |s: &search_config::Setting| s.shown().map_or(R::Null, bulk);
             let entry = |s: &'static search_config::Setting| -> R<'static> {
                 if help {
                     R::Map(vec![
@@ -781,16 +830,21 @@ fn load_json_document(ctx: &Ctx, p: &Presentation, hit: &Hit) -> Option<Shown> {
     })
 }
 
-pub(crate) fn load_document(ctx: &Ctx, p: &Presentation, hit: &Hit) -> Option<Shown> {
+pub(crate) fn load_document(
+    ctx: &Ctx,
+    p: &Presentation,
+    hit: &Hit,
+) -> Result<Option<Shown>, SearchError> {
     if p.json {
-        return load_json_document(ctx, p, hit);
+        return Ok(load_json_document(ctx, p, hit));
     }
     let name = OwnedString::new(&hit.key);
     let key = ctx.open_key(name.as_ptr(), false);
     // A document deleted after the search ran is left out of the page.
     if !key.is_hash() {
-        return None;
+        return Ok(None);
     }
+    let hl = p.highlight.as_ref();
     let mut fields = Vec::new();
     if !p.nocontent {
         match &p.fields {
@@ -812,7 +866,13 @@ pub(crate) fn load_document(ctx: &Ctx, p: &Presentation, hit: &Hit) -> Option<Sh
                         continue;
                     }
                     if let Some(v) = key.hash_get(&ident) {
-                        fields.push((shown.as_bytes().to_vec(), Some(v.bytes().to_vec())));
+                        let mut v = v.bytes().to_vec();
+                        if let Some(spec) = hl {
+                            if let Some(h) = spec.render(name.as_bytes(), true, &v, &hit.terms)? {
+                                v = h;
+                            }
+                        }
+                        fields.push((shown.as_bytes().to_vec(), Some(v)));
                     }
                 }
             }
@@ -820,21 +880,38 @@ pub(crate) fn load_document(ctx: &Ctx, p: &Presentation, hit: &Hit) -> Option<Sh
                 for (n, d) in &hit.distances {
                     fields.push((n.as_bytes().to_vec(), Some(format_score(*d).into_bytes())));
                 }
-                fields.extend(
-                    key.hash_fields()
-                        .into_iter()
-                        .filter(|(k, _)| !p.hidden.contains(k))
-                        .map(|(k, v)| (k, Some(v))),
-                );
+                let mut all: Vec<(Vec<u8>, Vec<u8>)> = key
+                    .hash_fields()
+                    .into_iter()
+                    .filter(|(k, _)| !p.hidden.contains(k))
+                    .collect();
+                if let Some(spec) = hl {
+                    // RediSearch shows the fields FIELDS names first, in that order.
+                    let rank = |k: &[u8]| {
+                        spec.fields
+                            .iter()
+                            .position(|(n, _)| {
+                                p.identifiers.get(n).map_or(n.as_bytes(), |i| i.as_slice()) == k
+                            })
+                            .unwrap_or(usize::MAX)
+                    };
+                    all.sort_by_key(|(k, _)| rank(k));
+                    for (k, v) in &mut all {
+                        if let Some(h) = spec.render(k, false, v, &hit.terms)? {
+                            *v = h;
+                        }
+                    }
+                }
+                fields.extend(all.into_iter().map(|(k, v)| (k, Some(v))));
             }
         }
     }
-    Some(Shown {
+    Ok(Some(Shown {
         key: hit.key.clone(),
         score: hit.score,
         payload: hit.payload.clone(),
         fields,
-    })
+    }))
 }
 
 fn reply_search(ctx: &Ctx, p: &Presentation, outcome: Result<Outcome, SearchError>) {
@@ -845,17 +922,25 @@ fn reply_search(ctx: &Ctx, p: &Presentation, outcome: Result<Outcome, SearchErro
     let shown: Vec<Shown> = if p.count_only {
         Vec::new()
     } else {
-        outcome
+        let loaded: Result<Vec<Option<Shown>>, SearchError> = outcome
             .hits
             .iter()
-            .filter_map(|h| load_document(ctx, p, h))
-            .collect()
+            .map(|h| load_document(ctx, p, h))
+            .collect();
+        match loaded {
+            Ok(docs) => docs.into_iter().flatten().collect(),
+            Err(e) => return ctx.reply_error(&e.to_string()),
+        }
     };
     reply_shown(ctx, p, outcome.total as i64, shown);
 }
 
 /// FT.SEARCH's reply for documents already read (here, or by the shards of a cluster).
 pub(crate) fn reply_shown(ctx: &Ctx, p: &Presentation, total: i64, shown: Vec<Shown>) {
+    ctx.reply(&shown_reply(p, total, shown));
+}
+
+fn shown_reply(p: &Presentation, total: i64, shown: Vec<Shown>) -> R<'static> {
     if p.resp3 {
         let results: Vec<R> = shown
             .into_iter()
@@ -874,14 +959,13 @@ pub(crate) fn reply_shown(ctx: &Ctx, p: &Presentation, total: i64, shown: Vec<Sh
                 R::Map(m)
             })
             .collect();
-        ctx.reply(&R::Map(vec![
+        return R::Map(vec![
             ("attributes", R::Arr(Vec::new())),
             ("format", R::Simple("STRING")),
             ("results", R::Arr(results)),
             ("total_results", R::Int(total)),
             ("warning", R::Arr(Vec::new())),
-        ]));
-        return;
+        ]);
     }
     let mut out = vec![R::Int(total)];
     for s in shown {
@@ -903,5 +987,287 @@ pub(crate) fn reply_shown(ctx: &Ctx, p: &Presentation, total: i64, shown: Vec<Sh
             ));
         }
     }
-    ctx.reply(&R::Arr(out));
+    R::Arr(out)
+}
+
+// ---------------------------------------------------------------------------------------------
+// FT.DEBUG
+
+/// `FT.DEBUG TTL <index>`: the whole seconds a TEMPORARY index has left before it is
+/// dropped for idleness (what redis-py's tests ask). RediSearch's other debug subcommands
+/// inspect its own structures and are unknown here.
+pub fn debug(ctx: &Ctx, args: &Args) -> AiResult<()> {
+    if args.len() < 2 {
+        return Err(AiError::WrongArity);
+    }
+    let sub = args.bytes(1);
+    if !sub.eq_ignore_ascii_case(b"TTL") {
+        ctx.reply_error(&format!(
+            "ERR unknown subcommand '{}'. Try FT.DEBUG HELP.",
+            lossy(sub)
+        ));
+        return Ok(());
+    }
+    if args.len() < 3 {
+        ctx.reply_error("ERR wrong number of arguments for 'FT.DEBUG|TTL' command");
+        return Ok(());
+    }
+    // Asking is not using: the idle time goes on.
+    let index = std::str::from_utf8(args.bytes(2))
+        .ok()
+        .and_then(|n| registry().get(n))
+        .ok_or(SearchError::UnknownIndex)?;
+    let Some(left) = index.idle_left_ms() else {
+        return Err(SearchError::NotTemporary.into());
+    };
+    ctx.reply(&R::Int((left / 1000) as i64));
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// FT.GET, FT.MGET
+
+/// `FT.GET <index> <key>`: the document's fields, or a null when the index does not hold
+/// it (deprecated in RediSearch, still sent by redis-py).
+pub fn get(ctx: &Ctx, args: &Args) -> AiResult<()> {
+    if args.len() != 3 {
+        return Err(AiError::WrongArity);
+    }
+    let index = find(args.bytes(1)).ok_or(SearchError::UnknownIndexCapital)?;
+    ctx.reply(&stored_document(ctx, &index, args.bytes(2))?);
+    Ok(())
+}
+
+/// `FT.MGET <index> <key> [<key> …]`: FT.GET of each key, in one array.
+pub fn mget(ctx: &Ctx, args: &Args) -> AiResult<()> {
+    if args.len() < 3 {
+        return Err(AiError::WrongArity);
+    }
+    let index = find(args.bytes(1)).ok_or(SearchError::UnknownIndexCapital)?;
+    let docs: Result<Vec<R>, SearchError> = (2..args.len())
+        .map(|i| stored_document(ctx, &index, args.bytes(i)))
+        .collect();
+    ctx.reply(&R::Arr(docs?));
+    Ok(())
+}
+
+/// One document as FT.GET shows it: every field (a JSON document as `$`), as FT.SEARCH
+/// without RETURN would; a null when `key` is not in the index.
+fn stored_document(ctx: &Ctx, index: &Index, key: &[u8]) -> Result<R<'static>, SearchError> {
+    if !index.read().contains(key) {
+        return Ok(R::Null);
+    }
+    let p = request::parse(&index.def, &[b"*"], ctx.is_resp3())?.presentation;
+    let hit = Hit {
+        key: key.to_vec(),
+        distances: Vec::new(),
+        score: 0.0,
+        payload: None,
+        terms: Vec::new(),
+    };
+    Ok(match load_document(ctx, &p, &hit)? {
+        Some(shown) => R::Arr(
+            shown
+                .fields
+                .into_iter()
+                .flat_map(|(k, v)| [R::Bulk(k.into()), v.map_or(R::Null, |v| R::Bulk(v.into()))])
+                .collect(),
+        ),
+        None => R::Null,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// FT.PROFILE
+
+/// `FT.PROFILE <index> SEARCH|AGGREGATE [LIMITED] QUERY <query> [options…]`: the command's
+/// reply and, beside it, what the search did (see `search::profile`), in RediSearch 2.10's
+/// layout. Runs on the main thread, timed stage by stage. LIMITED is accepted: the tree here
+/// never lists more than the query's own clauses and their dictionary terms.
+pub fn profile(ctx: &Ctx, args: &Args) -> AiResult<()> {
+    if args.len() < 5 {
+        return Err(AiError::WrongArity);
+    }
+    let started = Instant::now();
+    let kind = args.bytes(2).to_ascii_uppercase();
+    if kind != b"SEARCH" && kind != b"AGGREGATE" {
+        return Err(SearchError::ProfileNoCommand.into());
+    }
+    let mut i = 3;
+    if args.bytes(i).eq_ignore_ascii_case(b"LIMITED") {
+        i += 1;
+    }
+    if i >= args.len() || !args.bytes(i).eq_ignore_ascii_case(b"QUERY") {
+        return Err(SearchError::ProfileNoQuery.into());
+    }
+    if i + 1 >= args.len() {
+        return Err(SearchError::ProfileNoQueryString.into());
+    }
+    let name = args.bytes(1);
+    let Some(index) = find(name) else {
+        return Err(SearchError::NoSuchIndex(lossy(name)).into());
+    };
+    let words: Vec<&[u8]> = (i + 1..args.len()).map(|j| args.bytes(j)).collect();
+    if kind == b"AGGREGATE" {
+        return profile_aggregate(ctx, &index, &words);
+    }
+    profile_search(ctx, &index, &words, started)
+}
+
+/// FT.PROFILE … AGGREGATE: the hook for when FT.AGGREGATE exists here.
+fn profile_aggregate(_ctx: &Ctx, _index: &Index, _words: &[&[u8]]) -> AiResult<()> {
+    Err(SearchError::ProfileAggregateUnsupported.into())
+}
+
+fn profile_search(ctx: &Ctx, index: &Index, words: &[&[u8]], started: Instant) -> AiResult<()> {
+    let t = Instant::now();
+    let SearchRequest {
+        request: mut req,
+        presentation: p,
+    } = request::parse(&index.def, words, ctx.is_resp3())?;
+    let parse_ms = ms_since(t);
+    index.uses.fetch_add(1, Ordering::Relaxed);
+    let profiled = {
+        let data = index.read();
+        if let Some(user) = AclUser::restricted(ctx)? {
+            let readable: HashSet<Vec<u8>> = data
+                .keys()
+                .filter(|k| user.may_read(k))
+                .filter(|k| req.in_keys.as_ref().map_or(true, |s| s.contains(*k)))
+                .map(<[u8]>::to_vec)
+                .collect();
+            req.in_keys = Some(readable);
+        }
+        data.profile(&index.def, &req)
+    };
+    let (outcome, iters, mut stages) = profiled?;
+    let t = Instant::now();
+    let shown: Vec<Shown> = if p.count_only {
+        Vec::new()
+    } else {
+        let loaded: Result<Vec<Option<Shown>>, SearchError> = outcome
+            .hits
+            .iter()
+            .map(|h| load_document(ctx, &p, h))
+            .collect();
+        loaded?.into_iter().flatten().collect()
+    };
+    if !p.nocontent {
+        stages.push(crate::search::profile::Stage {
+            name: "Loader",
+            time_ms: ms_since(t),
+            counter: shown.len() as u64,
+        });
+    }
+    let plan_ms = stages.first().map_or(0.0, |s| s.time_ms);
+    let results = shown_reply(&p, outcome.total as i64, shown);
+    let resp3 = ctx.is_resp3();
+    let clock = search_config::print_profile_clock();
+    let time = |v: f64| R::Double(if clock { v } else { 0.0 });
+    let processors: Vec<R> = stages
+        .iter()
+        .map(|s| {
+            profile_map(
+                resp3,
+                vec![
+                    ("Type", R::Simple(s.name)),
+                    ("Time", time(s.time_ms)),
+                    ("Counter", R::Int(s.counter as i64)),
+                ],
+            )
+        })
+        .collect();
+    let total_ms = ms_since(started);
+    let iterators = iter_reply(&iters, resp3, clock);
+    if resp3 {
+        let R::Map(mut m) = results else {
+            return Ok(());
+        };
+        m.push((
+            "profile",
+            R::Map(vec![
+                ("Total profile time", time(total_ms)),
+                ("Parsing time", time(parse_ms)),
+                ("Pipeline creation time", time(plan_ms)),
+                ("Warning", R::Simple("None")),
+                ("Iterators profile", R::Arr(vec![iterators])),
+                ("Result processors profile", R::Arr(processors)),
+            ]),
+        ));
+        ctx.reply(&R::Map(m));
+        return Ok(());
+    }
+    let pair = |k: &'static str, v: R<'static>| R::Arr(vec![R::Simple(k), v]);
+    let mut procs = vec![R::Simple("Result processors profile")];
+    procs.extend(processors);
+    ctx.reply(&R::Arr(vec![
+        results,
+        R::Arr(vec![
+            pair("Total profile time", time(total_ms)),
+            pair("Parsing time", time(parse_ms)),
+            pair("Pipeline creation time", time(plan_ms)),
+            R::Arr(vec![R::Simple("Warning")]),
+            pair("Iterators profile", iterators),
+            R::Arr(procs),
+        ]),
+    ]));
+    Ok(())
+}
+
+fn ms_since(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1000.0
+}
+
+/// A profile entry: a map in RESP3, a flat list of names and values in RESP2.
+fn profile_map(resp3: bool, entries: Vec<(&'static str, R<'static>)>) -> R<'static> {
+    if resp3 {
+        return R::Map(entries);
+    }
+    R::Arr(
+        entries
+            .into_iter()
+            .flat_map(|(k, v)| [R::Simple(k), v])
+            .collect(),
+    )
+}
+
+fn iter_reply(it: &crate::search::profile::Iter, resp3: bool, clock: bool) -> R<'static> {
+    let mut e: Vec<(&'static str, R<'static>)> = vec![("Type", R::Simple(it.kind))];
+    if let Some(q) = &it.query_type {
+        e.push(("Query type", bulk(q)));
+    }
+    if let Some(t) = &it.term {
+        e.push(("Term", bulk(t)));
+    }
+    e.push(("Time", R::Double(if clock { it.time_ms } else { 0.0 })));
+    e.push(("Counter", R::Int(it.counter as i64)));
+    if let Some(s) = it.size {
+        e.push(("Size", R::Int(s as i64)));
+    }
+    for (k, v) in &it.extra {
+        e.push((k, bulk(v)));
+    }
+    let children: Vec<R> = it
+        .children
+        .iter()
+        .map(|c| iter_reply(c, resp3, clock))
+        .collect();
+    if it.single_child {
+        if let Some(child) = children.into_iter().next() {
+            e.push(("Child iterator", child));
+        }
+        return profile_map(resp3, e);
+    }
+    if children.is_empty() {
+        return profile_map(resp3, e);
+    }
+    if resp3 {
+        e.push(("Child iterators", R::Arr(children)));
+        return R::Map(e);
+    }
+    // RESP2 lists the children after the name, each its own element.
+    let mut flat: Vec<R> = e.into_iter().flat_map(|(k, v)| [R::Simple(k), v]).collect();
+    flat.push(R::Simple("Child iterators"));
+    flat.extend(children);
+    R::Arr(flat)
 }

@@ -530,8 +530,10 @@ fn finish(
     let range_yield = first_range_yield(req);
     let mut hits = Vec::with_capacity(outcome.hits.len());
     for hit in &outcome.hits {
-        let Some(shown) = load_document(ctx, p, hit) else {
-            continue;
+        let shown = match load_document(ctx, p, hit) {
+            Ok(Some(shown)) => shown,
+            Ok(None) => continue,
+            Err(e) => return respond(ctx, sink, id, Err(e.to_string())),
         };
         let distance = |name: &str| {
             hit.distances

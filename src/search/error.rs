@@ -13,6 +13,10 @@ pub enum SearchError {
     // --- Index names (FT.CREATE, FT.INFO, FT.DROPINDEX, FT.SEARCH) ---------------------------
     /// FT.INFO and FT.DROPINDEX of a name that names no index.
     UnknownIndex,
+    /// FT.DEBUG TTL of an index without TEMPORARY.
+    NotTemporary,
+    /// FT.GET / FT.MGET of a name that names no index (`Unknown Index name`).
+    UnknownIndexCapital,
     /// FT.SEARCH of a name that names no index (it quotes the name).
     NoSuchIndex(String),
     /// FT.CREATE of a name already taken.
@@ -151,6 +155,22 @@ pub enum SearchError {
     // --- Execution ---------------------------------------------------------------------------
     /// A search whose job was dropped before it produced an outcome (a panic on its thread).
     DidNotRun,
+    /// HIGHLIGHT / SUMMARIZE output past `highlight::MAX_OUTPUT` for one value.
+    HighlightTooLarge,
+    /// HIGHLIGHT / SUMMARIZE FIELDS naming no field of the schema.
+    NoSuchProperty(String),
+    /// FT.PROFILE … AGGREGATE while FT.AGGREGATE does not exist here.
+    ProfileAggregateUnsupported,
+    /// FT.PROFILE with neither SEARCH nor AGGREGATE.
+    ProfileNoCommand,
+    /// FT.PROFILE without QUERY.
+    ProfileNoQuery,
+    /// FT.PROFILE … QUERY with nothing after it.
+    ProfileNoQueryString,
+    /// `LANGUAGE chinese` (FT.CREATE, FT.SEARCH): no Chinese segmenter here.
+    ChineseUnsupported,
+    /// LIMIT past MAXSEARCHRESULTS (which it names).
+    LimitTooLarge(u64),
 }
 
 /// What is wrong with an option's value, after `Bad arguments for <option>`.
@@ -209,6 +229,8 @@ impl fmt::Display for SearchError {
         use SearchError::*;
         match self {
             UnknownIndex => f.write_str("Unknown index name"),
+            UnknownIndexCapital => f.write_str("Unknown Index name"),
+            NotTemporary => f.write_str("Index is not temporary"),
             NoSuchIndex(name) => write!(f, "{name}: no such index"),
             IndexExists => f.write_str("Index already exists"),
             AliasExists => f.write_str("Alias already exists"),
@@ -330,6 +352,19 @@ impl fmt::Display for SearchError {
                 f.write_str("Could not add vector: it holds NaN or infinite values")
             }
             DidNotRun => f.write_str("ERR the search did not run"),
+            // highlight.rs's MAX_OUTPUT (its test holds the two together).
+            HighlightTooLarge => f.write_str("HIGHLIGHT/SUMMARIZE: a value would grow past 64 MB"),
+            NoSuchProperty(name) => write!(f, "No such property `{name}`"),
+            ProfileAggregateUnsupported => {
+                f.write_str("FT.PROFILE AGGREGATE: FT.AGGREGATE is not supported yet")
+            }
+            ProfileNoCommand => f.write_str("No `SEARCH` or `AGGREGATE` provided"),
+            ProfileNoQuery => f.write_str("The QUERY keyword is expected"),
+            ProfileNoQueryString => f.write_str("No query string provided"),
+            ChineseUnsupported => f.write_str(
+                "LANGUAGE chinese is not supported: this module has no Chinese tokenizer",
+            ),
+            LimitTooLarge(max) => write!(f, "LIMIT exceeds maximum of {max}"),
         }
     }
 }

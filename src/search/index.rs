@@ -197,6 +197,8 @@ pub struct Request {
     /// The index's SCORE, and whether documents may have their own (SCORE_FIELD).
     pub default_score: f64,
     pub doc_scores: bool,
+    /// HIGHLIGHT / SUMMARIZE: each hit carries the query terms it matched.
+    pub with_terms: bool,
 }
 
 /// The answers to one VECTOR_RANGE clause: the name its distance is yielded as, and the
@@ -270,6 +272,9 @@ pub struct Hit {
     pub score: f64,
     /// The document's PAYLOAD_FIELD value, for WITHPAYLOADS.
     pub payload: Option<Vec<u8>>,
+    /// The dictionary terms of the query the document matched, with their IDF and the query
+    /// term (its clause's number) each stands for (only when the request asks `with_terms`).
+    pub terms: Vec<(String, f64, usize)>,
 }
 
 #[derive(Debug, Default)]
@@ -637,6 +642,97 @@ impl IndexData {
     }
 
     /// Answers `req`: [`plan`](Self::plan), then [`execute`](Self::execute).
+    /// FT.PROFILE: the search, with its iterator tree (each filter clause evaluated on its
+    /// own, timed and counted) and its stages: the planner (candidates, strategy) and the
+    /// execution (vector search or scoring, ordering, paging).
+    pub fn profile(
+        &self,
+        def: &IndexDef,
+        req: &Request,
+    ) -> Result<(Outcome, super::profile::Iter, Vec<super::profile::Stage>), SearchError> {
+        use super::profile::{tree, Iter, Stage};
+        let ms = |t: std::time::Instant| t.elapsed().as_secs_f64() * 1000.0;
+        let t = std::time::Instant::now();
+        let plan = self.plan(def, req)?;
+        let plan_ms = ms(t);
+        let candidates = plan.candidates.as_ref().map(|c| c.len());
+        let knn = match &plan.route {
+            Route::Knn { ef, strategy, .. } => Some((
+                *ef,
+                match strategy {
+                    Strategy::Index => "VECTOR_INDEX",
+                    Strategy::ExactScan(_) => "EXACT_SCAN",
+                    Strategy::FilteredIndex(_) => "FILTERED_INDEX",
+                }
+                .to_string(),
+            )),
+            _ => None,
+        };
+        let range_sets: Vec<RoaringBitmap> = plan
+            .ranges
+            .iter()
+            .map(|(_, found)| found.keys().copied().collect())
+            .collect();
+        let t = std::time::Instant::now();
+        let outcome = self.execute(req, plan);
+        let exec_ms = ms(t);
+        let eval =
+            |e: &Expr| self.with_eval_ctx(req, &range_sets, |ctx| self.postings.eval(e, ctx));
+        let filter = tree(
+            &req.query.filter,
+            def,
+            &self.postings,
+            (req.verbatim, req.language),
+            &eval,
+        );
+        let matched = candidates.unwrap_or(self.live as u64);
+        let (iters, second) = match knn {
+            Some((ef, strategy)) => {
+                let knn = req.query.knn.as_ref().map_or(0, |k| k.k);
+                let mut v = Iter {
+                    kind: "VECTOR",
+                    query_type: None,
+                    term: None,
+                    time_ms: exec_ms,
+                    counter: outcome.total as u64,
+                    size: None,
+                    extra: vec![
+                        ("Vector search mode", "KNN".into()),
+                        ("Strategy", strategy),
+                        ("K", knn.to_string()),
+                        ("EF", ef.to_string()),
+                        ("Candidates", matched.to_string()),
+                    ],
+                    children: Vec::new(),
+                    single_child: true,
+                };
+                if req.query.filter != Expr::All {
+                    v.children.push(filter);
+                }
+                (v, "Metrics Applier")
+            }
+            None => (filter, "Scorer"),
+        };
+        let stages = vec![
+            Stage {
+                name: "Index",
+                time_ms: plan_ms,
+                counter: matched,
+            },
+            Stage {
+                name: second,
+                time_ms: exec_ms,
+                counter: outcome.total as u64,
+            },
+            Stage {
+                name: "Sorter",
+                time_ms: 0.0,
+                counter: outcome.hits.len() as u64,
+            },
+        ];
+        Ok((outcome, iters, stages))
+    }
+
     pub fn search(&self, def: &IndexDef, req: &Request) -> Result<Outcome, SearchError> {
         let plan = self.plan(def, req)?;
         Ok(self.execute(req, plan))
@@ -786,7 +882,7 @@ impl IndexData {
                     .map(|id| (id, Vec::new(), score));
                 return Outcome {
                     total,
-                    hits: self.page(page),
+                    hits: self.page(req, page),
                 };
             }
             Route::DocumentOrder => {
@@ -820,7 +916,7 @@ impl IndexData {
             hits = keyed.into_iter().map(|(_, h)| h).collect();
         }
         let total = hits.len();
-        let hits = self.page(hits.into_iter().skip(req.offset).take(req.count));
+        let hits = self.page(req, hits.into_iter().skip(req.offset).take(req.count));
         Outcome { total, hits }
     }
 
@@ -884,6 +980,27 @@ impl IndexData {
             .iter()
             .map(|(_, found)| found.keys().copied().collect())
             .collect();
+        let mut set = self.with_eval_ctx(req, &range_sets, |ctx| {
+            self.postings.eval(&req.query.filter, ctx)
+        });
+        if let Some(keys) = &req.in_keys {
+            let allowed: RoaringBitmap = keys
+                .iter()
+                .filter_map(|k| self.key_to_id.get(k.as_slice()).copied())
+                .collect();
+            set &= allowed;
+        }
+        set
+    }
+
+    /// Runs `f` with the context the postings evaluate the request's clauses in: the documents
+    /// each VECTOR_RANGE found, and the per-document checks of phrases and proximity.
+    fn with_eval_ctx<T>(
+        &self,
+        req: &Request,
+        range_sets: &[RoaringBitmap],
+        f: impl FnOnce(&EvalCtx) -> T,
+    ) -> T {
         let phrase = |id: u32, field: Option<usize>, pattern: &TextPattern| -> bool {
             let Some(doc) = self.doc(id) else {
                 return false;
@@ -906,23 +1023,14 @@ impl IndexData {
                 scoring.matches_positions(expr, &doc.view(id, req.default_score))
             })
         };
-        let ctx = EvalCtx {
+        f(&EvalCtx {
             verbatim: req.verbatim,
             language: req.language,
-            ranges: &range_sets,
+            ranges: range_sets,
             phrase: &phrase,
             proximity: &proximity,
             proximate: req.slop.is_some() || req.inorder,
-        };
-        let mut set = self.postings.eval(&req.query.filter, &ctx);
-        if let Some(keys) = &req.in_keys {
-            let allowed: RoaringBitmap = keys
-                .iter()
-                .filter_map(|k| self.key_to_id.get(k.as_slice()).copied())
-                .collect();
-            set &= allowed;
-        }
-        set
+        })
     }
 
     /// Whether document `id` passes the request's filter and INKEYS, given the answers to its
@@ -941,7 +1049,7 @@ impl IndexData {
         })
     }
 
-    fn page(&self, scored: impl Iterator<Item = Scored>) -> Vec<Hit> {
+    fn page(&self, req: &Request, scored: impl Iterator<Item = Scored>) -> Vec<Hit> {
         scored
             .filter_map(|(id, distances, score)| {
                 let doc = self.doc(id)?;
@@ -950,9 +1058,52 @@ impl IndexData {
                     distances,
                     score,
                     payload: doc.payload().map(<[u8]>::to_vec),
+                    terms: if req.with_terms {
+                        self.matched_terms(req, id)
+                    } else {
+                        Vec::new()
+                    },
                 })
             })
             .collect()
+    }
+
+    /// The dictionary terms of the request's positive text clauses that document `id` holds
+    /// where its clause looks (RediSearch highlights what its iterators matched: every
+    /// occurrence of such a term, in any field), with their IDF. A prefix, suffix, infix or
+    /// fuzzy clause counts its first matching term in dictionary order, as its union reads.
+    fn matched_terms(&self, req: &Request, id: u32) -> Vec<(String, f64, usize)> {
+        fn walk<'e>(e: &'e Expr, out: &mut Vec<(Option<usize>, &'e TextPattern)>) {
+            match e {
+                Expr::And(parts) | Expr::Or(parts) => parts.iter().for_each(|p| walk(p, out)),
+                Expr::Text { field, pattern } => out.push((*field, pattern)),
+                _ => {}
+            }
+        }
+        let mut clauses = Vec::new();
+        walk(&req.query.filter, &mut clauses);
+        let n = self.postings.live.len() as f64 + 1.0;
+        let mut out: Vec<(String, f64, usize)> = Vec::new();
+        for (field, pattern) in clauses {
+            let mask = self.postings.field_mask(field);
+            let verbatim = req.verbatim || matches!(pattern, TextPattern::Phrase(_));
+            let names = self.postings.pattern_terms(pattern, verbatim, req.language);
+            let held = names.into_iter().filter_map(|name| {
+                let term = self.postings.term(name)?;
+                let (_, m) = term.get(id)?;
+                (m & mask != 0).then(|| (name, term.docs()))
+            });
+            let whole = matches!(pattern, TextPattern::Term(_) | TextPattern::Phrase(_));
+            for (name, df) in held.take(if whole { usize::MAX } else { 1 }) {
+                if !out.iter().any(|(n, _, _)| n == name) {
+                    let idf = super::score::logb(1.0 + n / (df.max(1) as f64));
+                    // Each dictionary term is a query term of its own (RediSearch numbers
+                    // every expansion apart).
+                    out.push((name.to_string(), idf, out.len()));
+                }
+            }
+        }
+        out
     }
 
     fn key_of(&self, id: u32) -> &[u8] {

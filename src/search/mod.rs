@@ -74,6 +74,7 @@ pub mod config;
 pub mod error;
 pub mod explain;
 pub mod geo;
+pub mod highlight;
 pub mod hnsw;
 pub mod index;
 pub mod json;
@@ -81,6 +82,7 @@ pub mod language;
 pub mod multivector;
 pub mod pool;
 pub mod postings;
+pub mod profile;
 pub mod query;
 pub mod request;
 pub mod schema;
@@ -108,6 +110,9 @@ pub struct Index {
     pub progress_ppm: AtomicU64,
     /// Seconds·1000 spent indexing (FT.INFO `total_indexing_time`, in ms).
     pub indexing_ms: AtomicU64,
+    /// When the index was last used (ms since the Unix epoch): a TEMPORARY index is dropped
+    /// once it has been idle for its seconds.
+    pub last_used_ms: AtomicU64,
 }
 
 impl Index {
@@ -120,6 +125,7 @@ impl Index {
             indexing: AtomicBool::new(false),
             progress_ppm: AtomicU64::new(1_000_000),
             indexing_ms: AtomicU64::new(0),
+            last_used_ms: AtomicU64::new(now_ms()),
         }
     }
 
@@ -135,7 +141,21 @@ impl Index {
             indexing: AtomicBool::new(false),
             progress_ppm: AtomicU64::new(1_000_000),
             indexing_ms: AtomicU64::new(old.indexing_ms.load(Ordering::Relaxed)),
+            last_used_ms: AtomicU64::new(now_ms()),
         }
+    }
+
+    /// Marks the index used now (a TEMPORARY index's idle time starts over).
+    pub fn touch(&self) {
+        self.last_used_ms.store(now_ms(), Ordering::Relaxed);
+    }
+
+    /// For a TEMPORARY index, how long until it has been idle for its seconds (zero: it
+    /// has); `None` for other indexes.
+    pub fn idle_left_ms(&self) -> Option<u64> {
+        let secs = self.def.temporary_secs?;
+        let idle = now_ms().saturating_sub(self.last_used_ms.load(Ordering::Relaxed));
+        Some((secs * 1000).saturating_sub(idle))
     }
 
     pub fn read(&self) -> RwLockReadGuard<'_, IndexData> {
@@ -145,6 +165,12 @@ impl Index {
     pub fn write(&self) -> RwLockWriteGuard<'_, IndexData> {
         self.data.write().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 #[derive(Default)]

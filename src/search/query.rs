@@ -333,26 +333,36 @@ pub use super::schema::is_stopword;
 /// the token and is itself dropped; control characters are dropped; Unicode lower-casing.
 /// Stopwords are kept (see [`is_stopword`]).
 pub fn tokenize(text: &str) -> Vec<String> {
+    tokenize_spans(text).into_iter().map(|(_, t)| t).collect()
+}
+
+/// [`tokenize`], each token with the byte offset in `text` where it starts (what highlighting
+/// needs to find it again in the value).
+pub fn tokenize_spans(text: &str) -> Vec<(usize, String)> {
     let mut out = Vec::new();
     let mut cur = String::new();
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
+    let mut start = 0;
+    let mut chars = text.char_indices();
+    while let Some((at, c)) = chars.next() {
+        if cur.is_empty() {
+            start = at;
+        }
         if c == '\\' {
-            if let Some(next) = chars.next() {
+            if let Some((_, next)) = chars.next() {
                 if !next.is_control() {
                     cur.extend(next.to_lowercase());
                 }
             }
         } else if c.is_whitespace() || SEPARATORS.contains(c) {
             if !cur.is_empty() {
-                out.push(std::mem::take(&mut cur));
+                out.push((start, std::mem::take(&mut cur)));
             }
         } else if !c.is_control() {
             cur.extend(c.to_lowercase());
         }
     }
     if !cur.is_empty() {
-        out.push(cur);
+        out.push((start, cur));
     }
     out
 }

@@ -16,6 +16,8 @@
 //!     [FILTER field lo hi] ...                          (legacy numeric filter)
 //!     [GEOFILTER field lon lat radius m|km|mi|ft]        (legacy geo filter; the last counts)
 //!     [INKEYS n key ...]
+//!     [HIGHLIGHT [FIELDS n f…] [TAGS open close]]        (see `highlight`)
+//!     [SUMMARIZE [FIELDS n f…] [FRAGS n] [LEN n] [SEPARATOR s]]
 //! ```
 //!
 //! Options may come in any order and repeat (the last LIMIT, SORTBY, RETURN wins; FILTER,
@@ -27,6 +29,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::error::{BadArg, SearchError};
 use super::geo;
+use super::highlight;
 use super::index::{Request, SortBy};
 use super::query::{self, Expr, Query};
 use super::schema::{FieldKind, IndexDef};
@@ -62,6 +65,8 @@ pub struct Presentation {
     /// or first of the RETURN list that names it), and whether it is SORTABLE (a JSON null is
     /// then not shown before `$`; otherwise shown as a null).
     pub sort_shown: Option<(String, bool)>,
+    /// HIGHLIGHT / SUMMARIZE, when either was given.
+    pub highlight: Option<Box<highlight::Spec>>,
 }
 
 /// An FT.SEARCH command, parsed.
@@ -136,6 +141,7 @@ pub fn parse(def: &IndexDef, words: &[&[u8]], resp3: bool) -> Result<SearchReque
         json: def.key_type == super::schema::KeyType::Json,
         dialect: 0,
         sort_shown: None,
+        highlight: None,
     };
     let mut sort = None;
     let (mut offset, mut count) = (0usize, 10usize);
@@ -184,6 +190,7 @@ pub fn parse(def: &IndexDef, words: &[&[u8]], resp3: bool) -> Result<SearchReque
                 };
                 language = match Language::lookup(word) {
                     Lookup::Found(l) => l,
+                    Lookup::NoStemmer("chinese") => return Err(SearchError::ChineseUnsupported),
                     Lookup::NoStemmer(name) => {
                         return Err(SearchError::LanguageWithoutStemmer(name))
                     }
@@ -214,6 +221,11 @@ pub fn parse(def: &IndexDef, words: &[&[u8]], resp3: bool) -> Result<SearchReque
             b"LIMIT" => {
                 offset = number(words, i, "LIMIT")?;
                 count = number(words, i + 1, "LIMIT")?;
+                if let Some(max) = super::config::max_search_results() {
+                    if count as u64 > max {
+                        return Err(SearchError::LimitTooLarge(max));
+                    }
+                }
                 i += 2;
             }
             b"SORTBY" => {
@@ -298,6 +310,10 @@ pub fn parse(def: &IndexDef, words: &[&[u8]], resp3: bool) -> Result<SearchReque
                 geo_filter = Some(parse_geofilter(words.get(i..).unwrap_or_default())?);
                 i += 5;
             }
+            b"HIGHLIGHT" | b"SUMMARIZE" => {
+                let spec = p.highlight.get_or_insert_with(Box::default);
+                i = highlight::parse(words, i, spec, w == b"HIGHLIGHT")?;
+            }
             b"INFIELDS" => return Err(SearchError::InFieldsUnsupported),
             _ => return Err(SearchError::UnknownArgument(lossy(words[i - 1]))),
         }
@@ -329,6 +345,23 @@ pub fn parse(def: &IndexDef, words: &[&[u8]], resp3: bool) -> Result<SearchReque
         }
     }
     p.count_only = count == 0;
+    if let Some(spec) = &mut p.highlight {
+        if let Some((name, _)) = spec.fields.iter().find(|(n, _)| def.field(n).is_none()) {
+            return Err(SearchError::NoSuchProperty(name.clone()));
+        }
+        spec.text = def
+            .fields
+            .iter()
+            .filter_map(|f| match f.kind {
+                FieldKind::Text { nostem, .. } => {
+                    Some((f.name.clone(), f.identifier.clone(), nostem))
+                }
+                _ => None,
+            })
+            .collect();
+        spec.stopwords = def.stopwords.clone();
+        spec.language = def.language;
+    }
     if p.json {
         p.sort_shown = sort
             .as_ref()
@@ -349,6 +382,7 @@ pub fn parse(def: &IndexDef, words: &[&[u8]], resp3: bool) -> Result<SearchReque
             language,
             default_score: def.default_score,
             doc_scores: def.score_field.is_some(),
+            with_terms: p.highlight.is_some(),
         },
         presentation: p,
     })

@@ -110,6 +110,8 @@ pub struct IndexDef {
     pub score_field: Option<Vec<u8>>,
     pub payload_field: Option<Vec<u8>>,
     pub skip_initial_scan: bool,
+    /// TEMPORARY: the index is dropped after this many seconds without use.
+    pub temporary_secs: Option<u64>,
     /// Custom STOPWORDS list, if given (FT.INFO shows it).
     pub stopwords: Option<Vec<String>>,
     pub fields: Vec<Field>,
@@ -183,6 +185,9 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// TEMPORARY's largest idle time (a year): the timer's milliseconds stay far from overflow.
+const MAX_TEMPORARY_SECS: u64 = 365 * 24 * 3600;
+
 /// Parses FT.CREATE's arguments after the index name. Options that do not change what a
 /// search returns (NOOFFSETS, NOHL, ...) are accepted and ignored.
 pub fn parse_create(name: &[u8], words: &[&[u8]]) -> Result<IndexDef, SearchError> {
@@ -197,6 +202,7 @@ pub fn parse_create(name: &[u8], words: &[&[u8]]) -> Result<IndexDef, SearchErro
         score_field: None,
         payload_field: None,
         skip_initial_scan: false,
+        temporary_secs: None,
         stopwords: None,
         fields: Vec::new(),
         tag_split: Vec::new(),
@@ -240,6 +246,7 @@ pub fn parse_create(name: &[u8], words: &[&[u8]]) -> Result<IndexDef, SearchErro
             b"LANGUAGE" => {
                 def.language = match Language::lookup(c.value("LANGUAGE")?) {
                     Lookup::Found(l) => l,
+                    Lookup::NoStemmer("chinese") => return Err(SearchError::ChineseUnsupported),
                     Lookup::NoStemmer(name) => {
                         return Err(SearchError::LanguageWithoutStemmer(name))
                     }
@@ -250,7 +257,13 @@ pub fn parse_create(name: &[u8], words: &[&[u8]]) -> Result<IndexDef, SearchErro
             b"SCORE_FIELD" => def.score_field = Some(c.value("SCORE_FIELD")?.to_vec()),
             b"PAYLOAD_FIELD" => def.payload_field = Some(c.value("PAYLOAD_FIELD")?.to_vec()),
             b"TEMPORARY" => {
-                c.value(&text(w))?;
+                let secs = c.value("TEMPORARY")?;
+                let secs = std::str::from_utf8(secs)
+                    .ok()
+                    .and_then(|s| s.parse::<i64>().ok())
+                    .ok_or_else(|| SearchError::bad("TEMPORARY", BadArg::CouldNotConvert))?;
+                // RediSearch takes 0 and negative values too: the index is then gone at once.
+                def.temporary_secs = Some(secs.clamp(0, MAX_TEMPORARY_SECS as i64) as u64);
             }
             b"MAXTEXTFIELDS" | b"NOOFFSETS" | b"NOHL" | b"NOFIELDS" | b"NOFREQS" | b"ASYNC" => {}
             b"SKIPINITIALSCAN" => def.skip_initial_scan = true,

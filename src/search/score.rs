@@ -783,7 +783,7 @@ fn dismax(node: &Node<'_>) -> f64 {
 }
 
 /// C's `logb`: the binary exponent, as a float.
-fn logb(x: f64) -> f64 {
+pub(crate) fn logb(x: f64) -> f64 {
     if x <= 0.0 || !x.is_finite() {
         return f64::NEG_INFINITY;
     }

@@ -655,7 +655,7 @@ c("prefix-negative", ["FT.CREATE", "i2", "PREFIX", "-1", "a", "SCHEMA", "a", "TE
 c("prefix-2^64", ["FT.CREATE", "i2", "PREFIX", I64, "a", "SCHEMA", "a", "TEXT"], f"Bad arguments for PREFIX: could not parse `{I64}`")
 c("prefix-2^40", ["FT.CREATE", "i2", "PREFIX", P40, "a", "SCHEMA", "a", "TEXT"], "Bad arguments for PREFIX: not enough prefixes")
 c("prefix-runs-out", ["FT.CREATE", "i2", "PREFIX", "3", "a", "b"], "Bad arguments for PREFIX: missing value")
-c("score-word", ["FT.CREATE", "i2", "SCORE", "abc", "SCHEMA", "a", "TEXT"], "Bad arguments for SCORE: could not parse `abc`")
+c("score-word", ["FT.CREATE", "i2", "SCORE", "abc", "SCHEMA", "a", "TEXT"], "Invalid score")
 c("filter", ["FT.CREATE", "i2", "FILTER", "@a==1", "SCHEMA", "a", "TEXT"], "FILTER expressions on FT.CREATE are not supported")
 c("unknown-option", ["FT.CREATE", "i2", "FOO", "SCHEMA", "a", "TEXT"], "Unknown argument `FOO`")
 c("unknown-utf8-invalid", ["FT.CREATE", "i2", b"\xff", "SCHEMA", "a", "TEXT"], "Unknown argument `\ufffd`")
@@ -807,6 +807,54 @@ c("geofilter-lon", [*S, "*", "GEOFILTER", "v", "x", "2", "3", "km"],
   "Bad arguments for <lon>: Could not convert argument to expected type")
 c("geofilter-center", [*S, "*", "GEOFILTER", "v", "1", "89", "3", "km"], "Invalid GeoFilter lat/lon")
 c("geofilter-radius", [*S, "*", "GEOFILTER", "v", "1", "2", "0", "km"], "Invalid GeoFilter radius")
+c("highlight-tags-short", [*S, "hello", "HIGHLIGHT", "TAGS", "<b>"], "Bad arguments for HIGHLIGHT")
+c("highlight-fields-word", [*S, "hello", "HIGHLIGHT", "FIELDS", "x"], "Bad arguments for HIGHLIGHT")
+c("highlight-fields-2^40", [*S, "hello", "HIGHLIGHT", "FIELDS", P40, "title"], "Bad arguments for HIGHLIGHT")
+c("highlight-unknown-field", [*S, "hello", "HIGHLIGHT", "FIELDS", "1", "nofield"], "No such property `nofield`")
+c("summarize-len-negative", [*S, "hello", "SUMMARIZE", "LEN", "-1"], "Bad arguments for SUMMARIZE")
+c("summarize-len-2^32", [*S, "hello", "SUMMARIZE", "LEN", "4294967296"], "Bad arguments for SUMMARIZE")
+c("summarize-frags-word", [*S, "hello", "SUMMARIZE", "FRAGS", "x"], "Bad arguments for SUMMARIZE")
+c("summarize-separator-missing", [*S, "hello", "SUMMARIZE", "SEPARATOR"], "Bad arguments for SUMMARIZE")
+c("language-chinese", [*S, "hello", "LANGUAGE", "chinese"],
+  "LANGUAGE chinese is not supported: this module has no Chinese tokenizer")
+c("language-unknown", [*S, "hello", "LANGUAGE", "klingon"], "No such language")
+c("limit-past-maxsearchresults", [*S, "*", "LIMIT", "0", "1000001"], "LIMIT exceeds maximum of 1000000")
+
+# --- FT.PROFILE, FT.GET, FT.MGET, FT.DEBUG, FT.CONFIG ------------------------------------------
+c = group("FT.PROFILE")
+c("no-args", ["FT.PROFILE"], arity("FT.PROFILE"))
+c("short", ["FT.PROFILE", "idx", "SEARCH", "QUERY"], arity("FT.PROFILE"))
+c("no-command", ["FT.PROFILE", "idx", "FOO", "QUERY", "*"], "No `SEARCH` or `AGGREGATE` provided")
+c("no-query-keyword", ["FT.PROFILE", "idx", "SEARCH", "LIMITED", "*"], "The QUERY keyword is expected")
+c("no-query-string", ["FT.PROFILE", "idx", "SEARCH", "LIMITED", "QUERY"], "No query string provided")
+c("unknown-index", ["FT.PROFILE", "nope", "SEARCH", "QUERY", "*"], "nope: no such index")
+c("aggregate", ["FT.PROFILE", "idx", "AGGREGATE", "QUERY", "*"],
+  "FT.PROFILE AGGREGATE: FT.AGGREGATE is not supported yet")
+c("bad-search-option", ["FT.PROFILE", "idx", "SEARCH", "QUERY", "*", "LIMIT", "0"], "Bad arguments for LIMIT")
+c = group("FT.GET")
+c("no-args", ["FT.GET"], arity("FT.GET"))
+c("extra", ["FT.GET", "idx", "doc:1", "x"], arity("FT.GET"))
+c("unknown-index", ["FT.GET", "nope", "doc:1"], "Unknown Index name")
+c = group("FT.MGET")
+c("no-keys", ["FT.MGET", "idx"], arity("FT.MGET"))
+c("unknown-index", ["FT.MGET", "nope", "doc:1"], "Unknown Index name")
+c = group("FT.DEBUG")
+c("no-args", ["FT.DEBUG"], arity("FT.DEBUG"))
+c("unknown-sub", ["FT.DEBUG", "GC_FORCEINVOKE", "idx"], "ERR unknown subcommand 'GC_FORCEINVOKE'. Try FT.DEBUG HELP.")
+c("ttl-not-temporary", ["FT.DEBUG", "TTL", "idx"], "Index is not temporary")
+c("ttl-unknown", ["FT.DEBUG", "TTL", "nope"], "Unknown index name")
+c = group("FT.CONFIG")
+c("set-bounds", ["FT.CONFIG", "SET", "TIMEOUT", "-1"], "Value is outside acceptable bounds")
+c("set-word", ["FT.CONFIG", "SET", "MAXSEARCHRESULTS", "x"], "Could not convert argument to expected type")
+c("set-fixed", ["FT.CONFIG", "SET", "NOGC", "true"], "Not modifiable at runtime")
+c("set-on-timeout", ["FT.CONFIG", "SET", "ON_TIMEOUT", "maybe"], "Invalid ON_TIMEOUT value")
+c("set-unknown", ["FT.CONFIG", "SET", "WORKERS", "4"], "Invalid option")
+c = group("FT.CREATE")
+c("temporary-word", ["FT.CREATE", "t0", "TEMPORARY", "x", "SCHEMA", "a", "TEXT"],
+  "Bad arguments for TEMPORARY: Could not convert argument to expected type")
+c("language-chinese", ["FT.CREATE", "t0", "LANGUAGE", "chinese", "SCHEMA", "a", "TEXT"],
+  "LANGUAGE chinese is not supported: this module has no Chinese tokenizer")
+c("language-unknown", ["FT.CREATE", "t0", "LANGUAGE", "klingon", "SCHEMA", "a", "TEXT"], "Invalid language")
 
 # --- FT.INFO, FT.DROPINDEX, FT._LIST ---------------------------------------------------------
 c = group("FT.INFO")
@@ -895,7 +943,7 @@ def test_table_covers_every_command():
         "TENSORSET", "TENSORGET", "MODELSTORE", "MODELSET", "MODELGET", "MODELDEL", "MODELEXECUTE",
         "MODELRUN", "DAGEXECUTE", "DAGEXECUTE_RO", "DAGRUN", "DAGRUN_RO", "INFO", "CONFIG", "MODELSCAN",
         "FT.CREATE", "FT.SEARCH", "FT.INFO", "FT.DROPINDEX", "FT._LIST", "FT.ALIASADD",
-        "FT.ALIASUPDATE", "FT.ALIASDEL", "PIPELINE",
+        "FT.ALIASUPDATE", "FT.ALIASDEL", "PIPELINE", "FT.PROFILE", "FT.GET", "FT.MGET", "FT.DEBUG", "FT.CONFIG",
     ]:
         assert groups[command] >= 2, command
     ids = [case.id for case in CASES]
@@ -1078,6 +1126,11 @@ def templates(mlp):
         ["FT.SEARCH", "ix0", "*=>[KNN $k @v $vec]", "PARAMS", "4", "k", "3", "vec", F2, "NOCONTENT"],
         ["FT.SEARCH", "idx", "hello -@tag:{b}", "NOCONTENT", "WITHSCORES", "INKEYS", "1", "doc:1"],
         ["FT.INFO", "idx"],
+        ["FT.SEARCH", "idx", "hello", "HIGHLIGHT", "FIELDS", "1", "title", "TAGS", "<", ">",
+         "SUMMARIZE", "FRAGS", "2", "LEN", "5", "SEPARATOR", "|"],
+        ["FT.PROFILE", "idx", "SEARCH", "LIMITED", "QUERY", "hello @tag:{a}", "NOCONTENT"],
+        ["FT.GET", "idx", "doc:1"],
+        ["FT.MGET", "idx", "doc:1", "doc:2", "s"],
         ["FT.ALIASADD", "al0", "idx"],
         ["FT.ALIASUPDATE", "al0", "hidx"],
         ["FT.ALIASDEL", "al0"],
@@ -1116,7 +1169,7 @@ COMMAND_NAMES = [
     "AI.TENSORSET", "AI.TENSORGET", "AI.MODELSTORE", "AI.MODELSET", "AI.MODELGET", "AI.MODELDEL",
     "AI.MODELEXECUTE", "AI.MODELRUN", "AI.DAGEXECUTE", "AI.DAGEXECUTE_RO", "AI.DAGRUN",
     "AI.DAGRUN_RO", "AI.INFO", "AI.CONFIG", "AI._MODELSCAN", "FT.CREATE", "FT.SEARCH", "FT.INFO",
-    "FT.DROPINDEX", "FT._LIST", "AI.PIPELINE",
+    "FT.DROPINDEX", "FT._LIST", "AI.PIPELINE", "FT.PROFILE", "FT.GET", "FT.MGET",
 ]
 
 
