@@ -96,6 +96,8 @@ static SEARCH_COMMANDS: &[CommandSpec] = &[
     command!("FT.SEARCH",    commands::search_cluster::search_command, "readonly", 0, 0, 0),
     command!("FT.INFO",      commands::search_cluster::info_command,   "readonly", 0, 0, 0),
     command!("FT.DROPINDEX", commands::search::dropindex, "write",          0, 0, 0),
+    command!("FT.AGGREGATE", commands::aggregate::aggregate, "readonly",    0, 0, 0),
+    command!("FT.CURSOR",    commands::aggregate::cursor_command, "readonly", 0, 0, 0),
     command!("FT._LIST",     commands::search::list,      "readonly",       0, 0, 0),
     command!("FT.TAGVALS",   commands::search::tagvals,   "readonly",       0, 0, 0),
     command!("FT.ALTER",     commands::search::alter,     "write deny-oom", 0, 0, 0),

@@ -23,6 +23,8 @@ pub enum R<'a> {
     /// document's null).
     Pairs(Vec<(Vec<u8>, Option<Vec<u8>>)>),
     Set(Vec<R<'a>>),
+    /// A map whose keys are not static and whose values are any reply (a map in RESP3).
+    Entries(Vec<(Vec<u8>, R<'a>)>),
 }
 
 /// A bulk string copied from `s`.
@@ -68,6 +70,13 @@ impl Ctx {
                 self.reply_map(entries.len());
                 for (k, v) in entries {
                     self.reply_simple(&CString::new(*k).unwrap_or_default());
+                    self.reply(v);
+                }
+            }
+            R::Entries(entries) => {
+                self.reply_map(entries.len());
+                for (k, v) in entries {
+                    self.reply_bulk(k);
                     self.reply(v);
                 }
             }
