@@ -389,8 +389,3 @@ pub fn cursor_command(ctx: &Ctx, args: &Args) -> AiResult<()> {
     }
     Ok(())
 }
-
-/// FT.DROPINDEX ends the index's cursors.
-pub fn drop_cursors(index: &Arc<Index>) {
-    cursor::with(|s| s.drop_index(index));
-}

@@ -123,7 +123,7 @@ pub fn dropindex(ctx: &Ctx, args: &Args) -> AiResult<()> {
     let Some(index) = removed else {
         return Err(SearchError::UnknownIndex.into());
     };
-    super::aggregate::drop_cursors(&index);
+    crate::search::aggregate::cursor::with(|s| s.drop_index(&index));
     if delete_docs {
         let keys: Vec<Vec<u8>> = index.read().keys().map(<[u8]>::to_vec).collect();
         for key in keys {

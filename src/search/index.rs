@@ -122,6 +122,8 @@ pub struct Request {
     pub scorer: Scorer,
     /// VERBATIM: query terms are not expanded to their stems.
     pub verbatim: bool,
+    /// Matches in document order rather than best first (FT.AGGREGATE reads them that way).
+    pub document_order: bool,
 }
 
 /// The answers to one VECTOR_RANGE clause: the name its distance is yielded as, and the
@@ -670,12 +672,14 @@ impl IndexData {
             Route::DocumentOrder => {
                 // By relevance, best first; equal scores in document order (as RediSearch).
                 let mut v = self.scored(req, ranges, &candidates, |_| Vec::new());
-                v.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0)));
+                if !req.document_order {
+                    v.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0)));
+                }
                 v
             }
             Route::CollectAndSort => {
                 let mut v = self.scored(req, ranges, &candidates, range_distances);
-                if req.sort.is_none() && !ranges.is_empty() {
+                if req.sort.is_none() && !ranges.is_empty() && !req.document_order {
                     // Range results come nearest first, as vector results do elsewhere.
                     let first =
                         |h: &Scored| ranges[0].1.get(&h.0).copied().unwrap_or(f32::INFINITY);

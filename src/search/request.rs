@@ -283,6 +283,7 @@ pub fn parse(def: &IndexDef, words: &[&[u8]], resp3: bool) -> Result<SearchReque
             in_keys,
             scorer,
             verbatim,
+            document_order: false,
         },
         presentation: p,
     })

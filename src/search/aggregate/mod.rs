@@ -501,6 +501,7 @@ pub fn parse(def: &IndexDef, words: &[&[u8]]) -> Result<Aggregate, SearchError> 
             in_keys: None,
             scorer,
             verbatim,
+            document_order: true,
         },
         loads: b.loads,
         load_all: b.load_all,

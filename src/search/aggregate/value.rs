@@ -54,7 +54,7 @@ pub fn parse_number(s: &str) -> Option<f64> {
 /// How RediSearch's aggregation replies show a number: an integral value that fits in a
 /// `long long` as an integer, anything else as C's `%.12g`.
 pub fn format_g12(v: f64) -> String {
-    if v.fract() == 0.0 && v >= -9.223_372_036_854_775e18 && v < 9.223_372_036_854_775e18 {
+    if v.fract() == 0.0 && (-9.223_372_036_854_775e18..9.223_372_036_854_775e18).contains(&v) {
         return format!("{}", v as i64);
     }
     if v.is_nan() {
