@@ -653,6 +653,10 @@ impl IndexData {
                     a.2.total_cmp(&b.2)
                         .then_with(|| self.key_of(a.0).cmp(self.key_of(b.0)))
                 });
+                if req.document_order {
+                    // FT.AGGREGATE's score is the text query's, the distance its own field.
+                    self.rescore(req, ranges, &mut v);
+                }
                 v
             }
             Route::DocumentOrder if req.scorer.is_constant(&self.postings) => {
@@ -748,6 +752,38 @@ impl IndexData {
                 Some((id, distances(id), score))
             })
             .collect()
+    }
+
+    /// Gives each hit the score the request's scorer gives its document for the query's
+    /// filter (a KNN hit's score is otherwise its distance).
+    fn rescore(&self, req: &Request, ranges: &[RangeHits], hits: &mut [Scored]) {
+        let constant = req
+            .scorer
+            .is_constant(&self.postings)
+            .then(|| self.constant_score(req.scorer));
+        let leaf = |e: &Expr, d: &DocView| -> bool {
+            e.matches(d.values, &|clause| {
+                ranges.get(clause).is_some_and(|r| r.1.contains_key(&d.id))
+            })
+        };
+        let ctx = ScoreCtx::new(&self.postings, req.scorer, req.verbatim, &leaf);
+        for h in hits.iter_mut() {
+            let Some(doc) = self.doc(h.0) else {
+                continue;
+            };
+            h.2 = match constant {
+                Some(s) => s,
+                None => ctx.score(
+                    &req.query.filter,
+                    &DocView {
+                        id: h.0,
+                        values: &doc.values,
+                        max_freq: doc.max_freq,
+                        len: doc.len,
+                    },
+                ),
+            };
+        }
     }
 
     /// The documents the request's filter and INKEYS let through, from the postings.

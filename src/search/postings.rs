@@ -479,7 +479,7 @@ impl Postings {
     /// The documents `expr` matches.
     pub fn eval(&self, expr: &Expr, ctx: &EvalCtx) -> RoaringBitmap {
         match expr {
-            Expr::All => self.live.clone(),
+            Expr::All | Expr::Optional(_) => self.live.clone(),
             Expr::And(parts) => {
                 let (neg, pos): (Vec<&Expr>, Vec<&Expr>) =
                     parts.iter().partition(|e| matches!(e, Expr::Not(_)));

@@ -348,6 +348,11 @@ impl<'a> ScoreCtx<'a> {
                     children,
                 })
             }
+            // A document the optional clause misses is still a match, scoring nothing.
+            Expr::Optional(inner) => self.node(inner, doc).or(Some(Node::Virtual {
+                freq: 0,
+                wildcard: false,
+            })),
             Expr::Not(inner) => self.negated(inner, doc).then_some(Node::Virtual {
                 freq: 0,
                 wildcard: false,
