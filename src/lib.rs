@@ -98,6 +98,7 @@ static SEARCH_COMMANDS: &[CommandSpec] = &[
     command!("FT.DROPINDEX", commands::search::dropindex, "write",          0, 0, 0),
     command!("FT.AGGREGATE", commands::aggregate::aggregate, "readonly",    0, 0, 0),
     command!("FT.CURSOR",    commands::aggregate::cursor_command, "readonly", 0, 0, 0),
+    command!("FT.HYBRID",    commands::aggregate::hybrid,  "readonly",       0, 0, 0),
     command!("FT._LIST",     commands::search::list,      "readonly",       0, 0, 0),
     command!("FT.TAGVALS",   commands::search::tagvals,   "readonly",       0, 0, 0),
     command!("FT.ALTER",     commands::search::alter,     "write deny-oom", 0, 0, 0),

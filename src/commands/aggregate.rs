@@ -389,3 +389,96 @@ pub fn cursor_command(ctx: &Ctx, args: &Args) -> AiResult<()> {
     }
     Ok(())
 }
+
+/// `FT.HYBRID index SEARCH … VSIM … [COMBINE …] [post-processing …]` (see
+/// `search::aggregate::hybrid`). Both searches run inline under one read lock.
+pub fn hybrid(ctx: &Ctx, args: &Args) -> AiResult<()> {
+    if args.len() < 2 {
+        return Err(AiError::WrongArity);
+    }
+    let name = args.bytes(1);
+    let Some(index) = find(name) else {
+        return Err(SearchError::NoSuchIndex(String::from_utf8_lossy(name).into_owned()).into());
+    };
+    if crate::cluster::enabled(ctx) {
+        return Err(agg_err(
+            "FT.HYBRID is not supported on a cluster yet: it would search this shard's documents only",
+        ));
+    }
+    let started = Instant::now();
+    let words: Vec<&[u8]> = (2..args.len()).map(|i| args.bytes(i)).collect();
+    let mut h = crate::search::aggregate::hybrid::parse(&index.def, &words)?;
+    index.uses.fetch_add(1, Ordering::Relaxed);
+    let (text, vector) = {
+        let data = index.read();
+        if let Some(acl) = AclUser::restricted(ctx)? {
+            let readable: HashSet<Vec<u8>> = data
+                .keys()
+                .filter(|k| acl.may_read(k))
+                .map(<[u8]>::to_vec)
+                .collect();
+            h.text.in_keys = Some(readable.clone());
+            h.vector.in_keys = Some(readable);
+        }
+        (
+            data.search(&index.def, &h.text)?,
+            data.search(&index.def, &h.vector)?,
+        )
+    };
+    let fused = h.fuse(text, vector);
+    let mut lookup = Lookup::from_names(&h.post.doc_names);
+    let rows: Vec<Row> = fused
+        .iter()
+        .filter_map(|hit| load_row(ctx, &h.post, &mut lookup, hit))
+        .collect();
+    let total = rows.len();
+    let mut out = h.post.run(rows, lookup.names)?;
+    if let Some(n) = h.default_limit {
+        out.rows.truncate(n);
+    }
+    let entries = |row: &Row| -> Vec<(Vec<u8>, R<'static>)> {
+        row.iter()
+            .enumerate()
+            .filter_map(|(i, v)| {
+                Some((
+                    out.names.get(i)?.as_bytes().to_vec(),
+                    value_reply(v.as_ref()?),
+                ))
+            })
+            .collect()
+    };
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    if ctx.is_resp3() {
+        let results = out.rows.iter().map(|r| R::Entries(entries(r))).collect();
+        ctx.reply(&R::Map(vec![
+            ("total_results", R::Int(total as i64)),
+            ("results", R::Arr(results)),
+            ("warnings", R::Arr(Vec::new())),
+            ("execution_time", R::Double(elapsed_ms)),
+        ]));
+        return Ok(());
+    }
+    let results = out
+        .rows
+        .iter()
+        .map(|r| {
+            R::Arr(
+                entries(r)
+                    .into_iter()
+                    .flat_map(|(k, v)| [R::Bulk(k.into()), v])
+                    .collect(),
+            )
+        })
+        .collect();
+    ctx.reply(&R::Arr(vec![
+        bulk("total_results"),
+        R::Int(total as i64),
+        bulk("results"),
+        R::Arr(results),
+        bulk("warnings"),
+        R::Arr(Vec::new()),
+        bulk("execution_time"),
+        bulk(format!("{elapsed_ms:.3}")),
+    ]));
+    Ok(())
+}

@@ -22,6 +22,7 @@
 pub mod cursor;
 pub mod expr;
 pub mod functions;
+pub mod hybrid;
 pub mod reduce;
 pub mod value;
 
@@ -277,6 +278,15 @@ fn property(word: &[u8], option: &str, bare: bool) -> Result<String, SearchError
 
 /// Parses FT.AGGREGATE's words after the index name (`words[0]` is the query).
 pub fn parse(def: &IndexDef, words: &[&[u8]]) -> Result<Aggregate, SearchError> {
+    parse_with(def, words, &[])
+}
+
+/// [`parse`], with `preset` fields first in every row (FT.HYBRID's key and scores).
+pub fn parse_with(
+    def: &IndexDef,
+    words: &[&[u8]],
+    preset: &[(String, Source)],
+) -> Result<Aggregate, SearchError> {
     let Some(query_text) = words.first() else {
         return Err(agg("No query string provided"));
     };
@@ -428,6 +438,13 @@ pub fn parse(def: &IndexDef, words: &[&[u8]]) -> Result<Aggregate, SearchError> 
     // The distances the query yields come first in each row, then the score, then LOAD's.
     let mut first = Lookup::default();
     let mut loads = Vec::new();
+    for (name, source) in preset {
+        let slot = first.add(name);
+        loads.push(Load {
+            slot,
+            source: source.clone(),
+        });
+    }
     if let Some(knn) = &query.knn {
         let name = knn
             .alias
