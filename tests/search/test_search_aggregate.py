@@ -346,6 +346,18 @@ def test_hostile_inputs(server):
                  ["PARAMS", 3, "a", "b"], ["LIMIT", 0, 2 ** 64], ["SORTBY", 1, "@n", "MAX", -1]]:
         with pytest.raises(redis.ResponseError):
             r.execute_command("FT.AGGREGATE", "h", "*", *args)
+    # FT.HYBRID: counts that lie, absurd numbers, hostile expressions afterwards.
+    r.execute_command("FT.CREATE", "hv", "PREFIX", 1, "hv:", "SCHEMA", "t", "TEXT",
+                      "v", "VECTOR", "FLAT", 6, "TYPE", "FLOAT32", "DIM", 2, "DISTANCE_METRIC", "L2")
+    vec = struct.pack("2f", 1, 2)
+    for args in [["SEARCH"], ["SEARCH", "x", "VSIM"], ["SEARCH", "x", "VSIM", "@v", vec, "KNN", 2 ** 64],
+                 ["SEARCH", "x", "VSIM", "@v", vec, "KNN", 2, "K", 2 ** 70],
+                 ["SEARCH", "x", "VSIM", "@v", vec, "RANGE", 2, "RADIUS", "nan"],
+                 ["SEARCH", "x", "VSIM", "@v", vec, "COMBINE", "RRF", 2, "WINDOW", -1],
+                 ["SEARCH", "x", "VSIM", "@v", vec, "APPLY", "(" * 5000, "AS", "y"],
+                 ["SEARCH", "x", "VSIM", "@v", b"short"]]:
+        with pytest.raises(redis.ResponseError):
+            r.execute_command("FT.HYBRID", "hv", *args)
     # Cursor abuse: reading other ids, huge counts, many cursors: refused, server alive.
     for cid in [0, -1, 2 ** 63, "1e9"]:
         with pytest.raises(redis.ResponseError):
