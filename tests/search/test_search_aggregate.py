@@ -114,6 +114,8 @@ PIPELINES = [
       "SORTBY", 4, "@sim", "DESC", "@__key", "ASC"], True),
     (["*", "LOAD", "*", "LIMIT", 0, 3], True),
     (["*", "GROUPBY", 1, "@brand", "REDUCE", "TOLIST", 1, "@color", "AS", "colors"], False),
+    (["*", "APPLY", "@price * 2", "AS", "x", "LOAD", 2, "@__key", "@stock", "LIMIT", 0, 5], True),
+    (["*", "SORTBY", 4, "@price", "DESC", "@name", "ASC", "LOAD", 1, "@__key", "LIMIT", 0, 5], True),
 ]
 
 ERRORS = [

@@ -307,7 +307,7 @@ pub fn parse_with(
     let mut cursor = None;
     // Steps are parsed as words first: their names can only be resolved once the query (and
     // with it the distances it yields) is known, and PARAMS / DIALECT may come last.
-    let mut raw_steps: Vec<(usize, usize)> = Vec::new();
+    let mut raw_steps: Vec<Raw> = Vec::new();
     let mut i = 1;
     while i < words.len() {
         let w = words[i].to_ascii_uppercase();
@@ -387,6 +387,7 @@ pub fn parse_with(
                     .ok_or_else(|| bad("LOAD", "SUCCESS"))?;
                 i += 1;
                 let end = i + n;
+                let mut list = Vec::new();
                 while i < end {
                     let name = lossy(words[i].strip_prefix(b"@").unwrap_or(words[i]));
                     i += 1;
@@ -411,13 +412,15 @@ pub fn parse_with(
                             },
                         },
                     };
-                    let slot = b.lookup.add(&shown);
-                    b.loads.push(Load { slot, source });
+                    list.push((shown, source));
                 }
+                // Named where it stands among the steps: a reply lists fields in the order
+                // they became known.
+                raw_steps.push(Raw::Load(list));
             }
             b"GROUPBY" | b"SORTBY" | b"APPLY" | b"FILTER" | b"LIMIT" => {
                 i = step_end(words, start, &w)?;
-                raw_steps.push((start, i));
+                raw_steps.push(Raw::Step(start, i));
             }
             _ => {
                 return Err(agg(format!(
@@ -490,21 +493,38 @@ pub fn parse_with(
     b.lookup = first;
     b.loads = loads;
     let mut steps = Vec::new();
-    for (k, &(start, end)) in raw_steps.iter().enumerate() {
-        let next_is_limit = raw_steps
-            .get(k + 1)
-            .is_some_and(|&(s, _)| words[s].eq_ignore_ascii_case(b"LIMIT"));
-        let limit_after = next_is_limit.then(|| {
-            let (s, _) = raw_steps[k + 1];
-            let n = |j: usize| {
-                words
-                    .get(j)
-                    .and_then(|w| std::str::from_utf8(w).ok())
-                    .and_then(|s| s.parse::<usize>().ok())
-                    .unwrap_or(0)
-            };
-            n(s + 1).saturating_add(n(s + 2))
-        });
+    for (k, raw) in raw_steps.iter().enumerate() {
+        let (start, end) = match raw {
+            Raw::Step(start, end) => (*start, *end),
+            Raw::Load(list) => {
+                // After a GROUPBY there are no documents left to load from.
+                if b.first {
+                    for (shown, source) in list {
+                        if b.lookup.get(shown).is_none() {
+                            let slot = b.lookup.add(shown);
+                            b.loads.push(Load {
+                                slot,
+                                source: source.clone(),
+                            });
+                        }
+                    }
+                }
+                continue;
+            }
+        };
+        let limit_after = match raw_steps.get(k + 1) {
+            Some(Raw::Step(s, _)) if words[*s].eq_ignore_ascii_case(b"LIMIT") => {
+                let n = |j: usize| {
+                    words
+                        .get(j)
+                        .and_then(|w| std::str::from_utf8(w).ok())
+                        .and_then(|s| s.parse::<usize>().ok())
+                        .unwrap_or(0)
+                };
+                Some(n(s + 1).saturating_add(n(s + 2)))
+            }
+            _ => None,
+        };
         steps.push(build_step(&mut b, &words[start..end], limit_after)?);
     }
     let final_names = (!b.first).then(|| b.lookup.names.clone());
@@ -530,6 +550,12 @@ pub fn parse_with(
         dialect,
         timeout_ms,
     })
+}
+
+/// A step's words, or a LOAD's fields, in the order written.
+enum Raw {
+    Step(usize, usize),
+    Load(Vec<(String, Source)>),
 }
 
 /// Where the step starting at `words[start]` ends (its own words only, so that an
