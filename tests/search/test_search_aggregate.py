@@ -273,6 +273,9 @@ def test_cursor_belongs_to_its_user_and_is_bounded(server):
         other.execute_command("FT.CURSOR", "READ", "c", cid)
     with pytest.raises(redis.ResponseError, match="Cursor does not exist"):
         other.execute_command("FT.CURSOR", "DEL", "c", cid)
+    info = r.execute_command("FT.INFO", "c")
+    stats = info[info.index(b"cursor_stats") + 1]
+    assert dict(zip(stats[::2], stats[1::2]))[b"index_total"] == 1
     reply, _ = r.execute_command("FT.CURSOR", "READ", "c", cid)
     assert len(reply) == 2
     # At most 128 open cursors per index, as RediSearch's default capacity.

@@ -114,12 +114,14 @@ impl Store {
             .retain(|_, c| !std::ptr::eq(c.index.as_ptr(), Arc::as_ptr(index)));
     }
 
-    /// Cursors of `index` (FT.INFO's `cursor_stats`).
-    pub fn count_for(&self, index: &Arc<Index>) -> usize {
-        self.cursors
+    /// Open cursors of `index`, and of every index (FT.INFO's `cursor_stats`).
+    pub fn counts(&self, index: &Index) -> (usize, usize) {
+        let mine = self
+            .cursors
             .values()
-            .filter(|c| std::ptr::eq(c.index.as_ptr(), Arc::as_ptr(index)))
-            .count()
+            .filter(|c| std::ptr::eq(c.index.as_ptr(), index))
+            .count();
+        (mine, self.cursors.len())
     }
 }
 
