@@ -339,7 +339,7 @@ test-valkey: build models $(VALKEY)
 # fuzz/artifacts/<target>. Every target runs even when one crashes; the run fails at the end.
 FUZZ_SECONDS ?= 120
 FUZZ_TARGETS := tensor dag model_args script_args search_query search_schema search_request \
-	cluster_wire
+	search_aggregate cluster_wire
 fuzz:
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
 	cd fuzz && CARGO_BUILD_JOBS=$(JOBS) cargo +nightly fuzz build

@@ -404,6 +404,40 @@ pub fn search_query(words: &[&[u8]]) -> bool {
     true
 }
 
+/// FT.AGGREGATE's words after the index name, against [`QUERY_SCHEMA`]. An accepted command
+/// runs its pipeline (APPLY / FILTER expressions, GROUPBY reducers, SORTBY, LIMIT) over a few
+/// rows made up from its loads, so the expression evaluator and the reducers see what the
+/// parser lets through.
+pub fn search_aggregate(words: &[&[u8]]) -> bool {
+    use crate::search::aggregate::{self, value::Value};
+    let Ok(agg) = aggregate::parse(query_def(), words) else {
+        return false;
+    };
+    let width = agg.doc_names.len();
+    let rows = (0..6)
+        .map(|i| {
+            (0..width)
+                .map(|slot| match (i + slot) % 4 {
+                    0 => None,
+                    1 => Some(Value::Num(i as f64 - 2.5)),
+                    2 => Some(Value::Str(format!("v{i}"))),
+                    _ => Some(Value::Str("12".into())),
+                })
+                .collect()
+        })
+        .collect();
+    if let Ok(out) = agg.run(rows, agg.doc_names.clone()) {
+        assert!(
+            out.rows.len() <= 6
+                || agg
+                    .steps
+                    .iter()
+                    .any(|s| matches!(s, aggregate::Step::Group(_)))
+        );
+    }
+    true
+}
+
 /// A few documents in an index of [`QUERY_SCHEMA`], built once: `doc:0` … `doc:7`, with
 /// titles, tags, numbers and 4-dimensional vectors; `body` is missing from the odd ones.
 fn request_index() -> &'static IndexData {
@@ -528,7 +562,7 @@ mod tests {
     #[test]
     fn the_fuzz_seeds_are_valid_commands() {
         type Target = fn(&[&[u8]]) -> bool;
-        let targets: [(&str, Target); 7] = [
+        let targets: [(&str, Target); 8] = [
             ("tensor", tensor),
             ("dag", dag),
             ("model_args", model),
@@ -536,6 +570,7 @@ mod tests {
             ("search_query", search_query),
             ("search_schema", search_schema),
             ("search_request", search_request),
+            ("search_aggregate", search_aggregate),
         ];
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds");
         for (name, run) in targets {
@@ -620,6 +655,7 @@ mod tests {
             search_query(&words);
             search_schema(&words);
             search_request(&words);
+            search_aggregate(&words);
             cluster_wire(line.as_bytes());
         }
     }

@@ -2,6 +2,7 @@
 //! arguments into a typed request, call the core, reply (through `crate::redis`).
 
 pub mod admin;
+pub mod aggregate;
 pub mod dag;
 pub mod model;
 pub mod pipeline;

@@ -20,6 +20,7 @@ use crate::index_sync::start_scan;
 use crate::redis::{
     bulk, guard, json, log, AclUser, Args, Blocked, Ctx, Level, OwnedString, Reply, R,
 };
+use crate::search::aggregate::cursor;
 use crate::search::config as search_config;
 use crate::search::error::SearchError;
 use crate::search::index::{format_score, Hit, Outcome};
@@ -173,6 +174,7 @@ pub fn dropindex(ctx: &Ctx, args: &Args) -> AiResult<()> {
     let Some(index) = removed else {
         return Err(SearchError::UnknownIndex.into());
     };
+    crate::search::aggregate::cursor::with(|s| s.drop_index(&index));
     if delete_docs {
         let keys: Vec<Vec<u8>> = index.read().keys().map(<[u8]>::to_vec).collect();
         for key in keys {
@@ -546,6 +548,10 @@ pub(crate) fn info_reply(index: &Index, resp3: bool) -> R<'static> {
     };
     let vector_bytes = data.vector_memory();
     let doc_bytes = data.doc_memory();
+    let (index_cursors, global_cursors) = cursor::with(|s| {
+        s.sweep(std::time::Instant::now());
+        s.counts(index)
+    });
     let num_docs = data.num_docs();
     let mut m = vec![
         ("index_name", bulk(&def.name)),
@@ -608,9 +614,9 @@ pub(crate) fn info_reply(index: &Index, resp3: bool) -> R<'static> {
             "cursor_stats",
             R::Map(vec![
                 ("global_idle", R::Int(0)),
-                ("global_total", R::Int(0)),
-                ("index_capacity", R::Int(128)),
-                ("index_total", R::Int(0)),
+                ("global_total", R::Int(global_cursors as i64)),
+                ("index_capacity", R::Int(cursor::PER_INDEX as i64)),
+                ("index_total", R::Int(index_cursors as i64)),
             ]),
         ),
     ];

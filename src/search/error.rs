@@ -37,6 +37,8 @@ pub enum SearchError {
     UnknownArgument(String),
     /// An option with a missing or malformed value: `Bad arguments for <option>[: <problem>]`.
     BadArguments { option: String, problem: BadArg },
+    /// FT.AGGREGATE and FT.CURSOR's own texts (RediSearch's, quoted whole).
+    Aggregate(String),
     /// FT.SEARCH `INFIELDS`, recognised and refused.
     InFieldsUnsupported,
     /// FT.CREATE `FILTER`, recognised and refused.
@@ -249,6 +251,7 @@ impl fmt::Display for SearchError {
                     problem => write!(f, ": {problem}"),
                 }
             }
+            Aggregate(text) => f.write_str(text),
             InFieldsUnsupported => f.write_str("INFIELDS is not supported"),
             CreateFilterUnsupported => {
                 f.write_str("FILTER expressions on FT.CREATE are not supported")

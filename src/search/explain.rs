@@ -3,9 +3,8 @@
 //!
 //! The tree printed is this engine's, which is shaped like RediSearch's for terms (a UNION of
 //! the term and its stem expansions, unless VERBATIM), phrases, affixes, fuzzy terms, tags,
-//! numeric ranges, negations, intersections, unions and KNN. Where the trees differ the text
-//! does too: `~x` (RediSearch's OPTIONAL) is dropped here, since it only scores; a clause over
-//! several fields (`@a|b:x`) is a union of one clause per field; nested unions and
+//! numeric ranges, negations, optional clauses, intersections, unions and KNN. Where the trees
+//! differ the text does too: a clause over several fields (`@a|b:x`) is a union of one clause per field; nested unions and
 //! intersections are flattened; a GEO radius is printed in metres.
 
 use super::language::Language;
@@ -128,6 +127,19 @@ impl Printer<'_> {
             }
             .group(out, "NOT{", std::slice::from_ref(&**inner), depth, &suffix),
             Expr::Opts { .. } => {}
+            // Nor under an optional clause.
+            Expr::Optional(inner) => Printer {
+                fields: self.fields,
+                verbatim: true,
+                language: self.language,
+            }
+            .group(
+                out,
+                "OPTIONAL{",
+                std::slice::from_ref(&**inner),
+                depth,
+                &suffix,
+            ),
             Expr::Tag { field, patterns } => {
                 out.push_str(&format!("TAG:@{} {{\n", self.name(*field)));
                 for p in patterns {

@@ -199,6 +199,31 @@ pub struct Request {
     pub doc_scores: bool,
     /// HIGHLIGHT / SUMMARIZE: each hit carries the query terms it matched.
     pub with_terms: bool,
+    /// Matches in document order rather than best first (FT.AGGREGATE reads them that way).
+    pub document_order: bool,
+}
+
+impl Request {
+    /// A request for `query` over the index `def` describes, with FT.SEARCH's defaults (the
+    /// first 10 matches, best first, stemmed in the index's language).
+    pub fn new(def: &IndexDef, query: Query, scorer: Scorer) -> Request {
+        Request {
+            query,
+            sort: None,
+            offset: 0,
+            count: 10,
+            in_keys: None,
+            scorer,
+            verbatim: false,
+            slop: None,
+            inorder: false,
+            language: def.language,
+            default_score: def.default_score,
+            doc_scores: def.score_field.is_some(),
+            with_terms: false,
+            document_order: false,
+        }
+    }
 }
 
 /// The answers to one VECTOR_RANGE clause: the name its distance is yielded as, and the
@@ -869,6 +894,10 @@ impl IndexData {
                     a.2.total_cmp(&b.2)
                         .then_with(|| self.key_of(a.0).cmp(self.key_of(b.0)))
                 });
+                if req.document_order {
+                    // FT.AGGREGATE's score is the text query's, the distance its own field.
+                    self.rescore(req, ranges, &mut v);
+                }
                 v
             }
             Route::DocumentOrder if self.constant_score(req).is_some() => {
@@ -891,13 +920,15 @@ impl IndexData {
                 // A NaN score (a document with no text under TFIDF) compares equal to every
                 // score in RediSearch, which then falls back to document order; ordering it as
                 // 0 gives the same answers where the other scores are 0.
-                let key = |s: f64| if s.is_nan() { 0.0 } else { s };
-                v.sort_by(|a, b| key(b.2).total_cmp(&key(a.2)).then(a.0.cmp(&b.0)));
+                if !req.document_order {
+                    let key = |s: f64| if s.is_nan() { 0.0 } else { s };
+                    v.sort_by(|a, b| key(b.2).total_cmp(&key(a.2)).then(a.0.cmp(&b.0)));
+                }
                 v
             }
             Route::CollectAndSort => {
                 let mut v = self.scored(req, ranges, &candidates, range_distances);
-                if req.sort.is_none() && !ranges.is_empty() {
+                if req.sort.is_none() && !ranges.is_empty() && !req.document_order {
                     // Range results come nearest first, as vector results do elsewhere.
                     let first =
                         |h: &Scored| ranges[0].1.get(&h.0).copied().unwrap_or(f32::INFINITY);
@@ -972,6 +1003,27 @@ impl IndexData {
         ctx.inorder = req.inorder;
         ctx.language = req.language;
         ctx
+    }
+
+    /// Gives each hit the score the request's scorer gives its document for the query's
+    /// filter (a KNN hit's score is otherwise its distance).
+    fn rescore(&self, req: &Request, ranges: &[RangeHits], hits: &mut [Scored]) {
+        let constant = self.constant_score(req);
+        let leaf = |e: &Expr, d: &DocView| -> bool {
+            e.matches(d.values, &|clause| {
+                ranges.get(clause).is_some_and(|r| r.1.contains_key(&d.id))
+            })
+        };
+        let ctx = self.score_ctx(req, &leaf);
+        for h in hits.iter_mut() {
+            let Some(doc) = self.doc(h.0) else {
+                continue;
+            };
+            h.2 = match constant {
+                Some(s) => s,
+                None => ctx.score(&req.query.filter, &doc.view(h.0, req.default_score)),
+            };
+        }
     }
 
     /// The documents the request's filter and INKEYS let through, from the postings.

@@ -70,6 +70,7 @@
 //!   breaks read-your-writes. A bound by work (`estimated_work` caps for threaded searches)
 //!   would refuse searches RediSearch answers.
 
+pub mod aggregate;
 pub mod config;
 pub mod error;
 pub mod explain;

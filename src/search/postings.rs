@@ -596,7 +596,7 @@ impl Postings {
     /// The documents `expr` matches.
     pub fn eval(&self, expr: &Expr, ctx: &EvalCtx) -> RoaringBitmap {
         match expr {
-            Expr::All => self.live.clone(),
+            Expr::All | Expr::Optional(_) => self.live.clone(),
             Expr::And(parts) => {
                 let acc = self.eval_and(parts, ctx);
                 if ctx.proximate {

@@ -111,6 +111,11 @@ pub fn tree(
         // Attributes change how a clause scores or how close its terms must be, not which
         // reader it is.
         Expr::Opts { expr, .. } => return tree(expr, def, postings, (verbatim, language), eval),
+        Expr::Optional(inner) => Iter {
+            children: vec![sub(inner)],
+            single_child: true,
+            ..Iter::new("OPTIONAL")
+        },
         Expr::All => Iter::new("WILDCARD"),
         Expr::Or(parts) if parts.is_empty() => Iter::new("EMPTY"),
         Expr::And(parts) => {

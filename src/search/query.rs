@@ -39,8 +39,9 @@
 //! expression, tag values may hold unescaped punctuation, `{"quoted value"}` is a tag, and the
 //! bounds of a numeric range may be separated by a comma.
 //!
-//! `~x` (an optional clause, which only scores) becomes [`Expr::All`]; the `$weight`, `$slop`
-//! and `$inorder` attributes wrap their clause in [`Expr::Opts`]; `$phonetic` is ignored. `HYBRID_POLICY` and `BATCH_SIZE` are validated and dropped: the engine picks its
+//! `~x` (an optional clause) becomes [`Expr::Optional`], which matches everything and scores
+//! what `x` matches; the `$weight`, `$slop` and `$inorder` attributes wrap their clause in
+//! [`Expr::Opts`]; `$phonetic` is ignored. `HYBRID_POLICY` and `BATCH_SIZE` are validated and dropped: the engine picks its
 //! own strategy.
 //!
 //! Stopwords in text clauses are dropped at parse time (but not inside a phrase). A clause left with nothing vanishes
@@ -101,6 +102,8 @@ pub enum Expr {
     /// Empty: matches nothing (what a query of only stopwords becomes).
     Or(Vec<Expr>),
     Not(Box<Expr>),
+    /// `~x`: matches every document; those `x` matches score as `x` does, the others as 0.
+    Optional(Box<Expr>),
     /// `@f:{a|b|pre*}`; patterns are already case-normalised for the field.
     Tag {
         field: usize,
@@ -235,6 +238,7 @@ impl Expr {
             Expr::And(parts) => parts.iter().all(|e| e.matches(doc, in_range)),
             Expr::Or(parts) => parts.iter().any(|e| e.matches(doc, in_range)),
             Expr::Not(e) => !e.matches(doc, in_range),
+            Expr::Optional(_) => true,
             Expr::Tag { field, patterns } => match doc.get(*field) {
                 Some(FieldValue::Tag(tags)) => {
                     tags.iter().any(|t| patterns.iter().any(|p| p.matches(t)))
@@ -303,7 +307,7 @@ impl Expr {
             Expr::And(parts) | Expr::Or(parts) => {
                 parts.iter().for_each(|e| e.collect_ranges(out));
             }
-            Expr::Not(e) | Expr::Opts { expr: e, .. } => e.collect_ranges(out),
+            Expr::Not(e) | Expr::Opts { expr: e, .. } | Expr::Optional(e) => e.collect_ranges(out),
             Expr::VectorRange { .. } => out.push(self),
             _ => {}
         }
@@ -315,7 +319,7 @@ impl Expr {
             Expr::And(parts) | Expr::Or(parts) => {
                 parts.iter_mut().for_each(|e| e.number_clauses(next));
             }
-            Expr::Not(e) | Expr::Opts { expr: e, .. } => e.number_clauses(next),
+            Expr::Not(e) | Expr::Opts { expr: e, .. } | Expr::Optional(e) => e.number_clauses(next),
             Expr::VectorRange { clause, .. } => {
                 *clause = *next;
                 *next += 1;
@@ -904,7 +908,7 @@ impl<'a> Parser<'a> {
             } else {
                 self.unary(scope)?
             };
-            return Ok(operand.map(|_| Expr::All));
+            return Ok(operand.map(|e| Expr::Optional(Box::new(e))));
         }
         let mut expr = self.atom(scope)?;
         loop {
@@ -2261,8 +2265,14 @@ mod tests {
             Expr::And(vec![exact(A, &["x"]), exact(C, &["y"]), exact(A, &["z"])])
         );
         assert_eq!(filter("--@a:{x}"), not(not(exact(A, &["x"]))));
-        // The optional operator only scores.
-        assert_eq!(filter("~@a:{x} @c:{y}"), exact(C, &["y"]));
+        // The optional operator only scores: it keeps its clause, which filters nothing.
+        assert_eq!(
+            filter("~@a:{x} @c:{y}"),
+            Expr::And(vec![
+                Expr::Optional(Box::new(exact(A, &["x"]))),
+                exact(C, &["y"])
+            ])
+        );
         assert_eq!(filter("* @c:{y}"), exact(C, &["y"]));
         // Stray punctuation separates like whitespace.
         assert_eq!(
@@ -2395,7 +2405,12 @@ mod tests {
         // TextQuery with a filter joins with a literal AND, a stopword.
         let parsed =
             q("(~@content:(hello | world) AND @tag:{x})=>[KNN 5 @v $vec AS vector_distance]");
-        assert_eq!(parsed.filter, exact(TAG, &["x"]));
+        assert!(
+            matches!(&parsed.filter, Expr::And(v) if v.len() == 2
+                && matches!(v[0], Expr::Optional(_)) && v[1] == exact(TAG, &["x"])),
+            "{:?}",
+            parsed.filter
+        );
         assert_eq!(
             filter("@title:(hello | world\\-wide) => { $weight: 2.0 } | @content:(hello)"),
             Expr::Or(vec![

@@ -383,6 +383,7 @@ pub fn parse(def: &IndexDef, words: &[&[u8]], resp3: bool) -> Result<SearchReque
             default_score: def.default_score,
             doc_scores: def.score_field.is_some(),
             with_terms: p.highlight.is_some(),
+            document_order: false,
         },
         presentation: p,
     })

@@ -547,6 +547,12 @@ impl<'a> ScoreCtx<'a> {
                     weight: 1.0,
                 })
             }
+            // A document the optional clause misses is still a match, scoring nothing.
+            Expr::Optional(inner) => self.node(inner, doc).or(Some(Node::Virtual {
+                weight: 1.0,
+                freq: 0,
+                wildcard: false,
+            })),
             Expr::Not(inner) => self.negated(inner, doc).then_some(Node::Virtual {
                 freq: 0,
                 wildcard: false,

@@ -111,7 +111,8 @@ EXPLAINED = ["hello", "running dogs", "hello|world", "-hello", "@t:hello", "@u:r
              "@g:{pre*}", "@n:[1 2]", "@n:[(1 +inf]", "*", "*=>[KNN 10 @v $vec]",
              "@g:{a}=>[KNN 10 @v $vec AS d]", "the", "hello the world", "hello=>{$weight:2}",
              "(hello world)=>{$slop:2}", "(hello world)=>{$weight:2;$inorder:true}",
-             "running (dogs|cats)", "hello -world @n:[1 2]", "@g:{a}=>{$weight:3}"]
+             "running (dogs|cats)", "hello -world @n:[1 2]", "@g:{a}=>{$weight:3}",
+             "~hello world"]
 
 
 def test_explain_is_redisearchs(server):

@@ -1,0 +1,484 @@
+//! FT.AGGREGATE and FT.CURSOR: RediSearch's aggregation over this module's indexes, with its
+//! replies in RESP2 and RESP3.
+//!
+//! The query runs as FT.SEARCH's does (inline when cheap, else on a search thread with the
+//! client blocked); the documents are read and the pipeline (`search::aggregate`) runs in
+//! the reply callback on the main thread, which is where the keyspace may be read.
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::search::{find, INLINE_WORK};
+use crate::error::{AiError, AiResult};
+use crate::redis::{
+    bulk, current_user_name, json, AclUser, Args, Blocked, Ctx, OwnedString, Reply, R,
+};
+use crate::search::aggregate::cursor::{self, Cursor, Refused};
+use crate::search::aggregate::value::{parse_number, Value};
+use crate::search::aggregate::{self, Aggregate, Lookup, Output, Row, Source};
+use crate::search::error::SearchError;
+use crate::search::index::{Hit, Outcome};
+use crate::search::json::{JsonNode, Kind};
+use crate::search::Index;
+
+fn agg_err(text: &str) -> AiError {
+    SearchError::Aggregate(text.to_string()).into()
+}
+
+/// `FT.AGGREGATE index query [options and steps …]` (see `search::aggregate`).
+pub fn aggregate(ctx: &Ctx, args: &Args) -> AiResult<()> {
+    if args.len() < 2 {
+        return Err(AiError::WrongArity);
+    }
+    let name = args.bytes(1);
+    let Some(index) = find(name) else {
+        return Err(SearchError::NoSuchIndex(String::from_utf8_lossy(name).into_owned()).into());
+    };
+    if crate::cluster::enabled(ctx) {
+        return Err(agg_err(
+            "FT.AGGREGATE is not supported on a cluster yet: it would aggregate this shard's documents only",
+        ));
+    }
+    let words: Vec<&[u8]> = (2..args.len()).map(|i| args.bytes(i)).collect();
+    let mut agg = aggregate::parse(&index.def, &words)?;
+    index.uses.fetch_add(1, Ordering::Relaxed);
+    let user = current_user_name(ctx);
+    {
+        let data = index.read();
+        if let Some(acl) = AclUser::restricted(ctx)? {
+            let readable: HashSet<Vec<u8>> = data
+                .keys()
+                .filter(|k| acl.may_read(k))
+                .map(<[u8]>::to_vec)
+                .collect();
+            agg.request.in_keys = Some(readable);
+        }
+        if !ctx.may_block() || data.estimated_work(&index.def, &agg.request) <= INLINE_WORK {
+            let outcome = data.search(&index.def, &agg.request);
+            drop(data);
+            finish(ctx, &index, &agg, user, outcome);
+            return Ok(());
+        }
+    }
+    let fallback = AggReply {
+        index: index.clone(),
+        agg,
+        user,
+        outcome: Err(SearchError::DidNotRun),
+    };
+    let mut blocked = Blocked::block(ctx, fallback);
+    let job = move || {
+        let pending = blocked.pending();
+        pending.outcome = index.read().search(&index.def, &pending.agg.request);
+    };
+    if let Err(refused) = crate::search::pool::spawn(job) {
+        refused.run_here();
+    }
+    Ok(())
+}
+
+struct AggReply {
+    index: Arc<Index>,
+    agg: Aggregate,
+    user: Option<Vec<u8>>,
+    outcome: Result<Outcome, SearchError>,
+}
+
+impl Reply for AggReply {
+    const WHAT: &'static str = "FT.AGGREGATE";
+    fn reply(self, ctx: &Ctx) {
+        finish(ctx, &self.index, &self.agg, self.user, self.outcome);
+    }
+}
+
+/// Reads the documents, runs the pipeline and replies (keeping a cursor if asked).
+fn finish(
+    ctx: &Ctx,
+    index: &Arc<Index>,
+    agg: &Aggregate,
+    user: Option<Vec<u8>>,
+    outcome: Result<Outcome, SearchError>,
+) {
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => return ctx.reply_error(&e.to_string()),
+    };
+    let mut lookup = Lookup::from_names(&agg.doc_names);
+    let rows: Vec<Row> = outcome
+        .hits
+        .iter()
+        .filter_map(|h| load_row(ctx, agg, &mut lookup, h))
+        .collect();
+    let out = match agg.run(rows, lookup.names) {
+        Ok(o) => o,
+        Err(e) => return ctx.reply_error(&e.to_string()),
+    };
+    let resp3 = ctx.is_resp3();
+    let Some(spec) = agg.cursor else {
+        return ctx.reply(&page(&out.names, out.total, &out.rows, resp3));
+    };
+    let count = spec.count.unwrap_or(cursor::DEFAULT_COUNT);
+    let Output { total, rows, names } = out;
+    let mut rows: std::collections::VecDeque<Row> = rows.into();
+    let first: Vec<Row> = rows.drain(..count.min(rows.len())).collect();
+    let reply_page = page(&names, total, &first, resp3);
+    let id = if rows.is_empty() {
+        0
+    } else {
+        let idle = spec
+            .max_idle_ms
+            .unwrap_or(cursor::MAX_IDLE_MS)
+            .min(cursor::MAX_IDLE_MS);
+        let made = cursor::with(|s| {
+            s.add(Cursor {
+                index: Arc::downgrade(index),
+                user,
+                names,
+                rows,
+                count,
+                total,
+                max_idle: Duration::from_millis(idle),
+                last_used: Instant::now(),
+            })
+        });
+        match made {
+            Ok(id) => id,
+            Err(Refused::TooManyForIndex) => {
+                return ctx.reply_error("Too many cursors allocated for index")
+            }
+            Err(Refused::TooMany) => return ctx.reply_error("Too many cursors allocated"),
+        }
+    };
+    ctx.reply(&R::Arr(vec![reply_page, R::Int(id as i64)]));
+}
+
+/// One document's row, or `None` when it is gone (deleted after the query ran).
+fn load_row(ctx: &Ctx, agg: &Aggregate, lookup: &mut Lookup, hit: &Hit) -> Option<Row> {
+    let mut row: Row = vec![None; lookup.names.len()];
+    let set = |row: &mut Row, slot: usize, v: Value| {
+        if row.len() <= slot {
+            row.resize(slot + 1, None);
+        }
+        row[slot] = Some(v);
+    };
+    let raw = ctx.raw_ctx();
+    let name = OwnedString::new(&hit.key);
+    if agg.json {
+        let doc = json::api(raw)?.open(raw, name.as_ptr())?;
+        for l in &agg.loads {
+            let v = match &l.source {
+                Source::Field { ident, .. } => {
+                    let path = crate::search::json::path_of(ident);
+                    let found = doc.select(&path);
+                    let Some(first) = found.first() else {
+                        continue;
+                    };
+                    match first.kind() {
+                        Kind::String(_) => Value::Str(
+                            String::from_utf8_lossy(first.string().unwrap_or_default())
+                                .into_owned(),
+                        ),
+                        Kind::Number(n) => Value::Num(n),
+                        Kind::Bool(b) => Value::Num(if b { 1.0 } else { 0.0 }),
+                        Kind::Null => Value::Null,
+                        _ => Value::Str(String::from_utf8_lossy(&first.json_text()).into_owned()),
+                    }
+                }
+                other => match meta_value(other, hit) {
+                    Some(v) => v,
+                    None => continue,
+                },
+            };
+            set(&mut row, l.slot, v);
+        }
+        if agg.load_all {
+            let slot = lookup.add("$");
+            let text = String::from_utf8_lossy(&doc.root().json_text()).into_owned();
+            set(&mut row, slot, Value::Str(text));
+        }
+        return Some(row);
+    }
+    let key = ctx.open_key(name.as_ptr(), false);
+    if !key.is_hash() {
+        return None;
+    }
+    for l in &agg.loads {
+        let v = match &l.source {
+            Source::Field {
+                ident,
+                numeric,
+                normalize,
+            } => {
+                let Some(s) = key.hash_get(ident) else {
+                    continue;
+                };
+                let text = String::from_utf8_lossy(s.bytes()).into_owned();
+                if *numeric {
+                    match parse_number(&text) {
+                        Some(n) => Value::Num(n),
+                        None => Value::Str(text),
+                    }
+                } else if *normalize {
+                    Value::Str(text.to_lowercase())
+                } else {
+                    Value::Str(text)
+                }
+            }
+            other => match meta_value(other, hit) {
+                Some(v) => v,
+                None => continue,
+            },
+        };
+        set(&mut row, l.slot, v);
+    }
+    if agg.load_all {
+        for (k, v) in key.hash_fields() {
+            let slot = lookup.add(&String::from_utf8_lossy(&k));
+            if row.get(slot).map_or(true, |v| v.is_none()) {
+                set(
+                    &mut row,
+                    slot,
+                    Value::Str(String::from_utf8_lossy(&v).into_owned()),
+                );
+            }
+        }
+    }
+    Some(row)
+}
+
+fn meta_value(source: &Source, hit: &Hit) -> Option<Value> {
+    match source {
+        Source::Key => Some(Value::Str(String::from_utf8_lossy(&hit.key).into_owned())),
+        Source::Score => Some(Value::Num(hit.score)),
+        Source::Distance(name) => hit
+            .distances
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, d)| Value::Num(*d)),
+        _ => None,
+    }
+}
+
+fn value_reply(v: &Value) -> R<'static> {
+    match v {
+        Value::Null => R::Null,
+        Value::Arr(a) => R::Arr(a.iter().map(value_reply).collect()),
+        v => bulk(v.text()),
+    }
+}
+
+/// One page of rows, as RediSearch 2.10 sends it: `[total, [name, value, …], …]` in RESP2,
+/// a map with `results` of `extra_attributes` maps in RESP3. Every value is a string (a
+/// number as `%.12g`), an array or a null, in both protocols.
+fn page(names: &[String], total: usize, rows: &[Row], resp3: bool) -> R<'static> {
+    let entries = |row: &Row| -> Vec<(Vec<u8>, R<'static>)> {
+        row.iter()
+            .enumerate()
+            .filter_map(|(i, v)| {
+                let v = v.as_ref()?;
+                Some((names.get(i)?.as_bytes().to_vec(), value_reply(v)))
+            })
+            .collect()
+    };
+    if resp3 {
+        let results = rows
+            .iter()
+            .map(|r| {
+                R::Map(vec![
+                    ("extra_attributes", R::Entries(entries(r))),
+                    ("values", R::Arr(Vec::new())),
+                ])
+            })
+            .collect();
+        return R::Map(vec![
+            ("attributes", R::Arr(Vec::new())),
+            ("total_results", R::Int(total as i64)),
+            ("format", R::Simple("STRING")),
+            ("results", R::Arr(results)),
+            ("warning", R::Arr(Vec::new())),
+        ]);
+    }
+    let mut out = vec![R::Int(total as i64)];
+    for r in rows {
+        out.push(R::Arr(
+            entries(r)
+                .into_iter()
+                .flat_map(|(k, v)| [R::Bulk(k.into()), v])
+                .collect(),
+        ));
+    }
+    R::Arr(out)
+}
+
+/// `FT.CURSOR READ index id [COUNT n]` | `FT.CURSOR DEL index id` | `FT.CURSOR GC index x`
+pub fn cursor_command(ctx: &Ctx, args: &Args) -> AiResult<()> {
+    if args.len() < 4 {
+        return Err(AiError::WrongArity);
+    }
+    let sub = args.bytes(1).to_ascii_uppercase();
+    if sub == b"GC" {
+        cursor::with(|s| s.sweep(Instant::now()));
+        ctx.reply(&R::Int(0));
+        return Ok(());
+    }
+    if sub != b"READ" && sub != b"DEL" {
+        return Err(agg_err("Unknown subcommand"));
+    }
+    let id = std::str::from_utf8(args.bytes(3))
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .ok_or_else(|| agg_err("Bad cursor ID"))?;
+    let user = current_user_name(ctx);
+    let index = find(args.bytes(2));
+    if sub == b"DEL" {
+        let found = index.as_ref().is_some_and(|ix| {
+            cursor::with(|s| {
+                let ok = s.get(id, ix, &user).is_some();
+                if ok {
+                    s.remove(id);
+                }
+                ok
+            })
+        });
+        if !found {
+            return Err(agg_err("Cursor does not exist"));
+        }
+        ctx.reply_ok();
+        return Ok(());
+    }
+    let mut count = None;
+    let mut i = 4;
+    while i < args.len() {
+        if args.bytes(i).eq_ignore_ascii_case(b"COUNT") {
+            let n = (i + 1 < args.len())
+                .then(|| args.bytes(i + 1))
+                .and_then(|w| std::str::from_utf8(w).ok())
+                .and_then(|s| s.parse::<usize>().ok())
+                .filter(|&n| n > 0)
+                .ok_or_else(|| agg_err("Bad value for COUNT"))?;
+            count = Some(n);
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    let Some(index) = index else {
+        return Err(agg_err("Cursor not found"));
+    };
+    let resp3 = ctx.is_resp3();
+    let reply = cursor::with(|s| {
+        let c = s.get(id, &index, &user)?;
+        let n = count.unwrap_or(c.count).min(c.rows.len());
+        let rows: Vec<Row> = c.rows.drain(..n).collect();
+        c.last_used = Instant::now();
+        let reply = page(&c.names, c.total, &rows, resp3);
+        let done = c.rows.is_empty();
+        if done {
+            s.remove(id);
+        }
+        Some(R::Arr(vec![
+            reply,
+            R::Int(if done { 0 } else { id as i64 }),
+        ]))
+    });
+    match reply {
+        Some(r) => ctx.reply(&r),
+        None => return Err(agg_err("Cursor not found")),
+    }
+    Ok(())
+}
+
+/// `FT.HYBRID index SEARCH … VSIM … [COMBINE …] [post-processing …]` (see
+/// `search::aggregate::hybrid`). Both searches run inline under one read lock.
+pub fn hybrid(ctx: &Ctx, args: &Args) -> AiResult<()> {
+    if args.len() < 2 {
+        return Err(AiError::WrongArity);
+    }
+    let name = args.bytes(1);
+    let Some(index) = find(name) else {
+        return Err(SearchError::NoSuchIndex(String::from_utf8_lossy(name).into_owned()).into());
+    };
+    if crate::cluster::enabled(ctx) {
+        return Err(agg_err(
+            "FT.HYBRID is not supported on a cluster yet: it would search this shard's documents only",
+        ));
+    }
+    let started = Instant::now();
+    let words: Vec<&[u8]> = (2..args.len()).map(|i| args.bytes(i)).collect();
+    let mut h = crate::search::aggregate::hybrid::parse(&index.def, &words)?;
+    index.uses.fetch_add(1, Ordering::Relaxed);
+    let (text, vector) = {
+        let data = index.read();
+        if let Some(acl) = AclUser::restricted(ctx)? {
+            let readable: HashSet<Vec<u8>> = data
+                .keys()
+                .filter(|k| acl.may_read(k))
+                .map(<[u8]>::to_vec)
+                .collect();
+            h.text.in_keys = Some(readable.clone());
+            h.vector.in_keys = Some(readable);
+        }
+        (
+            data.search(&index.def, &h.text)?,
+            data.search(&index.def, &h.vector)?,
+        )
+    };
+    let fused = h.fuse(text, vector);
+    let mut lookup = Lookup::from_names(&h.post.doc_names);
+    let rows: Vec<Row> = fused
+        .iter()
+        .filter_map(|hit| load_row(ctx, &h.post, &mut lookup, hit))
+        .collect();
+    let total = rows.len();
+    let mut out = h.post.run(rows, lookup.names)?;
+    if let Some(n) = h.default_limit {
+        out.rows.truncate(n);
+    }
+    let entries = |row: &Row| -> Vec<(Vec<u8>, R<'static>)> {
+        row.iter()
+            .enumerate()
+            .filter_map(|(i, v)| {
+                Some((
+                    out.names.get(i)?.as_bytes().to_vec(),
+                    value_reply(v.as_ref()?),
+                ))
+            })
+            .collect()
+    };
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    if ctx.is_resp3() {
+        let results = out.rows.iter().map(|r| R::Entries(entries(r))).collect();
+        ctx.reply(&R::Map(vec![
+            ("total_results", R::Int(total as i64)),
+            ("results", R::Arr(results)),
+            ("warnings", R::Arr(Vec::new())),
+            ("execution_time", R::Double(elapsed_ms)),
+        ]));
+        return Ok(());
+    }
+    let results = out
+        .rows
+        .iter()
+        .map(|r| {
+            R::Arr(
+                entries(r)
+                    .into_iter()
+                    .flat_map(|(k, v)| [R::Bulk(k.into()), v])
+                    .collect(),
+            )
+        })
+        .collect();
+    ctx.reply(&R::Arr(vec![
+        bulk("total_results"),
+        R::Int(total as i64),
+        bulk("results"),
+        R::Arr(results),
+        bulk("warnings"),
+        R::Arr(Vec::new()),
+        bulk("execution_time"),
+        bulk(format!("{elapsed_ms:.3}")),
+    ]));
+    Ok(())
+}
