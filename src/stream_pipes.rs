@@ -1065,35 +1065,8 @@ pub static PIPELINE_AUX_TYPE: redis_module::native_types::RedisType =
     redis_module::native_types::RedisType::new(
         "AI_PIPELN",
         AUX_VERSION,
-        raw::RedisModuleTypeMethods {
-            version: raw::REDISMODULE_TYPE_METHOD_VERSION as u64,
-            rdb_load: Some(no_value_load),
-            rdb_save: Some(no_value_save),
-            aof_rewrite: None,
-            mem_usage: None,
-            digest: None,
-            free: Some(no_value_free),
-            aux_load: Some(aux_load),
-            aux_save: Some(aux_save),
-            aux_save_triggers: raw::Aux::Before as i32,
-            free_effort: None,
-            unlink: None,
-            copy: None,
-            defrag: None,
-            mem_usage2: None,
-            free_effort2: None,
-            unlink2: None,
-            copy2: None,
-            // Redis 7.2+: nothing written without pipelines, so the RDB loads without us.
-            aux_save2: Some(aux_save_if_any),
-        },
+        crate::types::aux_only_methods(aux_load, aux_save, aux_save_if_any),
     );
-
-unsafe extern "C" fn no_value_load(_io: *mut RedisModuleIO, _encver: c_int) -> *mut c_void {
-    std::ptr::null_mut()
-}
-unsafe extern "C" fn no_value_save(_io: *mut RedisModuleIO, _value: *mut c_void) {}
-unsafe extern "C" fn no_value_free(_value: *mut c_void) {}
 
 /// Redis 7.0: the field is written whatever we do, so an empty registry is a count of 0.
 unsafe extern "C" fn aux_save(io: *mut RedisModuleIO, when: c_int) {

@@ -11,11 +11,11 @@ pub mod script;
 pub mod suggest;
 pub mod tensor;
 
-use std::ffi::c_void;
+use std::ffi::{c_int, c_void};
 use std::mem::ManuallyDrop;
 use std::sync::Arc;
 
-use redis_module::raw::RedisModuleString;
+use redis_module::raw::{self, RedisModuleIO, RedisModuleString};
 
 use crate::redis::{guard, string_bytes, StoredType};
 
@@ -56,6 +56,44 @@ macro_rules! redis_type {
     };
 }
 pub(crate) use redis_type;
+
+/// The methods of a type that only carries RDB aux data (index definitions, pipelines): no key
+/// ever holds a value of it. `aux_save` serves Redis 7.0, whose RDB has the aux field whatever
+/// it writes; `aux_save2` Redis 7.2+, where writing nothing leaves the field out (and the RDB
+/// then loads on a server without this module).
+pub const fn aux_only_methods(
+    aux_load: unsafe extern "C" fn(*mut RedisModuleIO, c_int, c_int) -> c_int,
+    aux_save: unsafe extern "C" fn(*mut RedisModuleIO, c_int),
+    aux_save2: unsafe extern "C" fn(*mut RedisModuleIO, c_int),
+) -> raw::RedisModuleTypeMethods {
+    raw::RedisModuleTypeMethods {
+        version: raw::REDISMODULE_TYPE_METHOD_VERSION as u64,
+        rdb_load: Some(no_value_load),
+        rdb_save: Some(no_value_save),
+        aof_rewrite: None,
+        mem_usage: None,
+        digest: None,
+        free: Some(no_value_free),
+        aux_load: Some(aux_load),
+        aux_save: Some(aux_save),
+        aux_save_triggers: raw::Aux::Before as i32,
+        free_effort: None,
+        unlink: None,
+        copy: None,
+        defrag: None,
+        mem_usage2: None,
+        free_effort2: None,
+        unlink2: None,
+        copy2: None,
+        aux_save2: Some(aux_save2),
+    }
+}
+
+unsafe extern "C" fn no_value_load(_io: *mut RedisModuleIO, _encver: c_int) -> *mut c_void {
+    std::ptr::null_mut()
+}
+unsafe extern "C" fn no_value_save(_io: *mut RedisModuleIO, _value: *mut c_void) {}
+unsafe extern "C" fn no_value_free(_value: *mut c_void) {}
 
 /// What the generic callbacks need of a stored value.
 pub trait Stored: StoredType {
