@@ -1120,7 +1120,7 @@ pub fn profile(ctx: &Ctx, args: &Args) -> AiResult<()> {
     profile_search(ctx, &index, &words, started)
 }
 
-/// FT.PROFILE … AGGREGATE: the hook for when FT.AGGREGATE exists here.
+/// FT.PROFILE … AGGREGATE: refused until the aggregate pipeline reports its stages.
 fn profile_aggregate(_ctx: &Ctx, _index: &Index, _words: &[&[u8]]) -> AiResult<()> {
     Err(SearchError::ProfileAggregateUnsupported.into())
 }

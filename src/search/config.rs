@@ -1,8 +1,8 @@
 //! FT.CONFIG: RediSearch 2.10's settings, with its names, defaults, bounds and replies.
 //! Those that apply here change what a search does (DEFAULT_DIALECT, MINSTEMLEN,
-//! MAXEXPANSIONS / MAXPREFIXEXPANSIONS, MAXSEARCHRESULTS, _PRINT_PROFILE_CLOCK); the others
-//! (RediSearch's GC, iterators, cursors, TIMEOUT / ON_TIMEOUT since a search here is never cut
-//! short, MAXAGGREGATERESULTS until FT.AGGREGATE exists) are listed with their values and
+//! MAXEXPANSIONS / MAXPREFIXEXPANSIONS, MAXSEARCHRESULTS, MAXAGGREGATERESULTS,
+//! _PRINT_PROFILE_CLOCK); the others (RediSearch's GC, iterators, cursors, TIMEOUT /
+//! ON_TIMEOUT since a search here is never cut short) are listed with their values and
 //! take SET within RediSearch's bounds, with no effect. A name RediSearch 2.10 lacks is
 //! `Invalid option`.
 //!
@@ -433,6 +433,11 @@ pub fn min_stem_len() -> usize {
 /// MAXSEARCHRESULTS: the largest LIMIT count FT.SEARCH takes (`None`: no limit).
 pub fn max_search_results() -> Option<u64> {
     u64::try_from(MAX_SEARCH_RESULTS.load(Ordering::Relaxed)).ok()
+}
+
+/// `MAXAGGREGATERESULTS`: FT.AGGREGATE's LIMIT count bound (`None`: unlimited).
+pub fn max_aggregate_results() -> Option<u64> {
+    u64::try_from(MAX_AGGREGATE_RESULTS.load(Ordering::Relaxed)).ok()
 }
 
 /// `_PRINT_PROFILE_CLOCK`: FT.PROFILE shows its times (otherwise zeros, for tests).

@@ -829,7 +829,7 @@ c("no-query-keyword", ["FT.PROFILE", "idx", "SEARCH", "LIMITED", "*"], "The QUER
 c("no-query-string", ["FT.PROFILE", "idx", "SEARCH", "LIMITED", "QUERY"], "No query string provided")
 c("unknown-index", ["FT.PROFILE", "nope", "SEARCH", "QUERY", "*"], "nope: no such index")
 c("aggregate", ["FT.PROFILE", "idx", "AGGREGATE", "QUERY", "*"],
-  "FT.PROFILE AGGREGATE: FT.AGGREGATE is not supported yet")
+  "FT.PROFILE AGGREGATE is not supported here: FT.AGGREGATE has no profile yet")
 c("bad-search-option", ["FT.PROFILE", "idx", "SEARCH", "QUERY", "*", "LIMIT", "0"], "Bad arguments for LIMIT")
 c = group("FT.GET")
 c("no-args", ["FT.GET"], arity("FT.GET"))

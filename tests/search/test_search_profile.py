@@ -125,7 +125,7 @@ def test_errors(server):
         (("p", "SEARCH", "LIMITED", "QUERY"), "No query string provided"),
         (("nosuch", "SEARCH", "QUERY", "x"), "nosuch: no such index"),
         (("p", "AGGREGATE", "QUERY", "*"),
-         "FT.PROFILE AGGREGATE: FT.AGGREGATE is not supported yet"),
+         "FT.PROFILE AGGREGATE is not supported here: FT.AGGREGATE has no profile yet"),
         (("p", "SEARCH", "QUERY", "@t:{a", ), "Syntax error at offset 3 near {"),
     ]:
         with pytest.raises(redis.ResponseError) as e:

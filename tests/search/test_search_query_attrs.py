@@ -197,3 +197,19 @@ def test_document_fields_refused_on_json(server):
         raise AssertionError("SCORE_FIELD accepted on JSON")
     except redis.ResponseError as e:
         assert "ON HASH" in str(e)
+
+
+def test_maxaggregateresults_bounds_aggregate_limit(server):
+    r = redis.Redis(port=server.port, decode_responses=True)
+    r.execute_command("FT.CREATE", "ag", "PREFIX", 1, "ag:", "SCHEMA", "t", "TEXT")
+    r.hset("ag:1", "t", "hello")
+    r.execute_command("FT.CONFIG", "SET", "MAXAGGREGATERESULTS", 5)
+    try:
+        try:
+            r.execute_command("FT.AGGREGATE", "ag", "*", "LIMIT", 0, 10)
+            raise AssertionError("LIMIT above MAXAGGREGATERESULTS accepted")
+        except redis.ResponseError as e:
+            assert str(e) == "LIMIT exceeds maximum of 5"  # RediSearch's text
+        assert r.execute_command("FT.AGGREGATE", "ag", "*", "LIMIT", 0, 5)[0] == 1
+    finally:
+        r.execute_command("FT.CONFIG", "SET", "MAXAGGREGATERESULTS", -1)

@@ -650,6 +650,11 @@ fn build_step(
             let (Some(offset), Some(count)) = (n(w[1]), n(w[2])) else {
                 return Err(agg("LIMIT needs two numeric arguments"));
             };
+            if let Some(max) = super::config::max_aggregate_results() {
+                if count as u64 > max {
+                    return Err(SearchError::LimitTooLarge(max));
+                }
+            }
             Ok(Step::Limit { offset, count })
         }
         b"SORTBY" => {
