@@ -271,7 +271,8 @@ fn info_sections_come_in_redisais_order() {
             "# ai_cpu",
             // Ours, after RedisAI's so their positions do not move.
             "# ai_runs",
-            "# ai_search"
+            "# ai_search",
+            "# ai_pipelines"
         ]
     );
     let fields = |section: &str| -> Vec<String> {
