@@ -5,12 +5,11 @@
 //! client blocked); the documents are read and the pipeline (`search::aggregate`) runs in
 //! the reply callback on the main thread, which is where the keyspace may be read.
 
-use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::search::{find, INLINE_WORK};
+use super::search::{find, readable_keys, INLINE_WORK};
 use crate::error::{AiError, AiResult};
 use crate::redis::{
     bulk, current_user_name, json, AclUser, Args, Blocked, Ctx, OwnedString, Reply, R,
@@ -48,12 +47,7 @@ pub fn aggregate(ctx: &Ctx, args: &Args) -> AiResult<()> {
     {
         let data = index.read();
         if let Some(acl) = AclUser::restricted(ctx)? {
-            let readable: HashSet<Vec<u8>> = data
-                .keys()
-                .filter(|k| acl.may_read(k))
-                .map(<[u8]>::to_vec)
-                .collect();
-            agg.request.in_keys = Some(readable);
+            agg.request.in_keys = Some(readable_keys(&data, &acl, agg.request.in_keys.as_ref()));
         }
         if !ctx.may_block() || data.estimated_work(&index.def, &agg.request) <= INLINE_WORK {
             let outcome = data.search(&index.def, &agg.request);
@@ -412,11 +406,7 @@ pub fn hybrid(ctx: &Ctx, args: &Args) -> AiResult<()> {
     let (text, vector) = {
         let data = index.read();
         if let Some(acl) = AclUser::restricted(ctx)? {
-            let readable: HashSet<Vec<u8>> = data
-                .keys()
-                .filter(|k| acl.may_read(k))
-                .map(<[u8]>::to_vec)
-                .collect();
+            let readable = readable_keys(&data, &acl, None);
             h.text.in_keys = Some(readable.clone());
             h.vector.in_keys = Some(readable);
         }

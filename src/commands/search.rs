@@ -23,7 +23,7 @@ use crate::redis::{
 use crate::search::aggregate::cursor;
 use crate::search::config as search_config;
 use crate::search::error::SearchError;
-use crate::search::index::{format_score, Hit, Outcome};
+use crate::search::index::{format_score, Hit, IndexData, Outcome};
 use crate::search::json::{JsonNode, Kind};
 use crate::search::language::Language;
 use crate::search::request::{self, Presentation, SearchRequest};
@@ -657,6 +657,21 @@ pub(crate) fn info_reply(index: &Index, resp3: bool) -> R<'static> {
 // ---------------------------------------------------------------------------------------------
 // FT.SEARCH
 
+/// The documents of `data` that `user` may read, within `within` (INKEYS) when given: what a
+/// search by a user whose key patterns hide some keys is narrowed to, so that the documents it
+/// may not read are neither returned nor counted.
+pub(crate) fn readable_keys(
+    data: &IndexData,
+    user: &AclUser,
+    within: Option<&HashSet<Vec<u8>>>,
+) -> HashSet<Vec<u8>> {
+    data.keys()
+        .filter(|k| user.may_read(k))
+        .filter(|k| within.map_or(true, |s| s.contains(*k)))
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
 /// Searches estimated below this much work (see `IndexData::estimated_work`: about 2M
 /// multiply-adds, roughly 100-200 µs) run inline on the main thread. Measured on the 2-core
 /// development VM, a hand-off to a search thread and back cost ~300 µs of latency against
@@ -682,15 +697,7 @@ pub fn search(ctx: &Ctx, args: &Args) -> AiResult<()> {
     {
         let data = index.read();
         if let Some(user) = AclUser::restricted(ctx)? {
-            // Documents the user may not read are not there for this search: not returned,
-            // not counted (like INKEYS, which they narrow further).
-            let readable: HashSet<Vec<u8>> = data
-                .keys()
-                .filter(|k| user.may_read(k))
-                .filter(|k| req.in_keys.as_ref().map_or(true, |s| s.contains(*k)))
-                .map(<[u8]>::to_vec)
-                .collect();
-            req.in_keys = Some(readable);
+            req.in_keys = Some(readable_keys(&data, &user, req.in_keys.as_ref()));
         }
         if !ctx.may_block() || data.estimated_work(&index.def, &req) <= INLINE_WORK {
             let outcome = data.search(&index.def, &req);
@@ -1136,13 +1143,7 @@ fn profile_search(ctx: &Ctx, index: &Index, words: &[&[u8]], started: Instant) -
     let profiled = {
         let data = index.read();
         if let Some(user) = AclUser::restricted(ctx)? {
-            let readable: HashSet<Vec<u8>> = data
-                .keys()
-                .filter(|k| user.may_read(k))
-                .filter(|k| req.in_keys.as_ref().map_or(true, |s| s.contains(*k)))
-                .map(<[u8]>::to_vec)
-                .collect();
-            req.in_keys = Some(readable);
+            req.in_keys = Some(readable_keys(&data, &user, req.in_keys.as_ref()));
         }
         data.profile(&index.def, &req)
     };

@@ -10,13 +10,15 @@
 //! The lock rules are in `cluster/mod.rs`; the transport and the wire format live there too
 //! (this file is the FT.* glue on top of them, as `search.rs` is on top of `search/`).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use redisai_backend_api::Reply as CallReply;
 
-use super::search::{find, info_reply, load_document, reply_shown, Shown, INLINE_WORK};
+use super::search::{
+    find, info_reply, load_document, readable_keys, reply_shown, Shown, INLINE_WORK,
+};
 use crate::cluster::catalog::def_digest;
 use crate::cluster::merge::{merge, MergePlan};
 use crate::cluster::wire::{
@@ -490,13 +492,7 @@ pub fn run_shard(ctx: &Ctx, req: SearchRequest, sink: Sink) {
     };
     let data = index.read();
     if let Some(user) = user {
-        let readable: HashSet<Vec<u8>> = data
-            .keys()
-            .filter(|k| user.may_read(k))
-            .filter(|k| search.in_keys.as_ref().map_or(true, |s| s.contains(*k)))
-            .map(<[u8]>::to_vec)
-            .collect();
-        search.in_keys = Some(readable);
+        search.in_keys = Some(readable_keys(&data, &user, search.in_keys.as_ref()));
     }
     if data.estimated_work(&index.def, &search) <= INLINE_WORK {
         let outcome = data.search(&index.def, &search);
