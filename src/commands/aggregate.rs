@@ -26,8 +26,9 @@ fn agg_err(text: &str) -> AiError {
     SearchError::Aggregate(text.to_string()).into()
 }
 
-/// `FT.AGGREGATE index query [options and steps …]` (see `search::aggregate`).
-pub fn aggregate(ctx: &Ctx, args: &Args) -> AiResult<()> {
+/// The index `args` names, for a command that answers from this node's documents only: on a
+/// cluster it is refused with `refusal` rather than answered from one shard.
+fn local_index(ctx: &Ctx, args: &Args, refusal: &str) -> AiResult<Arc<Index>> {
     if args.len() < 2 {
         return Err(AiError::WrongArity);
     }
@@ -36,10 +37,18 @@ pub fn aggregate(ctx: &Ctx, args: &Args) -> AiResult<()> {
         return Err(SearchError::NoSuchIndex(String::from_utf8_lossy(name).into_owned()).into());
     };
     if crate::cluster::enabled(ctx) {
-        return Err(agg_err(
-            "FT.AGGREGATE is not supported on a cluster yet: it would aggregate this shard's documents only",
-        ));
+        return Err(agg_err(refusal));
     }
+    Ok(index)
+}
+
+/// `FT.AGGREGATE index query [options and steps …]` (see `search::aggregate`).
+pub fn aggregate(ctx: &Ctx, args: &Args) -> AiResult<()> {
+    let index = local_index(
+        ctx,
+        args,
+        "FT.AGGREGATE is not supported on a cluster yet: it would aggregate this shard's documents only",
+    )?;
     let words: Vec<&[u8]> = (2..args.len()).map(|i| args.bytes(i)).collect();
     let mut agg = aggregate::parse(&index.def, &words)?;
     index.uses.fetch_add(1, Ordering::Relaxed);
@@ -387,18 +396,11 @@ pub fn cursor_command(ctx: &Ctx, args: &Args) -> AiResult<()> {
 /// `FT.HYBRID index SEARCH … VSIM … [COMBINE …] [post-processing …]` (see
 /// `search::aggregate::hybrid`). Both searches run inline under one read lock.
 pub fn hybrid(ctx: &Ctx, args: &Args) -> AiResult<()> {
-    if args.len() < 2 {
-        return Err(AiError::WrongArity);
-    }
-    let name = args.bytes(1);
-    let Some(index) = find(name) else {
-        return Err(SearchError::NoSuchIndex(String::from_utf8_lossy(name).into_owned()).into());
-    };
-    if crate::cluster::enabled(ctx) {
-        return Err(agg_err(
-            "FT.HYBRID is not supported on a cluster yet: it would search this shard's documents only",
-        ));
-    }
+    let index = local_index(
+        ctx,
+        args,
+        "FT.HYBRID is not supported on a cluster yet: it would search this shard's documents only",
+    )?;
     let started = Instant::now();
     let words: Vec<&[u8]> = (2..args.len()).map(|i| args.bytes(i)).collect();
     let mut h = crate::search::aggregate::hybrid::parse(&index.def, &words)?;
