@@ -49,6 +49,9 @@ from pathlib import Path
 
 import numpy as np
 
+# The clustered vectors vector_bench.py measures recall on (this script's folder is on sys.path).
+from vector_bench import make_data
+
 ROOT = Path(__file__).resolve().parents[1]
 ANCHOR_SCRIPT = Path(os.environ.get("REDISEARCH_ANCHOR", ROOT.parent / "shared" / "tools" / "redisearch-anchor.sh"))
 ANCHOR_DIR = Path(os.environ.get("ANCHOR_DIR", Path.home() / ".cache/redisai/anchor"))
@@ -62,16 +65,6 @@ def log(*a):
 
 
 # --- data ---------------------------------------------------------------------------------------
-
-def make_vectors(n, nq, dim, clusters, seed, sigma):
-    rng = np.random.default_rng(seed)
-    centers = rng.normal(0.0, 1.0, (clusters, dim))
-
-    def draw(m):
-        labels = rng.integers(0, clusters, m)
-        return (centers[labels] + rng.normal(0.0, sigma, (m, dim))).astype(np.float32)
-    return draw(n), draw(nq)
-
 
 STOPWORDS = set("a is the an and are as at be but by for if in into it no not of on or such that "
                 "their then there these they this to was will with".split())
@@ -617,7 +610,7 @@ def main():
     if not LOADGEN.exists():
         sys.exit(f"{LOADGEN} is missing: cargo build --release -p redisai-bench")
     t0 = time.perf_counter()
-    X, Q = make_vectors(args.n, args.queries, args.dim, args.clusters, args.seed, args.sigma)
+    X, Q = make_data(args.n, args.queries, args.dim, args.clusters, args.seed, args.sigma)
     rng = np.random.default_rng(args.seed + 1)
     vocab = make_vocab(args.vocab, rng)
     F = make_fields(args.n, vocab, rng)
