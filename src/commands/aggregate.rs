@@ -272,25 +272,24 @@ fn value_reply(v: &Value) -> R<'static> {
     }
 }
 
+/// A row's set values by name: a map in RESP3, a flat `[name, value, …]` array in RESP2.
+fn row_entries(names: &[String], row: &Row) -> Vec<(R<'static>, R<'static>)> {
+    row.iter()
+        .enumerate()
+        .filter_map(|(i, v)| Some((bulk(names.get(i)?), value_reply(v.as_ref()?))))
+        .collect()
+}
+
 /// One page of rows, as RediSearch 2.10 sends it: `[total, [name, value, …], …]` in RESP2,
 /// a map with `results` of `extra_attributes` maps in RESP3. Every value is a string (a
 /// number as `%.12g`), an array or a null, in both protocols.
 fn page(names: &[String], total: usize, rows: &[Row], resp3: bool) -> R<'static> {
-    let entries = |row: &Row| -> Vec<(Vec<u8>, R<'static>)> {
-        row.iter()
-            .enumerate()
-            .filter_map(|(i, v)| {
-                let v = v.as_ref()?;
-                Some((names.get(i)?.as_bytes().to_vec(), value_reply(v)))
-            })
-            .collect()
-    };
     if resp3 {
         let results = rows
             .iter()
             .map(|r| {
                 R::Map(vec![
-                    ("extra_attributes", R::Entries(entries(r))),
+                    ("extra_attributes", R::Dict(row_entries(names, r))),
                     ("values", R::Arr(Vec::new())),
                 ])
             })
@@ -304,14 +303,7 @@ fn page(names: &[String], total: usize, rows: &[Row], resp3: bool) -> R<'static>
         ]);
     }
     let mut out = vec![R::Int(total as i64)];
-    for r in rows {
-        out.push(R::Arr(
-            entries(r)
-                .into_iter()
-                .flat_map(|(k, v)| [R::Bulk(k.into()), v])
-                .collect(),
-        ));
-    }
+    out.extend(rows.iter().map(|r| R::Dict(row_entries(names, r))));
     R::Arr(out)
 }
 
@@ -428,20 +420,13 @@ pub fn hybrid(ctx: &Ctx, args: &Args) -> AiResult<()> {
     if let Some(n) = h.default_limit {
         out.rows.truncate(n);
     }
-    let entries = |row: &Row| -> Vec<(Vec<u8>, R<'static>)> {
-        row.iter()
-            .enumerate()
-            .filter_map(|(i, v)| {
-                Some((
-                    out.names.get(i)?.as_bytes().to_vec(),
-                    value_reply(v.as_ref()?),
-                ))
-            })
-            .collect()
-    };
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     if ctx.is_resp3() {
-        let results = out.rows.iter().map(|r| R::Entries(entries(r))).collect();
+        let results = out
+            .rows
+            .iter()
+            .map(|r| R::Dict(row_entries(&out.names, r)))
+            .collect();
         ctx.reply(&R::Map(vec![
             ("total_results", R::Int(total as i64)),
             ("results", R::Arr(results)),
@@ -453,14 +438,7 @@ pub fn hybrid(ctx: &Ctx, args: &Args) -> AiResult<()> {
     let results = out
         .rows
         .iter()
-        .map(|r| {
-            R::Arr(
-                entries(r)
-                    .into_iter()
-                    .flat_map(|(k, v)| [R::Bulk(k.into()), v])
-                    .collect(),
-            )
-        })
+        .map(|r| R::Dict(row_entries(&out.names, r)))
         .collect();
     ctx.reply(&R::Arr(vec![
         bulk("total_results"),

@@ -26,8 +26,6 @@ pub enum R<'a> {
     /// A map whose keys are replies of their own (bulk strings chosen at run time); a flat
     /// array under RESP2.
     Dict(Vec<(R<'a>, R<'a>)>),
-    /// A map whose keys are not static and whose values are any reply (a map in RESP3).
-    Entries(Vec<(Vec<u8>, R<'a>)>),
 }
 
 /// A bulk string copied from `s`.
@@ -80,13 +78,6 @@ impl Ctx {
                 self.reply_map(entries.len());
                 for (k, v) in entries {
                     self.reply(k);
-                    self.reply(v);
-                }
-            }
-            R::Entries(entries) => {
-                self.reply_map(entries.len());
-                for (k, v) in entries {
-                    self.reply_bulk(k);
                     self.reply(v);
                 }
             }
