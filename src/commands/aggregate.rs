@@ -105,9 +105,13 @@ fn finish(
     outcome: Result<Outcome, SearchError>,
 ) {
     let outcome = match outcome {
+        Ok(o) if o.timed_out && crate::search::config::fail_on_timeout() => {
+            return ctx.reply_error(&SearchError::TimedOut.to_string())
+        }
         Ok(o) => o,
         Err(e) => return ctx.reply_error(&e.to_string()),
     };
+    let timed_out = outcome.timed_out;
     let mut lookup = Lookup::from_names(&agg.doc_names);
     let rows: Vec<Row> = outcome
         .hits
@@ -120,13 +124,13 @@ fn finish(
     };
     let resp3 = ctx.is_resp3();
     let Some(spec) = agg.cursor else {
-        return ctx.reply(&page(&out.names, out.total, &out.rows, resp3));
+        return ctx.reply(&page(&out.names, out.total, &out.rows, resp3, timed_out));
     };
     let count = spec.count.unwrap_or(cursor::DEFAULT_COUNT);
     let Output { total, rows, names } = out;
     let mut rows: std::collections::VecDeque<Row> = rows.into();
     let first: Vec<Row> = rows.drain(..count.min(rows.len())).collect();
-    let reply_page = page(&names, total, &first, resp3);
+    let reply_page = page(&names, total, &first, resp3, timed_out);
     let id = if rows.is_empty() {
         0
     } else {
@@ -282,8 +286,9 @@ fn row_entries(names: &[String], row: &Row) -> Vec<(R<'static>, R<'static>)> {
 
 /// One page of rows, as RediSearch 2.10 sends it: `[total, [name, value, …], …]` in RESP2,
 /// a map with `results` of `extra_attributes` maps in RESP3. Every value is a string (a
-/// number as `%.12g`), an array or a null, in both protocols.
-fn page(names: &[String], total: usize, rows: &[Row], resp3: bool) -> R<'static> {
+/// number as `%.12g`), an array or a null, in both protocols. `timed_out`: the query stopped
+/// at its TIMEOUT, said in RESP3's `warning`.
+fn page(names: &[String], total: usize, rows: &[Row], resp3: bool, timed_out: bool) -> R<'static> {
     if resp3 {
         let results = rows
             .iter()
@@ -299,7 +304,7 @@ fn page(names: &[String], total: usize, rows: &[Row], resp3: bool) -> R<'static>
             ("total_results", R::Int(total as i64)),
             ("format", R::Simple("STRING")),
             ("results", R::Arr(results)),
-            ("warning", R::Arr(Vec::new())),
+            ("warning", super::search::warnings(timed_out)),
         ]);
     }
     let mut out = vec![R::Int(total as i64)];
@@ -368,7 +373,7 @@ pub fn cursor_command(ctx: &Ctx, args: &Args) -> AiResult<()> {
         let n = count.unwrap_or(c.count).min(c.rows.len());
         let rows: Vec<Row> = c.rows.drain(..n).collect();
         c.last_used = Instant::now();
-        let reply = page(&c.names, c.total, &rows, resp3);
+        let reply = page(&c.names, c.total, &rows, resp3, false);
         let done = c.rows.is_empty();
         if done {
             s.remove(id);

@@ -929,6 +929,9 @@ pub(crate) fn load_document(
 
 fn reply_search(ctx: &Ctx, p: &Presentation, outcome: Result<Outcome, SearchError>) {
     let outcome = match outcome {
+        Ok(o) if o.timed_out && crate::search::config::fail_on_timeout() => {
+            return ctx.reply_error(&SearchError::TimedOut.to_string())
+        }
         Ok(o) => o,
         Err(e) => return ctx.reply_error(&e.to_string()),
     };
@@ -945,15 +948,22 @@ fn reply_search(ctx: &Ctx, p: &Presentation, outcome: Result<Outcome, SearchErro
             Err(e) => return ctx.reply_error(&e.to_string()),
         }
     };
-    reply_shown(ctx, p, outcome.total as i64, shown);
+    ctx.reply(&shown_reply(
+        p,
+        outcome.total as i64,
+        shown,
+        outcome.timed_out,
+    ));
 }
 
 /// FT.SEARCH's reply for documents already read (here, or by the shards of a cluster).
 pub(crate) fn reply_shown(ctx: &Ctx, p: &Presentation, total: i64, shown: Vec<Shown>) {
-    ctx.reply(&shown_reply(p, total, shown));
+    ctx.reply(&shown_reply(p, total, shown, false));
 }
 
-fn shown_reply(p: &Presentation, total: i64, shown: Vec<Shown>) -> R<'static> {
+/// `timed_out`: the search stopped at its deadline, which RESP3 says in `warning` (RESP2 has
+/// no place for it: RediSearch sends the partial answer alone).
+fn shown_reply(p: &Presentation, total: i64, shown: Vec<Shown>, timed_out: bool) -> R<'static> {
     if p.resp3 {
         let results: Vec<R> = shown
             .into_iter()
@@ -977,7 +987,7 @@ fn shown_reply(p: &Presentation, total: i64, shown: Vec<Shown>) -> R<'static> {
             ("format", R::Simple("STRING")),
             ("results", R::Arr(results)),
             ("total_results", R::Int(total)),
-            ("warning", R::Arr(Vec::new())),
+            ("warning", warnings(timed_out)),
         ]);
     }
     let mut out = vec![R::Int(total)];
@@ -1167,7 +1177,7 @@ fn profile_search(ctx: &Ctx, index: &Index, words: &[&[u8]], started: Instant) -
         });
     }
     let plan_ms = stages.first().map_or(0.0, |s| s.time_ms);
-    let results = shown_reply(&p, outcome.total as i64, shown);
+    let results = shown_reply(&p, outcome.total as i64, shown, outcome.timed_out);
     let resp3 = ctx.is_resp3();
     let clock = search_config::print_profile_clock();
     let time = |v: f64| R::Double(if clock { v } else { 0.0 });
@@ -1277,4 +1287,13 @@ fn iter_reply(it: &crate::search::profile::Iter, resp3: bool, clock: bool) -> R<
     flat.push(R::Simple("Child iterators"));
     flat.extend(children);
     R::Arr(flat)
+}
+
+/// A RESP3 reply's `warning` list: RediSearch's timeout text when the search was cut short.
+pub(crate) fn warnings(timed_out: bool) -> R<'static> {
+    R::Arr(if timed_out {
+        vec![R::Simple(crate::search::error::TIMEOUT_REACHED)]
+    } else {
+        Vec::new()
+    })
 }

@@ -1,9 +1,9 @@
 //! FT.CONFIG: RediSearch 2.10's settings, with its names, defaults, bounds and replies.
 //! Those that apply here change what a search does (DEFAULT_DIALECT, MINSTEMLEN,
 //! MAXEXPANSIONS / MAXPREFIXEXPANSIONS, MAXSEARCHRESULTS, MAXAGGREGATERESULTS,
-//! _PRINT_PROFILE_CLOCK); the others (RediSearch's GC, iterators, cursors, TIMEOUT /
-//! ON_TIMEOUT since a search here is never cut short) are listed with their values and
-//! take SET within RediSearch's bounds, with no effect. A name RediSearch 2.10 lacks is
+//! _PRINT_PROFILE_CLOCK, TIMEOUT / ON_TIMEOUT); the others (RediSearch's GC, iterators,
+//! cursors) are listed with their values and take SET within RediSearch's bounds, with no
+//! effect. A name RediSearch 2.10 lacks is
 //! `Invalid option`.
 //!
 //! Each value is one atomic: read by searches on any thread, written by FT.CONFIG on the main
@@ -443,6 +443,18 @@ pub fn max_aggregate_results() -> Option<u64> {
 /// `_PRINT_PROFILE_CLOCK`: FT.PROFILE shows its times (otherwise zeros, for tests).
 pub fn print_profile_clock() -> bool {
     PRINT_PROFILE_CLOCK.load(Ordering::Relaxed) != 0
+}
+
+/// When a search that starts now must stop: after its own TIMEOUT (`arg`) if it gave one,
+/// else after FT.CONFIG's TIMEOUT; 0 means never, in both.
+pub fn deadline(arg: Option<u64>) -> Option<std::time::Instant> {
+    let ms = arg.unwrap_or_else(|| TIMEOUT.load(Ordering::Relaxed).max(0) as u64);
+    (ms > 0).then(|| std::time::Instant::now() + std::time::Duration::from_millis(ms))
+}
+
+/// ON_TIMEOUT FAIL: a search that reaches its deadline is an error, not a partial answer.
+pub fn fail_on_timeout() -> bool {
+    ON_TIMEOUT.load(Ordering::Relaxed) != 0
 }
 
 /// At most this many dictionary terms stand for one prefix, suffix, infix or fuzzy term.

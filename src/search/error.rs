@@ -173,7 +173,15 @@ pub enum SearchError {
     ChineseUnsupported,
     /// LIMIT past MAXSEARCHRESULTS (which it names).
     LimitTooLarge(u64),
+    /// TIMEOUT followed by anything but a number of milliseconds.
+    BadTimeout,
+    /// A search that reached its TIMEOUT under `ON_TIMEOUT FAIL`.
+    TimedOut,
 }
+
+/// RediSearch's words for a search cut short by its TIMEOUT: the error under ON_TIMEOUT FAIL,
+/// the RESP3 reply's warning under ON_TIMEOUT RETURN.
+pub const TIMEOUT_REACHED: &str = "Timeout limit was reached";
 
 /// What is wrong with an option's value, after `Bad arguments for <option>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -368,6 +376,8 @@ impl fmt::Display for SearchError {
                 "LANGUAGE chinese is not supported: this module has no Chinese tokenizer",
             ),
             LimitTooLarge(max) => write!(f, "LIMIT exceeds maximum of {max}"),
+            BadTimeout => f.write_str("TIMEOUT requires a non negative integer"),
+            TimedOut => f.write_str(TIMEOUT_REACHED),
         }
     }
 }

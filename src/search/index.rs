@@ -9,7 +9,9 @@
 //! same. Evaluating a filter against one document's values ([`Expr::matches`]) remains the
 //! oracle the tests hold the postings to.
 
+use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
+use std::time::Instant;
 
 use roaring::RoaringBitmap;
 
@@ -201,6 +203,10 @@ pub struct Request {
     pub with_terms: bool,
     /// Matches in document order rather than best first (FT.AGGREGATE reads them that way).
     pub document_order: bool,
+    /// When to stop looking at more documents (TIMEOUT / FT.CONFIG TIMEOUT); the outcome then
+    /// holds what was found by then. `None`: never (a shard's part of a cluster search, whose
+    /// coordinator has its own deadline and must not merge silently short answers).
+    pub deadline: Option<Instant>,
 }
 
 impl Request {
@@ -222,6 +228,7 @@ impl Request {
             doc_scores: def.score_field.is_some(),
             with_terms: false,
             document_order: false,
+            deadline: None,
         }
     }
 }
@@ -306,6 +313,47 @@ pub struct Hit {
 pub struct Outcome {
     pub total: usize,
     pub hits: Vec<Hit>,
+    /// The deadline passed before every match was looked at: `total` and `hits` count only
+    /// the documents seen by then (RediSearch's ON_TIMEOUT RETURN).
+    pub timed_out: bool,
+}
+
+/// Asks the clock, every [`Clock::EVERY`] documents, whether a search's deadline has passed.
+/// Reading the clock per document would cost more than scoring a short one; RediSearch's
+/// iterators check every 100 results likewise.
+struct Clock {
+    deadline: Option<Instant>,
+    seen: Cell<u32>,
+    expired: Cell<bool>,
+}
+
+impl Clock {
+    const EVERY: u32 = 256;
+
+    fn new(deadline: Option<Instant>) -> Clock {
+        Clock {
+            deadline,
+            seen: Cell::new(0),
+            expired: Cell::new(false),
+        }
+    }
+
+    /// Whether to stop before the next document. The first call reads the clock, so a search
+    /// whose deadline passed before it started stops at once.
+    fn expired(&self) -> bool {
+        let Some(at) = self.deadline else {
+            return false;
+        };
+        if self.expired.get() {
+            return true;
+        }
+        let n = self.seen.get();
+        self.seen.set(n.wrapping_add(1));
+        if n % Self::EVERY == 0 && Instant::now() >= at {
+            self.expired.set(true);
+        }
+        self.expired.get()
+    }
 }
 
 impl IndexData {
@@ -856,6 +904,7 @@ impl IndexData {
                 .collect()
         };
         let candidates = plan.candidates.unwrap_or_default();
+        let clock = Clock::new(req.deadline);
         let mut hits: Vec<Scored> = match plan.route {
             Route::Knn {
                 field,
@@ -872,7 +921,8 @@ impl IndexData {
                 let found = match &strategy {
                     Strategy::Index => index.knn(&knn.vector, knn.k, ef, None),
                     Strategy::ExactScan(_) => {
-                        index.nearest_of(&knn.vector, &mut candidates.iter(), knn.k)
+                        let mut ids = candidates.iter().take_while(|_| !clock.expired());
+                        index.nearest_of(&knn.vector, &mut ids, knn.k)
                     }
                     Strategy::FilteredIndex(_) => {
                         let f = |id: u32| candidates.contains(id);
@@ -912,11 +962,12 @@ impl IndexData {
                 return Outcome {
                     total,
                     hits: self.page(req, page),
+                    timed_out: false,
                 };
             }
             Route::DocumentOrder => {
                 // By relevance, best first; equal scores in document order (as RediSearch).
-                let mut v = self.scored(req, ranges, &candidates, |_| Vec::new());
+                let mut v = self.scored(req, ranges, &candidates, &clock, |_| Vec::new());
                 // A NaN score (a document with no text under TFIDF) compares equal to every
                 // score in RediSearch, which then falls back to document order; ordering it as
                 // 0 gives the same answers where the other scores are 0.
@@ -927,7 +978,7 @@ impl IndexData {
                 v
             }
             Route::CollectAndSort => {
-                let mut v = self.scored(req, ranges, &candidates, range_distances);
+                let mut v = self.scored(req, ranges, &candidates, &clock, range_distances);
                 if req.sort.is_none() && !ranges.is_empty() && !req.document_order {
                     // Range results come nearest first, as vector results do elsewhere.
                     let first =
@@ -948,7 +999,11 @@ impl IndexData {
         }
         let total = hits.len();
         let hits = self.page(req, hits.into_iter().skip(req.offset).take(req.count));
-        Outcome { total, hits }
+        Outcome {
+            total,
+            hits,
+            timed_out: clock.expired.get(),
+        }
     }
 
     /// The score every document gets when the scorer cannot tell them apart, if it cannot.
@@ -971,6 +1026,7 @@ impl IndexData {
         req: &Request,
         ranges: &[RangeHits],
         candidates: &RoaringBitmap,
+        clock: &Clock,
         distances: impl Fn(u32) -> Vec<(String, f64)>,
     ) -> Vec<Scored> {
         let constant = self.constant_score(req);
@@ -982,6 +1038,7 @@ impl IndexData {
         let ctx = self.score_ctx(req, &leaf);
         candidates
             .iter()
+            .take_while(|_| !clock.expired())
             .filter_map(|id| {
                 let doc = self.doc(id)?;
                 let score = match constant {
@@ -1817,6 +1874,38 @@ mod tests {
         let out = data.execute(&request(&def, q, ""), p);
         assert_eq!(keys(&out), ["doc:1", "doc:0", "doc:2"]);
         assert_eq!(out.hits[0].distances, [("d".to_string(), 0.0)]);
+    }
+
+    #[test]
+    fn a_passed_deadline_stops_the_walk_and_says_so() {
+        let def = def(FLAT);
+        let data = data(&def, 2000);
+        let past = Instant::now();
+        // (Without TEXT every score is the same: the page alone is read, with nothing to cut.)
+        let cases = [
+            ("@n:[0 +inf]", "SORTBY n"),
+            ("(@tag:{common})=>[KNN 2 @v $b EF_RUNTIME 4000]", ""),
+        ];
+        for (q, options) in cases {
+            let whole = data.search(&def, &request(&def, q, options)).unwrap();
+            assert!(!whole.timed_out && whole.total > 0, "{q}");
+            let mut req = request(&def, q, options);
+            req.deadline = Some(past);
+            let cut = data.search(&def, &req).unwrap();
+            assert!(cut.timed_out, "{q}");
+            assert!(cut.hits.is_empty(), "{q}: {:?}", keys(&cut));
+        }
+        // A far deadline changes nothing; SORTBY's walk is cut short like relevance's.
+        let mut req = request(&def, "*", "SORTBY n DESC LIMIT 0 2");
+        req.deadline = Some(past + std::time::Duration::from_secs(3600));
+        let out = data.search(&def, &req).unwrap();
+        assert!(!out.timed_out);
+        assert_eq!(
+            (out.total, keys(&out)),
+            (2000, vec!["doc:1999".into(), "doc:1998".into()])
+        );
+        req.deadline = Some(past);
+        assert_eq!(data.search(&def, &req).unwrap().total, 0);
     }
 
     #[test]

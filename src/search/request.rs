@@ -108,6 +108,24 @@ fn parse_slop(word: &[u8]) -> Result<i64, SearchError> {
     }
 }
 
+/// TIMEOUT's milliseconds, read as RediSearch's `strtoll` does (leading blanks and a sign
+/// allowed, nothing after the digits, an empty word is 0): a non-negative integer, 0 for no
+/// limit.
+pub(crate) fn parse_timeout(word: &[u8]) -> Result<u64, SearchError> {
+    let text = std::str::from_utf8(word).map_err(|_| SearchError::BadTimeout)?;
+    let text = text.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
+    if text.is_empty() {
+        return Ok(0);
+    }
+    let n: i64 = text.parse().map_err(|_| SearchError::BadTimeout)?;
+    u64::try_from(n).map_err(|_| SearchError::BadTimeout)
+}
+
+/// `Need argument for TIMEOUT`: FT.SEARCH and FT.AGGREGATE's words for a TIMEOUT at the end.
+pub(crate) fn timeout_missing() -> SearchError {
+    SearchError::Aggregate("Need argument for TIMEOUT".into())
+}
+
 fn number(words: &[&[u8]], at: usize, what: &str) -> Result<usize, SearchError> {
     words
         .get(at)
@@ -156,6 +174,7 @@ pub fn parse(def: &IndexDef, words: &[&[u8]], resp3: bool) -> Result<SearchReque
     let mut language = def.language;
     let mut nostopwords = false;
     let mut dialect = super::config::default_dialect();
+    let mut timeout: Option<u64> = None;
     let mut i = 1;
     while i < words.len() {
         let w = words[i].to_ascii_uppercase();
@@ -199,14 +218,16 @@ pub fn parse(def: &IndexDef, words: &[&[u8]], resp3: bool) -> Result<SearchReque
                 i += 1;
             }
             b"TIMEOUT" | b"EXPANDER" | b"PAYLOAD" => {
+                if i >= words.len() && w == b"TIMEOUT" {
+                    return Err(timeout_missing());
+                }
                 if i >= words.len() {
                     return Err(SearchError::bad(lossy(&w), BadArg::Plain));
                 }
                 if w == b"TIMEOUT" {
-                    p.timeout_ms = std::str::from_utf8(words[i])
-                        .ok()
-                        .and_then(|t| t.parse::<u64>().ok())
-                        .filter(|&t| t > 0);
+                    let t = parse_timeout(words[i])?;
+                    timeout = Some(t);
+                    p.timeout_ms = Some(t).filter(|&t| t > 0);
                 }
                 i += 1;
             }
@@ -383,6 +404,7 @@ pub fn parse(def: &IndexDef, words: &[&[u8]], resp3: bool) -> Result<SearchReque
             default_score: def.default_score,
             doc_scores: def.score_field.is_some(),
             with_terms: p.highlight.is_some(),
+            deadline: super::config::deadline(timeout),
             document_order: false,
         },
         presentation: p,
@@ -562,8 +584,30 @@ mod tests {
         );
         assert!(r.presentation.nocontent && r.presentation.withscores);
         // An ignored option's value is skipped even when it looks like an option.
-        let r = ok("* TIMEOUT NOCONTENT");
+        let r = ok("* EXPANDER NOCONTENT");
         assert!(!r.presentation.nocontent);
+        // TIMEOUT's value is read: a number of milliseconds, 0 for none.
+        for bad in [
+            "* TIMEOUT NOCONTENT",
+            "* TIMEOUT -1",
+            "* TIMEOUT 1.5",
+            "* TIMEOUT 5x",
+        ] {
+            let words = words(bad);
+            let err = parse(&def(), &words, false).err().map(|e| e.to_string());
+            assert_eq!(
+                err.as_deref(),
+                Some("TIMEOUT requires a non negative integer")
+            );
+        }
+        assert!(ok("* TIMEOUT 0").request.deadline.is_none());
+        assert!(parse(&def(), &[b"*", b"TIMEOUT", b""], false)
+            .unwrap()
+            .request
+            .deadline
+            .is_none());
+        assert!(ok("* TIMEOUT +5").request.deadline.is_some());
+        assert!(ok("* TIMEOUT 100").request.deadline.is_some());
     }
 
     #[test]
@@ -675,7 +719,7 @@ mod tests {
                 "* DIALECT 5",
                 "DIALECT requires a non negative integer >=1 and <= 4",
             ),
-            ("* timeout", "Bad arguments for TIMEOUT"),
+            ("* timeout", "Need argument for TIMEOUT"),
             (
                 "* SLOP",
                 "Bad arguments for SLOP: Expected an argument, but none provided",

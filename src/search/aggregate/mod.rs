@@ -304,6 +304,7 @@ pub fn parse_with(
     let mut scorer = Scorer::default();
     let mut add_scores = false;
     let mut timeout_ms = None;
+    let mut timeout: Option<u64> = None;
     let mut cursor = None;
     // Steps are parsed as words first: their names can only be resolved once the query (and
     // with it the distances it yields) is known, and PARAMS / DIALECT may come last.
@@ -323,11 +324,12 @@ pub fn parse_with(
                 i += 1;
             }
             b"TIMEOUT" => {
-                let t = words.get(i).ok_or_else(|| bad("TIMEOUT", NO_ARG))?;
-                timeout_ms = std::str::from_utf8(t)
-                    .ok()
-                    .and_then(|t| t.parse::<u64>().ok())
-                    .filter(|&t| t > 0);
+                let t = words
+                    .get(i)
+                    .ok_or_else(crate::search::request::timeout_missing)?;
+                let ms = crate::search::request::parse_timeout(t)?;
+                timeout = Some(ms);
+                timeout_ms = Some(ms).filter(|&t| t > 0);
                 i += 1;
             }
             b"DIALECT" => {
@@ -534,6 +536,7 @@ pub fn parse_with(
             count: usize::MAX,
             verbatim,
             document_order: true,
+            deadline: crate::search::config::deadline(timeout),
             ..Request::new(def, query, scorer)
         },
         loads: b.loads,
