@@ -332,9 +332,11 @@ impl Expr {
 pub use super::schema::is_stopword;
 
 /// RediSearch's default tokenization of TEXT values, applied to documents and query terms
-/// alike: split on whitespace and on RediSearch's separators (every ASCII punctuation
-/// character but `_` and `\`); a backslash keeps the next character (separator or not) inside
-/// the token and is itself dropped; control characters are dropped; Unicode lower-casing.
+/// alike: split on space, tab and RediSearch's separators (every ASCII punctuation character
+/// but `_` and `\`); a backslash keeps the next character (separator or not) inside the token
+/// and is itself dropped; control characters, newlines among them, are dropped, so `a\nb` is
+/// one token there and here; other Unicode spaces stay inside tokens, as RediSearch's byte
+/// tables do not know them; Unicode lower-casing.
 /// Stopwords are kept (see [`is_stopword`]).
 pub fn tokenize(text: &str) -> Vec<String> {
     tokenize_spans(text).into_iter().map(|(_, t)| t).collect()
@@ -357,7 +359,7 @@ pub fn tokenize_spans(text: &str) -> Vec<(usize, String)> {
                     cur.extend(next.to_lowercase());
                 }
             }
-        } else if c.is_whitespace() || SEPARATORS.contains(c) {
+        } else if c == ' ' || c == '\t' || SEPARATORS.contains(c) {
             if !cur.is_empty() {
                 out.push((start, std::mem::take(&mut cur)));
             }
@@ -2567,8 +2569,12 @@ mod tests {
             tokenize("Hello, World! foo-bar baz_qux x/y a|b c`d e?f\tg\nh"),
             strings(&[
                 "hello", "world", "foo", "bar", "baz_qux", "x", "y", "a", "b", "c", "d", "e", "f",
-                "g", "h"
+                "gh"
             ])
+        );
+        assert_eq!(
+            tokenize("foo\u{a0}bar one\u{2003}two a\r\nb"),
+            strings(&["foo\u{a0}bar", "one\u{2003}two", "ab"])
         );
         assert_eq!(
             tokenize(r"foo\-bar john\ doe trailing\"),

@@ -213,3 +213,28 @@ def test_maxaggregateresults_bounds_aggregate_limit(server):
         assert r.execute_command("FT.AGGREGATE", "ag", "*", "LIMIT", 0, 5)[0] == 1
     finally:
         r.execute_command("FT.CONFIG", "SET", "MAXAGGREGATERESULTS", -1)
+
+
+SPACED = ["alpha\nbeta", "gamma\r\ndelta", "eps\tzeta", "foo\u00a0bar", "one\u2003two",
+          "tab\there", "\nlead", "v\x0bw\x0cx"]
+
+
+def test_only_space_and_tab_split_words(server):
+    """RediSearch splits on space and tab; newlines and other controls are dropped inside a word
+    (`alpha\\nbeta` is the term `alphabeta`), and other Unicode spaces stay in it."""
+    words = ["alpha", "beta", "alphabeta", "gamma", "gammadelta", "zeta", "foo", "bar",
+             "one", "here", "lead", "vwx", "alpha*", "foo*", "\"tab here\""]
+    cmds = [["FT.SEARCH", "sp", w, "NOCONTENT", "DIALECT", "2"] for w in words]
+    cmds.append(["FT.SEARCH", "sp", "gammadelta", "HIGHLIGHT", "DIALECT", "2"])
+    anchor = Anchor()
+    try:
+        theirs = anchor.client()
+        ours = redis.Redis(port=server.port)
+        for r in (ours, theirs):
+            r.execute_command("FT.CREATE", "sp", "PREFIX", 1, "sp:", "SCHEMA", "t", "TEXT")
+            for i, text in enumerate(SPACED):
+                r.hset(f"sp:{i}", "t", text)
+        bad = differences(ours, theirs, cmds)
+    finally:
+        anchor.stop()
+    assert not bad, "\n".join(bad)
