@@ -14,6 +14,7 @@
 //! Pure: no Redis, no locks (the index's lock covers it).
 
 use super::language::Language;
+use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use roaring::RoaringBitmap;
@@ -77,6 +78,31 @@ impl Term {
     pub fn get(&self, id: u32) -> Option<(u32, u64)> {
         let i = self.ids.binary_search(&id).ok()?;
         Some((self.freqs[i], self.masks[i]))
+    }
+
+    /// [`get`](Self::get) for a reader that asks in increasing id order (a scoring walk over
+    /// candidates): `cursor` remembers where the last answer was, and the search gallops on
+    /// from there, so a walk costs about one step per posting instead of a binary search per
+    /// document. A smaller id than the last falls back to a binary search.
+    pub fn get_from(&self, id: u32, cursor: &Cell<usize>) -> Option<(u32, u64)> {
+        let ids = &self.ids;
+        let start = cursor.get();
+        let i = match ids.get(start) {
+            Some(&at) if at <= id => {
+                let (mut lo, mut step) = (start, 1usize);
+                let mut hi = start.saturating_add(1);
+                while hi < ids.len() && ids[hi] <= id {
+                    lo = hi;
+                    step = step.saturating_mul(2);
+                    hi = hi.saturating_add(step);
+                }
+                let hi = hi.min(ids.len());
+                lo + ids[lo..hi].partition_point(|&x| x < id)
+            }
+            _ => ids.partition_point(|&x| x < id),
+        };
+        cursor.set(i);
+        (ids.get(i) == Some(&id)).then(|| (self.freqs[i], self.masks[i]))
     }
 
     fn insert(&mut self, id: u32, freq: u32, mask: u64) {
@@ -893,5 +919,27 @@ impl Postings {
 
     fn is_geo_set(&self, field: usize) -> bool {
         self.geo_fields.get(field).copied().unwrap_or(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_reads_as_a_binary_search_does() {
+        let mut t = Term::default();
+        let ids: Vec<u32> = (0..2000).filter(|i| i % 7 == 0 || i % 11 == 3).collect();
+        for &id in &ids {
+            t.insert(id, id % 5 + 1, 1 << (id % 3));
+        }
+        // Forward, with gaps of every size, then backwards and at random: same answers.
+        let cursor = Cell::new(0);
+        let forward: Vec<u32> = (0..2100).chain((0..2100).rev()).collect();
+        let shuffled: Vec<u32> = (0..2100u32).map(|i| i.wrapping_mul(7919) % 2100).collect();
+        for id in forward.into_iter().chain(shuffled) {
+            assert_eq!(t.get_from(id, &cursor), t.get(id), "id {id}");
+        }
+        assert_eq!(Term::default().get_from(3, &Cell::new(5)), None);
     }
 }

@@ -7,9 +7,10 @@
 //! `ln(1 + (N - df + 0.5)/(df + 0.5))`, k1 = 1.2 and b = 0.5.
 
 use super::language::Language;
-use std::cell::RefCell;
-use std::collections::HashMap;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+
+use rustc_hash::FxHashMap;
 
 use super::error::SearchError;
 use super::postings::{stem, Postings, Term, STEM_PREFIX, SYNONYM_PREFIX};
@@ -65,7 +66,10 @@ impl Scorer {
 }
 
 /// A text pattern's dictionary terms, with their postings.
-type Resolved<'a> = Rc<[(&'a str, &'a Term)]>;
+type Resolved<'a> = Rc<[(&'a str, &'a Term, Cursor)]>;
+
+/// Where a term's postings were last read in this search (see [`Term::get_from`]).
+type Cursor = Cell<usize>;
 
 /// A document's part in a query's result, shaped as RediSearch's result tree.
 /// `weight` is the `$weight` attribute of the clause the node stands for (1 without one).
@@ -125,9 +129,9 @@ pub struct ScoreCtx<'a> {
     pub language: Language,
     /// Whether a non-text leaf matches the document (numeric, geo, missing, vector range).
     pub leaf: &'a dyn Fn(&Expr, &DocView) -> bool,
-    stems: RefCell<HashMap<String, Option<String>>>,
+    stems: RefCell<FxHashMap<String, Option<String>>>,
     /// [`terms`](Self::terms)' answers, by pattern (its address in the query) and VERBATIM.
-    resolved: RefCell<HashMap<(usize, bool), Resolved<'a>>>,
+    resolved: RefCell<FxHashMap<(usize, bool), Resolved<'a>>>,
 }
 
 impl<'a> ScoreCtx<'a> {
@@ -145,8 +149,8 @@ impl<'a> ScoreCtx<'a> {
             inorder: false,
             language: Language::English,
             leaf,
-            stems: RefCell::new(HashMap::new()),
-            resolved: RefCell::new(HashMap::new()),
+            stems: RefCell::new(FxHashMap::default()),
+            resolved: RefCell::new(FxHashMap::default()),
         }
     }
 
@@ -375,16 +379,7 @@ impl<'a> ScoreCtx<'a> {
                 }
                 let hit = match stemmed {
                     None => t == term,
-                    Some(s) => {
-                        !nostem
-                            && self
-                                .stems
-                                .borrow_mut()
-                                .entry(t.clone())
-                                .or_insert_with(|| stem(t, doc.lang))
-                                .as_deref()
-                                == Some(s)
-                    }
+                    Some(s) => !nostem && self.stem_is(t, doc.lang, s),
                 };
                 if hit {
                     out.push(pos);
@@ -392,6 +387,22 @@ impl<'a> ScoreCtx<'a> {
             }
         }
         out
+    }
+
+    /// Whether `token` of a document in `lang` stems to `s`. Stems are remembered per search
+    /// for the index's language (the common case: every document in it); a token is looked up
+    /// without being copied, and copied once when first stemmed.
+    fn stem_is(&self, token: &str, lang: Language, s: &str) -> bool {
+        if lang != self.language {
+            return stem(token, lang).as_deref() == Some(s);
+        }
+        if let Some(known) = self.stems.borrow().get(token) {
+            return known.as_deref() == Some(s);
+        }
+        let found = stem(token, lang);
+        let hit = found.as_deref() == Some(s);
+        self.stems.borrow_mut().insert(token.to_owned(), found);
+        hit
     }
 
     /// An intersection's node, `None` unless every clause matches and, under a slop or
@@ -464,7 +475,7 @@ impl<'a> ScoreCtx<'a> {
                 let verbatim = !matches!(pattern, TextPattern::Term(_)) || self.verbatim;
                 self.terms(pattern, verbatim)
                     .iter()
-                    .map(|(_, t)| t.docs() as u64)
+                    .map(|(_, t, _)| t.docs() as u64)
                     .sum()
             }
             Expr::Tag { field, patterns } => patterns
@@ -491,8 +502,8 @@ impl<'a> ScoreCtx<'a> {
             inorder: self.inorder,
             language: self.language,
             leaf: self.leaf,
-            stems: RefCell::new(HashMap::new()),
-            resolved: RefCell::new(HashMap::new()),
+            stems: RefCell::new(FxHashMap::default()),
+            resolved: RefCell::new(FxHashMap::default()),
         };
         plain.node(inner, doc).is_none()
     }
@@ -603,8 +614,8 @@ impl<'a> ScoreCtx<'a> {
         doc: &DocView,
     ) -> Option<Node<'a>> {
         let mask = self.postings.field_mask(field);
-        let hit = |&(name, term): &(&'a str, &'a Term)| -> Option<Node<'a>> {
-            let (freq, m) = term.get(doc.id)?;
+        let hit = |&(name, term, ref cursor): &(&'a str, &'a Term, Cursor)| -> Option<Node<'a>> {
+            let (freq, m) = term.get_from(doc.id, cursor)?;
             (m & mask != 0).then_some(Node::Term {
                 name: Some(name),
                 freq,
@@ -669,7 +680,7 @@ impl<'a> ScoreCtx<'a> {
         let found: Resolved<'a> = postings
             .pattern_terms(pattern, verbatim, self.language)
             .into_iter()
-            .filter_map(|name| Some((name, postings.term(name)?)))
+            .filter_map(|name| Some((name, postings.term(name)?, Cursor::new(0))))
             .collect();
         self.resolved.borrow_mut().insert(key, found.clone());
         found
