@@ -369,10 +369,10 @@ pub fn search_query(words: &[&[u8]]) -> bool {
         .collect();
     let lossy = String::from_utf8_lossy(text);
     let doc = vec![
-        schema::FieldValue::Text(query::tokenize(&lossy)),
-        schema::FieldValue::Text(query::tokenize("the quick brown fox")),
-        schema::FieldValue::Tag(query::normalize_tags(&lossy, b',', false, false)),
-        schema::FieldValue::Tag(query::normalize_tags("A|b c", b'|', true, true)),
+        schema::FieldValue::Text(query::tokenize(&lossy).into()),
+        schema::FieldValue::Text(query::tokenize("the quick brown fox").into()),
+        schema::FieldValue::Tag(query::normalize_tags(&lossy, b',', false, false).into()),
+        schema::FieldValue::Tag(query::normalize_tags("A|b c", b'|', true, true).into()),
         schema::FieldValue::Numeric(4.5),
         schema::FieldValue::Vector,
         schema::FieldValue::Missing,

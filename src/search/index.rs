@@ -106,9 +106,7 @@ impl Doc {
             .values
             .iter()
             .map(|v| match v {
-                FieldValue::Text(t) | FieldValue::Tag(t) => {
-                    t.iter().map(|s| s.capacity() + 24).sum::<usize>() + 24
-                }
+                FieldValue::Text(t) | FieldValue::Tag(t) => t.heap_bytes() + 32,
                 FieldValue::Numerics(n) => n.capacity() * 8 + 24,
                 FieldValue::Geos(g) => g.capacity() * 8 + 24,
                 _ => 0,
@@ -1368,7 +1366,7 @@ fn field_value(
         // Stopwords are not indexed: they take no position and count in no norm.
         // INDEXEMPTY indexes an empty value as the empty term, which `''` looks up.
         FieldKind::Text { .. } if raw.is_empty() && field.index_empty => {
-            FieldValue::Text(vec![String::new()])
+            FieldValue::Text([""].into_iter().collect())
         }
         FieldKind::Text { .. } => FieldValue::Text(
             tokenize(&String::from_utf8_lossy(raw))
@@ -1379,12 +1377,15 @@ fn field_value(
         FieldKind::Tag {
             separator,
             case_sensitive,
-        } => FieldValue::Tag(normalize_tags(
-            &String::from_utf8_lossy(raw),
-            *separator,
-            *case_sensitive,
-            field.index_empty,
-        )),
+        } => FieldValue::Tag(
+            normalize_tags(
+                &String::from_utf8_lossy(raw),
+                *separator,
+                *case_sensitive,
+                field.index_empty,
+            )
+            .into(),
+        ),
         FieldKind::Numeric => {
             let n = std::str::from_utf8(raw)
                 .ok()

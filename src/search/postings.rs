@@ -205,7 +205,7 @@ fn analyse(
         let ws = ((*weight * STEM_FACTOR) as u32).max(1);
         // Stopwords never reach the document's tokens (see `index::field_value`).
         for token in tokens.iter() {
-            let e = stats.terms.entry(token.clone()).or_default();
+            let e = stats.terms.entry(token.to_owned()).or_default();
             e.0 = e.0.saturating_add(w);
             e.1 |= mask;
             stats.max_freq = stats.max_freq.max(e.0);
@@ -447,7 +447,7 @@ impl Postings {
                 FieldValue::Tag(tags) => {
                     if let Some(Some(map)) = self.tags.get_mut(i) {
                         for t in tags {
-                            map.entry(t.as_str().into()).or_default().insert(id);
+                            map.entry(t.into()).or_default().insert(id);
                         }
                     }
                 }
@@ -484,10 +484,10 @@ impl Postings {
                 FieldValue::Tag(tags) => {
                     if let Some(Some(map)) = self.tags.get_mut(i) {
                         for t in tags {
-                            if let Some(b) = map.get_mut(t.as_str()) {
+                            if let Some(b) = map.get_mut(t) {
                                 b.remove(id);
                                 if b.is_empty() {
-                                    map.remove(t.as_str());
+                                    map.remove(t);
                                 }
                             }
                         }

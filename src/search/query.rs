@@ -54,7 +54,7 @@ use std::collections::HashMap;
 
 use super::error::SearchError;
 use super::geo;
-use super::schema::{Field, FieldKind, FieldValue};
+use super::schema::{Field, FieldKind, FieldValue, Tokens};
 
 /// Nesting (parentheses, `-`, `~`, field modifiers) deeper than this is refused: parsing,
 /// evaluation and drop all recurse once per level, and no query may exhaust the stack.
@@ -201,26 +201,30 @@ impl TextPattern {
             _ => None,
         });
         if let TextPattern::Phrase(_) = self {
-            let all: Vec<String> = texts.flatten().cloned().collect();
-            return self.matches(&all);
+            return self.matches_words(texts.flat_map(Tokens::iter));
         }
         texts.into_iter().any(|t| self.matches(t))
     }
 
     /// Whether the pattern occurs in a field's tokens (document order).
-    pub fn matches(&self, tokens: &[String]) -> bool {
+    pub fn matches(&self, tokens: &Tokens) -> bool {
+        self.matches_words(tokens.iter())
+    }
+
+    fn matches_words<'t>(&self, mut tokens: impl Iterator<Item = &'t str>) -> bool {
         match self {
-            TextPattern::Term(t) => tokens.iter().any(|x| x == t),
-            TextPattern::Prefix(p) => tokens.iter().any(|x| x.starts_with(p.as_str())),
-            TextPattern::Suffix(p) => tokens.iter().any(|x| x.ends_with(p.as_str())),
-            TextPattern::Contains(p) => tokens.iter().any(|x| x.contains(p.as_str())),
-            TextPattern::Fuzzy(t, d) => tokens.iter().any(|x| within_distance(x, t, *d as usize)),
+            TextPattern::Term(t) => tokens.any(|x| x == t),
+            TextPattern::Prefix(p) => tokens.any(|x| x.starts_with(p.as_str())),
+            TextPattern::Suffix(p) => tokens.any(|x| x.ends_with(p.as_str())),
+            TextPattern::Contains(p) => tokens.any(|x| x.contains(p.as_str())),
+            TextPattern::Fuzzy(t, d) => tokens.any(|x| within_distance(x, t, *d as usize)),
             TextPattern::Phrase(words) => {
                 if words.is_empty() {
                     return true;
                 }
                 // A document's tokens hold no stopwords (the index drops them), so they leave
                 // no gap.
+                let tokens: Vec<&str> = tokens.collect();
                 tokens
                     .windows(words.len())
                     .any(|w| w.iter().zip(words).all(|(a, b)| a == b))
@@ -2481,12 +2485,12 @@ mod tests {
     #[test]
     fn evaluation() {
         let mut doc = vec![FieldValue::Missing; fields().len()];
-        doc[TAG] = FieldValue::Tag(strings(&["red", "blue sky"]));
+        doc[TAG] = FieldValue::Tag(strings(&["red", "blue sky"]).into());
         doc[AGE] = FieldValue::Numeric(18.0);
         // As the index keeps "the end of all days": stopwords dropped.
-        doc[CONTENT] = FieldValue::Text(strings(&["end", "all", "days"]));
-        doc[TITLE] = FieldValue::Text(strings(&["hello", "wonderful", "world"]));
-        doc[CS] = FieldValue::Tag(strings(&["MiXed"]));
+        doc[CONTENT] = FieldValue::Text(strings(&["end", "all", "days"]).into());
+        doc[TITLE] = FieldValue::Text(strings(&["hello", "wonderful", "world"]).into());
+        doc[CS] = FieldValue::Tag(strings(&["MiXed"]).into());
         let none = |_: usize| false;
         let check = |query: &str, want: bool| {
             let parsed = q(query);
@@ -2705,9 +2709,9 @@ mod tests {
         let params = params();
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
         let mut doc = vec![FieldValue::Missing; fields.len()];
-        doc[T] = FieldValue::Tag(strings(&["a"]));
+        doc[T] = FieldValue::Tag(strings(&["a"]).into());
         doc[N] = FieldValue::Numeric(1.0);
-        doc[TITLE] = FieldValue::Text(strings(&["hello", "a"]));
+        doc[TITLE] = FieldValue::Text(strings(&["hello", "a"]).into());
         let mut parsed = 0;
         for round in 0..5000 {
             let mut query = Vec::new();

@@ -73,10 +73,10 @@ pub enum FieldValue {
     /// The hash has no such field (or the field is a vector, kept in its vector index).
     Missing,
     /// Lower-cased tokens in document order (phrases need the order).
-    Text(Vec<String>),
+    Text(Tokens),
     /// Tags after splitting on the separator and trimming; lower-cased unless the field is
     /// CASESENSITIVE.
-    Tag(Vec<String>),
+    Tag(Tokens),
     Numeric(f64),
     /// The point's 52-bit geohash (what RediSearch indexes, sorts and range-queries by).
     Geo(u64),
@@ -85,6 +85,75 @@ pub enum FieldValue {
     Numerics(Vec<f64>),
     /// Several points (a JSON array under a GEO field): a filter matches if one does.
     Geos(Vec<u64>),
+}
+
+/// A TEXT value's tokens in document order, packed into one buffer with the end of each: an
+/// index keeps every document's tokens (for positions and phrases), and a `Vec<String>` costs
+/// 24 bytes and an allocation per token where this costs 4 bytes. A value past 4 GiB keeps the
+/// tokens that end within it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Tokens {
+    text: Box<str>,
+    ends: Box<[u32]>,
+}
+
+impl Tokens {
+    pub fn iter(&self) -> impl Iterator<Item = &str> + Clone + '_ {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts
+            .zip(self.ends.iter().copied())
+            .map(|(a, b)| self.text.get(a as usize..b as usize).unwrap_or_default())
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Heap bytes, for FT.INFO.
+    pub fn heap_bytes(&self) -> usize {
+        self.text.len() + 4 * self.ends.len()
+    }
+}
+
+impl<S: AsRef<str>> FromIterator<S> for Tokens {
+    fn from_iter<I: IntoIterator<Item = S>>(items: I) -> Tokens {
+        let mut text = String::new();
+        let mut ends = Vec::new();
+        for item in items {
+            let item = item.as_ref();
+            let Some(end) = text
+                .len()
+                .checked_add(item.len())
+                .and_then(|e| u32::try_from(e).ok())
+            else {
+                break;
+            };
+            text.push_str(item);
+            ends.push(end);
+        }
+        Tokens {
+            text: text.into_boxed_str(),
+            ends: ends.into_boxed_slice(),
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a Tokens {
+    type Item = &'a str;
+    type IntoIter = Box<dyn Iterator<Item = &'a str> + 'a>;
+    fn into_iter(self) -> Self::IntoIter {
+        Box::new(self.iter())
+    }
+}
+
+impl From<Vec<String>> for Tokens {
+    fn from(v: Vec<String>) -> Tokens {
+        v.into_iter().collect()
+    }
 }
 
 /// What kind of key an index reads (FT.CREATE `ON`).
@@ -586,6 +655,19 @@ impl IndexDef {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tokens_pack_in_order() {
+        let t: Tokens = ["hello", "", "wörld", "x"].into_iter().collect();
+        assert_eq!(t.iter().collect::<Vec<_>>(), ["hello", "", "wörld", "x"]);
+        assert_eq!((t.len(), t.heap_bytes()), (4, 12 + 16));
+        let empty = Tokens::default();
+        assert!(empty.is_empty() && empty.iter().next().is_none());
+        assert_eq!(
+            Tokens::from(vec!["a".to_string()]),
+            ["a"].into_iter().collect()
+        );
+    }
 
     fn parse(s: &str) -> Result<IndexDef, SearchError> {
         let words: Vec<&[u8]> = s.split_whitespace().map(str::as_bytes).collect();
