@@ -7,7 +7,10 @@
 #   make bench      tensor I/O throughput against SET/GET, as ratios; per-call overhead of each of
 #                   the four backends over its plugin in-process; vector search against hnswlib;
 #                   JSON against hash documents (ingest, KNN), and against RediSearch + RedisJSON
-#                   FT.* search against RediSearch 2.10.5 in the same valkey-server
+#                   FT.* search against RediSearch 2.10.5 in the same valkey-server; ends with
+#                   target/bench/report.md and its PNGs (latency CDF, throughput vs clients,
+#                   the batching curve, TORCH beside ONNX, recall-QPS)
+#   make bench-quick  the report alone, short points (about a minute)
 #   make examples   every runnable pattern in examples/, each against a fresh server
 #   make lint       rustfmt + clippy, warnings are errors; no import cycle (tools/check_cycles.py)
 #   make test-valkey  the integration tests against Valkey 8 (fetched from Debian backports)
@@ -41,7 +44,7 @@ SEARCH_PY_PACKAGES := redis==7.4.0 hiredis==3.3.0 redisvl==0.28.0 langchain-redi
 
 .PHONY: all build deps deps-rejson deps-system deps-python deps-search-python deps-onnx deps-torch models run test \
 	deps-tflite tflite-fixtures \
-	test-rust test-python test-search-python test-langgraph examples deps-embed bench lint fmt clean test-valkey \
+	test-rust test-python test-search-python test-langgraph examples deps-embed bench bench-quick lint fmt clean test-valkey \
 	fuzz check-mem
 
 all: build
@@ -308,6 +311,12 @@ bench: build models deps-search-python deps-python
 	@if $(MAKE) --no-print-directory deps-rejson; then \
 	  REDISAI_MODULE=$(MODULE) REDISAI_REJSON=$(REJSON_SO) $(VENV_SEARCH)/bin/python bench/json_bench.py; \
 	else echo "JSON bench skipped: RedisJSON could not be fetched"; fi
+	$(VENV_SEARCH)/bin/python bench/report.py target/bench
+
+bench-quick: build models deps-search-python
+	REDISAI_MODULE=$(MODULE) REDISAI_TEST_MODELS=$(MODELS) $(RELEASE)/redisai-bench \
+	  --suites report --seconds 0.3 --rounds 1
+	$(VENV_SEARCH)/bin/python bench/report.py target/bench
 
 lint:
 	$(CARGO) fmt --all -- --check

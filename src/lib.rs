@@ -165,6 +165,9 @@ fn load(ctx: &Context, args: &[RedisString]) -> Result<(), String> {
         backend::load(*kind, path)?;
     }
     exec::report_panics_to(|line| redis::log(Level::Warning, line));
+    // RedisAI makes the CPU queue at load, and clients read its workers in INFO's ai_cpu
+    // before any model exists. Idle workers sleep on their queue's condition variable.
+    exec::queue("CPU", config::THREADS_PER_QUEUE.get().max(1) as usize)?;
     redis::register(raw_ctx, COMMANDS)?;
     sandbox::init(raw_ctx);
     redis::watch_acl_changes(raw_ctx);

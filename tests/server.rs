@@ -313,7 +313,9 @@ fn info_sections_come_in_redisais_order() {
             "ai_children_used_cpu_sys",
             "ai_children_used_cpu_user",
             "ai_main_thread_used_cpu_sys",
-            "ai_main_thread_used_cpu_user"
+            "ai_main_thread_used_cpu_user",
+            // RedisAI's CPU queue exists from load, before any model.
+            "ai_queue_CPU_bthread_n1_used_cpu_total"
         ]
     );
     assert!(info.contains(&format!("ai_RedisAI_version:{}", env!("CARGO_PKG_VERSION"))));

@@ -452,6 +452,82 @@ fn failed_writes_leave_the_old_tensor_alone() {
 }
 
 #[test]
+fn overwriting_a_tensor_of_the_same_size_behaves_as_a_new_value() {
+    // Same dtype and byte size: the key's buffer is rewritten in place; everything a client
+    // can see must be what a fresh value gives.
+    let s = Server::start();
+    let mut c = s.client();
+    let blob = |v: f32| v.to_ne_bytes().repeat(256);
+    let set = |c: &mut redis::Connection, shape: &[&str], v: f32| {
+        let mut cmd = redis::cmd("AI.TENSORSET");
+        cmd.arg("t")
+            .arg("FLOAT")
+            .arg(shape)
+            .arg("BLOB")
+            .arg(blob(v));
+        cmd.query::<Value>(c)
+    };
+    assert_eq!(set(&mut c, &["256"], 1.0), Ok(Value::Okay));
+    assert_eq!(exec(&mut c, &["EXPIRE", "t", "100"]), Ok(Value::Int(1)));
+    // A WATCH on the key sees the overwrite, like any write.
+    let mut watcher = s.client();
+    assert_ok(&mut watcher, &["WATCH", "t"]);
+    assert_ok(&mut watcher, &["MULTI"]);
+    assert_eq!(set(&mut c, &["4", "64"], 2.0), Ok(Value::Okay));
+    let (dtype, shape) = meta(&exec(&mut c, &["AI.TENSORGET", "t", "META"]).unwrap());
+    assert_eq!((dtype.as_str(), shape), ("FLOAT", vec![4, 64]));
+    assert_eq!(
+        exec(&mut c, &["AI.TENSORGET", "t", "BLOB"]),
+        Ok(Value::BulkString(blob(2.0)))
+    );
+    assert_eq!(
+        exec(&mut c, &["TTL", "t"]),
+        Ok(Value::Int(-1)),
+        "the TTL goes"
+    );
+    let _ = exec(&mut watcher, &["GET", "other"]);
+    assert_eq!(
+        exec(&mut watcher, &["EXEC"]),
+        Ok(Value::Nil),
+        "the WATCH fired"
+    );
+    // A bad blob of the right size changes nothing (BOOL elements must be 0 or 1).
+    assert_ok(
+        &mut c,
+        &["AI.TENSORSET", "b", "BOOL", "3", "VALUES", "1", "0", "1"],
+    );
+    let e = redis::cmd("AI.TENSORSET")
+        .arg("b")
+        .arg("BOOL")
+        .arg(3)
+        .arg("BLOB")
+        .arg(&[1u8, 2, 0][..])
+        .query::<Value>(&mut c);
+    assert!(e.is_err(), "{e:?}");
+    assert_eq!(
+        exec(&mut c, &["AI.TENSORGET", "b", "VALUES"]),
+        Ok(Value::Array(vec![
+            Value::Int(1),
+            Value::Int(0),
+            Value::Int(1)
+        ]))
+    );
+    // Another dtype of the same byte size is a new value of that dtype.
+    assert_eq!(
+        redis::cmd("AI.TENSORSET")
+            .arg("t")
+            .arg("INT32")
+            .arg(256)
+            .arg("BLOB")
+            .arg(7i32.to_ne_bytes().repeat(256))
+            .query::<Value>(&mut c),
+        Ok(Value::Okay)
+    );
+    let (dtype, shape) = meta(&exec(&mut c, &["AI.TENSORGET", "t", "META"]).unwrap());
+    assert_eq!((dtype.as_str(), shape), ("INT32", vec![256]));
+}
+
+#[test]
 fn huge_shapes_fail_at_once_and_memory_does_not_move() {
     let s = Server::start();
     let mut c = s.client();

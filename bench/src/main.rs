@@ -13,11 +13,13 @@
 //! between baseline and candidate so drift of the machine shows up in both.
 //!
 //! Usage: redisai-bench [--server PATH] [--module PATH] [--seconds N] [--clients N]
-//!                      [--rounds N] [--sizes KiB,KiB] [--suites tensors,models,backends]
+//!                      [--rounds N] [--sizes KiB,KiB]
+//!                      [--suites tensors,models,backends,inline,report]
 //!                      [--pin no]
 
 mod backends;
 mod models;
+mod report;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -49,7 +51,12 @@ fn parse_args() -> Config {
         clients: 32,
         rounds: 7,
         sizes: vec![1024, 256 * 1024],
-        suites: vec!["tensors".into(), "models".into(), "backends".into()],
+        suites: vec![
+            "tensors".into(),
+            "models".into(),
+            "backends".into(),
+            "report".into(),
+        ],
         pin: true,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -374,7 +381,9 @@ fn main() {
             "backends" => backends::run(&cfg),
             // The models suite's small-model table alone.
             "inline" => models::inline_suite(&cfg),
-            other => panic!("unknown suite {other} (tensors, models, backends, inline)"),
+            // The data of target/bench/report.md (bench/report.py draws it).
+            "report" => report::run(&cfg),
+            other => panic!("unknown suite {other} (tensors, models, backends, inline, report)"),
         }
         println!();
     }

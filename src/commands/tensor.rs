@@ -22,11 +22,23 @@ pub fn tensorset(ctx: &Ctx, args: &Args) -> AiResult<()> {
     if args.len() < 4 {
         return Err(AiError::WrongArity);
     }
-    let key = ctx.open_key(args.raw(1), true);
+    let mut key = ctx.open_key(args.raw(1), true);
     key.check_type::<Tensor>()?;
     let words = args.tail(2);
     let req = parse_tensorset(&words)?;
     let limits = config::tensor_limits();
+    if let Input::Blob(i) = req.input {
+        let blob = words.word(i);
+        if blob.len() < KEEP_BLOB_FROM {
+            if let Some(old) = key.get_unique_mut::<Tensor>() {
+                if old.refill_from_blob(req.dtype, &req.shape, blob, limits)? {
+                    key.clear_expire();
+                    drop(key);
+                    return written(ctx, args);
+                }
+            }
+        }
+    }
     let tensor = match req.input {
         Input::Zeros => Tensor::zeros(req.dtype, req.shape, limits)?,
         Input::Blob(i) if words.word(i).len() >= KEEP_BLOB_FROM => {
@@ -38,6 +50,11 @@ pub fn tensorset(ctx: &Ctx, args: &Args) -> AiResult<()> {
     };
     key.set(Arc::new(tensor));
     drop(key);
+    written(ctx, args)
+}
+
+/// What follows a write of AI.TENSORSET, however the value was stored.
+fn written(ctx: &Ctx, args: &Args) -> AiResult<()> {
     ctx.notify(c"ai.tensorset", args.raw(1));
     ctx.replicate_verbatim();
     ctx.reply_ok();

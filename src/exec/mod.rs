@@ -12,7 +12,7 @@
 //!   runner's device [`Queue`]. Later, in the blocked client's reply callback, it writes the
 //!   outputs to the keyspace. It never waits for a worker.
 //! * **Workers**: `THREADS_PER_QUEUE` per device queue (`CPU`, `GPU:0`, ...), created with the
-//!   queue on first use. A worker takes ready work from its queue, runs it through the
+//!   queue: the CPU queue at load (as RedisAI did), the others on first use. A worker takes ready work from its queue, runs it through the
 //!   backend with its own index (the plugin keeps per-worker engine state by that index), and
 //!   hands the outcome to the job's [`Completion`] (its plan, which queues the ops that now
 //!   can run, or unblocks the client when none is left).
@@ -60,6 +60,7 @@ pub mod batch;
 mod tests;
 
 use std::collections::VecDeque;
+use std::os::unix::thread::JoinHandleExt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
@@ -281,7 +282,16 @@ pub fn queue(device: &str, threads: usize) -> Result<Arc<Queue>, String> {
             ))
             .spawn(move || worker(worker_queue, index));
         match spawned {
-            Ok(handle) => lock(&q.threads).push(handle),
+            Ok(handle) => {
+                // The clock is taken here rather than by the worker itself, so INFO lists every
+                // worker as soon as the queue exists, not once each thread has got going.
+                let mut clock: libc::clockid_t = 0;
+                // SAFETY: a live thread's handle (the JoinHandle keeps it joinable).
+                if unsafe { libc::pthread_getcpuclockid(handle.as_pthread_t(), &mut clock) } == 0 {
+                    lock(&q.clocks).push(clock);
+                }
+                lock(&q.threads).push(handle);
+            }
             Err(e) => {
                 lock(&q.state).alive -= 1;
                 // Workers already started stay with the queue; it is kept only if it has any.
@@ -433,15 +443,6 @@ pub(crate) fn choose(jobs: &mut VecDeque<Job>, now: Instant) -> Result<Work, Opt
 }
 
 fn worker(q: Arc<Queue>, index: usize) {
-    let mut clock: libc::clockid_t = 0;
-    // SAFETY: asks for the CPU clock of the calling thread.
-    if unsafe { libc::pthread_getcpuclockid(libc::pthread_self(), &mut clock) } == 0 {
-        let mut clocks = lock(&q.clocks);
-        if clocks.len() <= index {
-            clocks.resize(index + 1, clock);
-        }
-        clocks[index] = clock;
-    }
     loop {
         let work = {
             let mut st = lock(&q.state);

@@ -62,6 +62,37 @@ impl Key<'_> {
         }))
     }
 
+    /// The value for changing in place, if the key holds a `T` that nothing else references
+    /// (no running job, no snapshot): otherwise `None`, and the caller replaces the value.
+    /// The caller must clear the TTL as a replacement does ([`Key::clear_expire`]).
+    pub fn get_unique_mut<T: StoredType>(&mut self) -> Option<&mut T> {
+        if self.is_empty() || !self.holds::<T>() {
+            return None;
+        }
+        // SAFETY: values of T's Redis type are `Arc<T>::into_raw` pointers; the key's own
+        // reference is borrowed (ManuallyDrop), never released here.
+        let mut arc = std::mem::ManuallyDrop::new(unsafe {
+            Arc::from_raw(api!(RedisModule_ModuleTypeGetValue)(self.raw) as *const T)
+        });
+        // get_mut checks that the key's reference is the only one, with the ordering that
+        // makes a worker's last use of a clone happen before this write. New references are
+        // only made from the key, on the main thread, which is here.
+        let p: *mut T = Arc::get_mut(&mut arc)?;
+        // SAFETY: the value lives as long as the key holds it, which outlasts `&mut self`
+        // (the key is open, and only this handle can replace or delete its value).
+        Some(unsafe { &mut *p })
+    }
+
+    /// Removes the key's TTL, if it has one (an overwrite does, as `SET` does).
+    pub fn clear_expire(&self) {
+        // SAFETY: open writable key.
+        unsafe {
+            if api!(RedisModule_GetExpire)(self.raw) != raw::REDISMODULE_NO_EXPIRE as i64 {
+                api!(RedisModule_SetExpire)(self.raw, raw::REDISMODULE_NO_EXPIRE as i64);
+            }
+        }
+    }
+
     /// Like [`Key::get`], sharing ownership of the value.
     pub fn get_arc<T: StoredType>(&self) -> crate::error::AiResult<Option<Arc<T>>> {
         Ok(self.get::<T>()?.map(|v| {
@@ -105,12 +136,7 @@ impl Key<'_> {
                     // SAFETY: values of T's type are Arc<T>::into_raw pointers.
                     drop(unsafe { Arc::from_raw(old as *const T) });
                 }
-                // SAFETY: open writable key.
-                unsafe {
-                    if api!(RedisModule_GetExpire)(self.raw) != raw::REDISMODULE_NO_EXPIRE as i64 {
-                        api!(RedisModule_SetExpire)(self.raw, raw::REDISMODULE_NO_EXPIRE as i64);
-                    }
-                }
+                self.clear_expire();
                 return;
             }
             // SAFETY: the key did not take the value.

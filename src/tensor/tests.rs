@@ -350,3 +350,42 @@ fn heap_size_counts_the_data() {
     assert!(t.heap_size() >= 8000);
     assert!(t.heap_size() < 8000 + 256);
 }
+
+#[test]
+fn refill_rewrites_a_buffer_of_the_same_size_only() {
+    let mut t = Tensor::from_blob(DType::Float, sh(&[2]), &[0; 8], NO_LIMIT).unwrap();
+    let one = 1f32.to_ne_bytes().repeat(2);
+    assert!(t
+        .refill_from_blob(DType::Float, &sh(&[1, 2]), &one, NO_LIMIT)
+        .unwrap());
+    assert_eq!(t.shape(), &[1, 2]);
+    assert_eq!(values(&t), ["1", "1"]);
+    // Another dtype or byte size does not fit: nothing changes.
+    assert!(!t
+        .refill_from_blob(DType::Int32, &sh(&[2]), &[0; 8], NO_LIMIT)
+        .unwrap());
+    assert!(!t
+        .refill_from_blob(DType::Float, &sh(&[3]), &[0; 12], NO_LIMIT)
+        .unwrap());
+    assert_eq!(values(&t), ["1", "1"]);
+    // A bad blob of the right size is an error, and nothing changes.
+    let mut b = Tensor::from_blob(DType::Bool, sh(&[2]), &[1, 0], NO_LIMIT).unwrap();
+    assert!(b
+        .refill_from_blob(DType::Bool, &sh(&[2]), &[2, 0], NO_LIMIT)
+        .is_err());
+    assert!(t
+        .refill_from_blob(DType::Float, &sh(&[4]), &one, NO_LIMIT)
+        .is_err());
+    assert_eq!(values(&b), ["1", "0"]);
+    assert_eq!(t.shape(), &[1, 2]);
+    // The size limit still applies.
+    let small = Limits { max_bytes: 4 };
+    assert!(t
+        .refill_from_blob(DType::Float, &sh(&[2]), &one, small)
+        .is_err());
+    // STRING tensors are never refilled (their offsets would change).
+    let mut s = Tensor::from_blob(DType::String, sh(&[1]), b"a\0", NO_LIMIT).unwrap();
+    assert!(!s
+        .refill_from_blob(DType::String, &sh(&[1]), b"b\0", NO_LIMIT)
+        .unwrap());
+}

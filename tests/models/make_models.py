@@ -22,6 +22,9 @@ Each model is small, deterministic (fixed seed) and exercises one thing:
   wide.onnx       x float[N,256] -> y float[N,8] through two 1024-wide ReLU layers (5 MB of
                   weights): for `make bench`, a model whose run costs more than the command
                   around it, where batching shows what it buys.
+  external_*.onnx y = x + w with w's data in the file `external.bin` (written beside them):
+                  as a graph initializer (initializer), as a Constant node's value (constant),
+                  inside an If node's branch (branch). The server must refuse each unread.
 """
 
 import os
@@ -178,11 +181,60 @@ def wide(inputs=256, hidden=1024, outputs=8):
     return helper.make_model(g, opset_imports=OPSET)
 
 
+def external_tensor():
+    w = numpy_helper.from_array(np.ones(2, dtype=np.float32), "w")
+    w.ClearField("raw_data")
+    w.data_location = TensorProto.EXTERNAL
+    for k, v in (("location", "external.bin"), ("offset", "0"), ("length", "8")):
+        entry = w.external_data.add()
+        entry.key, entry.value = k, v
+    return w
+
+
+def external_model(name, nodes, initializers=()):
+    g = helper.make_graph(
+        nodes, name,
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])],
+        list(initializers),
+    )
+    return helper.make_model(g, opset_imports=OPSET)
+
+
+def external_initializer():
+    return external_model("ext", [helper.make_node("Add", ["x", "w"], ["y"])], [external_tensor()])
+
+
+def external_constant():
+    return external_model("ext", [
+        helper.make_node("Constant", [], ["w"], value=external_tensor()),
+        helper.make_node("Add", ["x", "w"], ["y"]),
+    ])
+
+
+def external_branch():
+    out = [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])]
+    then = helper.make_graph([helper.make_node("Add", ["x", "w"], ["y"])], "then", [], out, [external_tensor()])
+    other = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "else", [], out)
+    return external_model("ext", [
+        helper.make_node("Constant", [], ["c"], value=helper.make_tensor("c", TensorProto.BOOL, [], [True])),
+        helper.make_node("If", ["c"], ["y"], then_branch=then, else_branch=other),
+    ])
+
+
 def main():
     out_dir = sys.argv[1]
     os.makedirs(out_dir, exist_ok=True)
     for make in (mlp, addmul, intbool, strings, double, shrink, slow, uint, wide):
         save(make(), out_dir, make.__name__ + ".onnx")
+    for make in (external_initializer, external_constant, external_branch):
+        model = make()
+        model.ir_version = 8
+        # Written without onnx.save, which would look for (or write) the external file itself.
+        with open(os.path.join(out_dir, make.__name__ + ".onnx"), "wb") as f:
+            f.write(model.SerializeToString())
+    with open(os.path.join(out_dir, "external.bin"), "wb") as f:
+        f.write(np.full(2, 7, dtype=np.float32).tobytes())
     print(f"models written to {out_dir}")
 
 

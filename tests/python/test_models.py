@@ -175,3 +175,16 @@ def test_dag_pipeline_in_one_call(server):
     _, p = ro.execute()
     np.testing.assert_array_equal(p, probs)
     assert set(con.keys()) - before == {b"result", b"input"}
+
+
+@pytest.mark.parametrize("name", ["external_initializer", "external_constant", "external_branch"])
+def test_models_with_external_data_are_refused_unread(server, name):
+    """A tensor whose data lives in a file is refused with RedisAI's text before ONNX Runtime
+    sees the model: ONNX Runtime 1.31 would otherwise read `external.bin` from the server's
+    directory for a tensor inside an If branch (the file is put there to prove it is not read)."""
+    (Path(server.dir) / "external.bin").write_bytes(model_bytes("external.bin"))
+    con = client(server)
+    with pytest.raises(Exception) as refused:
+        con.execute_command("AI.MODELSTORE", "m", "ONNX", "CPU", "BLOB", model_bytes(name + ".onnx"))
+    assert str(refused.value) == "Initializer tensors with external data is not allowed."
+    assert con.exists("m") == 0

@@ -9,6 +9,7 @@
 //! Timeouts: a run that exceeds MODEL_EXECUTION_TIMEOUT is stopped through its `RunOptions`
 //! by a watchdog thread, and reported as timed out.
 
+pub mod external;
 mod watchdog;
 
 use std::borrow::Cow;
@@ -181,6 +182,13 @@ impl Backend for Onnx {
     }
 
     fn load(&self, request: &ModelRequest<'_>) -> Result<Loaded<OnnxModel>, String> {
+        match external::scan(request.blob) {
+            external::Verdict::Clean => {}
+            external::Verdict::External => return Err(external::EXTERNAL_DATA.into()),
+            external::Verdict::TooDeep => {
+                return Err("Failed to load model because protobuf parsing failed.".into())
+            }
+        }
         let session = self.new_session(request.blob, request.device)?;
         let inputs = session
             .inputs()
