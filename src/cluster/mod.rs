@@ -280,12 +280,21 @@ pub unsafe fn receive(
             Ok(m) => handle(&ctx, &sender, m),
             Err(e) => {
                 // Tell a coordinator of another version why its search cannot run here.
-                if let (kind::SEARCH, WireError::Version { id: Some(id), .. }) = (type_, &e) {
-                    let answer = Message::Result(wire::SearchResult {
-                        id: *id,
-                        outcome: Err(e.to_string()),
-                    });
-                    send(&ctx, Some(&sender), &answer);
+                if let WireError::Version { id: Some(id), .. } = &e {
+                    let answer = match type_ {
+                        kind::SEARCH => Some(Message::Result(wire::SearchResult {
+                            id: *id,
+                            outcome: Err(e.to_string()),
+                        })),
+                        kind::AGGREGATE => Some(Message::Rows(wire::AggResult {
+                            id: *id,
+                            outcome: Err(e.to_string()),
+                        })),
+                        _ => None,
+                    };
+                    if let Some(answer) = answer {
+                        send(&ctx, Some(&sender), &answer);
+                    }
                 }
                 log_bad(&sender, &e);
             }

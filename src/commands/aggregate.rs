@@ -15,6 +15,8 @@ use crate::redis::{
     bulk, current_user_name, json, AclUser, Args, Blocked, Ctx, OwnedString, Reply, R,
 };
 use crate::search::aggregate::cursor::{self, Cursor, Refused};
+use crate::search::aggregate::distribute::meta_value;
+use crate::search::aggregate::hybrid::Hybrid;
 use crate::search::aggregate::value::{parse_number, Value};
 use crate::search::aggregate::{self, Aggregate, Lookup, Output, Row, Source};
 use crate::search::error::SearchError;
@@ -26,9 +28,8 @@ fn agg_err(text: &str) -> AiError {
     SearchError::Aggregate(text.to_string()).into()
 }
 
-/// The index `args` names, for a command that answers from this node's documents only: on a
-/// cluster it is refused with `refusal` rather than answered from one shard.
-fn local_index(ctx: &Ctx, args: &Args, refusal: &str) -> AiResult<Arc<Index>> {
+/// The index `args` names (on a cluster, `aggregate_cluster.rs` fans the command out instead).
+fn local_index(args: &Args) -> AiResult<Arc<Index>> {
     if args.len() < 2 {
         return Err(AiError::WrongArity);
     }
@@ -36,19 +37,12 @@ fn local_index(ctx: &Ctx, args: &Args, refusal: &str) -> AiResult<Arc<Index>> {
     let Some(index) = find(name) else {
         return Err(SearchError::NoSuchIndex(String::from_utf8_lossy(name).into_owned()).into());
     };
-    if crate::cluster::enabled(ctx) {
-        return Err(agg_err(refusal));
-    }
     Ok(index)
 }
 
 /// `FT.AGGREGATE index query [options and steps …]` (see `search::aggregate`).
 pub fn aggregate(ctx: &Ctx, args: &Args) -> AiResult<()> {
-    let index = local_index(
-        ctx,
-        args,
-        "FT.AGGREGATE is not supported on a cluster yet: it would aggregate this shard's documents only",
-    )?;
+    let index = local_index(args)?;
     let words: Vec<&[u8]> = (2..args.len()).map(|i| args.bytes(i)).collect();
     let mut agg = aggregate::parse(&index.def, &words)?;
     index.uses.fetch_add(1, Ordering::Relaxed);
@@ -108,13 +102,31 @@ fn finish(
         Ok(o) => o,
         Err(e) => return ctx.reply_error(&e.to_string()),
     };
+    let (rows, names) = load_rows(ctx, agg, &outcome);
+    reply_output(ctx, index, agg, user, agg.run(rows, names));
+}
+
+/// The rows of the documents `outcome` found, and the names of their slots.
+pub(crate) fn load_rows(ctx: &Ctx, agg: &Aggregate, outcome: &Outcome) -> (Vec<Row>, Vec<String>) {
     let mut lookup = Lookup::from_names(&agg.doc_names);
     let rows: Vec<Row> = outcome
         .hits
         .iter()
         .filter_map(|h| load_row(ctx, agg, &mut lookup, h))
         .collect();
-    let out = match agg.run(rows, lookup.names) {
+    (rows, lookup.names)
+}
+
+/// Replies with the pipeline's output, its first page and a cursor when WITHCURSOR asked
+/// (the cursor lives on this node, the one the client asked).
+pub(crate) fn reply_output(
+    ctx: &Ctx,
+    index: &Arc<Index>,
+    agg: &Aggregate,
+    user: Option<Vec<u8>>,
+    out: Result<Output, SearchError>,
+) {
+    let out = match out {
         Ok(o) => o,
         Err(e) => return ctx.reply_error(&e.to_string()),
     };
@@ -158,7 +170,7 @@ fn finish(
 }
 
 /// One document's row, or `None` when it is gone (deleted after the query ran).
-fn load_row(ctx: &Ctx, agg: &Aggregate, lookup: &mut Lookup, hit: &Hit) -> Option<Row> {
+pub(crate) fn load_row(ctx: &Ctx, agg: &Aggregate, lookup: &mut Lookup, hit: &Hit) -> Option<Row> {
     let mut row: Row = vec![None; lookup.names.len()];
     let set = |row: &mut Row, slot: usize, v: Value| {
         if row.len() <= slot {
@@ -249,19 +261,6 @@ fn load_row(ctx: &Ctx, agg: &Aggregate, lookup: &mut Lookup, hit: &Hit) -> Optio
         }
     }
     Some(row)
-}
-
-fn meta_value(source: &Source, hit: &Hit) -> Option<Value> {
-    match source {
-        Source::Key => Some(Value::Str(String::from_utf8_lossy(&hit.key).into_owned())),
-        Source::Score => Some(Value::Num(hit.score)),
-        Source::Distance(name) => hit
-            .distances
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, d)| Value::Num(*d)),
-        _ => None,
-    }
 }
 
 fn value_reply(v: &Value) -> R<'static> {
@@ -388,11 +387,7 @@ pub fn cursor_command(ctx: &Ctx, args: &Args) -> AiResult<()> {
 /// `FT.HYBRID index SEARCH … VSIM … [COMBINE …] [post-processing …]` (see
 /// `search::aggregate::hybrid`). Both searches run inline under one read lock.
 pub fn hybrid(ctx: &Ctx, args: &Args) -> AiResult<()> {
-    let index = local_index(
-        ctx,
-        args,
-        "FT.HYBRID is not supported on a cluster yet: it would search this shard's documents only",
-    )?;
+    let index = local_index(args)?;
     let started = Instant::now();
     let words: Vec<&[u8]> = (2..args.len()).map(|i| args.bytes(i)).collect();
     let mut h = crate::search::aggregate::hybrid::parse(&index.def, &words)?;
@@ -415,8 +410,19 @@ pub fn hybrid(ctx: &Ctx, args: &Args) -> AiResult<()> {
         .iter()
         .filter_map(|hit| load_row(ctx, &h.post, &mut lookup, hit))
         .collect();
+    hybrid_reply(ctx, &h, rows, lookup.names, started)
+}
+
+/// Runs FT.HYBRID's post-processing over the fused rows and replies.
+pub(crate) fn hybrid_reply(
+    ctx: &Ctx,
+    h: &Hybrid,
+    rows: Vec<Row>,
+    names: Vec<String>,
+    started: Instant,
+) -> AiResult<()> {
     let total = rows.len();
-    let mut out = h.post.run(rows, lookup.names)?;
+    let mut out = h.post.run(rows, names)?;
     if let Some(n) = h.default_limit {
         out.rows.truncate(n);
     }
