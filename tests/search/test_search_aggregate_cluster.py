@@ -62,7 +62,10 @@ def wait_for(what, check, timeout=20.0):
 
 @pytest.fixture(scope="module")
 def world():
-    cluster = Cluster(masters=3, replicas=0)
+    from test_search_json import REJSON
+    # RedisJSON too where it was fetched: RedisVL's router keeps its configuration in JSON.
+    rejson = ("--loadmodule", REJSON) if os.path.isfile(REJSON) else ()
+    cluster = Cluster(masters=3, replicas=0, server_args=rejson)
     single = RedisServer()
     try:
         rc = cluster.client()
@@ -245,6 +248,48 @@ def test_hybrid_gives_one_servers_ids_where_scores_cannot_differ(world):
         "FT.HYBRID", "agg", "SEARCH", "unique", "VSIM", "@v", "$b", "KNN", "2", "K", "3",
         "PARAMS", "2", "b", b))
     assert b"d:17" in got
+
+
+def test_redisvl_semantic_router_routes_as_on_one_server(world):
+    """RedisVL's SemanticRouter through redis-py's RedisCluster: its KNN + GROUPBY route_name
+    aggregations fan out and give the distances numpy gives (the single-server test's
+    expectations)."""
+    from test_search_json import REJSON
+    if not os.path.isfile(REJSON):
+        pytest.skip("RedisJSON not available: the router stores its configuration in JSON")
+    from redisvl.extensions.router import Route, SemanticRouter
+    from redisvl.extensions.router.schema import DistanceAggregationMethod, RoutingConfig
+    from redisvl.utils.vectorize import CustomTextVectorizer
+    from test_search_redisvl_aggregate import FAREWELL, GREETING, expected, toy_embed
+
+    cluster, _ = world
+    with pytest.warns(Warning):  # CustomTextVectorizer is a deprecated alias
+        vectorizer = CustomTextVectorizer(embed=toy_embed)
+    routes = [Route(name="greeting", references=GREETING, distance_threshold=0.7),
+              Route(name="farewell", references=FAREWELL, distance_threshold=0.5)]
+    rc = cluster.client()
+    router = SemanticRouter(name="router", routes=routes, vectorizer=vectorizer,
+                            redis_client=rc, overwrite=True)
+    # The references are spread over the shards.
+    held = [int(n.client().execute_command("DBSIZE")) for n in cluster.masters()]
+    assert sum(1 for h in held if h > 0) >= 2, held
+    queries = ["hello my friend", "bye friend", "hello there friend", "good morning",
+               "see you later friend", "hello goodbye friend", "quantum chromodynamics lecture"]
+    routed = 0
+    for method in ("avg", "min", "sum"):
+        router.update_routing_config(RoutingConfig(
+            max_k=2, aggregation_method=DistanceAggregationMethod(method)))
+        for q in queries:
+            want = expected(q, routes, method)
+            got = {m.name: m.distance for m in router.route_many(q, max_k=2)}
+            assert set(got) == set(want), (method, q)
+            for name in want:
+                assert got[name] == pytest.approx(want[name], abs=1e-4), (method, q, name)
+            match = router(q)
+            assert match.name == (min(want, key=want.get) if want else None), (method, q)
+            routed += bool(want)
+    assert routed >= 12
+    router.delete()
 
 
 def test_a_shard_that_stops_answering_is_named(world):
