@@ -126,7 +126,7 @@ static SEARCH_COMMANDS: &[CommandSpec] = &[
     command!("FT.SYNUPDATE", commands::spell::synupdate,  "write",          0, 0, 0),
     command!("FT.SYNDUMP",   commands::spell::syndump,    "readonly",       0, 0, 0),
     command!("FT.SYNADD",    commands::spell::synadd,     "write",          0, 0, 0),
-    command!("FT.PROFILE",   commands::search::profile,   "readonly",       0, 0, 0),
+    command!("FT.PROFILE",   commands::aggregate::profile, "readonly",      0, 0, 0),
     command!("FT.GET",       commands::search::get,       "readonly",       2, 2, 1),
     command!("FT.MGET",      commands::search::mget,      "readonly",       2, -1, 1),
     command!("FT.DEBUG",     commands::search::debug,     "readonly",       0, 0, 0),

@@ -9,7 +9,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::search::{find, readable_keys, INLINE_WORK};
+use super::search::{
+    find, iter_reply, ms_since, profile_map, profile_search, profile_target, readable_keys,
+    INLINE_WORK,
+};
 use crate::error::{AiError, AiResult};
 use crate::redis::{
     bulk, current_user_name, json, AclUser, Args, Blocked, Ctx, OwnedString, Reply, R,
@@ -19,6 +22,7 @@ use crate::search::aggregate::distribute::meta_value;
 use crate::search::aggregate::hybrid::Hybrid;
 use crate::search::aggregate::value::{parse_number, Value};
 use crate::search::aggregate::{self, Aggregate, Lookup, Output, Row, Source};
+use crate::search::config as search_config;
 use crate::search::error::SearchError;
 use crate::search::index::{Hit, Outcome};
 use crate::search::json::{JsonNode, Kind};
@@ -455,6 +459,111 @@ pub(crate) fn hybrid_reply(
         R::Arr(Vec::new()),
         bulk("execution_time"),
         bulk(format!("{elapsed_ms:.3}")),
+    ]));
+    Ok(())
+}
+
+/// `FT.PROFILE index SEARCH|AGGREGATE [LIMITED] QUERY query [options…]`: FT.AGGREGATE's
+/// profile here, FT.SEARCH's in `search.rs`. The reply is RediSearch 2.10's layout: the
+/// command's own reply, then the times, the query's iterator tree (this engine's plan) and one
+/// result processor per stage: `Index`, a KNN's `Metrics Applier`, `Loader` (reading the
+/// documents), then one per step (`Projector - …` for APPLY, `Filter - …`, `Grouper`,
+/// `Sorter`, `Pager/Limiter`), each with its time and the rows it let through. It profiles the
+/// node it is sent to, on a cluster too; a WITHCURSOR is ignored (every row is replied).
+pub fn profile(ctx: &Ctx, args: &Args) -> AiResult<()> {
+    let started = Instant::now();
+    let target = profile_target(args)?;
+    if !target.aggregate {
+        return profile_search(ctx, &target.index, &target.words, started);
+    }
+    let index = target.index;
+    let t = Instant::now();
+    let mut agg = aggregate::parse(&index.def, &target.words)?;
+    let parse_ms = ms_since(t);
+    index.uses.fetch_add(1, Ordering::Relaxed);
+    let profiled = {
+        let data = index.read();
+        if let Some(acl) = AclUser::restricted(ctx)? {
+            agg.request.in_keys = Some(readable_keys(&data, &acl, agg.request.in_keys.as_ref()));
+        }
+        data.profile(&index.def, &agg.request)
+    };
+    let (outcome, iters, stages) = profiled?;
+    // The engine's own stages, but for the scoring and sorting only a search does.
+    let mut procs: Vec<(String, f64, u64)> = stages
+        .iter()
+        .filter(|s| s.name == "Index" || s.name == "Metrics Applier")
+        .map(|s| (s.name.to_string(), s.time_ms, s.counter))
+        .collect();
+    let plan_ms = procs.first().map_or(0.0, |p| p.1);
+    let t = Instant::now();
+    let (rows, names) = load_rows(ctx, &agg, &outcome);
+    procs.push(("Loader".into(), ms_since(t), rows.len() as u64));
+    let mut steps = Vec::with_capacity(agg.steps.len());
+    let mut last = Instant::now();
+    let out = agg.run_probed(rows, names, &mut |at, n| {
+        steps.push((at, ms_since(last), n as u64));
+        last = Instant::now();
+    })?;
+    for (at, ms, n) in steps {
+        // RediSearch folds a LIMIT right after a SORTBY into its sorter.
+        let folded = matches!(agg.steps.get(at), Some(aggregate::Step::Limit { .. }))
+            && at > 0
+            && matches!(agg.steps.get(at - 1), Some(aggregate::Step::Sort { .. }));
+        if let (Some(step), false) = (agg.steps.get(at), folded) {
+            procs.push((step.profile_name(), ms, n));
+        }
+    }
+    let resp3 = ctx.is_resp3();
+    let clock = search_config::print_profile_clock();
+    let time = |v: f64| R::Double(if clock { v } else { 0.0 });
+    let processors: Vec<R> = procs
+        .into_iter()
+        .map(|(name, ms, n)| {
+            profile_map(
+                resp3,
+                vec![
+                    ("Type", bulk(name)),
+                    ("Time", time(ms)),
+                    ("Counter", R::Int(n as i64)),
+                ],
+            )
+        })
+        .collect();
+    let results = page(&out.names, out.total, &out.rows, resp3);
+    let iterators = iter_reply(&iters, resp3, clock);
+    let total_ms = ms_since(started);
+    if resp3 {
+        let R::Map(mut m) = results else {
+            return Ok(());
+        };
+        m.push((
+            "profile",
+            R::Map(vec![
+                ("Total profile time", time(total_ms)),
+                ("Parsing time", time(parse_ms)),
+                ("Pipeline creation time", time(plan_ms)),
+                ("Warning", R::Simple("None")),
+                ("Iterators profile", R::Arr(vec![iterators])),
+                ("Result processors profile", R::Arr(processors)),
+            ]),
+        ));
+        ctx.reply(&R::Map(m));
+        return Ok(());
+    }
+    let pair = |k: &'static str, v: R<'static>| R::Arr(vec![R::Simple(k), v]);
+    let mut procs = vec![R::Simple("Result processors profile")];
+    procs.extend(processors);
+    ctx.reply(&R::Arr(vec![
+        results,
+        R::Arr(vec![
+            pair("Total profile time", time(total_ms)),
+            pair("Parsing time", time(parse_ms)),
+            pair("Pipeline creation time", time(plan_ms)),
+            R::Arr(vec![R::Simple("Warning")]),
+            pair("Iterators profile", iterators),
+            R::Arr(procs),
+        ]),
     ]));
     Ok(())
 }

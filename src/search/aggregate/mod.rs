@@ -766,15 +766,40 @@ impl Aggregate {
     pub(crate) fn exec(
         &self,
         steps: &[Step],
+        rows: Vec<(usize, Row)>,
+        read: usize,
+        grouped: Option<usize>,
+    ) -> Result<(usize, Vec<Row>), SearchError> {
+        self.exec_probed(steps, rows, read, grouped, &mut |_, _| {})
+    }
+
+    /// [`Aggregate::run`], telling `probe` each step's index and the rows it let through as it
+    /// ends (FT.PROFILE's result processors).
+    pub fn run_probed(
+        &self,
+        rows: Vec<Row>,
+        doc_names: Vec<String>,
+        probe: &mut dyn FnMut(usize, usize),
+    ) -> Result<Output, SearchError> {
+        let read = rows.len();
+        let (total, rows) = self.exec_probed(&self.steps, numbered(rows), read, None, probe)?;
+        let names = self.final_names.clone().unwrap_or(doc_names);
+        Ok(Output { total, rows, names })
+    }
+
+    fn exec_probed(
+        &self,
+        steps: &[Step],
         mut rows: Vec<(usize, Row)>,
         read: usize,
         grouped: Option<usize>,
+        probe: &mut dyn FnMut(usize, usize),
     ) -> Result<(usize, Vec<Row>), SearchError> {
         // Without a GROUPBY or SORTBY, RediSearch reports how many documents it had read when
         // the first row got through.
         let mut blocking = grouped.is_some();
         let mut total = grouped.unwrap_or(read);
-        for step in steps {
+        for (at, step) in steps.iter().enumerate() {
             match step {
                 Step::Apply { expr, slot } => {
                     for (_, row) in rows.iter_mut() {
@@ -839,11 +864,25 @@ impl Aggregate {
                     rows = groups.into_iter().map(|r| (0, r)).collect();
                 }
             }
+            probe(at, rows.len());
         }
         if !blocking {
             total = rows.first().map_or(read, |(pos, _)| *pos);
         }
         Ok((total, rows.into_iter().map(|(_, r)| r).collect()))
+    }
+}
+
+impl Step {
+    /// The step as FT.PROFILE names RediSearch's result processor for it.
+    pub fn profile_name(&self) -> String {
+        match self {
+            Step::Apply { expr, .. } => format!("Projector - {}", expr.profile_kind()),
+            Step::Filter(expr) => format!("Filter - {}", expr.profile_kind()),
+            Step::Group(_) => "Grouper".into(),
+            Step::Sort { .. } => "Sorter".into(),
+            Step::Limit { .. } => "Pager/Limiter".into(),
+        }
     }
 }
 
