@@ -1,6 +1,6 @@
-"""FT.AGGREGATE, cursors and FT.HYBRID on a Redis Cluster of 3 masters (real redis-server
-processes with the module), against one server holding the same documents: every master
-answers each pipeline as the single server does, in RESP2 and RESP3. Rows are compared in
+"""FT.AGGREGATE, cursors and FT.HYBRID on a Redis Cluster of 3 masters and 3 replicas (real
+redis-server processes with the module), against one server holding the same documents: every
+node, replicas included, answers each pipeline as the single server does, in RESP2 and RESP3. Rows are compared in
 order where the single server's order is defined (a SORTBY that leaves no ties); where it is
 not (GROUPBY without SORTBY, LIMIT without SORTBY) both sides are sorted first.
 
@@ -65,11 +65,11 @@ def world():
     from test_search_json import REJSON
     # RedisJSON too where it was fetched: RedisVL's router keeps its configuration in JSON.
     rejson = ("--loadmodule", REJSON) if os.path.isfile(REJSON) else ()
-    cluster = Cluster(masters=3, replicas=0, server_args=rejson)
+    cluster = Cluster(masters=3, replicas=1, server_args=rejson)
     single = RedisServer()
     try:
         rc = cluster.client()
-        rc.execute_command(*CREATE, target_nodes=redis.cluster.RedisCluster.RANDOM)
+        cluster.masters()[0].client().execute_command(*CREATE)
         redis.Redis(port=single.port).execute_command(*CREATE)
         for n in cluster.nodes:
             wait_for(f"agg on {n.port}", lambda n=n: b"agg" in n.client().execute_command("FT._LIST"))
@@ -145,11 +145,11 @@ def pipelines():
 
 
 @pytest.mark.parametrize("protocol", [2, 3])
-def test_every_master_aggregates_as_one_server(world, protocol):
+def test_every_node_aggregates_as_one_server(world, protocol):
     cluster, single = world
     one = redis.Redis(port=single.port, protocol=protocol)
-    masters = [n.client(protocol=protocol) for n in cluster.masters()]
-    assert len(masters) == 3
+    assert len(cluster.masters()) == 3 and len(cluster.replicas()) == 3
+    masters = [n.client(protocol=protocol) for n in cluster.nodes]
     checked = 0
     for args, ordered, totals in pipelines():
         want_total, want = rows_of(one.execute_command("FT.AGGREGATE", "agg", *args), protocol)
@@ -240,7 +240,7 @@ def test_hybrid_gives_one_servers_ids_where_scores_cannot_differ(world):
     ):
         want = hybrid_ids(one.execute_command("FT.HYBRID", "agg", *args))
         assert len(want) >= 5
-        for n in cluster.masters():
+        for n in cluster.nodes:
             got = hybrid_ids(n.client().execute_command("FT.HYBRID", "agg", *args))
             assert got == want, args[:4]
     # The document the text side alone found is fused in, from whichever shard holds it.
