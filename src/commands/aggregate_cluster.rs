@@ -377,12 +377,12 @@ fn run_shard(ctx: &Ctx, req: AggRequest, sink: Sink) {
     };
     let data = index.read();
     if let Some(user) = user {
-        let readable = readable_keys(&data, &user, None);
         match &mut job {
             Job::Aggregate(a) => {
                 a.request.in_keys = Some(readable_keys(&data, &user, a.request.in_keys.as_ref()))
             }
             Job::Hybrid(h) => {
+                let readable = readable_keys(&data, &user, None);
                 h.text.in_keys = Some(readable.clone());
                 h.vector.in_keys = Some(readable);
             }
