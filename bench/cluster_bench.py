@@ -1,8 +1,9 @@
-"""FT.SEARCH KNN 10 on one server, a 1-master cluster and a 3-master cluster (same data, same
-client): latency percentiles and throughput, and what large replies cost on the cluster bus.
+"""FT.SEARCH KNN 10, an FT.AGGREGATE GROUPBY over every document and an FT.HYBRID on one
+server, a 1-master cluster and a 3-master cluster (same data, same client): latency
+percentiles and throughput, and what large replies cost on the cluster bus.
 
     REDISAI_MODULE=target/release/libredisai.so .venv-search/bin/python bench/cluster_bench.py \
-        [--n 10000] [--dim 128] [--queries 1000] [--seconds 3] [--clients 4]
+        [--n 10000] [--dim 128] [--queries 1000] [--seconds 3] [--clients 4] [--kinds a,b]
 
 Prints a markdown table; the fan-out overhead is the ratio of the cluster's figures to one
 server's."""
@@ -25,36 +26,47 @@ from search_server import RedisServer  # noqa: E402
 def create(r, dim):
     r.execute_command(
         "FT.CREATE", "idx", "PREFIX", "1", "doc:", "SCHEMA", "body", "TEXT",
-        "v", "VECTOR", "HNSW", "6", "TYPE", "FLOAT32", "DIM", str(dim), "DISTANCE_METRIC", "COSINE")
+        "cat", "TAG", "price", "NUMERIC", "v", "VECTOR", "HNSW", "6", "TYPE", "FLOAT32", "DIM", str(dim), "DISTANCE_METRIC", "COSINE")
 
 
 def load(r, n, dim, rng):
     pipe = r.pipeline(transaction=False)
     for i in range(n):
         pipe.hset(f"doc:{i}", mapping={"v": rng.random(dim, dtype=np.float32).tobytes(),
-                                       "body": "lorem ipsum " * 300})
+                                       "body": "lorem ipsum " * 300 + ("rare" if i % 50 == 0 else ""),
+                                       "cat": f"c{i % 20}", "price": i % 997})
         if i % 1000 == 999:
             pipe.execute()
     pipe.execute()
 
 
-def knn(q, large):
-    ret = [] if large else ["RETURN", "1", "d"]
+KINDS = ["keys + distance", "documents", "aggregate GROUPBY", "hybrid"]
+
+
+def knn(q, kind):
+    if kind == "aggregate GROUPBY":
+        # Every document: partial groups on each shard, merged on the coordinator.
+        return ["FT.AGGREGATE", "idx", "*", "GROUPBY", "1", "@cat", "REDUCE", "COUNT", "0",
+                "REDUCE", "AVG", "1", "@price", "AS", "p", "SORTBY", "2", "@p", "DESC"]
+    if kind == "hybrid":
+        return ["FT.HYBRID", "idx", "SEARCH", "rare", "VSIM", "@v", "$b", "KNN", "2", "K", "10",
+                "PARAMS", "2", "b", q]
+    ret = [] if kind == "documents" else ["RETURN", "1", "d"]
     return ["FT.SEARCH", "idx", "*=>[KNN 10 @v $b AS d]", "PARAMS", "2", "b", q, *ret, "DIALECT", "2"]
 
 
-def latency(port, queries, large):
+def latency(port, queries, kind):
     r = redis.Redis(port=port)
     times = []
     for q in queries:
         t = time.perf_counter()
-        r.execute_command(*knn(q, large))
+        r.execute_command(*knn(q, kind))
         times.append(time.perf_counter() - t)
     times.sort()
     return statistics.median(times) * 1e3, times[int(len(times) * 0.99)] * 1e3
 
 
-def throughput(port, queries, large, seconds, clients):
+def throughput(port, queries, kind, seconds, clients):
     done = [0] * clients
     stop = time.time() + seconds
 
@@ -62,7 +74,7 @@ def throughput(port, queries, large, seconds, clients):
         r = redis.Redis(port=port)
         k = i
         while time.time() < stop:
-            r.execute_command(*knn(queries[k % len(queries)], large))
+            r.execute_command(*knn(queries[k % len(queries)], kind))
             k += clients
             done[i] += 1
 
@@ -103,6 +115,7 @@ def main():
     ap.add_argument("--seconds", type=float, default=3)
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--big", default="1,8", help="MiB per document for the large-reply check")
+    ap.add_argument("--kinds", default=",".join(KINDS), help="which queries, comma-separated")
     a = ap.parse_args()
     rng = np.random.default_rng(1)
     queries = [rng.random(a.dim, dtype=np.float32).tobytes() for _ in range(a.queries)]
@@ -118,10 +131,11 @@ def main():
             time.sleep(0.5)
             writer = cluster.client() if cluster else redis.Redis(port=port)
             load(writer, a.n, a.dim, np.random.default_rng(2))
-            for large in (False, True):
-                p50, p99 = latency(port, queries, large)
-                qps = throughput(port, queries, large, a.seconds, a.clients)
-                rows.append((name, "documents" if large else "keys + distance", p50, p99, qps))
+            kinds = [k for k in a.kinds.split(",") if k in KINDS]
+            for kind in kinds:
+                p50, p99 = latency(port, queries, kind)
+                qps = throughput(port, queries, kind, a.seconds, a.clients)
+                rows.append((name, kind, p50, p99, qps))
                 print(rows[-1], flush=True)
             if masters == 3:
                 big = big_replies(port, [int(x) for x in a.big.split(",") if x])

@@ -103,9 +103,9 @@ static SEARCH_COMMANDS: &[CommandSpec] = &[
     command!("FT.SEARCH",    commands::search_cluster::search_command, "readonly", 0, 0, 0),
     command!("FT.INFO",      commands::search_cluster::info_command,   "readonly", 0, 0, 0),
     command!("FT.DROPINDEX", commands::search::dropindex, "write",          0, 0, 0),
-    command!("FT.AGGREGATE", commands::aggregate::aggregate, "readonly",    0, 0, 0),
+    command!("FT.AGGREGATE", commands::aggregate_cluster::aggregate_command, "readonly", 0, 0, 0),
     command!("FT.CURSOR",    commands::aggregate::cursor_command, "readonly", 0, 0, 0),
-    command!("FT.HYBRID",    commands::aggregate::hybrid,  "readonly",       0, 0, 0),
+    command!("FT.HYBRID",    commands::aggregate_cluster::hybrid_command, "readonly", 0, 0, 0),
     command!("FT._LIST",     commands::search::list,      "readonly",       0, 0, 0),
     command!("FT.TAGVALS",   commands::search::tagvals,   "readonly",       0, 0, 0),
     command!("FT.EXPLAIN",   commands::search::explain,   "readonly",       0, 0, 0),
@@ -126,7 +126,7 @@ static SEARCH_COMMANDS: &[CommandSpec] = &[
     command!("FT.SYNUPDATE", commands::spell::synupdate,  "write",          0, 0, 0),
     command!("FT.SYNDUMP",   commands::spell::syndump,    "readonly",       0, 0, 0),
     command!("FT.SYNADD",    commands::spell::synadd,     "write",          0, 0, 0),
-    command!("FT.PROFILE",   commands::search::profile,   "readonly",       0, 0, 0),
+    command!("FT.PROFILE",   commands::aggregate::profile, "readonly",      0, 0, 0),
     command!("FT.GET",       commands::search::get,       "readonly",       2, 2, 1),
     command!("FT.MGET",      commands::search::mget,      "readonly",       2, -1, 1),
     command!("FT.DEBUG",     commands::search::debug,     "readonly",       0, 0, 0),
@@ -176,6 +176,7 @@ fn load(ctx: &Context, args: &[RedisString]) -> Result<(), String> {
     stream_pipes::init(raw_ctx)?;
     cluster::init(raw_ctx)?;
     commands::search_cluster::init(raw_ctx);
+    commands::aggregate_cluster::init(raw_ctx);
     // SAFETY: OnLoad context; the callbacks are 'static functions.
     unsafe {
         api!(RedisModule_RegisterInfoFunc)(raw_ctx, Some(info::info));

@@ -1,7 +1,7 @@
 //! Search on Redis Cluster: index definitions on every master ([`catalog`]), the cluster bus's
 //! module messages as a transport ([`wire`], [`send`], [`receive`]), and how shard answers are
 //! merged ([`merge`]). FT.SEARCH and FT.INFO's fan-out is FT.* glue, in
-//! `commands/search_cluster.rs`. Nothing here runs on a server without `cluster-enabled yes`.
+//! `commands/search_cluster.rs`; FT.AGGREGATE and FT.HYBRID's in `commands/aggregate_cluster.rs`. Nothing here runs on a server without `cluster-enabled yes`.
 //!
 //! # Why the cluster bus
 //!
@@ -21,7 +21,8 @@
 //! Two mutexes live here and in `commands/search_cluster.rs`, both leaves (nothing else is locked while they
 //! are held, and no Redis API that could call back into this module is called under them):
 //!
-//! 1. `commands/search_cluster.rs`'s `PENDING` maps a query id to its blocked client and the shards it waits for.
+//! 1. `commands/search_cluster.rs`'s `PENDING` (and `commands/aggregate_cluster.rs`'s, kept the
+//!    same way) maps a query id to its blocked client and the shards it waits for.
 //!    It is taken on the main thread (the command, a shard answer arriving, the deadline
 //!    timer) and on a search thread that holds the server lock (a local shard's answer after
 //!    a threaded search). The first of "every shard answered", "a shard failed" and "the
@@ -280,12 +281,21 @@ pub unsafe fn receive(
             Ok(m) => handle(&ctx, &sender, m),
             Err(e) => {
                 // Tell a coordinator of another version why its search cannot run here.
-                if let (kind::SEARCH, WireError::Version { id: Some(id), .. }) = (type_, &e) {
-                    let answer = Message::Result(wire::SearchResult {
-                        id: *id,
-                        outcome: Err(e.to_string()),
-                    });
-                    send(&ctx, Some(&sender), &answer);
+                if let WireError::Version { id: Some(id), .. } = &e {
+                    let answer = match type_ {
+                        kind::SEARCH => Some(Message::Result(wire::SearchResult {
+                            id: *id,
+                            outcome: Err(e.to_string()),
+                        })),
+                        kind::AGGREGATE => Some(Message::Rows(wire::AggResult {
+                            id: *id,
+                            outcome: Err(e.to_string()),
+                        })),
+                        _ => None,
+                    };
+                    if let Some(answer) = answer {
+                        send(&ctx, Some(&sender), &answer);
+                    }
                 }
                 log_bad(&sender, &e);
             }

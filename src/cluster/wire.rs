@@ -12,6 +12,9 @@
 
 use std::fmt;
 
+use crate::search::aggregate::distribute::{ShardPart, MAX_SHARD_ROWS};
+use crate::search::aggregate::value::Value;
+
 /// The format this build writes and reads.
 pub const VERSION: u8 = 2;
 
@@ -28,6 +31,10 @@ pub mod kind {
     pub const SEARCH: u8 = 5;
     /// A shard's answer to [`SEARCH`].
     pub const RESULT: u8 = 6;
+    /// A shard's part of an FT.AGGREGATE or FT.HYBRID for a coordinator.
+    pub const AGGREGATE: u8 = 7;
+    /// A shard's answer to [`AGGREGATE`]: rows.
+    pub const ROWS: u8 = 8;
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -144,6 +151,155 @@ pub enum Message {
     Catalog(Catalog),
     Search(SearchRequest),
     Result(SearchResult),
+    Aggregate(AggRequest),
+    Rows(AggResult),
+}
+
+/// What a shard is asked to run for an [`AggRequest`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AggMode {
+    /// FT.AGGREGATE's words: its part of the pipeline (`search::aggregate::distribute`).
+    Aggregate,
+    /// FT.HYBRID's words: both ranked lists and the documents' rows.
+    Hybrid,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AggRequest {
+    pub id: u64,
+    pub mode: AggMode,
+    pub user: Vec<u8>,
+    pub index: Vec<u8>,
+    pub def_digest: u64,
+    /// The command's words after the index name.
+    pub words: Vec<Vec<u8>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AggResult {
+    pub id: u64,
+    pub outcome: Result<ShardPart, String>,
+}
+
+/// How deep a value may nest (a TOLIST of lists, inside a FIRST_VALUE's partial state, is 3).
+const MAX_DEPTH: usize = 8;
+
+fn write_value(w: &mut Writer, v: &Value) {
+    match v {
+        Value::Null => w.u8(1),
+        Value::Num(n) => {
+            w.u8(2);
+            w.u64(n.to_bits());
+        }
+        Value::Str(s) => {
+            w.u8(3);
+            w.bytes(s.as_bytes());
+        }
+        Value::Arr(a) => {
+            w.u8(4);
+            w.u32(a.len() as u32);
+            for x in a {
+                write_value(w, x);
+            }
+        }
+    }
+}
+
+/// A value whose tag was already read.
+fn read_value(r: &mut Reader, tag: u8, depth: usize) -> Result<Value, WireError> {
+    Ok(match tag {
+        1 => Value::Null,
+        2 => Value::Num(f64::from_bits(r.u64()?)),
+        3 => Value::Str(r.string()?),
+        4 => {
+            if depth >= MAX_DEPTH {
+                return Err(WireError::BadValue("value nesting"));
+            }
+            let n = r.count(1)?;
+            let mut out = Vec::with_capacity(n);
+            for _ in 0..n {
+                let t = r.u8()?;
+                out.push(read_value(r, t, depth + 1)?);
+            }
+            Value::Arr(out)
+        }
+        _ => return Err(WireError::BadValue("value tag")),
+    })
+}
+
+fn write_ranked(w: &mut Writer, list: &[(Vec<u8>, f64)]) {
+    w.u32(list.len() as u32);
+    for (k, s) in list {
+        w.bytes(k);
+        w.u64(s.to_bits());
+    }
+}
+
+fn read_ranked(r: &mut Reader) -> Result<Vec<(Vec<u8>, f64)>, WireError> {
+    let n = r.count(12)?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push((r.bytes()?, f64::from_bits(r.u64()?)));
+    }
+    Ok(out)
+}
+
+fn write_part(w: &mut Writer, p: &ShardPart) {
+    w.u64(p.read);
+    w.u32(p.names.len() as u32);
+    for n in &p.names {
+        w.bytes(n.as_bytes());
+    }
+    w.u32(p.rows.len() as u32);
+    for row in &p.rows {
+        w.u32(row.len() as u32);
+        for v in row {
+            match v {
+                None => w.u8(0),
+                Some(v) => write_value(w, v),
+            }
+        }
+    }
+    w.list(&p.keys);
+    write_ranked(w, &p.text);
+    write_ranked(w, &p.vector);
+}
+
+fn read_part(r: &mut Reader) -> Result<ShardPart, WireError> {
+    let read = r.u64()?;
+    let n = r.count(4)?;
+    let mut names = Vec::with_capacity(n);
+    for _ in 0..n {
+        names.push(r.string()?);
+    }
+    let n = r.count(4)?;
+    if n > MAX_SHARD_ROWS {
+        return Err(WireError::BadValue("row count"));
+    }
+    let mut rows = Vec::with_capacity(n);
+    for _ in 0..n {
+        let width = r.count(1)?;
+        let mut row = Vec::with_capacity(width);
+        for _ in 0..width {
+            row.push(match r.u8()? {
+                0 => None,
+                t => Some(read_value(r, t, 0)?),
+            });
+        }
+        rows.push(row);
+    }
+    let keys = r.list()?;
+    if !keys.is_empty() && keys.len() != rows.len() {
+        return Err(WireError::BadValue("row keys"));
+    }
+    Ok(ShardPart {
+        read,
+        names,
+        rows,
+        keys,
+        text: read_ranked(r)?,
+        vector: read_ranked(r)?,
+    })
 }
 
 impl Message {
@@ -156,6 +312,8 @@ impl Message {
             Message::Catalog(_) => kind::CATALOG,
             Message::Search(_) => kind::SEARCH,
             Message::Result(_) => kind::RESULT,
+            Message::Aggregate(_) => kind::AGGREGATE,
+            Message::Rows(_) => kind::ROWS,
         }
     }
 
@@ -163,6 +321,8 @@ impl Message {
         match self {
             Message::Search(s) => s.id,
             Message::Result(r) => r.id,
+            Message::Aggregate(a) => a.id,
+            Message::Rows(r) => r.id,
             _ => 0,
         }
     }
@@ -253,6 +413,26 @@ impl Message {
                             None => w.u8(0),
                         }
                     }
+                }
+            },
+            Message::Aggregate(a) => {
+                w.u8(match a.mode {
+                    AggMode::Aggregate => 0,
+                    AggMode::Hybrid => 1,
+                });
+                w.bytes(&a.user);
+                w.bytes(&a.index);
+                w.u64(a.def_digest);
+                w.list(&a.words);
+            }
+            Message::Rows(r) => match &r.outcome {
+                Err(e) => {
+                    w.u8(0);
+                    w.bytes(e.as_bytes());
+                }
+                Ok(p) => {
+                    w.u8(1);
+                    write_part(&mut w, p);
                 }
             },
         }
@@ -363,6 +543,26 @@ impl Message {
                 };
                 Message::Result(SearchResult { id, outcome })
             }
+            kind::AGGREGATE => Message::Aggregate(AggRequest {
+                id,
+                mode: match r.u8()? {
+                    0 => AggMode::Aggregate,
+                    1 => AggMode::Hybrid,
+                    _ => return Err(WireError::BadValue("aggregate mode")),
+                },
+                user: r.bytes()?,
+                index: r.bytes()?,
+                def_digest: r.u64()?,
+                words: r.list()?,
+            }),
+            kind::ROWS => {
+                let outcome = match r.u8()? {
+                    0 => Err(String::from_utf8_lossy(&r.bytes()?).into_owned()),
+                    1 => Ok(read_part(&mut r)?),
+                    _ => return Err(WireError::BadValue("result tag")),
+                };
+                Message::Rows(AggResult { id, outcome })
+            }
             other => return Err(WireError::UnknownKind(other)),
         };
         if !r.0.is_empty() {
@@ -433,6 +633,10 @@ impl Reader<'_> {
             return Err(WireError::Truncated);
         }
         Ok(n)
+    }
+    /// Text: names and string values are UTF-8 wherever a node made them.
+    fn string(&mut self) -> Result<String, WireError> {
+        String::from_utf8(self.bytes()?).map_err(|_| WireError::BadValue("text"))
     }
     fn list(&mut self) -> Result<Vec<Vec<u8>>, WireError> {
         let n = self.count(4)?;
@@ -512,6 +716,118 @@ mod tests {
                 }),
             }),
         ]
+    }
+
+    fn agg_samples() -> Vec<Message> {
+        vec![
+            Message::Aggregate(AggRequest {
+                id: 7,
+                mode: AggMode::Hybrid,
+                user: b"alice".to_vec(),
+                index: b"idx".to_vec(),
+                def_digest: 3,
+                words: vec![b"*".to_vec(), b"GROUPBY".to_vec()],
+            }),
+            Message::Rows(AggResult {
+                id: 7,
+                outcome: Err("late".into()),
+            }),
+            Message::Rows(AggResult {
+                id: 8,
+                outcome: Ok(ShardPart {
+                    read: 12,
+                    names: vec!["a".into(), "é".into()],
+                    rows: vec![
+                        vec![
+                            Some(Value::Num(-0.5)),
+                            None,
+                            Some(Value::Str("x".into())),
+                            Some(Value::Null),
+                            Some(Value::Arr(vec![
+                                Value::Num(1.0),
+                                Value::Arr(vec![Value::Str(String::new())]),
+                            ])),
+                        ],
+                        Vec::new(),
+                    ],
+                    keys: vec![b"k1".to_vec(), b"k2".to_vec()],
+                    text: vec![(b"k1".to_vec(), 2.5)],
+                    vector: vec![(b"k2".to_vec(), 0.0), (b"k1".to_vec(), 1.0)],
+                }),
+            }),
+        ]
+    }
+
+    #[test]
+    fn aggregate_messages_round_trip_and_refuse_every_cut() {
+        for m in agg_samples() {
+            let bytes = m.encode();
+            assert_eq!(Message::decode(m.kind(), &bytes), Ok(m.clone()), "{m:?}");
+            for cut in 0..bytes.len() {
+                assert!(Message::decode(m.kind(), &bytes[..cut]).is_err(), "{cut}");
+            }
+        }
+    }
+
+    #[test]
+    fn hostile_rows_are_refused() {
+        let head = |tag: u8| {
+            let mut b = vec![VERSION];
+            b.extend(1u64.to_le_bytes());
+            b.push(tag);
+            b
+        };
+        // An array nested deeper than any state needs.
+        let mut b = head(1);
+        b.extend(0u64.to_le_bytes()); // read
+        b.extend(0u32.to_le_bytes()); // names
+        b.extend(1u32.to_le_bytes()); // one row
+        b.extend(1u32.to_le_bytes()); // of one slot
+        for _ in 0..MAX_DEPTH + 1 {
+            b.push(4);
+            b.extend(1u32.to_le_bytes());
+        }
+        b.push(1);
+        b.extend(0u32.to_le_bytes()); // keys
+        b.extend([0u8; 8]); // two empty ranked lists
+        assert_eq!(
+            Message::decode(kind::ROWS, &b),
+            Err(WireError::BadValue("value nesting"))
+        );
+        // Four billion rows in a few bytes.
+        let mut b = head(1);
+        b.extend(0u64.to_le_bytes());
+        b.extend(0u32.to_le_bytes());
+        b.extend(u32::MAX.to_le_bytes());
+        assert_eq!(Message::decode(kind::ROWS, &b), Err(WireError::Truncated));
+        // A name that is not UTF-8, an unknown value tag, keys that do not match the rows.
+        let mut b = head(1);
+        b.extend(0u64.to_le_bytes());
+        b.extend(1u32.to_le_bytes());
+        b.extend(1u32.to_le_bytes());
+        b.push(0xff);
+        assert_eq!(
+            Message::decode(kind::ROWS, &b),
+            Err(WireError::BadValue("text"))
+        );
+        let mut b = head(1);
+        b.extend(0u64.to_le_bytes());
+        b.extend(0u32.to_le_bytes());
+        b.extend(1u32.to_le_bytes());
+        b.extend(1u32.to_le_bytes());
+        b.push(9);
+        assert_eq!(
+            Message::decode(kind::ROWS, &b),
+            Err(WireError::BadValue("value tag"))
+        );
+        let mut m = agg_samples().pop().unwrap();
+        if let Message::Rows(AggResult { outcome: Ok(p), .. }) = &mut m {
+            p.keys.pop();
+        }
+        assert_eq!(
+            Message::decode(kind::ROWS, &m.encode()),
+            Err(WireError::BadValue("row keys"))
+        );
     }
 
     #[test]

@@ -9,14 +9,20 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::search::{find, readable_keys, INLINE_WORK};
+use super::search::{
+    find, iter_reply, ms_since, profile_map, profile_search, profile_target, readable_keys,
+    INLINE_WORK,
+};
 use crate::error::{AiError, AiResult};
 use crate::redis::{
     bulk, current_user_name, json, AclUser, Args, Blocked, Ctx, OwnedString, Reply, R,
 };
 use crate::search::aggregate::cursor::{self, Cursor, Refused};
+use crate::search::aggregate::distribute::meta_value;
+use crate::search::aggregate::hybrid::Hybrid;
 use crate::search::aggregate::value::{parse_number, Value};
 use crate::search::aggregate::{self, Aggregate, Lookup, Output, Row, Source};
+use crate::search::config as search_config;
 use crate::search::error::SearchError;
 use crate::search::index::{Hit, Outcome};
 use crate::search::json::{JsonNode, Kind};
@@ -26,9 +32,8 @@ fn agg_err(text: &str) -> AiError {
     SearchError::Aggregate(text.to_string()).into()
 }
 
-/// The index `args` names, for a command that answers from this node's documents only: on a
-/// cluster it is refused with `refusal` rather than answered from one shard.
-fn local_index(ctx: &Ctx, args: &Args, refusal: &str) -> AiResult<Arc<Index>> {
+/// The index `args` names (on a cluster, `aggregate_cluster.rs` fans the command out instead).
+fn local_index(args: &Args) -> AiResult<Arc<Index>> {
     if args.len() < 2 {
         return Err(AiError::WrongArity);
     }
@@ -36,19 +41,12 @@ fn local_index(ctx: &Ctx, args: &Args, refusal: &str) -> AiResult<Arc<Index>> {
     let Some(index) = find(name) else {
         return Err(SearchError::NoSuchIndex(String::from_utf8_lossy(name).into_owned()).into());
     };
-    if crate::cluster::enabled(ctx) {
-        return Err(agg_err(refusal));
-    }
     Ok(index)
 }
 
 /// `FT.AGGREGATE index query [options and steps …]` (see `search::aggregate`).
 pub fn aggregate(ctx: &Ctx, args: &Args) -> AiResult<()> {
-    let index = local_index(
-        ctx,
-        args,
-        "FT.AGGREGATE is not supported on a cluster yet: it would aggregate this shard's documents only",
-    )?;
+    let index = local_index(args)?;
     let words: Vec<&[u8]> = (2..args.len()).map(|i| args.bytes(i)).collect();
     let mut agg = aggregate::parse(&index.def, &words)?;
     index.uses.fetch_add(1, Ordering::Relaxed);
@@ -111,14 +109,34 @@ fn finish(
         Ok(o) => o,
         Err(e) => return ctx.reply_error(&e.to_string()),
     };
-    let timed_out = outcome.timed_out;
+    let (rows, names) = load_rows(ctx, agg, &outcome);
+    let out = agg.run(rows, names);
+    reply_output(ctx, index, agg, user, out, outcome.timed_out);
+}
+
+/// The rows of the documents `outcome` found, and the names of their slots.
+pub(crate) fn load_rows(ctx: &Ctx, agg: &Aggregate, outcome: &Outcome) -> (Vec<Row>, Vec<String>) {
     let mut lookup = Lookup::from_names(&agg.doc_names);
     let rows: Vec<Row> = outcome
         .hits
         .iter()
         .filter_map(|h| load_row(ctx, agg, &mut lookup, h))
         .collect();
-    let out = match agg.run(rows, lookup.names) {
+    (rows, lookup.names)
+}
+
+/// Replies with the pipeline's output, its first page and a cursor when WITHCURSOR asked
+/// (the cursor lives on this node, the one the client asked). `timed_out`: the query stopped
+/// at its TIMEOUT (RESP3's warning says so).
+pub(crate) fn reply_output(
+    ctx: &Ctx,
+    index: &Arc<Index>,
+    agg: &Aggregate,
+    user: Option<Vec<u8>>,
+    out: Result<Output, SearchError>,
+    timed_out: bool,
+) {
+    let out = match out {
         Ok(o) => o,
         Err(e) => return ctx.reply_error(&e.to_string()),
     };
@@ -162,7 +180,7 @@ fn finish(
 }
 
 /// One document's row, or `None` when it is gone (deleted after the query ran).
-fn load_row(ctx: &Ctx, agg: &Aggregate, lookup: &mut Lookup, hit: &Hit) -> Option<Row> {
+pub(crate) fn load_row(ctx: &Ctx, agg: &Aggregate, lookup: &mut Lookup, hit: &Hit) -> Option<Row> {
     let mut row: Row = vec![None; lookup.names.len()];
     let set = |row: &mut Row, slot: usize, v: Value| {
         if row.len() <= slot {
@@ -253,19 +271,6 @@ fn load_row(ctx: &Ctx, agg: &Aggregate, lookup: &mut Lookup, hit: &Hit) -> Optio
         }
     }
     Some(row)
-}
-
-fn meta_value(source: &Source, hit: &Hit) -> Option<Value> {
-    match source {
-        Source::Key => Some(Value::Str(String::from_utf8_lossy(&hit.key).into_owned())),
-        Source::Score => Some(Value::Num(hit.score)),
-        Source::Distance(name) => hit
-            .distances
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, d)| Value::Num(*d)),
-        _ => None,
-    }
 }
 
 fn value_reply(v: &Value) -> R<'static> {
@@ -393,11 +398,7 @@ pub fn cursor_command(ctx: &Ctx, args: &Args) -> AiResult<()> {
 /// `FT.HYBRID index SEARCH … VSIM … [COMBINE …] [post-processing …]` (see
 /// `search::aggregate::hybrid`). Both searches run inline under one read lock.
 pub fn hybrid(ctx: &Ctx, args: &Args) -> AiResult<()> {
-    let index = local_index(
-        ctx,
-        args,
-        "FT.HYBRID is not supported on a cluster yet: it would search this shard's documents only",
-    )?;
+    let index = local_index(args)?;
     let started = Instant::now();
     let words: Vec<&[u8]> = (2..args.len()).map(|i| args.bytes(i)).collect();
     let mut h = crate::search::aggregate::hybrid::parse(&index.def, &words)?;
@@ -420,8 +421,19 @@ pub fn hybrid(ctx: &Ctx, args: &Args) -> AiResult<()> {
         .iter()
         .filter_map(|hit| load_row(ctx, &h.post, &mut lookup, hit))
         .collect();
+    hybrid_reply(ctx, &h, rows, lookup.names, started)
+}
+
+/// Runs FT.HYBRID's post-processing over the fused rows and replies.
+pub(crate) fn hybrid_reply(
+    ctx: &Ctx,
+    h: &Hybrid,
+    rows: Vec<Row>,
+    names: Vec<String>,
+    started: Instant,
+) -> AiResult<()> {
     let total = rows.len();
-    let mut out = h.post.run(rows, lookup.names)?;
+    let mut out = h.post.run(rows, names)?;
     if let Some(n) = h.default_limit {
         out.rows.truncate(n);
     }
@@ -454,6 +466,111 @@ pub fn hybrid(ctx: &Ctx, args: &Args) -> AiResult<()> {
         R::Arr(Vec::new()),
         bulk("execution_time"),
         bulk(format!("{elapsed_ms:.3}")),
+    ]));
+    Ok(())
+}
+
+/// `FT.PROFILE index SEARCH|AGGREGATE [LIMITED] QUERY query [options…]`: FT.AGGREGATE's
+/// profile here, FT.SEARCH's in `search.rs`. The reply is RediSearch 2.10's layout: the
+/// command's own reply, then the times, the query's iterator tree (this engine's plan) and one
+/// result processor per stage: `Index`, a KNN's `Metrics Applier`, `Loader` (reading the
+/// documents), then one per step (`Projector - …` for APPLY, `Filter - …`, `Grouper`,
+/// `Sorter`, `Pager/Limiter`), each with its time and the rows it let through. It profiles the
+/// node it is sent to, on a cluster too; a WITHCURSOR is ignored (every row is replied).
+pub fn profile(ctx: &Ctx, args: &Args) -> AiResult<()> {
+    let started = Instant::now();
+    let target = profile_target(args)?;
+    if !target.aggregate {
+        return profile_search(ctx, &target.index, &target.words, started);
+    }
+    let index = target.index;
+    let t = Instant::now();
+    let mut agg = aggregate::parse(&index.def, &target.words)?;
+    let parse_ms = ms_since(t);
+    index.uses.fetch_add(1, Ordering::Relaxed);
+    let profiled = {
+        let data = index.read();
+        if let Some(acl) = AclUser::restricted(ctx)? {
+            agg.request.in_keys = Some(readable_keys(&data, &acl, agg.request.in_keys.as_ref()));
+        }
+        data.profile(&index.def, &agg.request)
+    };
+    let (outcome, iters, stages) = profiled?;
+    // The engine's own stages, but for the scoring and sorting only a search does.
+    let mut procs: Vec<(String, f64, u64)> = stages
+        .iter()
+        .filter(|s| s.name == "Index" || s.name == "Metrics Applier")
+        .map(|s| (s.name.to_string(), s.time_ms, s.counter))
+        .collect();
+    let plan_ms = procs.first().map_or(0.0, |p| p.1);
+    let t = Instant::now();
+    let (rows, names) = load_rows(ctx, &agg, &outcome);
+    procs.push(("Loader".into(), ms_since(t), rows.len() as u64));
+    let mut steps = Vec::with_capacity(agg.steps.len());
+    let mut last = Instant::now();
+    let out = agg.run_probed(rows, names, &mut |at, n| {
+        steps.push((at, ms_since(last), n as u64));
+        last = Instant::now();
+    })?;
+    for (at, ms, n) in steps {
+        // RediSearch folds a LIMIT right after a SORTBY into its sorter.
+        let folded = matches!(agg.steps.get(at), Some(aggregate::Step::Limit { .. }))
+            && at > 0
+            && matches!(agg.steps.get(at - 1), Some(aggregate::Step::Sort { .. }));
+        if let (Some(step), false) = (agg.steps.get(at), folded) {
+            procs.push((step.profile_name(), ms, n));
+        }
+    }
+    let resp3 = ctx.is_resp3();
+    let clock = search_config::print_profile_clock();
+    let time = |v: f64| R::Double(if clock { v } else { 0.0 });
+    let processors: Vec<R> = procs
+        .into_iter()
+        .map(|(name, ms, n)| {
+            profile_map(
+                resp3,
+                vec![
+                    ("Type", bulk(name)),
+                    ("Time", time(ms)),
+                    ("Counter", R::Int(n as i64)),
+                ],
+            )
+        })
+        .collect();
+    let results = page(&out.names, out.total, &out.rows, resp3, outcome.timed_out);
+    let iterators = iter_reply(&iters, resp3, clock);
+    let total_ms = ms_since(started);
+    if resp3 {
+        let R::Map(mut m) = results else {
+            return Ok(());
+        };
+        m.push((
+            "profile",
+            R::Map(vec![
+                ("Total profile time", time(total_ms)),
+                ("Parsing time", time(parse_ms)),
+                ("Pipeline creation time", time(plan_ms)),
+                ("Warning", R::Simple("None")),
+                ("Iterators profile", R::Arr(vec![iterators])),
+                ("Result processors profile", R::Arr(processors)),
+            ]),
+        ));
+        ctx.reply(&R::Map(m));
+        return Ok(());
+    }
+    let pair = |k: &'static str, v: R<'static>| R::Arr(vec![R::Simple(k), v]);
+    let mut procs = vec![R::Simple("Result processors profile")];
+    procs.extend(processors);
+    ctx.reply(&R::Arr(vec![
+        results,
+        R::Arr(vec![
+            pair("Total profile time", time(total_ms)),
+            pair("Parsing time", time(parse_ms)),
+            pair("Pipeline creation time", time(plan_ms)),
+            R::Arr(vec![R::Simple("Warning")]),
+            pair("Iterators profile", iterators),
+            R::Arr(procs),
+        ]),
     ]));
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod aggregate;
+pub mod aggregate_cluster;
 pub mod dag;
 pub mod model;
 pub mod pipeline;

@@ -1103,15 +1103,23 @@ fn stored_document(ctx: &Ctx, index: &Index, key: &[u8]) -> Result<R<'static>, S
 // ---------------------------------------------------------------------------------------------
 // FT.PROFILE
 
-/// `FT.PROFILE <index> SEARCH|AGGREGATE [LIMITED] QUERY <query> [options…]`: the command's
-/// reply and, beside it, what the search did (see `search::profile`), in RediSearch 2.10's
-/// layout. Runs on the main thread, timed stage by stage. LIMITED is accepted: the tree here
-/// never lists more than the query's own clauses and their dictionary terms.
-pub fn profile(ctx: &Ctx, args: &Args) -> AiResult<()> {
+/// What FT.PROFILE profiles.
+pub(crate) struct ProfileTarget<'a> {
+    pub aggregate: bool,
+    pub index: Arc<Index>,
+    /// The profiled command's words after the index name (from its query on).
+    pub words: Vec<&'a [u8]>,
+}
+
+/// `FT.PROFILE <index> SEARCH|AGGREGATE [LIMITED] QUERY <query> [options…]`, checked: the
+/// command's reply and, beside it, what the search did (see `search::profile`), in
+/// RediSearch 2.10's layout. Runs on the main thread, timed stage by stage. LIMITED is
+/// accepted: the tree here never lists more than the query's own clauses and their terms.
+/// (FT.AGGREGATE's profile is `aggregate.rs`'s, which calls this for SEARCH.)
+pub(crate) fn profile_target<'a>(args: &'a Args<'_>) -> AiResult<ProfileTarget<'a>> {
     if args.len() < 5 {
         return Err(AiError::WrongArity);
     }
-    let started = Instant::now();
     let kind = args.bytes(2).to_ascii_uppercase();
     if kind != b"SEARCH" && kind != b"AGGREGATE" {
         return Err(SearchError::ProfileNoCommand.into());
@@ -1131,18 +1139,19 @@ pub fn profile(ctx: &Ctx, args: &Args) -> AiResult<()> {
         return Err(SearchError::NoSuchIndex(lossy(name)).into());
     };
     let words: Vec<&[u8]> = (i + 1..args.len()).map(|j| args.bytes(j)).collect();
-    if kind == b"AGGREGATE" {
-        return profile_aggregate(ctx, &index, &words);
-    }
-    profile_search(ctx, &index, &words, started)
+    Ok(ProfileTarget {
+        aggregate: kind == b"AGGREGATE",
+        index,
+        words,
+    })
 }
 
-/// FT.PROFILE … AGGREGATE: refused until the aggregate pipeline reports its stages.
-fn profile_aggregate(_ctx: &Ctx, _index: &Index, _words: &[&[u8]]) -> AiResult<()> {
-    Err(SearchError::ProfileAggregateUnsupported.into())
-}
-
-fn profile_search(ctx: &Ctx, index: &Index, words: &[&[u8]], started: Instant) -> AiResult<()> {
+pub(crate) fn profile_search(
+    ctx: &Ctx,
+    index: &Index,
+    words: &[&[u8]],
+    started: Instant,
+) -> AiResult<()> {
     let t = Instant::now();
     let SearchRequest {
         request: mut req,
@@ -1231,12 +1240,12 @@ fn profile_search(ctx: &Ctx, index: &Index, words: &[&[u8]], started: Instant) -
     Ok(())
 }
 
-fn ms_since(t: Instant) -> f64 {
+pub(crate) fn ms_since(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1000.0
 }
 
 /// A profile entry: a map in RESP3, a flat list of names and values in RESP2.
-fn profile_map(resp3: bool, entries: Vec<(&'static str, R<'static>)>) -> R<'static> {
+pub(crate) fn profile_map(resp3: bool, entries: Vec<(&'static str, R<'static>)>) -> R<'static> {
     if resp3 {
         return R::Map(entries);
     }
@@ -1248,7 +1257,11 @@ fn profile_map(resp3: bool, entries: Vec<(&'static str, R<'static>)>) -> R<'stat
     )
 }
 
-fn iter_reply(it: &crate::search::profile::Iter, resp3: bool, clock: bool) -> R<'static> {
+pub(crate) fn iter_reply(
+    it: &crate::search::profile::Iter,
+    resp3: bool,
+    clock: bool,
+) -> R<'static> {
     let mut e: Vec<(&'static str, R<'static>)> = vec![("Type", R::Simple(it.kind))];
     if let Some(q) = &it.query_type {
         e.push(("Query type", bulk(q)));

@@ -116,7 +116,7 @@ fn end(id: u64, outcome: impl FnOnce(&mut Pending) -> Result<(u64, Vec<WireHit>)
 
 /// The masters that serve slots, in id order, with their addresses; an error when the slots
 /// they serve are not all 16384 or one of them is known to have failed.
-fn shards(ctx: &Ctx) -> Result<BTreeMap<NodeId, String>, String> {
+pub(crate) fn shards(ctx: &Ctx) -> Result<BTreeMap<NodeId, String>, String> {
     let slots = OwnedString::new(b"SLOTS");
     let mut argv = [slots.as_ptr()];
     // SAFETY: a live context on the main thread.
@@ -162,7 +162,7 @@ fn shards(ctx: &Ctx) -> Result<BTreeMap<NodeId, String>, String> {
     Ok(out)
 }
 
-fn shard_error(addr: &str, id: &NodeId, e: &str) -> String {
+pub(crate) fn shard_error(addr: &str, id: &NodeId, e: &str) -> String {
     format!("ERR shard {addr} ({}): {e}", node_name(id))
 }
 

@@ -161,8 +161,6 @@ pub enum SearchError {
     HighlightTooLarge,
     /// HIGHLIGHT / SUMMARIZE FIELDS naming no field of the schema.
     NoSuchProperty(String),
-    /// FT.PROFILE … AGGREGATE while FT.AGGREGATE does not exist here.
-    ProfileAggregateUnsupported,
     /// FT.PROFILE with neither SEARCH nor AGGREGATE.
     ProfileNoCommand,
     /// FT.PROFILE without QUERY.
@@ -366,9 +364,6 @@ impl fmt::Display for SearchError {
             // highlight.rs's MAX_OUTPUT (its test holds the two together).
             HighlightTooLarge => f.write_str("HIGHLIGHT/SUMMARIZE: a value would grow past 64 MB"),
             NoSuchProperty(name) => write!(f, "No such property `{name}`"),
-            ProfileAggregateUnsupported => f.write_str(
-                "FT.PROFILE AGGREGATE is not supported here: FT.AGGREGATE has no profile yet",
-            ),
             ProfileNoCommand => f.write_str("No `SEARCH` or `AGGREGATE` provided"),
             ProfileNoQuery => f.write_str("The QUERY keyword is expected"),
             ProfileNoQueryString => f.write_str("No query string provided"),

@@ -1,7 +1,9 @@
 """FT.PROFILE compared with RediSearch 2.10 itself: the same documents and queries in both, the
 reply's layout (RESP2 lists, RESP3 maps) and the iterator tree's types, terms and counters
 must agree where the two engines read the same postings; times are this engine's own. Also
-its errors, AGGREGATE refused, redis-py's ft().profile(), and the vector strategy shown."""
+its errors, redis-py's ft().profile(), and the vector strategy shown. FT.PROFILE AGGREGATE
+too: its rows, layout, iterator tree and result processors (one per pipeline step) compared
+with RediSearch's."""
 
 import struct
 
@@ -91,6 +93,55 @@ def test_layout_and_iterators_are_redisearchs(server):
         anchor.stop()
 
 
+AGG_PIPELINES = [
+    ["*", "LOAD", "1", "@n", "APPLY", "@n*2", "AS", "m", "FILTER", "@m>5", "GROUPBY", "1", "@t",
+     "REDUCE", "COUNT", "0", "AS", "c", "SORTBY", "2", "@c", "DESC"],
+    ["redis | dog", "GROUPBY", "1", "@t", "REDUCE", "SUM", "1", "@n", "AS", "s",
+     "SORTBY", "2", "@s", "ASC"],
+    ["*", "LOAD", "1", "@n", "SORTBY", "2", "@n", "ASC", "LIMIT", "0", "2"],
+    ["@t:{a}", "LOAD", "2", "@txt", "@n", "APPLY", "upper(@txt)", "AS", "u", "LIMIT", "0", "5"],
+    ["dog", "LOAD", "1", "@n", "FILTER", "@n>1 && @n<8", "APPLY", "floor(@n)", "AS", "f"],
+]
+
+
+def test_aggregate_profile_is_redisearchs(server):
+    """The rows and the whole layout agree; result processors by type and order, except that
+    RediSearch adds a `Loader` before a step that names a field not loaded yet (this engine
+    loads what the pipeline names before its first step)."""
+    ours = redis.Redis(port=server.port, decode_responses=True)
+    load(ours)
+    anchor = Anchor()
+    try:
+        theirs = anchor.client(decode_responses=True)
+        load(theirs)
+        for q in AGG_PIPELINES:
+            mine = ours.execute_command("FT.PROFILE", "p", "AGGREGATE", "QUERY", *q)
+            t = theirs.execute_command("FT.PROFILE", "p", "AGGREGATE", "QUERY", *q)
+            assert mine[0] == t[0], q
+            assert [e[0] for e in mine[1]] == [e[0] for e in t[1]], q
+            it, t_it = mine[1][4][1], t[1][4][1]
+            assert shape(it) == shape(t_it), q
+            procs = [p[1] for p in mine[1][5][1:]]
+            t_procs = [p[1] for p in t[1][5][1:]]
+            lazy = [p for i, p in enumerate(t_procs) if p != "Loader" or "Loader" not in t_procs[:i]]
+            assert procs == lazy, (q, procs, t_procs)
+            assert len(procs) >= 3
+            # The last step's counter: the rows the reply holds, in both.
+            last, t_last = mine[1][5][-1], t[1][5][-1]
+            assert last[last.index("Counter") + 1] == t_last[t_last.index("Counter") + 1], q
+        r3 = redis.Redis(port=server.port, decode_responses=True, protocol=3)
+        t3 = anchor.client(decode_responses=True, protocol=3)
+        mine = r3.execute_command("FT.PROFILE", "p", "AGGREGATE", "QUERY", *AGG_PIPELINES[1])
+        t = t3.execute_command("FT.PROFILE", "p", "AGGREGATE", "QUERY", *AGG_PIPELINES[1])
+        assert sorted(mine) == sorted(t)
+        assert list(mine["profile"]) == list(t["profile"])
+        assert mine["results"] == t["results"]
+        assert ([p["Type"] for p in mine["profile"]["Result processors profile"]]
+                == [p["Type"] for p in t["profile"]["Result processors profile"]])
+    finally:
+        anchor.stop()
+
+
 def test_knn_shows_the_strategy(server):
     r = redis.Redis(port=server.port)
     r.execute_command("FT.CREATE", "v", "PREFIX", 1, "v:", "SCHEMA", "t", "TAG", "e", "VECTOR",
@@ -124,8 +175,7 @@ def test_errors(server):
         (("p", "SEARCH", "LIMITED", "redis"), "The QUERY keyword is expected"),
         (("p", "SEARCH", "LIMITED", "QUERY"), "No query string provided"),
         (("nosuch", "SEARCH", "QUERY", "x"), "nosuch: no such index"),
-        (("p", "AGGREGATE", "QUERY", "*"),
-         "FT.PROFILE AGGREGATE is not supported here: FT.AGGREGATE has no profile yet"),
+        (("p", "AGGREGATE", "QUERY", "*", "GROUPBY", "1", "@nope"), "No such property `nope`"),
         (("p", "SEARCH", "QUERY", "@t:{a", ), "Syntax error at offset 3 near {"),
     ]:
         with pytest.raises(redis.ResponseError) as e:

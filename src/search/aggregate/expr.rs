@@ -28,6 +28,38 @@ pub enum Expr {
     Func(Func, Vec<Expr>),
 }
 
+impl Expr {
+    /// How RediSearch's profile names an expression by its top node (`Operator *`,
+    /// `Predicate >`, `Function upper`, `Property`, `Literal`).
+    pub fn profile_kind(&self) -> String {
+        match self {
+            Expr::Lit(_) => "Literal".into(),
+            Expr::Prop(..) => "Property".into(),
+            Expr::Not(_) => "Predicate !".into(),
+            Expr::Func(f, _) => format!("Function {}", f.name()),
+            Expr::Op(op, ..) => {
+                let (kind, sym) = match op {
+                    Op::Add => ("Operator", "+"),
+                    Op::Sub => ("Operator", "-"),
+                    Op::Mul => ("Operator", "*"),
+                    Op::Div => ("Operator", "/"),
+                    Op::Mod => ("Operator", "%"),
+                    Op::Pow => ("Operator", "^"),
+                    Op::Eq => ("Predicate", "=="),
+                    Op::Ne => ("Predicate", "!="),
+                    Op::Lt => ("Predicate", "<"),
+                    Op::Le => ("Predicate", "<="),
+                    Op::Gt => ("Predicate", ">"),
+                    Op::Ge => ("Predicate", ">="),
+                    Op::And => ("Predicate", "&&"),
+                    Op::Or => ("Predicate", "||"),
+                };
+                format!("{kind} {sym}")
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Op {
     Add,

@@ -88,7 +88,7 @@ impl Func {
             .map_or((0, 0), |e| (e.2, e.3))
     }
 
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         NAMES.iter().find(|e| e.1 == self).map_or("", |e| e.0)
     }
 }

@@ -20,6 +20,7 @@
 //! query runs, with RediSearch's texts.
 
 pub mod cursor;
+pub mod distribute;
 pub mod expr;
 pub mod functions;
 pub mod hybrid;
@@ -115,6 +116,8 @@ pub struct Aggregate {
     pub json: bool,
     pub dialect: u8,
     pub timeout_ms: Option<u64>,
+    /// A KNN query's k and the slot its distance is read into.
+    pub knn: Option<(usize, usize)>,
 }
 
 /// The names a lookup knows, in the order they became known.
@@ -450,6 +453,7 @@ pub fn parse_with(
             source: source.clone(),
         });
     }
+    let mut knn_slot = None;
     if let Some(knn) = &query.knn {
         let name = knn
             .alias
@@ -460,6 +464,7 @@ pub fn parse_with(
             slot,
             source: Source::Distance(name),
         });
+        knn_slot = Some((knn.k, slot));
     }
     for e in query.filter.vector_ranges() {
         if let query::Expr::VectorRange {
@@ -548,6 +553,7 @@ pub fn parse_with(
         json: def.key_type == KeyType::Json,
         dialect,
         timeout_ms,
+        knn: knn_slot,
     })
 }
 
@@ -752,17 +758,51 @@ impl Aggregate {
     /// `doc_names` is the first lookup as the rows were read (LOAD * may have added names).
     pub fn run(&self, rows: Vec<Row>, doc_names: Vec<String>) -> Result<Output, SearchError> {
         let read = rows.len();
-        // Each row keeps the position it was read at: without a GROUPBY or SORTBY, RediSearch
-        // reports how many documents it had read when the first row got through.
-        let mut rows: Vec<(usize, Row)> = rows
-            .into_iter()
-            .enumerate()
-            .map(|(i, r)| (i + 1, r))
-            .collect();
-        let mut blocking = false;
-        let mut total = read;
-        let names = doc_names;
-        for step in &self.steps {
+        let (total, rows) = self.exec(&self.steps, numbered(rows), read, None)?;
+        let names = self.final_names.clone().unwrap_or(doc_names);
+        Ok(Output { total, rows, names })
+    }
+
+    /// Runs `steps` over rows numbered by the position they were read at, `read` of them in
+    /// all; `grouped` is the group count when a GROUPBY already ran (on the shards). Returns
+    /// the count RediSearch reports and the rows.
+    pub(crate) fn exec(
+        &self,
+        steps: &[Step],
+        rows: Vec<(usize, Row)>,
+        read: usize,
+        grouped: Option<usize>,
+    ) -> Result<(usize, Vec<Row>), SearchError> {
+        self.exec_probed(steps, rows, read, grouped, &mut |_, _| {})
+    }
+
+    /// [`Aggregate::run`], telling `probe` each step's index and the rows it let through as it
+    /// ends (FT.PROFILE's result processors).
+    pub fn run_probed(
+        &self,
+        rows: Vec<Row>,
+        doc_names: Vec<String>,
+        probe: &mut dyn FnMut(usize, usize),
+    ) -> Result<Output, SearchError> {
+        let read = rows.len();
+        let (total, rows) = self.exec_probed(&self.steps, numbered(rows), read, None, probe)?;
+        let names = self.final_names.clone().unwrap_or(doc_names);
+        Ok(Output { total, rows, names })
+    }
+
+    fn exec_probed(
+        &self,
+        steps: &[Step],
+        mut rows: Vec<(usize, Row)>,
+        read: usize,
+        grouped: Option<usize>,
+        probe: &mut dyn FnMut(usize, usize),
+    ) -> Result<(usize, Vec<Row>), SearchError> {
+        // Without a GROUPBY or SORTBY, RediSearch reports how many documents it had read when
+        // the first row got through.
+        let mut blocking = grouped.is_some();
+        let mut total = grouped.unwrap_or(read);
+        for (at, step) in steps.iter().enumerate() {
             match step {
                 Step::Apply { expr, slot } => {
                     for (_, row) in rows.iter_mut() {
@@ -827,21 +867,55 @@ impl Aggregate {
                     rows = groups.into_iter().map(|r| (0, r)).collect();
                 }
             }
+            probe(at, rows.len());
         }
         if !blocking {
             total = rows.first().map_or(read, |(pos, _)| *pos);
         }
-        let names = self.final_names.clone().unwrap_or(names);
-        Ok(Output {
-            total,
-            rows: rows.into_iter().map(|(_, r)| r).collect(),
-            names,
-        })
+        Ok((total, rows.into_iter().map(|(_, r)| r).collect()))
     }
+}
+
+impl Step {
+    /// The step as FT.PROFILE names RediSearch's result processor for it.
+    pub fn profile_name(&self) -> String {
+        match self {
+            Step::Apply { expr, .. } => format!("Projector - {}", expr.profile_kind()),
+            Step::Filter(expr) => format!("Filter - {}", expr.profile_kind()),
+            Step::Group(_) => "Grouper".into(),
+            Step::Sort { .. } => "Sorter".into(),
+            Step::Limit { .. } => "Pager/Limiter".into(),
+        }
+    }
+}
+
+/// Rows numbered from 1 in the order they were read.
+pub(crate) fn numbered(rows: Vec<Row>) -> Vec<(usize, Row)> {
+    rows.into_iter()
+        .enumerate()
+        .map(|(i, r)| (i + 1, r))
+        .collect()
 }
 
 /// GROUPBY: one row per distinct key, in the order the keys were first seen.
 fn group(g: &Group, rows: Vec<(usize, Row)>) -> Result<Vec<Row>, SearchError> {
+    group_with(
+        g,
+        rows,
+        |state, spec, row| state.add(spec, row),
+        State::finish,
+    )
+}
+
+/// GROUPBY's body: `add` folds a row into a reducer's state, `out` makes the state's value.
+/// A shard folds documents and sends [`State::partial`]s; its coordinator folds those
+/// ([`State::absorb`]) and finishes.
+pub(crate) fn group_with(
+    g: &Group,
+    rows: Vec<(usize, Row)>,
+    add: impl Fn(&mut State, &ReducerSpec, &Row),
+    out: impl Fn(State, &ReducerSpec) -> Value,
+) -> Result<Vec<Row>, SearchError> {
     {
         let mut index: HashMap<Vec<GroupKey>, usize> = HashMap::new();
         let mut groups: Vec<(Vec<Option<Value>>, Vec<State>)> = Vec::new();
@@ -865,7 +939,7 @@ fn group(g: &Group, rows: Vec<(usize, Row)>) -> Result<Vec<Row>, SearchError> {
             };
             let (_, states) = &mut groups[at];
             for (spec, state) in g.reducers.iter().zip(states.iter_mut()) {
-                state.add(spec, &row);
+                add(state, spec, &row);
             }
         }
         let out = groups
@@ -877,7 +951,7 @@ fn group(g: &Group, rows: Vec<(usize, Row)>) -> Result<Vec<Row>, SearchError> {
                     row[i] = Some(k.unwrap_or(Value::Null));
                 }
                 for (spec, state) in g.reducers.iter().zip(states) {
-                    row[spec.slot] = Some(state.finish(spec));
+                    row[spec.slot] = Some(out(state, spec));
                 }
                 row
             })

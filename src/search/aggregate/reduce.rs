@@ -264,20 +264,7 @@ impl State {
                             .cloned()
                             .flatten()
                             .filter(|k| *k != Value::Null);
-                        let better = match (&cur, &key) {
-                            (None, _) => true,
-                            (Some((_, None)), Some(_)) => true,
-                            (Some((_, Some(old))), Some(new)) => {
-                                let o = sort_order(new, old);
-                                if asc {
-                                    o.is_lt()
-                                } else {
-                                    o.is_gt()
-                                }
-                            }
-                            _ => false,
-                        };
-                        if better {
+                        if first_is_better(cur, &key, asc) {
                             *cur = Some((v().unwrap_or(Value::Null), key));
                         }
                     }
@@ -304,6 +291,100 @@ impl State {
                     }
                 }
             }
+        }
+    }
+
+    /// The state as a value a shard sends its coordinator, which [`State::absorb`]s the
+    /// shards' values into one state. Only for reducers that [`mergeable`] says decompose.
+    pub fn partial(self, spec: &ReducerSpec) -> Value {
+        let n = Value::Num;
+        match self {
+            State::Count(c) => n(c as f64),
+            State::Distinct(seen, list) => match spec.kind {
+                Kind::ToList => Value::Arr(list),
+                _ => Value::Arr(seen.into_iter().map(Value::Str).collect()),
+            },
+            State::Sum(s) => n(s),
+            State::MinMax(m) => m.map_or(Value::Null, n),
+            State::Avg(s, c) => Value::Arr(vec![n(s), n(c as f64)]),
+            State::Stddev(c, mean, m2) => Value::Arr(vec![n(c as f64), n(mean), n(m2)]),
+            State::First(None) => Value::Null,
+            State::First(Some((v, None))) => Value::Arr(vec![v]),
+            State::First(Some((v, Some(k)))) => Value::Arr(vec![v, k]),
+            // Not mergeable: the coordinator reduces these from rows.
+            State::Numbers(_) | State::Sample(..) => Value::Null,
+        }
+    }
+
+    /// Adds a shard's [`State::partial`] value. A value of the wrong shape (another node's
+    /// bug) adds nothing rather than failing the query half-merged.
+    pub fn absorb(&mut self, spec: &ReducerSpec, part: &Value) {
+        let num = |v: &Value| v.to_number();
+        let arr = |v: &Value| match v {
+            Value::Arr(a) => a.clone(),
+            _ => Vec::new(),
+        };
+        match self {
+            State::Count(c) => *c += num(part).filter(|x| *x >= 0.0).unwrap_or(0.0) as u64,
+            State::Distinct(seen, list) => {
+                for x in arr(part) {
+                    if seen.insert(x.text()) && spec.kind == Kind::ToList {
+                        list.push(x);
+                    }
+                }
+            }
+            State::Sum(s) => *s += num(part).unwrap_or(0.0),
+            State::MinMax(m) => {
+                if let Some(x) = num(part) {
+                    let better = match m {
+                        None => true,
+                        Some(cur) if spec.kind == Kind::Min => x < *cur,
+                        Some(cur) => x > *cur,
+                    };
+                    if better {
+                        *m = Some(x);
+                    }
+                }
+            }
+            State::Avg(s, c) => {
+                if let [a, b] = arr(part).as_slice() {
+                    *s += num(a).unwrap_or(0.0);
+                    *c += num(b).filter(|x| *x >= 0.0).unwrap_or(0.0) as u64;
+                }
+            }
+            State::Stddev(c, mean, m2) => {
+                let a = arr(part);
+                let [nb, mb, m2b] = a.as_slice() else {
+                    return;
+                };
+                let (Some(nb), Some(mb), Some(m2b)) = (num(nb), num(mb), num(m2b)) else {
+                    return;
+                };
+                let nb = if nb >= 1.0 { nb as u64 } else { return };
+                // Chan et al.'s pairwise combination of two Welford states.
+                let na = *c as f64;
+                let total = na + nb as f64;
+                let delta = mb - *mean;
+                *mean += delta * nb as f64 / total;
+                *m2 += m2b + delta * delta * na * nb as f64 / total;
+                *c += nb;
+            }
+            State::First(cur) => {
+                let Kind::FirstValue { by } = spec.kind else {
+                    return;
+                };
+                let mut it = arr(part).into_iter();
+                let Some(v) = it.next() else { return };
+                let key = it.next().filter(|k| *k != Value::Null);
+                let better = match by {
+                    None => cur.is_none(),
+                    Some((_, asc)) => first_is_better(cur, &key, asc),
+                };
+                if better {
+                    *cur = Some((v, key));
+                }
+            }
+            State::Numbers(_) | State::Sample(..) => {}
         }
     }
 
@@ -339,6 +420,30 @@ impl State {
             State::First(cur) => cur.map_or(Value::Null, |(v, _)| v),
             State::Sample(sample, _, _) => Value::Arr(sample),
         }
+    }
+}
+
+/// Whether a reducer's state splits into per-shard parts that merge exactly
+/// ([`State::partial`], [`State::absorb`]); QUANTILE and RANDOM_SAMPLE need every row.
+pub fn mergeable(kind: Kind) -> bool {
+    !matches!(kind, Kind::Quantile(_) | Kind::RandomSample(_))
+}
+
+/// FIRST_VALUE … BY: whether a row whose sort key is `key` replaces the current pick (a row
+/// with a key beats one without; ties keep the earlier).
+fn first_is_better(cur: &Option<(Value, Option<Value>)>, key: &Option<Value>, asc: bool) -> bool {
+    match (cur, key) {
+        (None, _) => true,
+        (Some((_, None)), Some(_)) => true,
+        (Some((_, Some(old))), Some(new)) => {
+            let o = sort_order(new, old);
+            if asc {
+                o.is_lt()
+            } else {
+                o.is_gt()
+            }
+        }
+        _ => false,
     }
 }
 
