@@ -242,7 +242,9 @@ fn lex(src: &str) -> Vec<Token> {
     out
 }
 
-/// `[+-]? digit+ ('.' digit+)? ([eE] [+-]? digit+)?` at the start of `b`, or 0.
+/// `-? digit+ ('.' digit+)? ([eE] -? digit+)?` at the start of `b`, or 0. A `+` never
+/// starts a number or an exponent in RediSearch's lexer (`@n+1` is an addition, `+1` and
+/// `1e+2` are syntax errors there); a `-` does (`1-1` is a syntax error there too).
 fn number_len(b: &[u8]) -> usize {
     let digits = |from: usize| {
         b[from.min(b.len())..]
@@ -250,7 +252,7 @@ fn number_len(b: &[u8]) -> usize {
             .take_while(|c| c.is_ascii_digit())
             .count()
     };
-    let mut i = usize::from(matches!(b.first(), Some(b'+' | b'-')));
+    let mut i = usize::from(b.first() == Some(&b'-'));
     let d = digits(i);
     if d == 0 {
         return 0;
@@ -264,7 +266,7 @@ fn number_len(b: &[u8]) -> usize {
     }
     if matches!(b.get(i), Some(b'e' | b'E')) {
         let mut j = i + 1;
-        if matches!(b.get(j), Some(b'+' | b'-')) {
+        if b.get(j) == Some(&b'-') {
             j += 1;
         }
         let e = digits(j);
