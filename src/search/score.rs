@@ -297,6 +297,7 @@ impl<'a> ScoreCtx<'a> {
         if num <= 1 {
             return 1;
         }
+        let table = self.position_table(children, doc);
         let mut dist: u64 = 0;
         let mut i = 0;
         while i < num {
@@ -306,7 +307,7 @@ impl<'a> ScoreCtx<'a> {
             if i == num {
                 break;
             }
-            let v1 = self.offsets(&children[i], doc);
+            let v1 = table.offsets(&children[i]);
             i += 1;
             while i < num && !has_offsets(&children[i]) {
                 i += 1;
@@ -314,7 +315,7 @@ impl<'a> ScoreCtx<'a> {
             if i == num {
                 break;
             }
-            let v2 = self.offsets(&children[i], doc);
+            let v2 = table.offsets(&children[i]);
             let (mut a, mut b) = (v1.iter().copied(), v2.iter().copied());
             let (mut p1, mut p2) = (a.next(), b.next());
             // C's `abs((int)p2 - (int)p1)`: the end marker counts as -1.
@@ -340,29 +341,20 @@ impl<'a> ScoreCtx<'a> {
         }
     }
 
-    /// Where a node's terms occur in the document: one position counter over the TEXT
+    /// Where the terms of `nodes` occur in the document, found in one pass over its tokens
+    /// (each node's offsets are then read from the table): one position counter over the TEXT
     /// fields in schema order (stopwords are not among the tokens, so take no position).
-    fn offsets(&self, node: &Node, doc: &DocView) -> Vec<u32> {
-        match node {
-            Node::Term { name: Some(n), .. } => self.positions(n, doc),
-            Node::Agg { children, .. } => {
-                let mut all: Vec<u32> = children
-                    .iter()
-                    .filter(|c| has_offsets(c))
-                    .flat_map(|c| self.offsets(c, doc))
-                    .collect();
-                all.sort_unstable();
-                all
-            }
-            _ => Vec::new(),
+    fn position_table<'n>(&self, nodes: &'n [Node<'_>], doc: &DocView) -> PositionTable<'n> {
+        let mut names: Vec<&'n str> = Vec::new();
+        for n in nodes.iter().filter(|c| has_offsets(c)) {
+            term_names(n, &mut names);
         }
-    }
-
-    fn positions(&self, term: &str, doc: &DocView) -> Vec<u32> {
         // A synonym group's term sits where its words do (RediSearch indexes it there).
-        let group = term.strip_prefix(SYNONYM_PREFIX);
-        let stemmed = term.strip_prefix(STEM_PREFIX);
-        let mut out = Vec::new();
+        let kinds: Vec<(Option<&str>, Option<&str>)> = names
+            .iter()
+            .map(|t| (t.strip_prefix(SYNONYM_PREFIX), t.strip_prefix(STEM_PREFIX)))
+            .collect();
+        let mut lists: Vec<Vec<u32>> = vec![Vec::new(); names.len()];
         let mut pos = 0u32;
         for (i, value) in doc.values.iter().enumerate() {
             let (Some(nostem), FieldValue::Text(tokens)) = (self.postings.nostem(i), value) else {
@@ -370,23 +362,24 @@ impl<'a> ScoreCtx<'a> {
             };
             for t in tokens.iter() {
                 pos += 1;
-                if let Some(g) = group {
-                    let groups = self.postings.synonyms.groups_at(t, doc.syn_version);
-                    if groups.into_iter().any(|x| x == g) {
-                        out.push(pos);
+                for (k, (term, kind)) in names.iter().zip(&kinds).enumerate() {
+                    let hit = match *kind {
+                        (Some(g), _) => self
+                            .postings
+                            .synonyms
+                            .groups_at(t, doc.syn_version)
+                            .into_iter()
+                            .any(|x| x == g),
+                        (None, Some(s)) => !nostem && self.stem_is(t, doc.lang, s),
+                        (None, None) => t == *term,
+                    };
+                    if hit {
+                        lists[k].push(pos);
                     }
-                    continue;
-                }
-                let hit = match stemmed {
-                    None => t == term,
-                    Some(s) => !nostem && self.stem_is(t, doc.lang, s),
-                };
-                if hit {
-                    out.push(pos);
                 }
             }
         }
-        out
+        PositionTable { names, lists }
     }
 
     /// Whether `token` of a document in `lang` stems to `s`. Stems are remembered per search
@@ -437,10 +430,11 @@ impl<'a> ScoreCtx<'a> {
             (None, false) => None,
         };
         if let Some(max) = slop {
+            let table = self.position_table(&children, doc);
             let lists: Vec<Vec<u32>> = children
                 .iter()
                 .filter(|c| has_offsets(c))
-                .map(|c| self.offsets(c, doc))
+                .map(|c| table.offsets(c))
                 .collect();
             if !within_range(&lists, max, inorder) {
                 return None;
@@ -773,6 +767,49 @@ fn within_range(lists: &[Vec<u32>], max_slop: u32, in_order: bool) -> bool {
 
 /// RediSearch's `RSIndexResult_HasOffsets`: a term with positions, or an aggregate holding
 /// anything but filters (so a union of tag values counts, with no positions to read).
+/// The positions of some terms in one document (see [`ScoreCtx::position_table`]).
+struct PositionTable<'n> {
+    names: Vec<&'n str>,
+    lists: Vec<Vec<u32>>,
+}
+
+impl PositionTable<'_> {
+    /// Where a node's terms occur, in order.
+    fn offsets(&self, node: &Node) -> Vec<u32> {
+        match node {
+            Node::Term { name: Some(n), .. } => self
+                .names
+                .iter()
+                .position(|x| x == n)
+                .map(|k| self.lists[k].clone())
+                .unwrap_or_default(),
+            Node::Agg { children, .. } => {
+                let mut all: Vec<u32> = children
+                    .iter()
+                    .filter(|c| has_offsets(c))
+                    .flat_map(|c| self.offsets(c))
+                    .collect();
+                all.sort_unstable();
+                all
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// The distinct term names under `node`, added to `out`.
+fn term_names<'n>(node: &'n Node<'_>, out: &mut Vec<&'n str>) {
+    match node {
+        Node::Term { name: Some(n), .. } => {
+            if !out.contains(n) {
+                out.push(n);
+            }
+        }
+        Node::Agg { children, .. } => children.iter().for_each(|c| term_names(c, out)),
+        _ => {}
+    }
+}
+
 fn has_offsets(node: &Node<'_>) -> bool {
     match node {
         Node::Term { name, .. } => name.is_some(),
