@@ -800,11 +800,7 @@ impl PositionTable<'_> {
 /// The distinct term names under `node`, added to `out`.
 fn term_names<'n>(node: &'n Node<'_>, out: &mut Vec<&'n str>) {
     match node {
-        Node::Term { name: Some(n), .. } => {
-            if !out.contains(n) {
-                out.push(n);
-            }
-        }
+        Node::Term { name: Some(n), .. } if !out.contains(n) => out.push(n),
         Node::Agg { children, .. } => children.iter().for_each(|c| term_names(c, out)),
         _ => {}
     }
