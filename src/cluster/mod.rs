@@ -52,7 +52,10 @@ use std::time::{Duration, Instant};
 
 use redis_module::raw;
 
-use crate::redis::{api, api_has, guard, log, Ctx, Level, RedisModuleCtx};
+use redisai_backend_api::Reply as CallReply;
+
+use crate::redis::{api, api_has, call, guard, log, Ctx, Level, OwnedString, RedisModuleCtx};
+use crate::search::slots::SlotSet;
 use wire::{kind, Message, WireError};
 
 /// A cluster node's id: 40 hexadecimal characters.
@@ -101,6 +104,47 @@ pub fn my_id() -> Option<NodeId> {
     }
     // SAFETY: the server's own id, 40 bytes, alive as long as the node.
     unsafe { read_id(api!(RedisModule_GetMyClusterID)()) }
+}
+
+/// This node's view of who serves which slots (`CLUSTER SLOTS`): (first, last, master id) per
+/// range. `None` when the server could not answer.
+pub fn slot_map(ctx: &Ctx) -> Option<Vec<(i64, i64, NodeId)>> {
+    let slots = OwnedString::new(b"SLOTS");
+    let mut argv = [slots.as_ptr()];
+    // SAFETY: a live context on the main thread (or with the server lock held).
+    let reply = unsafe { call(ctx.raw_ctx(), c"CLUSTER", c"v", &mut argv) };
+    let Some(Ok(CallReply::Array(ranges))) = reply else {
+        return None;
+    };
+    let mut out = Vec::with_capacity(ranges.len());
+    for range in ranges {
+        let CallReply::Array(r) = range else { continue };
+        let (Some(CallReply::Int(start)), Some(CallReply::Int(stop)), Some(CallReply::Array(m))) =
+            (r.first(), r.get(1), r.get(2))
+        else {
+            continue;
+        };
+        let Some(CallReply::Str(id)) = m.get(2) else {
+            continue;
+        };
+        let Ok(id) = NodeId::try_from(id.as_slice()) else {
+            continue;
+        };
+        out.push((*start, *stop, id));
+    }
+    Some(out)
+}
+
+/// The slots this node serves now, in its own view: what a shard answers for. Taken once per
+/// query, so that every document of one search is judged against the same slots.
+pub fn owned_slots(ctx: &Ctx) -> Option<SlotSet> {
+    let me = my_id()?;
+    let map = slot_map(ctx)?;
+    Some(SlotSet::from_ranges(
+        map.into_iter()
+            .filter(|(_, _, id)| *id == me)
+            .map(|(a, b, _)| (a, b)),
+    ))
 }
 
 /// What the cluster says of a node.

@@ -10,11 +10,9 @@
 //! The lock rules are in `cluster/mod.rs`; the transport and the wire format live there too
 //! (this file is the FT.* glue on top of them, as `search.rs` is on top of `search/`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-
-use redisai_backend_api::Reply as CallReply;
 
 use super::search::{
     find, info_reply, load_document, readable_keys, reply_shown, Shown, INLINE_WORK,
@@ -24,18 +22,18 @@ use crate::cluster::merge::{merge, MergePlan};
 use crate::cluster::wire::{
     kind, Message, Mode, SearchRequest, SearchResult, ShardHits, SortValue, WireHit,
 };
-use crate::cluster::{my_id, node_info, node_name, send, NodeId};
+use crate::cluster::{my_id, node_info, node_name, owned_slots, send, slot_map, NodeId};
 use crate::config;
 use crate::error::{AiError, AiResult};
 use crate::redis::{
-    api, call, current_user_name, AclUser, Args, Blocked, Ctx, OwnedString, RedisModuleCtx, Reply,
-    R,
+    api, current_user_name, AclUser, Args, Blocked, Ctx, OwnedString, RedisModuleCtx, Reply, R,
 };
 use crate::search::error::SearchError;
-use crate::search::index::{Outcome, Request};
+use crate::search::index::{IndexData, Outcome, Request};
 use crate::search::query::Expr;
 use crate::search::request::{self, Presentation};
 use crate::search::schema::FieldKind;
+use crate::search::slots::{key_slot, SlotSet};
 use crate::search::{registry, Index};
 
 /// What the client is waiting for.
@@ -117,28 +115,12 @@ fn end(id: u64, outcome: impl FnOnce(&mut Pending) -> Result<(u64, Vec<WireHit>)
 /// The masters that serve slots, in id order, with their addresses; an error when the slots
 /// they serve are not all 16384 or one of them is known to have failed.
 fn shards(ctx: &Ctx) -> Result<BTreeMap<NodeId, String>, String> {
-    let slots = OwnedString::new(b"SLOTS");
-    let mut argv = [slots.as_ptr()];
-    // SAFETY: a live context on the main thread.
-    let reply = unsafe { call(ctx.raw_ctx(), c"CLUSTER", c"v", &mut argv) };
-    let Some(Ok(CallReply::Array(ranges))) = reply else {
+    let Some(map) = slot_map(ctx) else {
         return Err("ERR could not read CLUSTER SLOTS".into());
     };
     let mut covered = 0i64;
     let mut out = BTreeMap::new();
-    for range in ranges {
-        let CallReply::Array(r) = range else { continue };
-        let (Some(CallReply::Int(start)), Some(CallReply::Int(stop)), Some(CallReply::Array(m))) =
-            (r.first(), r.get(1), r.get(2))
-        else {
-            continue;
-        };
-        let Some(CallReply::Str(id)) = m.get(2) else {
-            continue;
-        };
-        let Ok(id) = NodeId::try_from(id.as_slice()) else {
-            continue;
-        };
+    for (start, stop, id) in map {
         covered += stop - start + 1;
         out.entry(id).or_insert_with(String::new);
     }
@@ -465,8 +447,15 @@ pub fn run_shard(ctx: &Ctx, req: SearchRequest, sink: Sink) {
             Err("the index has another definition on this shard".into()),
         );
     }
+    // Documents of slots this node does not own (keys in flight during a reshard) belong to
+    // another shard's answer.
+    let Some(owned) = owned_slots(ctx) else {
+        return respond(ctx, sink, id, Err("could not read its own slots".into()));
+    };
     if req.mode == Mode::CountDocs {
-        let total = index.read().num_docs() as u64;
+        let data = index.read();
+        let total = (data.num_docs() as u64).saturating_sub(data.docs_outside(&owned));
+        drop(data);
         return respond(
             ctx,
             sink,
@@ -491,6 +480,9 @@ pub fn run_shard(ctx: &Ctx, req: SearchRequest, sink: Sink) {
         Err(e) => return respond(ctx, sink, id, Err(e.to_string())),
     };
     let data = index.read();
+    if data.docs_outside(&owned) > 0 {
+        search.in_keys = Some(keys_in_slots(&data, &owned, search.in_keys.as_ref()));
+    }
     if let Some(user) = user {
         search.in_keys = Some(readable_keys(&data, &user, search.in_keys.as_ref()));
     }
@@ -507,6 +499,20 @@ pub fn run_shard(ctx: &Ctx, req: SearchRequest, sink: Sink) {
     if let Err(refused) = crate::search::pool::spawn(job) {
         refused.run_here();
     }
+}
+
+/// The documents of `owned` slots (within INKEYS's, when the query has it). Only while the
+/// index holds documents of other slots: the common case never builds this set.
+fn keys_in_slots(
+    data: &IndexData,
+    owned: &SlotSet,
+    within: Option<&HashSet<Vec<u8>>>,
+) -> HashSet<Vec<u8>> {
+    data.keys()
+        .filter(|k| owned.contains(key_slot(k)))
+        .filter(|k| within.map_or(true, |s| s.contains(*k)))
+        .map(<[u8]>::to_vec)
+        .collect()
 }
 
 /// Reads the hits' documents and sends the answer (main thread, or the server lock held).
