@@ -173,6 +173,8 @@ pub enum SearchError {
     ChineseUnsupported,
     /// LIMIT past MAXSEARCHRESULTS (which it names).
     LimitTooLarge(u64),
+    /// A LIMIT offset past MAXSEARCHRESULTS, for a page that is not empty.
+    OffsetTooLarge(u64),
 }
 
 /// What is wrong with an option's value, after `Bad arguments for <option>`.
@@ -368,6 +370,7 @@ impl fmt::Display for SearchError {
                 "LANGUAGE chinese is not supported: this module has no Chinese tokenizer",
             ),
             LimitTooLarge(max) => write!(f, "LIMIT exceeds maximum of {max}"),
+            OffsetTooLarge(max) => write!(f, "OFFSET exceeds maximum of {max}"),
         }
     }
 }
