@@ -32,8 +32,8 @@ use crate::search::error::SearchError;
 use crate::search::index::{IndexData, Outcome, Request};
 use crate::search::query::Expr;
 use crate::search::request::{self, Presentation};
-use crate::search::schema::FieldKind;
-use crate::search::slots::{key_slot, SlotSet};
+use crate::search::schema::{FieldKind, IndexDef};
+use crate::search::slots::{key_slot, prefix_slot, SlotSet};
 use crate::search::{registry, Index};
 
 /// What the client is waiting for.
@@ -213,10 +213,28 @@ pub fn search_command(ctx: &Ctx, args: &Args) -> AiResult<()> {
         let name = String::from_utf8_lossy(name).into_owned();
         return Err(SearchError::NoSuchIndex(name).into());
     };
+    if !ctx.may_block() && lives_here(ctx, &index.def) {
+        // Inside MULTI, a script or a DAG's AI.FTSEARCH nothing can wait for the other shards,
+        // and none is needed: every document of this index is in a slot this node serves.
+        return super::search::search(ctx, args);
+    }
     let words: Vec<&[u8]> = (2..args.len()).map(|i| args.bytes(i)).collect();
     let parsed = request::parse(&index.def, &words, ctx.is_resp3())?;
     index.uses.fetch_add(1, Ordering::Relaxed);
     search(ctx, index, &words, &parsed.request, parsed.presentation)
+}
+
+/// Whether every document the index can hold lives on this node: each of its prefixes
+/// carries a hash tag (`{rag}chunk:`), and the tags' slots are this node's.
+fn lives_here(ctx: &Ctx, def: &IndexDef) -> bool {
+    let Some(owned) = owned_slots(ctx) else {
+        return false;
+    };
+    !def.prefixes.is_empty()
+        && def
+            .prefixes
+            .iter()
+            .all(|p| prefix_slot(p).is_some_and(|s| owned.contains(s)))
 }
 
 /// `FT.INFO index`: on a cluster node, `num_docs` counts the whole cluster.
@@ -244,7 +262,7 @@ pub fn search(
 ) -> AiResult<()> {
     if !ctx.may_block() {
         ctx.reply_error(
-            "ERR FT.SEARCH on a cluster cannot run inside MULTI or a script: it waits for every shard",
+            "ERR FT.SEARCH on a cluster cannot run inside MULTI, a script or a DAG: it waits for every shard (unless the index's prefixes carry a hash tag of this node's slots)",
         );
         return Ok(());
     }

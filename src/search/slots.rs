@@ -31,6 +31,14 @@ pub fn key_slot(key: &[u8]) -> u16 {
     CRC16.checksum(hashed) & (SLOTS as u16 - 1)
 }
 
+/// The slot of every key that starts with `prefix`, when the prefix alone decides it: it holds
+/// a whole, non-empty hash tag (`{rag}chunk:`). `None` when the rest of the key decides.
+pub fn prefix_slot(prefix: &[u8]) -> Option<u16> {
+    let open = prefix.iter().position(|&b| b == b'{')?;
+    let close = prefix[open + 1..].iter().position(|&b| b == b'}')?;
+    (close > 0).then(|| key_slot(prefix))
+}
+
 /// A set of slots (a 2 KiB bitmap).
 #[derive(Clone, PartialEq, Eq)]
 pub struct SlotSet(Box<[u64; SLOTS / 64]>);
@@ -134,6 +142,17 @@ mod tests {
         assert_eq!(key_slot(b"{}x"), CRC16.checksum(b"{}x") & 16383);
         assert_eq!(key_slot(b"x{y"), CRC16.checksum(b"x{y") & 16383);
         assert_eq!(key_slot(b""), 0);
+    }
+
+    #[test]
+    fn a_prefix_decides_the_slot_only_with_a_whole_hash_tag() {
+        assert_eq!(prefix_slot(b"{rag}chunk:"), Some(key_slot(b"rag")));
+        assert_eq!(prefix_slot(b"a:{rag}:"), Some(key_slot(b"rag")));
+        assert_eq!(prefix_slot(b"doc:"), None);
+        assert_eq!(prefix_slot(b""), None);
+        // The tag would end in the key's own part, or is empty (the whole key is hashed).
+        assert_eq!(prefix_slot(b"{rag"), None);
+        assert_eq!(prefix_slot(b"{}x"), None);
     }
 
     #[test]

@@ -19,6 +19,7 @@ import redis
 from redis.commands.search.field import NumericField, TagField, TextField, VectorField
 from redis.commands.search.index_definition import IndexDefinition, IndexType
 
+from anchor import Anchor
 from cluster_harness import Cluster, Node
 from search_server import RedisServer
 
@@ -237,6 +238,82 @@ def test_every_node_answers_as_one_server(world, protocol):
                               query_vector(DIM, 1), "NOCONTENT", "DIALECT", "2")
     total = knn[0] if protocol == 2 else knn[b"total_results"]
     assert total == 10 and checked == 20
+
+
+def test_maxsearchresults_bounds_the_users_limit_not_the_shards(world):
+    """The coordinator asks each shard for `offset + count` documents: MAXSEARCHRESULTS bounds
+    the client's LIMIT only, with RediSearch's errors (compared with RediSearch itself)."""
+    cluster, single = world
+    pages = [("95", "10"), ("0", "100"), ("100", "5"), ("0", "101"), ("101", "10"), ("101", "0"),
+             ("500", "500")]
+    anchor = Anchor()
+    try:
+        a = anchor.client()
+        a.execute_command("FT.CREATE", "idx", "PREFIX", "1", "doc:", "SCHEMA", "n", "NUMERIC",
+                          "SORTABLE")
+        a.execute_command("FT.CONFIG", "SET", "MAXSEARCHRESULTS", "100")
+        expected = {}
+        for offset, count in pages:
+            try:
+                a.execute_command("FT.SEARCH", "idx", "*", "LIMIT", offset, count)
+                expected[(offset, count)] = None
+            except redis.ResponseError as e:
+                expected[(offset, count)] = str(e)
+    finally:
+        anchor.stop()
+    assert expected[("95", "10")] is None and expected[("0", "101")] is not None
+    servers = [n.client() for n in cluster.live()] + [redis.Redis(port=single.port)]
+    for c in servers:
+        c.execute_command("FT.CONFIG", "SET", "MAXSEARCHRESULTS", "100")
+    try:
+        one = servers[-1]
+        for (offset, count), error in expected.items():
+            q = ["FT.SEARCH", "idx", "*", "SORTBY", "n", "LIMIT", offset, count, "RETURN", "1", "n"]
+            if error is None:
+                want = one.execute_command(*q)
+                assert want[0] == N and len(want) == 1 + 2 * min(int(count), max(0, N - int(offset)))
+                for c in servers[:-1]:
+                    assert c.execute_command(*q) == want, (offset, count)
+            else:
+                for c in servers:
+                    with pytest.raises(redis.ResponseError) as e:
+                        c.execute_command(*q)
+                    assert str(e.value) == error, (offset, count)
+    finally:
+        for c in servers:
+            c.execute_command("FT.CONFIG", "SET", "MAXSEARCHRESULTS", "1000000")
+
+
+def test_a_transaction_searches_only_an_index_whose_documents_live_on_its_node(world):
+    """In MULTI (as in a script or a DAG's AI.FTSEARCH) a node cannot wait for the others: it
+    searches an index whose prefixes carry a hash tag of its own slots, and refuses others."""
+    cluster, _ = world
+    rc = cluster.client()
+    rc.execute_command("FT.CREATE", "pinned", "PREFIX", "1", "{pin}d:", "SCHEMA", "t", "TAG")
+    for n in cluster.nodes:
+        wait_for(f"pinned on {n.port}",
+                 lambda n=n: b"pinned" in n.client().execute_command("FT._LIST"))
+    for i in range(5):
+        rc.hset(f"{{pin}}d:{i}", "t", "x")
+    home = rc.get_node_from_key("{pin}").port
+    masters = cluster.masters()
+    owner = next(m for m in masters if m.port == home)
+    other = next(m for m in masters if m.port != home)
+
+    def in_multi(node, index):
+        pipe = node.client().pipeline(transaction=True)
+        pipe.execute_command("FT.SEARCH", index, "*", "NOCONTENT")
+        return pipe.execute(raise_on_error=False)[0]
+
+    got = in_multi(owner, "pinned")
+    assert got[0] == 5 and sorted(got[1:]) == [f"{{pin}}d:{i}".encode() for i in range(5)]
+    for node, index in ((other, "pinned"), (owner, "idx")):
+        err = in_multi(node, index)
+        assert isinstance(err, redis.ResponseError) and "waits for every shard" in str(err), err
+    masters[0].client().execute_command("FT.DROPINDEX", "pinned")
+    for n in cluster.nodes:
+        wait_for(f"pinned dropped on {n.port}",
+                 lambda n=n: b"pinned" not in n.client().execute_command("FT._LIST"))
 
 
 def test_acl_user_sees_only_its_keys(world):
