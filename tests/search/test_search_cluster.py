@@ -456,6 +456,9 @@ def test_documents_follow_their_keys_in_a_reshard(world):
                 seen.append(total(n, "TIMEOUT", "2000"))
             except redis.ResponseError as e:
                 assert "shard" in str(e) or "CLUSTERDOWN" in str(e), e
+        # Paced: Valkey 8 waits for the replicas to take each CLUSTER SETSLOT, and gives up
+        # (NOREPLICAS) when a saturated machine keeps them from answering in time.
+        time.sleep(0.05)
     log.seek(0)
     assert reshard.wait() == 0, log.read()[-2000:]
     assert seen and max(seen) <= N, max(seen)
