@@ -335,6 +335,8 @@ unsafe extern "C" fn on_timer(ctx: *mut RedisModuleCtx, _data: *mut std::ffi::c_
         // SAFETY: the timer's live context.
         let c = unsafe { Ctx::from_raw(ctx) };
         super::nodelay::refresh(&c);
+        // Bounds how long a manual slot change (CLUSTER DELSLOTS with keys left) goes unseen.
+        super::owned_slots(&c);
         if is_master(&c) {
             let (generation, indexes, digest) = rank(&snapshot());
             send(

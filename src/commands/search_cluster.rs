@@ -22,7 +22,9 @@ use crate::cluster::merge::{merge, MergePlan};
 use crate::cluster::wire::{
     kind, Message, Mode, SearchRequest, SearchResult, ShardHits, SortValue, WireHit,
 };
-use crate::cluster::{my_id, node_info, node_name, owned_slots, send, slot_map, NodeId};
+use crate::cluster::{
+    my_id, node_info, node_name, owned_slots, owned_slots_hint, send, slot_map, NodeId,
+};
 use crate::config;
 use crate::error::{AiError, AiResult};
 use crate::redis::{
@@ -466,8 +468,16 @@ pub fn run_shard(ctx: &Ctx, req: SearchRequest, sink: Sink) {
         );
     }
     // Documents of slots this node does not own (keys in flight during a reshard) belong to
-    // another shard's answer.
-    let Some(owned) = owned_slots(ctx) else {
+    // another shard's answer. The remembered slots say when there are none; when they say
+    // there may be some, the slots served now decide.
+    let owned = owned_slots_hint(ctx).and_then(|hint| {
+        if index.read().docs_outside(&hint) == 0 {
+            Some(hint)
+        } else {
+            owned_slots(ctx)
+        }
+    });
+    let Some(owned) = owned else {
         return respond(ctx, sink, id, Err("could not read its own slots".into()));
     };
     if req.mode == Mode::CountDocs {
