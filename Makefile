@@ -13,7 +13,7 @@
 #   make bench-quick  the report alone, short points (about a minute)
 #   make examples   every runnable pattern in examples/, each against a fresh server
 #   make lint       rustfmt + clippy, warnings are errors; no import cycle (tools/check_cycles.py)
-#   make test-valkey  the integration tests against Valkey 8 (fetched from Debian backports)
+#   make test-valkey  the integration and Redis Cluster tests against Valkey 8 (Debian backports)
 #   make fuzz       cargo-fuzz over the parsers, FUZZ_SECONDS each (nightly; not part of test)
 #   make check-mem  integration tests against redis-server under valgrind: no leak, no bad access
 
@@ -338,9 +338,14 @@ $(VALKEY):
 	for d in $(CACHE)/valkey-deb/*.deb; do dpkg-deb -x $$d $(CACHE)/valkey; done
 	@test -x $(VALKEY)
 
-test-valkey: build models $(VALKEY)
+# The Rust integration tests, then the Redis Cluster tests (3 masters + 3 replicas of Valkey).
+VALKEY_CLUSTER_TESTS := tests/search/test_search_cluster.py \
+	tests/search/test_search_cluster_restart.py tests/search/test_search_cluster_data.py
+test-valkey: build models $(VALKEY) deps-search-python
 	REDIS_SERVER=$(VALKEY) REDISAI_MODULE=$(MODULE) REDISAI_TEST_MODELS=$(MODELS) \
 	  $(CARGO) test --release -j$(JOBS) --workspace
+	REDIS_SERVER=$(VALKEY) REDISAI_MODULE=$(MODULE) \
+	  $(VENV_SEARCH)/bin/python -m pytest -q -rs $(VALKEY_CLUSTER_TESTS)
 
 # libFuzzer on nightly (cargo-fuzz, installed when missing), one target after another, each on
 # one core. Inputs are one command word per line: seeds in fuzz/seeds/<target> (in git), what

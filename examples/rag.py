@@ -9,7 +9,8 @@ The client has redis-py and the standard library only.
 Use it when an LLM must answer from data it was not trained on; a prompt change or rollback is
 one HSET, no deploy. With OPENAI_BASE_URL set (OPENAI_API_KEY, RAG_LLM_MODEL as needed) the LLM is
 <base>/chat/completions; without, a labelled local stand-in cites the nearest passage (no network).
-Run against `make run`'s server:  python examples/rag.py   (EMBED_MODEL_DIR as in semantic_cache)
+Run against `make run`'s server:  python examples/rag.py   (EMBED_MODEL_DIR as in semantic_cache;
+REDIS_CLUSTER=1 when REDIS_URL names a node of a Redis Cluster)
 """
 
 import json
@@ -18,6 +19,7 @@ import re
 import urllib.request
 
 import redis
+import redis.cluster
 
 URL = os.environ.get("REDIS_URL", "redis://localhost:6379/0")
 MODEL_DIR = os.environ.get(
@@ -26,7 +28,9 @@ MODEL_DIR = os.environ.get(
 TOKENIZER, MODEL, INDEX, PREFIX, DIM = "{rag}tokenizer", "{rag}embedder", "rag", "{rag}chunk:", 384
 TEMPLATE = "rag:template:answer"
 
-r = redis.Redis.from_url(URL)
+# REDIS_CLUSTER=1: URL names a node of a Redis Cluster. The keys share one hash tag, so each
+# DAG runs on that tag's master; FT.* searches answer for the whole cluster from any node.
+r = (redis.cluster.RedisCluster if os.environ.get("REDIS_CLUSTER") else redis.Redis).from_url(URL)
 if not r.exists(MODEL):
     with open(os.path.join(MODEL_DIR, "tokenizer.json")) as f:
         tok = json.load(f)

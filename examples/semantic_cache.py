@@ -8,7 +8,8 @@ Use it in front of an LLM when users ask the same things in different words; kee
 (llm_cache.py) in front of it for the cheapest hits.
 The model is all-MiniLM-L6-v2 (`make deps` puts its model.onnx and tokenizer.json in
 ~/.cache/redisai/models; EMBED_MODEL_DIR overrides), read here only to be stored in Redis.
-Run against `make run`'s server:  python examples/semantic_cache.py
+Run against `make run`'s server:  python examples/semantic_cache.py   (REDIS_CLUSTER=1 when
+REDIS_URL names a node of a Redis Cluster)
 """
 
 import json
@@ -16,6 +17,7 @@ import os
 from array import array
 
 import redis
+import redis.cluster
 
 URL = os.environ.get("REDIS_URL", "redis://localhost:6379/0")
 MODEL_DIR = os.environ.get(
@@ -25,7 +27,9 @@ TOKENIZER, MODEL = "{semcache}tokenizer", "{semcache}embedder"
 INDEX, PREFIX, DIM = "semcache", "{semcache}entry:", 384
 THRESHOLD = 0.25  # cosine distance: below it, two prompts count as the same question
 
-r = redis.Redis.from_url(URL)
+# REDIS_CLUSTER=1: URL names a node of a Redis Cluster. The keys share one hash tag, so each
+# DAG runs on that tag's master; FT.* searches answer for the whole cluster from any node.
+r = (redis.cluster.RedisCluster if os.environ.get("REDIS_CLUSTER") else redis.Redis).from_url(URL)
 
 if not r.exists(MODEL):
     # The tokenizer.json configures the tokenizer: truncate at 256 tokens, pad a batch only to

@@ -472,8 +472,9 @@ unsafe extern "C" fn on_swapdb(
 // Index definitions in the RDB (aux data, before the keyspace).
 
 /// 1: the definitions; 2: then the aliases (FT.ALIASADD); 3: then the FT.DICTADD
-/// dictionaries and each index's synonym groups (FT.SYNUPDATE). All load.
-const AUX_VERSION: i32 = 3;
+/// dictionaries and each index's synonym groups (FT.SYNUPDATE); 4: then the cluster catalog's
+/// generation (0 off a cluster). All load.
+const AUX_VERSION: i32 = 4;
 
 pub static SEARCH_AUX_TYPE: redis_module::native_types::RedisType =
     redis_module::native_types::RedisType::new(
@@ -528,7 +529,9 @@ fn save_defs(io: *mut RedisModuleIO, when: c_int, always: bool) {
             .collect();
         drop(reg);
         let dicts = crate::search::dictionaries().dicts.clone();
-        if defs.is_empty() && dicts.is_empty() && !always {
+        let generation = crate::cluster::catalog::generation();
+        // A cluster node whose indexes were all dropped still saves how far its catalog got.
+        if defs.is_empty() && dicts.is_empty() && generation == 0 && !always {
             return;
         }
         // SAFETY: the IO handle of the running aux_save callback.
@@ -566,6 +569,7 @@ fn save_defs(io: *mut RedisModuleIO, when: c_int, always: bool) {
                 }
             }
         }
+        w.unsigned(generation);
     })
 }
 
@@ -602,6 +606,15 @@ unsafe extern "C" fn aux_load(io: *mut RedisModuleIO, encver: c_int, when: c_int
         } else {
             Default::default()
         };
+        let generation = if encver >= 4 {
+            match r.unsigned() {
+                Ok(g) => g,
+                Err(_) => return err,
+            }
+        } else {
+            0
+        };
+        crate::cluster::catalog::restore_generation(generation);
         crate::search::dictionaries().dicts = dicts;
         let mut reg = registry();
         reg.clear();

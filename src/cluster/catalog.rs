@@ -10,10 +10,12 @@
 //! master also sends, once a second, its catalog's (generation, index count, digest). A
 //! master that sees a larger triple with another digest asks that node for its whole catalog
 //! and adopts it: drops what differs, creates what is missing, each through the commands
-//! again. The generation counts changes (each DDL is one past the largest its node has seen);
-//! it is not persisted, so a node restarted from its RDB starts at 0 and takes the running
-//! cluster's catalog if it differs. Between two catalogs of one generation the larger wins,
-//! so that a new, empty master never wins over indexes loaded from RDBs.
+//! again. The generation counts changes (each DDL is one past the largest its node has seen)
+//! and is saved with the definitions in the RDB (`index_sync.rs`'s aux data): a node restarted
+//! from an RDB written before a change it missed comes back with the older generation, and
+//! takes the cluster's newer catalog rather than bringing back a dropped index or an older
+//! definition, even when every master restarts. Between two catalogs of one generation the
+//! larger wins, so that a new, empty master never wins over indexes loaded from RDBs.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -41,6 +43,17 @@ static APPLYING: AtomicBool = AtomicBool::new(false);
 
 fn state() -> std::sync::MutexGuard<'static, State> {
     STATE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The catalog's generation, for the RDB.
+pub fn generation() -> u64 {
+    state().generation
+}
+
+/// The generation an RDB saved: a node never goes back to an older one.
+pub fn restore_generation(saved: u64) {
+    let mut s = state();
+    s.generation = s.generation.max(saved);
 }
 
 /// FNV-1a, fed with length-prefixed words so that ("ab","c") and ("a","bc") differ.
@@ -322,6 +335,8 @@ unsafe extern "C" fn on_timer(ctx: *mut RedisModuleCtx, _data: *mut std::ffi::c_
         // SAFETY: the timer's live context.
         let c = unsafe { Ctx::from_raw(ctx) };
         super::nodelay::refresh(&c);
+        // Bounds how long a manual slot change (CLUSTER DELSLOTS with keys left) goes unseen.
+        super::owned_slots(&c);
         if is_master(&c) {
             let (generation, indexes, digest) = rank(&snapshot());
             send(

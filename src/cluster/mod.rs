@@ -48,12 +48,15 @@ pub mod wire;
 
 use std::ffi::{c_char, c_int, c_uchar};
 use std::sync::atomic::{AtomicPtr, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use redis_module::raw;
 
-use crate::redis::{api, api_has, guard, log, Ctx, Level, RedisModuleCtx};
+use redisai_backend_api::Reply as CallReply;
+
+use crate::redis::{api, api_has, call, guard, log, Ctx, Level, OwnedString, RedisModuleCtx};
+use crate::search::slots::SlotSet;
 use wire::{kind, Message, WireError};
 
 /// A cluster node's id: 40 hexadecimal characters.
@@ -102,6 +105,63 @@ pub fn my_id() -> Option<NodeId> {
     }
     // SAFETY: the server's own id, 40 bytes, alive as long as the node.
     unsafe { read_id(api!(RedisModule_GetMyClusterID)()) }
+}
+
+/// This node's view of who serves which slots (`CLUSTER SLOTS`): (first, last, master id) per
+/// range. `None` when the server could not answer.
+pub fn slot_map(ctx: &Ctx) -> Option<Vec<(i64, i64, NodeId)>> {
+    let slots = OwnedString::new(b"SLOTS");
+    let mut argv = [slots.as_ptr()];
+    // SAFETY: a live context on the main thread (or with the server lock held).
+    let reply = unsafe { call(ctx.raw_ctx(), c"CLUSTER", c"v", &mut argv) };
+    let Some(Ok(CallReply::Array(ranges))) = reply else {
+        return None;
+    };
+    let mut out = Vec::with_capacity(ranges.len());
+    for range in ranges {
+        let CallReply::Array(r) = range else { continue };
+        let (Some(CallReply::Int(start)), Some(CallReply::Int(stop)), Some(CallReply::Array(m))) =
+            (r.first(), r.get(1), r.get(2))
+        else {
+            continue;
+        };
+        let Some(CallReply::Str(id)) = m.get(2) else {
+            continue;
+        };
+        let Ok(id) = NodeId::try_from(id.as_slice()) else {
+            continue;
+        };
+        out.push((*start, *stop, id));
+    }
+    Some(out)
+}
+
+/// The slots this node served when last asked ([`owned_slots`]); refreshed by the catalog's
+/// timer and by every query that finds documents outside it.
+static OWNED: Mutex<Option<Arc<SlotSet>>> = Mutex::new(None);
+
+/// The slots this node serves now, in its own view (`CLUSTER SLOTS`, about 50 µs on a
+/// 3-master cluster), remembered for [`owned_slots_hint`].
+pub fn owned_slots(ctx: &Ctx) -> Option<Arc<SlotSet>> {
+    let me = my_id()?;
+    let map = slot_map(ctx)?;
+    let set = Arc::new(SlotSet::from_ranges(
+        map.into_iter()
+            .filter(|(_, _, id)| *id == me)
+            .map(|(a, b, _)| (a, b)),
+    ));
+    *OWNED.lock().unwrap_or_else(|p| p.into_inner()) = Some(set.clone());
+    Some(set)
+}
+
+/// The slots this node served when last asked (at most a second ago, or when a query last
+/// needed them), else [`owned_slots`]. Stale, it can only hold slots the node has lost since,
+/// and a node that loses a slot holds no keys of it (`CLUSTER SETSLOT .. NODE` is refused
+/// while it does; a slot taken by another master's newer claim has its keys deleted): so when
+/// an index has no document outside the hint, it has none outside the slots served now.
+pub fn owned_slots_hint(ctx: &Ctx) -> Option<Arc<SlotSet>> {
+    let cached = OWNED.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    cached.or_else(|| owned_slots(ctx))
 }
 
 /// What the cluster says of a node.

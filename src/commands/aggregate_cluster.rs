@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use super::aggregate::{hybrid_reply, load_row, load_rows, reply_output};
 use super::search::{find, readable_keys, INLINE_WORK};
-use super::search_cluster::{shard_error, shards};
+use super::search_cluster::{keys_in_slots, shard_error, shard_slots, shards};
 use crate::cluster::catalog::def_digest;
 use crate::cluster::wire::{kind, AggMode, AggRequest, AggResult, Message};
 use crate::cluster::{my_id, node_name, send, NodeId};
@@ -380,14 +380,28 @@ fn run_shard(ctx: &Ctx, req: AggRequest, sink: Sink) {
         Ok(u) => u,
         Err(e) => return respond(ctx, sink, id, Err(e.to_string())),
     };
+    let Some(owned) = shard_slots(ctx, &index) else {
+        return respond(ctx, sink, id, Err("could not read its own slots".into()));
+    };
     let data = index.read();
+    if data.docs_outside(&owned) > 0 {
+        // Keys in flight during a reshard: only this node's slots, as FT.SEARCH's shard.
+        let mine = keys_in_slots(&data, &owned, None);
+        match &mut job {
+            Job::Aggregate(a) => a.request.in_keys = Some(mine),
+            Job::Hybrid(h) => {
+                h.text.in_keys = Some(mine.clone());
+                h.vector.in_keys = Some(mine);
+            }
+        }
+    }
     if let Some(user) = user {
         match &mut job {
             Job::Aggregate(a) => {
                 a.request.in_keys = Some(readable_keys(&data, &user, a.request.in_keys.as_ref()))
             }
             Job::Hybrid(h) => {
-                let readable = readable_keys(&data, &user, None);
+                let readable = readable_keys(&data, &user, h.text.in_keys.as_ref());
                 h.text.in_keys = Some(readable.clone());
                 h.vector.in_keys = Some(readable);
             }

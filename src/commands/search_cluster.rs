@@ -10,11 +10,9 @@
 //! The lock rules are in `cluster/mod.rs`; the transport and the wire format live there too
 //! (this file is the FT.* glue on top of them, as `search.rs` is on top of `search/`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-
-use redisai_backend_api::Reply as CallReply;
 
 use super::search::{
     find, info_reply, load_document, readable_keys, reply_shown, Shown, INLINE_WORK,
@@ -24,18 +22,20 @@ use crate::cluster::merge::{merge, MergePlan};
 use crate::cluster::wire::{
     kind, Message, Mode, SearchRequest, SearchResult, ShardHits, SortValue, WireHit,
 };
-use crate::cluster::{my_id, node_info, node_name, send, NodeId};
+use crate::cluster::{
+    my_id, node_info, node_name, owned_slots, owned_slots_hint, send, slot_map, NodeId,
+};
 use crate::config;
 use crate::error::{AiError, AiResult};
 use crate::redis::{
-    api, call, current_user_name, AclUser, Args, Blocked, Ctx, OwnedString, RedisModuleCtx, Reply,
-    R,
+    api, current_user_name, AclUser, Args, Blocked, Ctx, OwnedString, RedisModuleCtx, Reply, R,
 };
 use crate::search::error::SearchError;
-use crate::search::index::{Outcome, Request};
+use crate::search::index::{IndexData, Outcome, Request};
 use crate::search::query::Expr;
 use crate::search::request::{self, Presentation};
-use crate::search::schema::FieldKind;
+use crate::search::schema::{FieldKind, IndexDef};
+use crate::search::slots::{key_slot, prefix_slot, SlotSet};
 use crate::search::{registry, Index};
 
 /// What the client is waiting for.
@@ -117,28 +117,12 @@ fn end(id: u64, outcome: impl FnOnce(&mut Pending) -> Result<(u64, Vec<WireHit>)
 /// The masters that serve slots, in id order, with their addresses; an error when the slots
 /// they serve are not all 16384 or one of them is known to have failed.
 pub(crate) fn shards(ctx: &Ctx) -> Result<BTreeMap<NodeId, String>, String> {
-    let slots = OwnedString::new(b"SLOTS");
-    let mut argv = [slots.as_ptr()];
-    // SAFETY: a live context on the main thread.
-    let reply = unsafe { call(ctx.raw_ctx(), c"CLUSTER", c"v", &mut argv) };
-    let Some(Ok(CallReply::Array(ranges))) = reply else {
+    let Some(map) = slot_map(ctx) else {
         return Err("ERR could not read CLUSTER SLOTS".into());
     };
     let mut covered = 0i64;
     let mut out = BTreeMap::new();
-    for range in ranges {
-        let CallReply::Array(r) = range else { continue };
-        let (Some(CallReply::Int(start)), Some(CallReply::Int(stop)), Some(CallReply::Array(m))) =
-            (r.first(), r.get(1), r.get(2))
-        else {
-            continue;
-        };
-        let Some(CallReply::Str(id)) = m.get(2) else {
-            continue;
-        };
-        let Ok(id) = NodeId::try_from(id.as_slice()) else {
-            continue;
-        };
+    for (start, stop, id) in map {
         covered += stop - start + 1;
         out.entry(id).or_insert_with(String::new);
     }
@@ -231,10 +215,28 @@ pub fn search_command(ctx: &Ctx, args: &Args) -> AiResult<()> {
         let name = String::from_utf8_lossy(name).into_owned();
         return Err(SearchError::NoSuchIndex(name).into());
     };
+    if !ctx.may_block() && lives_here(ctx, &index.def) {
+        // Inside MULTI, a script or a DAG's AI.FTSEARCH nothing can wait for the other shards,
+        // and none is needed: every document of this index is in a slot this node serves.
+        return super::search::search(ctx, args);
+    }
     let words: Vec<&[u8]> = (2..args.len()).map(|i| args.bytes(i)).collect();
     let parsed = request::parse(&index.def, &words, ctx.is_resp3())?;
     index.uses.fetch_add(1, Ordering::Relaxed);
     search(ctx, index, &words, &parsed.request, parsed.presentation)
+}
+
+/// Whether every document the index can hold lives on this node: each of its prefixes
+/// carries a hash tag (`{rag}chunk:`), and the tags' slots are this node's.
+fn lives_here(ctx: &Ctx, def: &IndexDef) -> bool {
+    let Some(owned) = owned_slots(ctx) else {
+        return false;
+    };
+    !def.prefixes.is_empty()
+        && def
+            .prefixes
+            .iter()
+            .all(|p| prefix_slot(p).is_some_and(|s| owned.contains(s)))
 }
 
 /// `FT.INFO index`: on a cluster node, `num_docs` counts the whole cluster.
@@ -262,7 +264,7 @@ pub fn search(
 ) -> AiResult<()> {
     if !ctx.may_block() {
         ctx.reply_error(
-            "ERR FT.SEARCH on a cluster cannot run inside MULTI or a script: it waits for every shard",
+            "ERR FT.SEARCH on a cluster cannot run inside MULTI, a script or a DAG: it waits for every shard (unless the index's prefixes carry a hash tag of this node's slots)",
         );
         return Ok(());
     }
@@ -465,8 +467,13 @@ pub fn run_shard(ctx: &Ctx, req: SearchRequest, sink: Sink) {
             Err("the index has another definition on this shard".into()),
         );
     }
+    let Some(owned) = shard_slots(ctx, &index) else {
+        return respond(ctx, sink, id, Err("could not read its own slots".into()));
+    };
     if req.mode == Mode::CountDocs {
-        let total = index.read().num_docs() as u64;
+        let data = index.read();
+        let total = (data.num_docs() as u64).saturating_sub(data.docs_outside(&owned));
+        drop(data);
         return respond(
             ctx,
             sink,
@@ -494,6 +501,9 @@ pub fn run_shard(ctx: &Ctx, req: SearchRequest, sink: Sink) {
         Err(e) => return respond(ctx, sink, id, Err(e.to_string())),
     };
     let data = index.read();
+    if data.docs_outside(&owned) > 0 {
+        search.in_keys = Some(keys_in_slots(&data, &owned, search.in_keys.as_ref()));
+    }
     if let Some(user) = user {
         search.in_keys = Some(readable_keys(&data, &user, search.in_keys.as_ref()));
     }
@@ -510,6 +520,33 @@ pub fn run_shard(ctx: &Ctx, req: SearchRequest, sink: Sink) {
     if let Err(refused) = crate::search::pool::spawn(job) {
         refused.run_here();
     }
+}
+
+/// The slots a shard answers for. Documents of slots this node does not own (keys in flight
+/// during a reshard) belong to another shard's answer. The remembered slots say when there are
+/// none; when they say there may be some, the slots served now decide.
+pub(crate) fn shard_slots(ctx: &Ctx, index: &Index) -> Option<Arc<SlotSet>> {
+    owned_slots_hint(ctx).and_then(|hint| {
+        if index.read().docs_outside(&hint) == 0 {
+            Some(hint)
+        } else {
+            owned_slots(ctx)
+        }
+    })
+}
+
+/// The documents of `owned` slots (within INKEYS's, when the query has it). Only while the
+/// index holds documents of other slots: the common case never builds this set.
+pub(crate) fn keys_in_slots(
+    data: &IndexData,
+    owned: &SlotSet,
+    within: Option<&HashSet<Vec<u8>>>,
+) -> HashSet<Vec<u8>> {
+    data.keys()
+        .filter(|k| owned.contains(key_slot(k)))
+        .filter(|k| within.map_or(true, |s| s.contains(*k)))
+        .map(<[u8]>::to_vec)
+        .collect()
 }
 
 /// Reads the hits' documents and sends the answer (main thread, or the server lock held).

@@ -175,6 +175,8 @@ pub enum SearchError {
     BadTimeout,
     /// A search that reached its TIMEOUT under `ON_TIMEOUT FAIL`.
     TimedOut,
+    /// A LIMIT offset past MAXSEARCHRESULTS, for a page that is not empty.
+    OffsetTooLarge(u64),
 }
 
 /// RediSearch's words for a search cut short by its TIMEOUT: the error under ON_TIMEOUT FAIL,
@@ -373,6 +375,7 @@ impl fmt::Display for SearchError {
             LimitTooLarge(max) => write!(f, "LIMIT exceeds maximum of {max}"),
             BadTimeout => f.write_str("TIMEOUT requires a non negative integer"),
             TimedOut => f.write_str(TIMEOUT_REACHED),
+            OffsetTooLarge(max) => write!(f, "OFFSET exceeds maximum of {max}"),
         }
     }
 }

@@ -24,6 +24,7 @@ use super::postings::{EvalCtx, Postings};
 use super::query::{normalize_tags, tokenize, Expr, Query, TextPattern};
 use super::schema::{Algorithm, Field, FieldKind, FieldValue, IndexDef, KeyType};
 use super::score::{DocView, ScoreCtx, Scorer};
+use super::slots::{SlotSet, SlotTally};
 use super::vector::{FlatIndex, VectorIndex};
 
 struct Doc {
@@ -153,6 +154,8 @@ pub struct RebuildJob {
 
 pub struct IndexData {
     key_to_id: HashMap<Box<[u8]>, u32>,
+    /// Documents per cluster hash slot (a shard skips those of slots it does not own).
+    slots: SlotTally,
     rebuilding: Vec<Option<ChangeLog>>,
     /// Bumped when every document is dropped, so a rebuild started before cannot bring them
     /// back.
@@ -363,6 +366,7 @@ impl IndexData {
             rebuilding: vectors.iter().map(|_| None).collect(),
             epoch: 0,
             key_to_id: HashMap::new(),
+            slots: SlotTally::default(),
             docs: Vec::new(),
             free: Vec::new(),
             live: 0,
@@ -431,6 +435,7 @@ impl IndexData {
             + self.postings.bytes()
             + self.docs.capacity() * std::mem::size_of::<Option<Doc>>()
             + self.key_to_id.capacity() * 24
+            + self.slots.bytes()
     }
 
     /// FT.TAGVALS: a TAG field's distinct values.
@@ -440,6 +445,11 @@ impl IndexData {
 
     pub fn keys(&self) -> impl Iterator<Item = &[u8]> {
         self.all_docs().map(|(_, d)| &*d.key)
+    }
+
+    /// How many documents have keys in cluster hash slots outside `owned`.
+    pub fn docs_outside(&self, owned: &SlotSet) -> u64 {
+        self.slots.outside(owned)
     }
 
     /// Indexes (or re-indexes) `key` from its field values, one per schema field. A value
@@ -506,6 +516,7 @@ impl IndexData {
                     }
                 };
                 self.key_to_id.insert(key.into(), id);
+                self.slots.add(key);
                 id
             }
         };
@@ -584,6 +595,7 @@ impl IndexData {
         let Some(id) = self.key_to_id.remove(key) else {
             return false;
         };
+        self.slots.remove(key);
         if let Some(old) = self.docs.get_mut(id as usize).and_then(Option::take) {
             self.doc_bytes -= old.bytes();
             self.live -= 1;

@@ -88,6 +88,7 @@ pub mod query;
 pub mod request;
 pub mod schema;
 pub mod score;
+pub mod slots;
 pub mod spell;
 pub mod suggest;
 pub mod vector;

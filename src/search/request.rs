@@ -242,9 +242,14 @@ pub fn parse(def: &IndexDef, words: &[&[u8]], resp3: bool) -> Result<SearchReque
             b"LIMIT" => {
                 offset = number(words, i, "LIMIT")?;
                 count = number(words, i + 1, "LIMIT")?;
+                // The user's page is what is bounded: a cluster's shards are each asked for
+                // `offset + count` documents, which the coordinator pages down again.
                 if let Some(max) = super::config::max_search_results() {
                     if count as u64 > max {
                         return Err(SearchError::LimitTooLarge(max));
+                    }
+                    if count > 0 && offset as u64 > max {
+                        return Err(SearchError::OffsetTooLarge(max));
                     }
                 }
                 i += 2;
@@ -567,6 +572,24 @@ mod tests {
         assert_eq!(p.identifiers["body"], b"h_body");
         assert_eq!(p.identifiers["title"], b"title");
         assert!(parse(&def(), &words("*"), true).unwrap().presentation.resp3);
+    }
+
+    #[test]
+    fn the_users_page_is_bounded_by_maxsearchresults() {
+        // The default MAXSEARCHRESULTS, 1,000,000 (no unit test changes it).
+        assert_eq!(err("* LIMIT 0 1000001"), "LIMIT exceeds maximum of 1000000");
+        assert_eq!(
+            err("* LIMIT 1000001 10"),
+            "OFFSET exceeds maximum of 1000000"
+        );
+        assert_eq!(
+            err("* LIMIT 1000001 1000001"),
+            "LIMIT exceeds maximum of 1000000"
+        );
+        // An empty page counts only, at any offset; an offset at the bound is taken.
+        assert_eq!(ok("* LIMIT 5000000 0").request.offset, 5_000_000);
+        let r = ok("* LIMIT 1000000 1000000").request;
+        assert_eq!((r.offset, r.count), (1_000_000, 1_000_000));
     }
 
     #[test]

@@ -48,6 +48,11 @@ class Node:
     def alive(self):
         return self.server.alive()
 
+    def restart(self):
+        """Kills the node and starts it again in its directory, on its ports: it comes back
+        from its nodes.conf and its RDB (what the last SAVE wrote)."""
+        self.server.restart()
+
 
 class _ClusterServer(RedisServer):
     """RedisServer on a given port pair."""
@@ -72,6 +77,25 @@ class _ClusterServer(RedisServer):
             )
         finally:
             redis_server.free_port = real
+
+    def restart(self):
+        import redis_server
+
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = subprocess.Popen(self.proc.args, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        deadline = time.time() + redis_server.PATIENCE
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                break
+            try:
+                if redis.Redis(port=self.port, socket_timeout=2).ping():
+                    return
+            except redis.RedisError:
+                time.sleep(0.05)
+        raise RuntimeError(f"node {self.port} did not come back:\n{self.log()[-3000:]}")
 
 
 class Cluster:
