@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::search::{
-    find, iter_reply, ms_since, profile_map, profile_search, profile_target, readable_keys,
-    INLINE_WORK,
+    find, iter_reply, ms_since, profile_map, profile_reply, profile_search, profile_target,
+    readable_keys, INLINE_WORK,
 };
 use crate::error::{AiError, AiResult};
 use crate::redis::{
@@ -540,37 +540,7 @@ pub fn profile(ctx: &Ctx, args: &Args) -> AiResult<()> {
     let results = page(&out.names, out.total, &out.rows, resp3, outcome.timed_out);
     let iterators = iter_reply(&iters, resp3, clock);
     let total_ms = ms_since(started);
-    if resp3 {
-        let R::Map(mut m) = results else {
-            return Ok(());
-        };
-        m.push((
-            "profile",
-            R::Map(vec![
-                ("Total profile time", time(total_ms)),
-                ("Parsing time", time(parse_ms)),
-                ("Pipeline creation time", time(plan_ms)),
-                ("Warning", R::Simple("None")),
-                ("Iterators profile", R::Arr(vec![iterators])),
-                ("Result processors profile", R::Arr(processors)),
-            ]),
-        ));
-        ctx.reply(&R::Map(m));
-        return Ok(());
-    }
-    let pair = |k: &'static str, v: R<'static>| R::Arr(vec![R::Simple(k), v]);
-    let mut procs = vec![R::Simple("Result processors profile")];
-    procs.extend(processors);
-    ctx.reply(&R::Arr(vec![
-        results,
-        R::Arr(vec![
-            pair("Total profile time", time(total_ms)),
-            pair("Parsing time", time(parse_ms)),
-            pair("Pipeline creation time", time(plan_ms)),
-            R::Arr(vec![R::Simple("Warning")]),
-            pair("Iterators profile", iterators),
-            R::Arr(procs),
-        ]),
-    ]));
+    let times = [total_ms, parse_ms, plan_ms].map(time);
+    ctx.reply(&profile_reply(results, times, iterators, processors, resp3));
     Ok(())
 }

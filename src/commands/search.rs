@@ -1205,39 +1205,52 @@ pub(crate) fn profile_search(
         .collect();
     let total_ms = ms_since(started);
     let iterators = iter_reply(&iters, resp3, clock);
+    let times = [total_ms, parse_ms, plan_ms].map(time);
+    ctx.reply(&profile_reply(results, times, iterators, processors, resp3));
+    Ok(())
+}
+
+/// FT.PROFILE's reply, SEARCH's and AGGREGATE's alike: the command's own reply, then the
+/// profile (`times`: total, parsing, pipeline creation), as a map in RESP3 and pairs in RESP2.
+pub(crate) fn profile_reply(
+    results: R<'static>,
+    times: [R<'static>; 3],
+    iterators: R<'static>,
+    processors: Vec<R<'static>>,
+    resp3: bool,
+) -> R<'static> {
+    let [total, parse, plan] = times;
     if resp3 {
         let R::Map(mut m) = results else {
-            return Ok(());
+            return results;
         };
         m.push((
             "profile",
             R::Map(vec![
-                ("Total profile time", time(total_ms)),
-                ("Parsing time", time(parse_ms)),
-                ("Pipeline creation time", time(plan_ms)),
+                ("Total profile time", total),
+                ("Parsing time", parse),
+                ("Pipeline creation time", plan),
                 ("Warning", R::Simple("None")),
                 ("Iterators profile", R::Arr(vec![iterators])),
                 ("Result processors profile", R::Arr(processors)),
             ]),
         ));
-        ctx.reply(&R::Map(m));
-        return Ok(());
+        return R::Map(m);
     }
     let pair = |k: &'static str, v: R<'static>| R::Arr(vec![R::Simple(k), v]);
     let mut procs = vec![R::Simple("Result processors profile")];
     procs.extend(processors);
-    ctx.reply(&R::Arr(vec![
+    R::Arr(vec![
         results,
         R::Arr(vec![
-            pair("Total profile time", time(total_ms)),
-            pair("Parsing time", time(parse_ms)),
-            pair("Pipeline creation time", time(plan_ms)),
+            pair("Total profile time", total),
+            pair("Parsing time", parse),
+            pair("Pipeline creation time", plan),
             R::Arr(vec![R::Simple("Warning")]),
             pair("Iterators profile", iterators),
             R::Arr(procs),
         ]),
-    ]));
-    Ok(())
+    ])
 }
 
 pub(crate) fn ms_since(t: Instant) -> f64 {

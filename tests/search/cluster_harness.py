@@ -180,3 +180,19 @@ class Cluster:
             except OSError:
                 pass
             n.server.stop()
+
+
+def wait_for(what, check, timeout=20.0, every=0.05):
+    """`check()` until it answers something true (a Redis error counts as not yet); its last
+    answer in the failure otherwise."""
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        try:
+            last = check()
+            if last:
+                return last
+        except redis.RedisError as e:
+            last = e
+        time.sleep(every)
+    raise AssertionError(f"{what}: still {last!r} after {timeout} s")

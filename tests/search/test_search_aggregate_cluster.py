@@ -10,13 +10,12 @@ shard (SIGSTOP) comes last."""
 import os
 import signal
 import threading
-import time
 
 import numpy as np
 import pytest
 import redis
 
-from cluster_harness import Cluster
+from cluster_harness import Cluster, wait_for
 from search_server import RedisServer
 
 N = 3000
@@ -44,20 +43,6 @@ def documents():
         if i % 3:
             doc["m"] = i % 50
         yield f"d:{i}", doc
-
-
-def wait_for(what, check, timeout=20.0):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        try:
-            last = check()
-            if last:
-                return last
-        except redis.RedisError as e:
-            last = e
-        time.sleep(0.05)
-    raise AssertionError(f"{what}: still {last!r} after {timeout} s")
 
 
 @pytest.fixture(scope="module")

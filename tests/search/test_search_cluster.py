@@ -20,7 +20,7 @@ from redis.commands.search.field import NumericField, TagField, TextField, Vecto
 from redis.commands.search.index_definition import IndexDefinition, IndexType
 
 from anchor import Anchor
-from cluster_harness import Cluster, Node
+from cluster_harness import Cluster, Node, wait_for
 from search_server import RedisServer
 
 N = 2000
@@ -54,20 +54,6 @@ def documents():
         if i % 10 == 0:
             doc["big"] = rng.random(BIG_DIM, dtype=np.float32).tobytes()
         yield f"doc:{i}", doc
-
-
-def wait_for(what, check, timeout=10.0):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        try:
-            last = check()
-            if last:
-                return last
-        except redis.RedisError as e:
-            last = e
-        time.sleep(0.05)
-    raise AssertionError(f"{what}: still {last!r} after {timeout} s")
 
 
 @pytest.fixture(scope="module")

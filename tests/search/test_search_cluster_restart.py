@@ -6,23 +6,8 @@ generation is saved in the RDB with the definitions."""
 import time
 
 import pytest
-import redis
 
-from cluster_harness import Cluster
-
-
-def wait_for(what, check, timeout=20.0):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        try:
-            last = check()
-            if last:
-                return last
-        except redis.RedisError as e:
-            last = e
-        time.sleep(0.1)
-    raise AssertionError(f"{what}: still {last!r} after {timeout} s")
+from cluster_harness import Cluster, wait_for
 
 
 def definitions(node):
