@@ -18,17 +18,14 @@
 //!
 //! # Concurrency rules
 //!
-//! Two mutexes live here and in `commands/search_cluster.rs`, both leaves (nothing else is locked while they
-//! are held, and no Redis API that could call back into this module is called under them):
+//! Two kinds of mutex live here, both leaves (nothing else is locked while they are held, and
+//! no Redis API that could call back into this module is called under them):
 //!
-//! 1. `commands/search_cluster.rs`'s `PENDING` (and `commands/aggregate_cluster.rs`'s, kept the
-//!    same way) maps a query id to its blocked client and the shards it waits for.
-//!    It is taken on the main thread (the command, a shard answer arriving, the deadline
-//!    timer) and on a search thread that holds the server lock (a local shard's answer after
-//!    a threaded search). The first of "every shard answered", "a shard failed" and "the
-//!    deadline passed" removes the entry and so owns the client: it unblocks it after letting
-//!    the lock go. The others then find no entry and drop what they carry, which is how a
-//!    late answer is ignored.
+//! 1. Each [`gather::Table`] (FT.SEARCH / FT.INFO's in `commands/search_cluster.rs`,
+//!    FT.AGGREGATE / FT.HYBRID's in `commands/aggregate_cluster.rs`) maps a query id to its
+//!    blocked client and the shards it waits for; `gather.rs` has its rules: whichever of
+//!    "every shard answered", "a shard failed" and "the deadline passed" comes first owns the
+//!    client, and late answers find nothing.
 //! 2. `catalog::STATE` holds the catalog generation. Main thread only (commands, bus
 //!    messages, the digest timer); a mutex because statics must be `Sync`.
 //!
@@ -42,6 +39,7 @@
 //! no client on a bus message), and reading documents on the thread without the lock.
 
 pub mod catalog;
+pub mod gather;
 pub mod merge;
 mod nodelay;
 pub mod wire;

@@ -13,20 +13,21 @@
 //! `cluster/mod.rs`): the first of "every shard answered", "a shard failed" and "the deadline
 //! passed" removes the entry and so owns the blocked client.
 
-use std::collections::{BTreeMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::aggregate::{hybrid_reply, load_row, load_rows, reply_output};
 use super::search::{find, readable_keys, INLINE_WORK};
-use super::search_cluster::{keys_in_slots, shard_error, shard_slots, shards};
+use super::search_cluster::{keys_in_slots, shard_slots, shards};
 use crate::cluster::catalog::def_digest;
+use crate::cluster::gather::{Gathered, Table};
 use crate::cluster::wire::{kind, AggMode, AggRequest, AggResult, Message};
-use crate::cluster::{my_id, node_name, send, NodeId};
+use crate::cluster::{my_id, send, NodeId};
 use crate::config;
 use crate::error::{AiError, AiResult};
-use crate::redis::{api, current_user_name, AclUser, Args, Blocked, Ctx, RedisModuleCtx, Reply};
+use crate::redis::{current_user_name, AclUser, Args, Ctx, RedisModuleCtx, Reply};
 use crate::search::aggregate::distribute::{self, ShardPart};
 use crate::search::aggregate::hybrid::{self, Hybrid};
 use crate::search::aggregate::{self, Aggregate, Lookup, Row};
@@ -132,29 +133,21 @@ impl Reply for ClusterRows {
     }
 }
 
-struct Pending {
-    blocked: Blocked<ClusterRows>,
-    timeout_ms: u64,
-    timer: u64,
-    /// Shards not heard from yet, with their addresses (for error texts).
-    waiting: BTreeMap<NodeId, String>,
-    answers: BTreeMap<NodeId, ShardPart>,
-}
+/// FT.AGGREGATE and FT.HYBRID's queries in flight (see `cluster::gather`).
+struct Aggregations;
 
-static PENDING: Mutex<BTreeMap<u64, Pending>> = Mutex::new(BTreeMap::new());
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+static AGGREGATIONS: Table<Aggregations> = Table::new();
 
-fn pending() -> MutexGuard<'static, BTreeMap<u64, Pending>> {
-    PENDING.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Ends query `id` with an error, if it is still running.
-fn fail(id: u64, error: impl FnOnce(&Pending) -> String) {
-    let Some(mut p) = pending().remove(&id) else {
-        return;
-    };
-    p.blocked.pending().outcome = Err(error(&p));
-    drop(p);
+impl Gathered for Aggregations {
+    type Answer = ShardPart;
+    type Reply = ClusterRows;
+    const WHAT: &'static str = "cluster aggregate deadline";
+    fn table() -> &'static Table<Self> {
+        &AGGREGATIONS
+    }
+    fn set(reply: &mut ClusterRows, outcome: Result<Vec<ShardPart>, String>) {
+        reply.outcome = outcome;
+    }
 }
 
 fn fan_out(
@@ -178,7 +171,7 @@ fn fan_out(
             return Ok(());
         }
     };
-    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    let id = AGGREGATIONS.next_id();
     let request = AggRequest {
         id,
         mode,
@@ -187,43 +180,12 @@ fn fan_out(
         def_digest: def_digest(&index.def.name, &index.def.args),
         words: words.iter().map(|w| w.to_vec()).collect(),
     };
-    let blocked = Blocked::block(
-        ctx,
-        ClusterRows {
-            want,
-            outcome: Err("ERR the aggregation did not run".into()),
-        },
-    );
-    // SAFETY: a live command context; a 'static callback; the id travels in the pointer.
-    let timer = unsafe {
-        api!(RedisModule_CreateTimer)(
-            ctx.raw_ctx(),
-            timeout_ms as i64,
-            Some(on_deadline),
-            id as usize as *mut std::ffi::c_void,
-        )
+    let reply = ClusterRows {
+        want,
+        outcome: Err("ERR the aggregation did not run".into()),
     };
-    pending().insert(
-        id,
-        Pending {
-            blocked,
-            timeout_ms,
-            timer,
-            waiting: targets.clone(),
-            answers: BTreeMap::new(),
-        },
-    );
-    let me = my_id();
     let message = Message::Aggregate(request.clone());
-    for (node, addr) in targets.iter().filter(|(n, _)| Some(**n) != me) {
-        if !send(ctx, Some(node), &message) {
-            fail(id, |_| {
-                shard_error(addr, node, "not reachable on the cluster bus")
-            });
-            return Ok(());
-        }
-    }
-    if me.is_some_and(|me| targets.contains_key(&me)) {
+    if AGGREGATIONS.start(ctx, id, reply, &targets, timeout_ms, &message) {
         run_shard(ctx, request, Sink::Local);
     }
     Ok(())
@@ -231,48 +193,7 @@ fn fan_out(
 
 /// A shard's answer arrived (over the bus, or from this node's own part).
 fn deliver(ctx: &Ctx, id: u64, from: &NodeId, outcome: Result<ShardPart, String>) {
-    let mut all = pending();
-    let Some(p) = all.get_mut(&id) else {
-        return; // Late, or never asked.
-    };
-    let Some(addr) = p.waiting.remove(from) else {
-        return;
-    };
-    let done = match outcome {
-        Err(e) => Some(Err(shard_error(&addr, from, &e))),
-        Ok(part) => {
-            p.answers.insert(*from, part);
-            p.waiting
-                .is_empty()
-                .then(|| Ok(std::mem::take(&mut p.answers).into_values().collect()))
-        }
-    };
-    if let Some(outcome) = done {
-        let Some(mut p) = all.remove(&id) else { return };
-        drop(all);
-        // SAFETY: a live context of this module; a timer that already fired is not found.
-        unsafe {
-            api!(RedisModule_StopTimer)(ctx.raw_ctx(), p.timer, std::ptr::null_mut());
-        }
-        p.blocked.pending().outcome = outcome;
-    }
-}
-
-unsafe extern "C" fn on_deadline(_ctx: *mut RedisModuleCtx, data: *mut std::ffi::c_void) {
-    crate::redis::guard("cluster aggregate deadline", (), || {
-        fail(data as usize as u64, |p| {
-            let late: Vec<String> = p
-                .waiting
-                .iter()
-                .map(|(id, addr)| format!("{addr} ({})", node_name(id)))
-                .collect();
-            format!(
-                "ERR shard {} did not answer within {} ms",
-                late.join(", shard "),
-                p.timeout_ms
-            )
-        })
-    });
+    AGGREGATIONS.deliver(ctx, id, from, outcome);
 }
 
 /// At load, on a cluster node: this file answers the AGGREGATE and ROWS bus messages.

@@ -11,13 +11,14 @@
 //! (this file is the FT.* glue on top of them, as `search.rs` is on top of `search/`).
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use super::search::{
     find, info_reply, load_document, readable_keys, reply_shown, Shown, INLINE_WORK,
 };
 use crate::cluster::catalog::def_digest;
+use crate::cluster::gather::{Gathered, Table};
 use crate::cluster::merge::{merge, MergePlan};
 use crate::cluster::wire::{
     kind, Message, Mode, SearchRequest, SearchResult, ShardHits, SortValue, WireHit,
@@ -27,9 +28,7 @@ use crate::cluster::{
 };
 use crate::config;
 use crate::error::{AiError, AiResult};
-use crate::redis::{
-    api, current_user_name, AclUser, Args, Blocked, Ctx, OwnedString, RedisModuleCtx, Reply, R,
-};
+use crate::redis::{current_user_name, AclUser, Args, Ctx, OwnedString, RedisModuleCtx, Reply, R};
 use crate::search::error::SearchError;
 use crate::search::index::{IndexData, Outcome, Request};
 use crate::search::query::Expr;
@@ -48,14 +47,15 @@ enum Want {
 /// The blocked client's reply, filled in when the query ends.
 pub struct ClusterReply {
     want: Want,
-    outcome: Result<(u64, Vec<WireHit>), String>,
+    plan: MergePlan,
+    outcome: Result<Vec<ShardHits>, String>,
 }
 
 impl Reply for ClusterReply {
     const WHAT: &'static str = "FT.SEARCH on the cluster";
     fn reply(self, ctx: &Ctx) {
         let (total, hits) = match self.outcome {
-            Ok(r) => r,
+            Ok(answers) => merge(&self.plan, answers),
             Err(e) => return ctx.reply_error(&e),
         };
         match self.want {
@@ -86,32 +86,21 @@ impl Reply for ClusterReply {
     }
 }
 
-struct Pending {
-    blocked: Blocked<ClusterReply>,
-    plan: MergePlan,
-    timeout_ms: u64,
-    /// The deadline's timer, stopped when the query ends before it.
-    timer: u64,
-    /// Shards not heard from yet, with their addresses (for error texts).
-    waiting: BTreeMap<NodeId, String>,
-    answers: BTreeMap<NodeId, ShardHits>,
-}
+/// FT.SEARCH and FT.INFO's queries in flight (see `cluster::gather`).
+struct Searches;
 
-static PENDING: Mutex<BTreeMap<u64, Pending>> = Mutex::new(BTreeMap::new());
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+static SEARCHES: Table<Searches> = Table::new();
 
-fn pending() -> MutexGuard<'static, BTreeMap<u64, Pending>> {
-    PENDING.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Ends query `id` with `outcome`, if it is still running: the client is unblocked after the
-/// lock is let go.
-fn end(id: u64, outcome: impl FnOnce(&mut Pending) -> Result<(u64, Vec<WireHit>), String>) {
-    let Some(mut p) = pending().remove(&id) else {
-        return;
-    };
-    p.blocked.pending().outcome = outcome(&mut p);
-    drop(p);
+impl Gathered for Searches {
+    type Answer = ShardHits;
+    type Reply = ClusterReply;
+    const WHAT: &'static str = "cluster search deadline";
+    fn table() -> &'static Table<Self> {
+        &SEARCHES
+    }
+    fn set(reply: &mut ClusterReply, outcome: Result<Vec<ShardHits>, String>) {
+        reply.outcome = outcome;
+    }
 }
 
 /// The masters that serve slots, in id order, with their addresses; an error when the slots
@@ -146,57 +135,21 @@ pub(crate) fn shards(ctx: &Ctx) -> Result<BTreeMap<NodeId, String>, String> {
     Ok(out)
 }
 
-pub(crate) fn shard_error(addr: &str, id: &NodeId, e: &str) -> String {
-    format!("ERR shard {addr} ({}): {e}", node_name(id))
-}
-
 /// Asks every shard; the client is blocked until they have all answered.
 fn fan_out(ctx: &Ctx, want: Want, request: SearchRequest, plan: MergePlan, timeout_ms: u64) {
     let targets = match shards(ctx) {
         Ok(t) => t,
         Err(e) => return ctx.reply_error(&e),
     };
-    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    let id = SEARCHES.next_id();
     let request = SearchRequest { id, ..request };
-    let blocked = Blocked::block(
-        ctx,
-        ClusterReply {
-            want,
-            outcome: Err("ERR the search did not run".into()),
-        },
-    );
-    // SAFETY: a live command context; a 'static callback; the id travels in the pointer.
-    let timer = unsafe {
-        api!(RedisModule_CreateTimer)(
-            ctx.raw_ctx(),
-            timeout_ms as i64,
-            Some(on_deadline),
-            id_to_ptr(id),
-        )
+    let reply = ClusterReply {
+        want,
+        plan,
+        outcome: Err("ERR the search did not run".into()),
     };
-    pending().insert(
-        id,
-        Pending {
-            blocked,
-            plan,
-            timeout_ms,
-            timer,
-            waiting: targets.clone(),
-            answers: BTreeMap::new(),
-        },
-    );
-    // The other shards first, so that they search while this one does.
-    let me = my_id();
     let message = Message::Search(request.clone());
-    for (node, addr) in targets.iter().filter(|(n, _)| Some(**n) != me) {
-        if !send(ctx, Some(node), &message) {
-            end(id, |_| {
-                Err(shard_error(addr, node, "not reachable on the cluster bus"))
-            });
-            return;
-        }
-    }
-    if me.is_some_and(|me| targets.contains_key(&me)) {
+    if SEARCHES.start(ctx, id, reply, &targets, timeout_ms, &message) {
         run_shard(ctx, request, Sink::Local);
     }
 }
@@ -334,60 +287,7 @@ fn first_range_yield(req: &Request) -> Option<String> {
 
 /// A shard's answer arrived (over the bus, or from this node's own part).
 pub fn deliver(ctx: &Ctx, id: u64, from: &NodeId, outcome: Result<ShardHits, String>) {
-    let mut all = pending();
-    let Some(p) = all.get_mut(&id) else {
-        return; // Late (the query already ended) or never asked.
-    };
-    let Some(addr) = p.waiting.remove(from) else {
-        return; // Not a shard this query asked, or an answer twice.
-    };
-    let done = match outcome {
-        Err(e) => Some(Err(shard_error(&addr, from, &e))),
-        Ok(hits) => {
-            p.answers.insert(*from, hits);
-            p.waiting.is_empty().then(|| {
-                let answers = std::mem::take(&mut p.answers).into_values().collect();
-                Ok(merge(&p.plan, answers))
-            })
-        }
-    };
-    if let Some(outcome) = done {
-        let Some(mut p) = all.remove(&id) else { return };
-        drop(all);
-        // SAFETY: a live context of this module (main thread, or the server lock held); a
-        // timer that already fired is simply not found.
-        unsafe {
-            api!(RedisModule_StopTimer)(ctx.raw_ctx(), p.timer, std::ptr::null_mut());
-        }
-        p.blocked.pending().outcome = outcome;
-    }
-}
-
-unsafe extern "C" fn on_deadline(_ctx: *mut RedisModuleCtx, data: *mut std::ffi::c_void) {
-    crate::redis::guard("cluster search deadline", (), || {
-        end(ptr_to_id(data), |p| {
-            let mut late: Vec<String> = p
-                .waiting
-                .iter()
-                .map(|(id, addr)| format!("{addr} ({})", node_name(id)))
-                .collect();
-            late.sort();
-            Err(format!(
-                "ERR shard {} did not answer within {} ms",
-                late.join(", shard "),
-                p.timeout_ms
-            ))
-        })
-    });
-}
-
-/// The deadline timer's data: a query id carried in the pointer itself.
-fn id_to_ptr(id: u64) -> *mut std::ffi::c_void {
-    id as usize as *mut std::ffi::c_void
-}
-
-fn ptr_to_id(p: *mut std::ffi::c_void) -> u64 {
-    p as usize as u64
+    SEARCHES.deliver(ctx, id, from, outcome);
 }
 
 /// At load, on a cluster node: this file answers the SEARCH and RESULT bus messages.
