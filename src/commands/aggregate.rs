@@ -475,10 +475,12 @@ pub(crate) fn hybrid_reply(
 /// command's own reply, then the times, the query's iterator tree (this engine's plan) and one
 /// result processor per stage: `Index`, a KNN's `Metrics Applier`, `Loader` (reading the
 /// documents), then one per step (`Projector - …` for APPLY, `Filter - …`, `Grouper`,
-/// `Sorter`, `Pager/Limiter`), each with its time and the rows it let through. It profiles the
-/// node it is sent to, on a cluster too; a WITHCURSOR is ignored (every row is replied).
+/// `Sorter`, `Pager/Limiter`), each with its time and the rows it let through. A WITHCURSOR is
+/// ignored (every row is replied). On a cluster of several masters it is refused: it would
+/// profile, and answer from, one shard.
 pub fn profile(ctx: &Ctx, args: &Args) -> AiResult<()> {
     let started = Instant::now();
+    super::search_cluster::local_answer_is_whole(ctx, "FT.PROFILE")?;
     let target = profile_target(args)?;
     if !target.aggregate {
         return profile_search(ctx, &target.index, &target.words, started);

@@ -103,6 +103,25 @@ impl Gathered for Searches {
     }
 }
 
+/// For the FT.* commands that answer from this node's index alone (FT.TAGVALS,
+/// FT.SPELLCHECK, FT.PROFILE): an error unless that is the whole answer, which it is off a
+/// cluster and on a cluster whose one master is this node. Elsewhere it would be a silently
+/// partial answer; these commands have no fan-out yet.
+pub(crate) fn local_answer_is_whole(ctx: &Ctx, command: &str) -> AiResult<()> {
+    if !crate::cluster::enabled(ctx) {
+        return Ok(());
+    }
+    let whole =
+        shards(ctx).is_ok_and(|s| s.len() == 1 && my_id().is_some_and(|me| s.contains_key(&me)));
+    if whole {
+        return Ok(());
+    }
+    Err(SearchError::Aggregate(format!(
+        "ERR {command} is not supported on a cluster of several masters yet: it would answer from this shard's documents only"
+    ))
+    .into())
+}
+
 /// The masters that serve slots, in id order, with their addresses; an error when the slots
 /// they serve are not all 16384 or one of them is known to have failed.
 pub(crate) fn shards(ctx: &Ctx) -> Result<BTreeMap<NodeId, String>, String> {

@@ -125,6 +125,7 @@ pub fn spellcheck(ctx: &Ctx, args: &Args) -> AiResult<()> {
     if args.len() < 3 {
         return Err(AiError::WrongArity);
     }
+    super::search_cluster::local_answer_is_whole(ctx, "FT.SPELLCHECK")?;
     let dialect = match dialect(args) {
         Ok(d) => d,
         Err(e) => {

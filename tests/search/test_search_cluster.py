@@ -207,6 +207,18 @@ def test_info_counts_the_whole_cluster(world):
             int(n.client().ft("idx").info()["num_docs"]) == N
 
 
+def test_commands_without_fan_out_are_refused_not_partial(world):
+    """FT.TAGVALS, FT.SPELLCHECK and FT.PROFILE read one node's index: on several masters that
+    would be part of the answer, so they are errors there (whole on one server)."""
+    cluster, single = world
+    for cmd in (["FT.TAGVALS", "idx", "tag"], ["FT.SPELLCHECK", "idx", "helo"],
+                ["FT.PROFILE", "idx", "SEARCH", "QUERY", "*"]):
+        for n in cluster.masters():
+            with pytest.raises(redis.ResponseError, match="not supported on a cluster of several masters"):
+                n.client().execute_command(*cmd)
+        redis.Redis(port=single.port).execute_command(*cmd)
+
+
 @pytest.mark.parametrize("protocol", [2, 3])
 def test_every_node_answers_as_one_server(world, protocol):
     cluster, single = world
