@@ -107,7 +107,7 @@ static SEARCH_COMMANDS: &[CommandSpec] = &[
     command!("FT.CURSOR",    commands::aggregate::cursor_command, "readonly", 0, 0, 0),
     command!("FT.HYBRID",    commands::aggregate_cluster::hybrid_command, "readonly", 0, 0, 0),
     command!("FT._LIST",     commands::search::list,      "readonly",       0, 0, 0),
-    command!("FT.TAGVALS",   commands::search::tagvals,   "readonly",       0, 0, 0),
+    command!("FT.TAGVALS",   commands::search_cluster::tagvals_command, "readonly", 0, 0, 0),
     command!("FT.EXPLAIN",   commands::search::explain,   "readonly",       0, 0, 0),
     command!("FT.EXPLAINCLI", commands::search::explaincli, "readonly",     0, 0, 0),
     command!("FT.ALTER",     commands::search::alter,     "write deny-oom", 0, 0, 0),

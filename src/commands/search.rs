@@ -288,7 +288,6 @@ pub fn tagvals(ctx: &Ctx, args: &Args) -> AiResult<()> {
     if args.len() != 3 {
         return Err(AiError::WrongArity);
     }
-    super::search_cluster::local_answer_is_whole(ctx, "FT.TAGVALS")?;
     let Some(index) = find(args.bytes(1)) else {
         return Err(SearchError::TagvalsUnknownIndex.into());
     };

@@ -103,6 +103,14 @@ impl Gathered for Searches {
     }
 }
 
+/// `FT.TAGVALS index field`: this node's values, refused where they would not be all of them.
+pub fn tagvals_command(ctx: &Ctx, args: &Args) -> AiResult<()> {
+    if args.len() == 3 {
+        local_answer_is_whole(ctx, "FT.TAGVALS")?;
+    }
+    super::search::tagvals(ctx, args)
+}
+
 /// For the FT.* commands that answer from this node's index alone (FT.TAGVALS,
 /// FT.SPELLCHECK, FT.PROFILE): an error unless that is the whole answer, which it is off a
 /// cluster and on a cluster whose one master is this node. Elsewhere it would be a silently
