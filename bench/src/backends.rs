@@ -220,9 +220,8 @@ impl InProcess {
     }
 }
 
-/// Median round trip, in µs, of each of `commands`, sent in turn on one connection for
-/// `seconds`.
-pub(crate) fn interleaved_round_trips(port: u16, commands: &[Vec<u8>], seconds: f64) -> Vec<f64> {
+/// Each command's round trips in µs, `commands` sent in turn on one connection for `seconds`.
+pub(crate) fn round_trips(port: u16, commands: &[Vec<u8>], seconds: f64) -> Vec<Vec<f64>> {
     let mut w = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     w.set_nodelay(true).ok();
     let mut r = BufReader::new(w.try_clone().expect("clone"));
@@ -239,7 +238,16 @@ pub(crate) fn interleaved_round_trips(port: u16, commands: &[Vec<u8>], seconds: 
             s.push(t.elapsed().as_secs_f64() * 1e6);
         }
     }
-    samples.iter_mut().map(|s| median(s)).collect()
+    samples
+}
+
+/// Median round trip, in µs, of each of `commands`, sent in turn on one connection for
+/// `seconds`.
+pub(crate) fn interleaved_round_trips(port: u16, commands: &[Vec<u8>], seconds: f64) -> Vec<f64> {
+    round_trips(port, commands, seconds)
+        .iter_mut()
+        .map(|s| median(s))
+        .collect()
 }
 
 pub fn run(cfg: &Config) {

@@ -188,7 +188,7 @@ fn handoff_round_trips_per_second(seconds: f64) -> f64 {
 }
 
 /// `AI.MODELEXECUTE model INPUTS 1 x OUTPUTS 1 y`, encoded.
-fn modelexecute(model: &str, x: &str, y: &str) -> Vec<u8> {
+pub(crate) fn modelexecute(model: &str, x: &str, y: &str) -> Vec<u8> {
     encode(&[
         b"AI.MODELEXECUTE",
         model.as_bytes(),

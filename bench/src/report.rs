@@ -15,9 +15,9 @@
 use std::fmt::Write as _;
 use std::io::{BufReader, Write};
 use std::net::TcpStream;
-use std::time::{Duration, Instant};
 
-use crate::models::models_dir;
+use crate::backends::round_trips;
+use crate::models::{modelexecute, models_dir};
 use crate::{encode, measure, median, skip_reply, Config, Server};
 
 const CLIENTS: [usize; 7] = [1, 2, 4, 8, 16, 32, 64];
@@ -39,27 +39,6 @@ fn try_setup(port: u16, commands: &[Vec<u8>]) -> Result<(), String> {
         skip_reply(&mut r, &mut line)?;
     }
     Ok(())
-}
-
-/// Each command's round trips in µs, the commands sent in turn on one connection.
-fn round_trips(port: u16, commands: &[Vec<u8>], seconds: f64) -> Vec<Vec<f64>> {
-    let mut w = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    w.set_nodelay(true).ok();
-    let mut r = BufReader::new(w.try_clone().expect("clone"));
-    let mut line = Vec::new();
-    let mut samples: Vec<Vec<f64>> = commands.iter().map(|_| Vec::new()).collect();
-    let until = Instant::now() + Duration::from_secs_f64(seconds);
-    while Instant::now() < until {
-        for (c, s) in commands.iter().zip(&mut samples) {
-            let t = Instant::now();
-            w.write_all(c).expect("write");
-            if let Err(e) = skip_reply(&mut r, &mut line) {
-                panic!("benchmark command failed: {e}");
-            }
-            s.push(t.elapsed().as_secs_f64() * 1e6);
-        }
-    }
-    samples
 }
 
 fn quantiles(mut v: Vec<f64>) -> Vec<f64> {
@@ -108,19 +87,6 @@ fn json_str(s: &str) -> String {
 fn json_nums(v: &[f64]) -> String {
     let parts: Vec<String> = v.iter().map(|x| format!("{x:.3}")).collect();
     format!("[{}]", parts.join(","))
-}
-
-fn modelexecute(model: &str, x: &str, y: &str) -> Vec<u8> {
-    encode(&[
-        b"AI.MODELEXECUTE",
-        model.as_bytes(),
-        b"INPUTS",
-        b"1",
-        x.as_bytes(),
-        b"OUTPUTS",
-        b"1",
-        y.as_bytes(),
-    ])
 }
 
 fn tensorset(key: &str, row: &[f32]) -> Vec<u8> {
