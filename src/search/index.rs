@@ -11,6 +11,7 @@
 
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasher;
 use std::time::Instant;
 
 use roaring::RoaringBitmap;
@@ -31,7 +32,7 @@ struct Doc {
     key: Box<[u8]>,
     values: Box<[FieldValue]>,
     /// Raw TEXT/TAG/GEO values, kept for SORTBY on them (empty when the schema has none).
-    raw: Box<[Option<Box<[u8]>>]>,
+    raw: RawValues,
     /// The largest term frequency and the weighted token count (the scorers' norms).
     max_freq: u32,
     len: u32,
@@ -42,6 +43,131 @@ struct Doc {
     extra: Option<Box<DocExtra>>,
     /// The synonym groups' version it was indexed under (see `Synonyms`).
     syn_version: u64,
+}
+
+/// Each document's id by its key. The table holds ids only and hashes and compares the keys
+/// the documents hold, so a key is stored once. Keys come from clients: the hasher is
+/// randomly seeded, as std's maps are.
+#[derive(Default)]
+struct KeyIndex {
+    table: hashbrown::HashTable<u32>,
+    hasher: std::hash::RandomState,
+}
+
+impl KeyIndex {
+    fn key(docs: &[Option<Doc>], id: u32) -> &[u8] {
+        docs.get(id as usize)
+            .and_then(Option::as_ref)
+            .map_or(&[], |d| &d.key)
+    }
+
+    fn get(&self, docs: &[Option<Doc>], key: &[u8]) -> Option<u32> {
+        let hash = self.hasher.hash_one(key);
+        self.table
+            .find(hash, |&id| Self::key(docs, id) == key)
+            .copied()
+    }
+
+    /// Adds document `id`, which `docs` already holds and the table does not.
+    fn insert(&mut self, docs: &[Option<Doc>], id: u32) {
+        let hasher = &self.hasher;
+        let hash = hasher.hash_one(Self::key(docs, id));
+        self.table
+            .insert_unique(hash, id, |&other| hasher.hash_one(Self::key(docs, other)));
+    }
+
+    /// Takes `key` out, while `docs` still holds its document.
+    fn remove(&mut self, docs: &[Option<Doc>], key: &[u8]) -> Option<u32> {
+        let hash = self.hasher.hash_one(key);
+        let entry = self
+            .table
+            .find_entry(hash, |&id| Self::key(docs, id) == key)
+            .ok()?;
+        Some(entry.remove().0)
+    }
+
+    fn bytes(&self) -> usize {
+        self.table.capacity() * 5
+    }
+}
+
+/// A document's raw field values in one allocation: the field count, one end per field
+/// (`NONE` where the field has no value), all little-endian `u32`s, then the values' bytes.
+/// A box per value cost a pointer, an allocation and its header each.
+#[derive(Default)]
+struct RawValues(Box<[u8]>);
+
+impl RawValues {
+    const NONE: u32 = u32::MAX;
+
+    /// Empty when no field has a value. Values that would end past 4 GiB are dropped (a
+    /// SORTBY then reads them as missing).
+    fn new(values: &[Option<&[u8]>]) -> RawValues {
+        let Ok(count) = u32::try_from(values.len()) else {
+            return RawValues::default();
+        };
+        if values.iter().all(Option::is_none) {
+            return RawValues::default();
+        }
+        let head = values.len().saturating_add(1).saturating_mul(4);
+        let mut out = vec![0u8; head];
+        out[..4].copy_from_slice(&count.to_le_bytes());
+        let mut end = 0u32;
+        for (i, v) in values.iter().enumerate() {
+            let next = v.and_then(|v| {
+                let e = end.checked_add(u32::try_from(v.len()).ok()?)?;
+                (e != Self::NONE).then_some(e)
+            });
+            let mark = match (v, next) {
+                (Some(v), Some(e)) => {
+                    out.extend_from_slice(v);
+                    end = e;
+                    e
+                }
+                _ => Self::NONE,
+            };
+            let at = (i + 1) * 4;
+            out[at..at + 4].copy_from_slice(&mark.to_le_bytes());
+        }
+        RawValues(out.into_boxed_slice())
+    }
+
+    fn word(&self, i: usize) -> Option<u32> {
+        let b = self
+            .0
+            .get(i.checked_mul(4)?..i.checked_mul(4)?.checked_add(4)?)?;
+        Some(u32::from_le_bytes(b.try_into().ok()?))
+    }
+
+    fn count(&self) -> usize {
+        self.word(0).unwrap_or(0) as usize
+    }
+
+    fn get(&self, field: usize) -> Option<&[u8]> {
+        let count = self.count();
+        if field >= count {
+            return None;
+        }
+        let end = self.word(field + 1).filter(|&e| e != Self::NONE)? as usize;
+        // The value starts where the last field before it with a value ended.
+        let start = (1..=field)
+            .rev()
+            .filter_map(|i| self.word(i))
+            .find(|&e| e != Self::NONE)
+            .unwrap_or(0) as usize;
+        let base = (count + 1) * 4;
+        self.0.get(base + start..base + end)
+    }
+
+    /// The same values over `n` fields (FT.ALTER appended fields, which hold none).
+    fn resized(&self, n: usize) -> RawValues {
+        let values: Vec<Option<&[u8]>> = (0..n).map(|f| self.get(f)).collect();
+        RawValues::new(&values)
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.0.len()
+    }
 }
 
 struct DocExtra {
@@ -108,18 +234,16 @@ impl Doc {
             .iter()
             .map(|v| match v {
                 FieldValue::Text(t) | FieldValue::Tag(t) => t.heap_bytes() + 32,
-                FieldValue::Numerics(n) => n.capacity() * 8 + 24,
-                FieldValue::Geos(g) => g.capacity() * 8 + 24,
+                FieldValue::Numerics(n) => n.len() * 8,
+                FieldValue::Geos(g) => g.len() * 8,
                 _ => 0,
             })
             .sum();
         std::mem::size_of::<Option<Doc>>()
-            + 2 * self.key.len()
-            + 24
+            + self.key.len()
             + std::mem::size_of_val(&*self.values)
             + values
-            + std::mem::size_of_val(&*self.raw)
-            + self.raw.iter().flatten().map(|r| r.len()).sum::<usize>()
+            + self.raw.heap_bytes()
             + self.extra.as_ref().map_or(0, |e| {
                 std::mem::size_of::<DocExtra>() + e.payload.as_ref().map_or(0, |p| p.len())
             })
@@ -153,7 +277,7 @@ pub struct RebuildJob {
 }
 
 pub struct IndexData {
-    key_to_id: HashMap<Box<[u8]>, u32>,
+    key_to_id: KeyIndex,
     /// Documents per cluster hash slot (a shard skips those of slots it does not own).
     slots: SlotTally,
     rebuilding: Vec<Option<ChangeLog>>,
@@ -365,7 +489,7 @@ impl IndexData {
         IndexData {
             rebuilding: vectors.iter().map(|_| None).collect(),
             epoch: 0,
-            key_to_id: HashMap::new(),
+            key_to_id: KeyIndex::default(),
             slots: SlotTally::default(),
             docs: Vec::new(),
             free: Vec::new(),
@@ -392,10 +516,8 @@ impl IndexData {
             let mut values = std::mem::take(&mut doc.values).into_vec();
             values.resize(n, FieldValue::Missing);
             doc.values = values.into();
-            if !doc.raw.is_empty() {
-                let mut raw = std::mem::take(&mut doc.raw).into_vec();
-                raw.resize(n, None);
-                doc.raw = raw.into();
+            if doc.raw.count() > 0 {
+                doc.raw = doc.raw.resized(n);
             }
         }
     }
@@ -434,7 +556,7 @@ impl IndexData {
         self.doc_bytes
             + self.postings.bytes()
             + self.docs.capacity() * std::mem::size_of::<Option<Doc>>()
-            + self.key_to_id.capacity() * 24
+            + self.key_to_id.bytes()
             + self.slots.bytes()
     }
 
@@ -495,14 +617,15 @@ impl IndexData {
                 raws.push(match field.kind {
                     // RediSearch sorts a GEO field by its text, not by its geohash.
                     FieldKind::Text { .. } | FieldKind::Tag { .. } | FieldKind::Geo => {
-                        r.first_bytes().map(Box::from)
+                        r.first_bytes()
                     }
                     _ => None,
                 });
             }
         }
-        let id = match self.key_to_id.get(key) {
-            Some(&id) => id,
+        let known = self.key_to_id.get(&self.docs, key);
+        let id = match known {
+            Some(id) => id,
             None => {
                 let id = match self.free.pop() {
                     Some(id) => id,
@@ -515,7 +638,6 @@ impl IndexData {
                         (self.docs.len() - 1) as u32
                     }
                 };
-                self.key_to_id.insert(key.into(), id);
                 self.slots.add(key);
                 id
             }
@@ -552,7 +674,7 @@ impl IndexData {
         let doc = Doc {
             key: key.into(),
             values: values.into(),
-            raw: raws.into(),
+            raw: RawValues::new(&raws),
             max_freq: text.max_freq,
             len: text.len,
             lang,
@@ -576,6 +698,10 @@ impl IndexData {
         }
         self.postings.add(id, &doc.values, &text);
         self.docs[id as usize] = Some(doc);
+        if known.is_none() {
+            // Only now: the table reads keys from the documents.
+            self.key_to_id.insert(&self.docs, id);
+        }
         Ok(())
     }
 
@@ -592,7 +718,7 @@ impl IndexData {
     }
 
     pub fn remove(&mut self, key: &[u8]) -> bool {
-        let Some(id) = self.key_to_id.remove(key) else {
+        let Some(id) = self.key_to_id.remove(&self.docs, key) else {
             return false;
         };
         self.slots.remove(key);
@@ -613,7 +739,7 @@ impl IndexData {
     }
 
     pub fn contains(&self, key: &[u8]) -> bool {
-        self.key_to_id.contains_key(key)
+        self.key_to_id.get(&self.docs, key).is_some()
     }
 
     /// Forgets every document (FLUSHALL, a new RDB being loaded).
@@ -983,7 +1109,20 @@ impl IndexData {
                 // 0 gives the same answers where the other scores are 0.
                 if !req.document_order {
                     let key = |s: f64| if s.is_nan() { 0.0 } else { s };
-                    v.sort_by(|a, b| key(b.2).total_cmp(&key(a.2)).then(a.0.cmp(&b.0)));
+                    let order =
+                        |a: &Scored, b: &Scored| key(b.2).total_cmp(&key(a.2)).then(a.0.cmp(&b.0));
+                    // Only the page is read (SORTBY reorders everything, so it needs all): the
+                    // best offset + count are picked out and sorted, not the whole list. The
+                    // order is total, so the page is the one a full sort gives.
+                    let wanted = req.offset.saturating_add(req.count);
+                    if req.sort.is_none() && wanted < v.len() {
+                        if wanted > 0 {
+                            v.select_nth_unstable_by(wanted - 1, order);
+                            v[..wanted].sort_unstable_by(order);
+                        }
+                    } else {
+                        v.sort_unstable_by(order);
+                    }
                 }
                 v
             }
@@ -1105,7 +1244,7 @@ impl IndexData {
         if let Some(keys) = &req.in_keys {
             let allowed: RoaringBitmap = keys
                 .iter()
-                .filter_map(|k| self.key_to_id.get(k.as_slice()).copied())
+                .filter_map(|k| self.key_to_id.get(&self.docs, k))
                 .collect();
             set &= allowed;
         }
@@ -1238,7 +1377,7 @@ impl IndexData {
                     Some(doc) => match (&doc.values[f], doc.raw.get(f)) {
                         (FieldValue::Numeric(n), _) => SortKey::Num(*n),
                         (FieldValue::Numerics(n), _) if !n.is_empty() => SortKey::Num(n[0]),
-                        (_, Some(Some(raw))) => SortKey::Str(raw.to_ascii_lowercase()),
+                        (_, Some(raw)) => SortKey::Str(raw.to_ascii_lowercase()),
                         _ => SortKey::Missing,
                     },
                     None => SortKey::Missing,
@@ -1367,7 +1506,7 @@ fn field_value(
             return Ok(match (&field.kind, n.as_slice()) {
                 (FieldKind::Numeric, []) => FieldValue::Missing,
                 (FieldKind::Numeric, [one]) => FieldValue::Numeric(*one),
-                (FieldKind::Numeric, _) => FieldValue::Numerics(n.clone()),
+                (FieldKind::Numeric, _) => FieldValue::Numerics(n.as_slice().into()),
                 _ => FieldValue::Missing,
             })
         }
@@ -1498,7 +1637,7 @@ fn strings_value(field: &Field, items: &[String]) -> Result<FieldValue, SearchEr
             }
             match hashes.as_slice() {
                 [one] => FieldValue::Geo(*one),
-                _ => FieldValue::Geos(hashes),
+                _ => FieldValue::Geos(hashes.into()),
             }
         }
         FieldKind::Numeric | FieldKind::Vector(_) => FieldValue::Missing,

@@ -8,7 +8,7 @@
 
 use rust_stemmers::{Algorithm, Stemmer};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Language {
     Arabic,
     Danish,

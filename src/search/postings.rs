@@ -18,6 +18,7 @@ use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use roaring::RoaringBitmap;
+use rustc_hash::FxHashMap;
 
 use super::geo;
 use super::query::{Expr, TagPattern, TextPattern};
@@ -53,12 +54,22 @@ pub fn expansions(term: &str, lang: Language) -> Vec<String> {
     out
 }
 
-/// A term's postings, struct-of-arrays and sorted by id.
+/// A term's postings, struct-of-arrays and sorted by id. Each document's frequency and field
+/// mask share one `u32` (frequency above the low 8 bits, mask in them): eight bytes an entry
+/// where a `u32` and a `u64` beside the id took twelve more. The rare entry that does not fit
+/// (a mask past the eighth TEXT field, a frequency of 2^24 - 1 or more) is marked `WIDE` and
+/// kept whole in `wide`, by id.
 #[derive(Debug, Default)]
 pub struct Term {
     ids: Vec<u32>,
-    freqs: Vec<u32>,
-    masks: Vec<u64>,
+    packed: Vec<u32>,
+    wide: Option<Box<rustc_hash::FxHashMap<u32, (u32, u64)>>>,
+}
+
+const WIDE: u32 = u32::MAX;
+
+fn pack(freq: u32, mask: u64) -> Option<u32> {
+    (freq < (1 << 24) - 1 && mask < (1 << 8)).then_some(freq << 8 | mask as u32)
 }
 
 impl Term {
@@ -71,13 +82,29 @@ impl Term {
         if mask == u64::MAX {
             return self.ids.len();
         }
-        self.masks.iter().filter(|m| *m & mask != 0).count()
+        (0..self.ids.len())
+            .filter(|&i| self.entry(i).1 & mask != 0)
+            .count()
+    }
+
+    /// Entry `i`'s frequency and mask.
+    fn entry(&self, i: usize) -> (u32, u64) {
+        match self.packed.get(i) {
+            Some(&WIDE) => self
+                .ids
+                .get(i)
+                .and_then(|id| self.wide.as_ref()?.get(id))
+                .copied()
+                .unwrap_or((0, 0)),
+            Some(&p) => (p >> 8, u64::from(p & 0xff)),
+            None => (0, 0),
+        }
     }
 
     /// The document's weighted frequency and field mask for this term.
     pub fn get(&self, id: u32) -> Option<(u32, u64)> {
         let i = self.ids.binary_search(&id).ok()?;
-        Some((self.freqs[i], self.masks[i]))
+        Some(self.entry(i))
     }
 
     /// [`get`](Self::get) for a reader that asks in increasing id order (a scoring walk over
@@ -87,6 +114,14 @@ impl Term {
     pub fn get_from(&self, id: u32, cursor: &Cell<usize>) -> Option<(u32, u64)> {
         let ids = &self.ids;
         let start = cursor.get();
+        // The cursor sits on the first id at or after the last one asked for: when that id is
+        // already past this one and the one before it is below, the term lacks the document
+        // (the common answer in a walk over a union's candidates), and nothing is searched.
+        if let Some(&at) = ids.get(start) {
+            if at > id && (start == 0 || ids.get(start - 1).is_some_and(|&b| b < id)) {
+                return None;
+            }
+        }
         let i = match ids.get(start) {
             Some(&at) if at <= id => {
                 let (mut lo, mut step) = (start, 1usize);
@@ -102,22 +137,26 @@ impl Term {
             _ => ids.partition_point(|&x| x < id),
         };
         cursor.set(i);
-        (ids.get(i) == Some(&id)).then(|| (self.freqs[i], self.masks[i]))
+        (ids.get(i) == Some(&id)).then(|| self.entry(i))
     }
 
     fn insert(&mut self, id: u32, freq: u32, mask: u64) {
+        let p = pack(freq, mask).unwrap_or_else(|| {
+            self.wide
+                .get_or_insert_with(Default::default)
+                .insert(id, (freq, mask));
+            WIDE
+        });
         // New documents take the highest ids, so this is mostly a push.
         match self.ids.last() {
             Some(&last) if last >= id => {
                 let i = self.ids.partition_point(|&x| x < id);
                 self.ids.insert(i, id);
-                self.freqs.insert(i, freq);
-                self.masks.insert(i, mask);
+                self.packed.insert(i, p);
             }
             _ => {
                 self.ids.push(id);
-                self.freqs.push(freq);
-                self.masks.push(mask);
+                self.packed.push(p);
             }
         }
     }
@@ -125,8 +164,14 @@ impl Term {
     fn remove(&mut self, id: u32) {
         if let Ok(i) = self.ids.binary_search(&id) {
             self.ids.remove(i);
-            self.freqs.remove(i);
-            self.masks.remove(i);
+            if self.packed.remove(i) == WIDE {
+                if let Some(w) = &mut self.wide {
+                    w.remove(&id);
+                    if w.is_empty() {
+                        self.wide = None;
+                    }
+                }
+            }
         }
     }
 
@@ -138,11 +183,9 @@ impl Term {
             Box::new(self.ids.iter().copied())
         } else {
             Box::new(
-                self.ids
-                    .iter()
-                    .zip(&self.masks)
-                    .filter(move |(_, m)| *m & mask != 0)
-                    .map(|(id, _)| *id),
+                (0..self.ids.len())
+                    .filter(move |&i| self.entry(i).1 & mask != 0)
+                    .map(|i| self.ids[i]),
             )
         };
         let Ok(b) = RoaringBitmap::from_sorted_iter(ids) else {
@@ -156,7 +199,10 @@ impl Term {
     }
 
     fn bytes(&self) -> usize {
-        self.ids.capacity() * 16 + 48
+        self.ids.capacity() * 4
+            + self.packed.capacity() * 4
+            + 56
+            + self.wide.as_ref().map_or(0, |w| w.capacity() * 24 + 32)
     }
 }
 
@@ -169,6 +215,10 @@ pub struct TextStats {
     pub max_freq: u32,
     /// The weighted token count, stems not counted (BM25's document length).
     pub len: u32,
+    /// The language the tokens were stemmed in, and each stemmed token with its stem's
+    /// dictionary term (see [`Postings::stem_forms`]).
+    pub lang: Language,
+    pub forms: Vec<(String, Box<str>)>,
 }
 
 /// A TEXT field's place in the term masks and how its tokens count.
@@ -187,7 +237,10 @@ fn analyse(
     values: &[FieldValue],
     lang: Language,
 ) -> TextStats {
-    let mut stats = TextStats::default();
+    let mut stats = TextStats {
+        lang,
+        ..TextStats::default()
+    };
     for (i, field) in fields.iter().enumerate() {
         let (
             Some(TextField {
@@ -212,10 +265,12 @@ fn analyse(
             stats.len = stats.len.saturating_add(w);
             if !*nostem {
                 if let Some(s) = stem(token, lang) {
-                    let e = stats.terms.entry(format!("{STEM_PREFIX}{s}")).or_default();
+                    let key = format!("{STEM_PREFIX}{s}");
+                    let e = stats.terms.entry(key.clone()).or_default();
                     e.0 = e.0.saturating_add(ws);
                     e.1 |= mask;
                     stats.max_freq = stats.max_freq.max(e.0);
+                    stats.forms.push((key, token.into()));
                 }
             }
             // A synonym group's term counts like the token (not toward the length).
@@ -318,6 +373,9 @@ fn ordered(v: f64) -> u64 {
     }
 }
 
+/// A stem's dictionary term (`+stem`) with the tokens indexed under it.
+type StemForms = FxHashMap<Box<str>, Vec<Box<str>>>;
+
 pub struct Postings {
     /// Each schema field's bit in a term's field mask and weight (TEXT fields only; a
     /// schema's 65th TEXT field and later are not indexed).
@@ -333,6 +391,11 @@ pub struct Postings {
     pub live: RoaringBitmap,
     /// Sum of the documents' text lengths (BM25's average).
     pub total_len: u64,
+    /// Per language, each stem's dictionary term (`+stem`) with the tokens indexed under it:
+    /// where a stem term occurs in a document is where one of these tokens does, found by
+    /// comparing tokens instead of stemming each again at query time. A form is never wrong
+    /// once seen (a token's stem does not change), so removals leave them.
+    stem_forms: Vec<(Language, StemForms)>,
 }
 
 /// What a filter evaluation needs besides the expression.
@@ -378,6 +441,7 @@ impl Postings {
             geo_fields: Vec::new(),
             live: RoaringBitmap::new(),
             total_len: 0,
+            stem_forms: Vec::new(),
         };
         p.add_fields(def);
         p
@@ -473,6 +537,34 @@ impl Postings {
             }
         }
         self.total_len += u64::from(text.len);
+        if !text.forms.is_empty() {
+            let at = match self.stem_forms.iter().position(|(l, _)| *l == text.lang) {
+                Some(at) => at,
+                None => {
+                    self.stem_forms.push((text.lang, FxHashMap::default()));
+                    self.stem_forms.len() - 1
+                }
+            };
+            let map = &mut self.stem_forms[at].1;
+            for (key, token) in &text.forms {
+                match map.get_mut(key.as_str()) {
+                    Some(forms) if forms.contains(token) => {}
+                    Some(forms) => forms.push(token.clone()),
+                    None => {
+                        map.insert(key.as_str().into(), vec![token.clone()]);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The tokens of documents in `lang` whose stem term is `stem_term` (`+stem`).
+    pub fn stem_forms(&self, lang: Language, stem_term: &str) -> &[Box<str>] {
+        self.stem_forms
+            .iter()
+            .find(|(l, _)| *l == lang)
+            .and_then(|(_, m)| m.get(stem_term))
+            .map_or(&[], Vec::as_slice)
     }
 
     /// Removes document `id`, given what [`add`](Self::add) was given for it.
@@ -533,7 +625,13 @@ impl Postings {
             .sum();
         let sorted: usize = self.sorted.iter().flatten().map(|s| s.len() * 24).sum();
         let present: usize = self.present.iter().map(|b| b.serialized_size()).sum();
-        terms + tags + sorted + present + self.live.serialized_size()
+        let forms: usize = self
+            .stem_forms
+            .iter()
+            .flat_map(|(_, m)| m.iter())
+            .map(|(k, v)| k.len() + 56 + v.iter().map(|f| f.len() + 16).sum::<usize>())
+            .sum();
+        terms + tags + sorted + present + forms + self.live.serialized_size()
     }
 
     /// A TAG field's values, in byte order.
@@ -925,6 +1023,27 @@ impl Postings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn entries_that_do_not_pack_are_kept_whole() {
+        let mut t = Term::default();
+        t.insert(1, 3, 1 << 2);
+        t.insert(2, 5, 1 << 40);
+        t.insert(3, u32::MAX, 1);
+        t.insert(4, (1 << 24) - 2, 0xff);
+        assert_eq!(t.get(1), Some((3, 4)));
+        assert_eq!(t.get(2), Some((5, 1 << 40)));
+        assert_eq!(t.get(3), Some((u32::MAX, 1)));
+        assert_eq!(t.get(4), Some(((1 << 24) - 2, 0xff)));
+        assert_eq!(t.docs_in(1 << 40), 1);
+        let mut out = RoaringBitmap::new();
+        t.matching(1, &mut out);
+        assert_eq!(out.iter().collect::<Vec<_>>(), [3, 4]);
+        t.remove(2);
+        t.remove(3);
+        assert!(t.wide.is_none());
+        assert_eq!((t.get(2), t.get(4)), (None, Some(((1 << 24) - 2, 0xff))));
+    }
 
     #[test]
     fn a_cursor_reads_as_a_binary_search_does() {

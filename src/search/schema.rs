@@ -82,62 +82,82 @@ pub enum FieldValue {
     Geo(u64),
     Vector,
     /// Several numbers (a JSON array under a NUMERIC field): a range matches if one does.
-    Numerics(Vec<f64>),
+    Numerics(Box<[f64]>),
     /// Several points (a JSON array under a GEO field): a filter matches if one does.
-    Geos(Vec<u64>),
+    Geos(Box<[u64]>),
 }
 
-/// A TEXT value's tokens in document order, packed into one buffer with the end of each: an
-/// index keeps every document's tokens (for positions and phrases), and a `Vec<String>` costs
-/// 24 bytes and an allocation per token where this costs 4 bytes. A value past 4 GiB keeps the
-/// tokens that end within it.
-#[derive(Debug, Clone, PartialEq, Default)]
+/// A TEXT value's tokens (or a TAG value's tags) in order, in one allocation: each token
+/// preceded by a separator character that occurs in none of them (the first character says
+/// which). An index keeps every document's tokens (for positions and phrases): a
+/// `Vec<String>` costs 24 bytes and an allocation per token, this one byte and none. Text
+/// tokens never hold a space (the tokenizer splits on it), so theirs is a space; tags may
+/// hold anything, and take the first character none of them holds.
+#[derive(Clone, PartialEq, Default)]
 pub struct Tokens {
     text: Box<str>,
-    ends: Box<[u32]>,
 }
 
 impl Tokens {
     pub fn iter(&self) -> impl Iterator<Item = &str> + Clone + '_ {
-        let starts = std::iter::once(0).chain(self.ends.iter().copied());
-        starts
-            .zip(self.ends.iter().copied())
-            .map(|(a, b)| self.text.get(a as usize..b as usize).unwrap_or_default())
+        let mut chars = self.text.chars();
+        let sep = chars.next();
+        let rest = chars.as_str();
+        // Empty: no tokens (an empty first token is the separator alone).
+        sep.into_iter().flat_map(move |c| rest.split(c))
     }
 
     pub fn len(&self) -> usize {
-        self.ends.len()
+        match self.text.chars().next() {
+            Some(c) => self.text.matches(c).count(),
+            None => 0,
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
+        self.text.is_empty()
     }
 
     /// Heap bytes, for FT.INFO.
     pub fn heap_bytes(&self) -> usize {
-        self.text.len() + 4 * self.ends.len()
+        self.text.len()
     }
+}
+
+impl std::fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+/// A character none of `items` holds: a space where it can be (every text token), else the
+/// first free one of the C0 controls and then the private use planes. The search ends: the
+/// items hold finitely many characters.
+fn separator(items: &[&str]) -> char {
+    let free = |c: char| !items.iter().any(|t| t.contains(c));
+    std::iter::once(' ')
+        .chain('\u{1}'..'\u{20}')
+        .chain('\u{E000}'..='\u{10FFFF}')
+        .find(|&c| free(c))
+        .unwrap_or(' ')
 }
 
 impl<S: AsRef<str>> FromIterator<S> for Tokens {
     fn from_iter<I: IntoIterator<Item = S>>(items: I) -> Tokens {
-        let mut text = String::new();
-        let mut ends = Vec::new();
-        for item in items {
-            let item = item.as_ref();
-            let Some(end) = text
-                .len()
-                .checked_add(item.len())
-                .and_then(|e| u32::try_from(e).ok())
-            else {
-                break;
-            };
-            text.push_str(item);
-            ends.push(end);
+        let owned: Vec<S> = items.into_iter().collect();
+        let items: Vec<&str> = owned.iter().map(AsRef::as_ref).collect();
+        if items.is_empty() {
+            return Tokens::default();
+        }
+        let sep = separator(&items);
+        let len = items.iter().map(|t| t.len() + sep.len_utf8()).sum();
+        let mut text = String::with_capacity(len);
+        for t in items {
+            text.push(sep);
+            text.push_str(t);
         }
         Tokens {
             text: text.into_boxed_str(),
-            ends: ends.into_boxed_slice(),
         }
     }
 }
@@ -660,7 +680,15 @@ mod tests {
     fn tokens_pack_in_order() {
         let t: Tokens = ["hello", "", "wörld", "x"].into_iter().collect();
         assert_eq!(t.iter().collect::<Vec<_>>(), ["hello", "", "wörld", "x"]);
-        assert_eq!((t.len(), t.heap_bytes()), (4, 12 + 16));
+        assert_eq!((t.len(), t.heap_bytes()), (4, 12 + 4));
+        // Tags may hold spaces and controls: the separator is one they do not hold.
+        let tags = ["new york", "a\tb", "", "\u{1}"];
+        let t: Tokens = tags.into_iter().collect();
+        assert_eq!(t.iter().collect::<Vec<_>>(), tags);
+        assert_eq!(t.len(), 4);
+        let one_empty: Tokens = [""].into_iter().collect();
+        assert_eq!(one_empty.iter().collect::<Vec<_>>(), [""]);
+        assert!(!one_empty.is_empty());
         let empty = Tokens::default();
         assert!(empty.is_empty() && empty.iter().next().is_none());
         assert_eq!(

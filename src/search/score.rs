@@ -13,7 +13,7 @@ use std::rc::Rc;
 use rustc_hash::FxHashMap;
 
 use super::error::SearchError;
-use super::postings::{stem, Postings, Term, STEM_PREFIX, SYNONYM_PREFIX};
+use super::postings::{Postings, Term, STEM_PREFIX, SYNONYM_PREFIX};
 use super::query::{Expr, TagPattern, TextPattern};
 use super::schema::FieldValue;
 
@@ -129,7 +129,6 @@ pub struct ScoreCtx<'a> {
     pub language: Language,
     /// Whether a non-text leaf matches the document (numeric, geo, missing, vector range).
     pub leaf: &'a dyn Fn(&Expr, &DocView) -> bool,
-    stems: RefCell<FxHashMap<String, Option<String>>>,
     /// [`terms`](Self::terms)' answers, by pattern (its address in the query) and VERBATIM.
     resolved: RefCell<FxHashMap<(usize, bool), Resolved<'a>>>,
 }
@@ -149,7 +148,6 @@ impl<'a> ScoreCtx<'a> {
             inorder: false,
             language: Language::English,
             leaf,
-            stems: RefCell::new(FxHashMap::default()),
             resolved: RefCell::new(FxHashMap::default()),
         }
     }
@@ -349,10 +347,20 @@ impl<'a> ScoreCtx<'a> {
         for n in nodes.iter().filter(|c| has_offsets(c)) {
             term_names(n, &mut names);
         }
-        // A synonym group's term sits where its words do (RediSearch indexes it there).
-        let kinds: Vec<(Option<&str>, Option<&str>)> = names
+        // How a token is told to be one of the names: a stem term by the tokens indexed under
+        // it (no stemming here), a synonym group's term by the group (it sits where its
+        // words do, as RediSearch indexes it), anything else by equality.
+        let kinds: Vec<Sought<'_>> = names
             .iter()
-            .map(|t| (t.strip_prefix(SYNONYM_PREFIX), t.strip_prefix(STEM_PREFIX)))
+            .map(|t| {
+                if let Some(g) = t.strip_prefix(SYNONYM_PREFIX) {
+                    Sought::Group(g)
+                } else if t.starts_with(STEM_PREFIX) {
+                    Sought::Forms(self.postings.stem_forms(doc.lang, t))
+                } else {
+                    Sought::Token(t)
+                }
+            })
             .collect();
         let mut lists: Vec<Vec<u32>> = vec![Vec::new(); names.len()];
         let mut pos = 0u32;
@@ -362,16 +370,16 @@ impl<'a> ScoreCtx<'a> {
             };
             for t in tokens.iter() {
                 pos += 1;
-                for (k, (term, kind)) in names.iter().zip(&kinds).enumerate() {
+                for (k, kind) in kinds.iter().enumerate() {
                     let hit = match *kind {
-                        (Some(g), _) => self
+                        Sought::Token(x) => t == x,
+                        Sought::Forms(forms) => !nostem && forms.iter().any(|f| &**f == t),
+                        Sought::Group(g) => self
                             .postings
                             .synonyms
                             .groups_at(t, doc.syn_version)
                             .into_iter()
                             .any(|x| x == g),
-                        (None, Some(s)) => !nostem && self.stem_is(t, doc.lang, s),
-                        (None, None) => t == *term,
                     };
                     if hit {
                         lists[k].push(pos);
@@ -380,22 +388,6 @@ impl<'a> ScoreCtx<'a> {
             }
         }
         PositionTable { names, lists }
-    }
-
-    /// Whether `token` of a document in `lang` stems to `s`. Stems are remembered per search
-    /// for the index's language (the common case: every document in it); a token is looked up
-    /// without being copied, and copied once when first stemmed.
-    fn stem_is(&self, token: &str, lang: Language, s: &str) -> bool {
-        if lang != self.language {
-            return stem(token, lang).as_deref() == Some(s);
-        }
-        if let Some(known) = self.stems.borrow().get(token) {
-            return known.as_deref() == Some(s);
-        }
-        let found = stem(token, lang);
-        let hit = found.as_deref() == Some(s);
-        self.stems.borrow_mut().insert(token.to_owned(), found);
-        hit
     }
 
     /// An intersection's node, `None` unless every clause matches and, under a slop or
@@ -496,7 +488,6 @@ impl<'a> ScoreCtx<'a> {
             inorder: self.inorder,
             language: self.language,
             leaf: self.leaf,
-            stems: RefCell::new(FxHashMap::default()),
             resolved: RefCell::new(FxHashMap::default()),
         };
         plain.node(inner, doc).is_none()
@@ -679,6 +670,13 @@ impl<'a> ScoreCtx<'a> {
         self.resolved.borrow_mut().insert(key, found.clone());
         found
     }
+}
+
+/// What [`ScoreCtx::position_table`] looks for in a document's tokens for one term.
+enum Sought<'p> {
+    Token(&'p str),
+    Forms(&'p [Box<str>]),
+    Group(&'p str),
 }
 
 /// The end of a position list, as RediSearch's offset iterators report it.
