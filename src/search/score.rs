@@ -11,6 +11,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use rustc_hash::FxHashMap;
+use smallvec::SmallVec;
 
 use super::error::SearchError;
 use super::postings::{Postings, Term, STEM_PREFIX, SYNONYM_PREFIX};
@@ -86,6 +87,13 @@ enum Node<'a> {
         children: Vec<Node<'a>>,
         weight: f64,
     },
+    /// An `Agg` whose children are all terms (a term's union with its stems, a phrase, a tag
+    /// union), built without an allocation: most nodes a document gets are these.
+    Terms {
+        union: bool,
+        hits: SmallVec<[Hit<'a>; 2]>,
+        weight: f64,
+    },
     /// A filter's match (numeric, geo, `*`, a negation): no term, no positions.
     Virtual {
         freq: u32,
@@ -94,12 +102,33 @@ enum Node<'a> {
     },
 }
 
+/// A `Node::Term`'s fields, as a `Node::Terms` child.
+#[derive(Clone, Copy)]
+struct Hit<'a> {
+    name: Option<&'a str>,
+    freq: u32,
+    df: u32,
+    weight: f64,
+}
+
+impl<'a> Hit<'a> {
+    fn node(&self) -> Node<'a> {
+        Node::Term {
+            name: self.name,
+            freq: self.freq,
+            df: self.df as usize,
+            weight: self.weight,
+        }
+    }
+}
+
 impl Node<'_> {
     fn set_weight(&mut self, w: f64) {
         match self {
-            Node::Term { weight, .. } | Node::Agg { weight, .. } | Node::Virtual { weight, .. } => {
-                *weight = w
-            }
+            Node::Term { weight, .. }
+            | Node::Agg { weight, .. }
+            | Node::Terms { weight, .. }
+            | Node::Virtual { weight, .. } => *weight = w,
         }
     }
 }
@@ -131,6 +160,9 @@ pub struct ScoreCtx<'a> {
     pub leaf: &'a dyn Fn(&Expr, &DocView) -> bool,
     /// [`terms`](Self::terms)' answers, by pattern (its address in the query) and VERBATIM.
     resolved: RefCell<FxHashMap<(usize, bool), Resolved<'a>>>,
+    /// The index's document count (read once: a bitmap counts its containers).
+    docs: u64,
+    bm25_idfs: RefCell<FxHashMap<usize, f64>>,
 }
 
 impl<'a> ScoreCtx<'a> {
@@ -149,6 +181,8 @@ impl<'a> ScoreCtx<'a> {
             language: Language::English,
             leaf,
             resolved: RefCell::new(FxHashMap::default()),
+            docs: postings.live.len(),
+            bm25_idfs: RefCell::new(FxHashMap::default()),
         }
     }
 
@@ -174,7 +208,7 @@ impl<'a> ScoreCtx<'a> {
         let Some(node) = self.node(expr, doc) else {
             return 0.0;
         };
-        let live = self.postings.live.len() as f64;
+        let live = self.docs as f64;
         let avg = if live > 0.0 {
             self.postings.total_len as f64 / live
         } else {
@@ -208,15 +242,22 @@ impl<'a> ScoreCtx<'a> {
     }
 
     fn idf(&self, df: usize) -> f64 {
-        let n = self.postings.live.len() as f64 + 1.0;
+        let n = self.docs as f64 + 1.0;
         logb(1.0 + n / (df.max(1) as f64))
     }
 
-    /// RediSearch computes the ratio in C floats; so does this, for the same digits.
+    /// RediSearch computes the ratio in C floats; so does this, for the same digits. Each
+    /// document frequency's value is computed once a search (a logarithm per term and
+    /// document was a twentieth of a union's time).
     fn bm25_idf(&self, df: usize) -> f64 {
-        let n = self.postings.live.len() as f32;
-        let df = df as f32;
-        f64::from(1.0f32 + (n - df + 0.5) / (df + 0.5)).ln()
+        if let Some(v) = self.bm25_idfs.borrow().get(&df) {
+            return *v;
+        }
+        let n = self.docs as f32;
+        let d = df as f32;
+        let v = f64::from(1.0f32 + (n - d + 0.5) / (d + 0.5)).ln();
+        self.bm25_idfs.borrow_mut().insert(df, v);
+        v
     }
 
     fn tfidf(&self, node: &Node) -> f64 {
@@ -227,6 +268,9 @@ impl<'a> ScoreCtx<'a> {
             Node::Agg {
                 children, weight, ..
             } => weight * children.iter().map(|c| self.tfidf(c)).sum::<f64>(),
+            Node::Terms { hits, weight, .. } => {
+                weight * hits.iter().map(|h| self.tfidf(&h.node())).sum::<f64>()
+            }
             Node::Virtual { freq, weight, .. } => weight * f64::from(*freq),
         }
     }
@@ -242,6 +286,9 @@ impl<'a> ScoreCtx<'a> {
             Node::Agg {
                 children, weight, ..
             } => weight * children.iter().map(|c| self.bm25(c, avg)).sum::<f64>(),
+            Node::Terms { hits, weight, .. } => {
+                weight * hits.iter().map(|h| self.bm25(&h.node(), avg)).sum::<f64>()
+            }
             Node::Virtual { freq, weight, .. } => {
                 let f = f64::from(*freq);
                 if f == 0.0 {
@@ -271,6 +318,13 @@ impl<'a> ScoreCtx<'a> {
                         .map(|c| self.bm25std(c, doc, avg))
                         .sum::<f64>()
             }
+            Node::Terms { hits, weight, .. } => {
+                weight
+                    * hits
+                        .iter()
+                        .map(|h| self.bm25std(&h.node(), doc, avg))
+                        .sum::<f64>()
+            }
             // Only `*` counts: a numeric or geo match scores nothing under BM25STD.
             Node::Virtual {
                 freq,
@@ -288,9 +342,17 @@ impl<'a> ScoreCtx<'a> {
 
     /// RediSearch's `IndexResult_MinOffsetDelta`: how far apart the matched terms are.
     fn slop(&self, node: &Node, doc: &DocView) -> u32 {
-        let Node::Agg { children, .. } = node else {
-            return 1;
-        };
+        match node {
+            Node::Agg { children, .. } => self.slop_of(children, doc),
+            Node::Terms { hits, .. } if hits.len() > 1 => {
+                let children: Vec<Node> = hits.iter().map(Hit::node).collect();
+                self.slop_of(&children, doc)
+            }
+            _ => 1,
+        }
+    }
+
+    fn slop_of(&self, children: &[Node], doc: &DocView) -> u32 {
         let num = children.len();
         if num <= 1 {
             return 1;
@@ -343,14 +405,14 @@ impl<'a> ScoreCtx<'a> {
     /// (each node's offsets are then read from the table): one position counter over the TEXT
     /// fields in schema order (stopwords are not among the tokens, so take no position).
     fn position_table<'n>(&self, nodes: &'n [Node<'_>], doc: &DocView) -> PositionTable<'n> {
-        let mut names: Vec<&'n str> = Vec::new();
+        let mut names = Names::new();
         for n in nodes.iter().filter(|c| has_offsets(c)) {
             term_names(n, &mut names);
         }
         // How a token is told to be one of the names: a stem term by the tokens indexed under
         // it (no stemming here), a synonym group's term by the group (it sits where its
         // words do, as RediSearch indexes it), anything else by equality.
-        let kinds: Vec<Sought<'_>> = names
+        let kinds: SmallVec<[Sought<'_>; 6]> = names
             .iter()
             .map(|t| {
                 if let Some(g) = t.strip_prefix(SYNONYM_PREFIX) {
@@ -362,7 +424,8 @@ impl<'a> ScoreCtx<'a> {
                 }
             })
             .collect();
-        let mut lists: Vec<Vec<u32>> = vec![Vec::new(); names.len()];
+        let mut lists: SmallVec<[Positions; 6]> =
+            smallvec::smallvec![Positions::new(); names.len()];
         let mut pos = 0u32;
         for (i, value) in doc.values.iter().enumerate() {
             let (Some(nostem), FieldValue::Text(tokens)) = (self.postings.nostem(i), value) else {
@@ -423,7 +486,7 @@ impl<'a> ScoreCtx<'a> {
         };
         if let Some(max) = slop {
             let table = self.position_table(&children, doc);
-            let lists: Vec<Vec<u32>> = children
+            let lists: Vec<Positions> = children
                 .iter()
                 .filter(|c| has_offsets(c))
                 .map(|c| table.offsets(c))
@@ -489,6 +552,8 @@ impl<'a> ScoreCtx<'a> {
             language: self.language,
             leaf: self.leaf,
             resolved: RefCell::new(FxHashMap::default()),
+            docs: self.docs,
+            bm25_idfs: RefCell::new(FxHashMap::default()),
         };
         plain.node(inner, doc).is_none()
     }
@@ -525,8 +590,8 @@ impl<'a> ScoreCtx<'a> {
                         _,
                     ) => {}
                     // A tag union weighs each value's reader and the union itself.
-                    (Expr::Tag { .. }, Node::Agg { children, .. }) => {
-                        children.iter_mut().for_each(|c| c.set_weight(*weight));
+                    (Expr::Tag { .. }, Node::Terms { hits, .. }) => {
+                        hits.iter_mut().for_each(|h| h.weight = *weight);
                         node.set_weight(*weight);
                     }
                     // A text term weighs its union with its stems, not the terms in it.
@@ -558,24 +623,24 @@ impl<'a> ScoreCtx<'a> {
                 let Some(FieldValue::Tag(tags)) = doc.values.get(*field) else {
                     return None;
                 };
-                let children: Vec<Node<'a>> = tags
+                let hits: SmallVec<[Hit<'a>; 2]> = tags
                     .iter()
                     .filter(|t| patterns.iter().any(|p| p.matches(t)))
-                    .map(|t| Node::Term {
+                    .map(|t| Hit {
                         name: None,
                         freq: 1,
-                        df: self.postings.tag_docs(*field, t),
+                        df: clamp(self.postings.tag_docs(*field, t)),
                         weight: 1.0,
                     })
                     .collect();
                 // One exact value is read directly; anything more through a union, even where
                 // only one of its values is in this document (RediSearch's tag iterators).
-                match (children.len(), patterns.as_slice()) {
+                match (hits.len(), patterns.as_slice()) {
                     (0, _) => None,
-                    (1, [TagPattern::Exact(_)]) => children.into_iter().next(),
-                    _ => Some(Node::Agg {
+                    (1, [TagPattern::Exact(_)]) => Some(hits[0].node()),
+                    _ => Some(Node::Terms {
                         union: true,
-                        children,
+                        hits,
                         weight: 1.0,
                     }),
                 }
@@ -599,12 +664,12 @@ impl<'a> ScoreCtx<'a> {
         doc: &DocView,
     ) -> Option<Node<'a>> {
         let mask = self.postings.field_mask(field);
-        let hit = |&(name, term, ref cursor): &(&'a str, &'a Term, Cursor)| -> Option<Node<'a>> {
+        let hit = |&(name, term, ref cursor): &(&'a str, &'a Term, Cursor)| -> Option<Hit<'a>> {
             let (freq, m) = term.get_from(doc.id, cursor)?;
-            (m & mask != 0).then_some(Node::Term {
+            (m & mask != 0).then_some(Hit {
                 name: Some(name),
                 freq,
-                df: term.docs(),
+                df: clamp(term.docs()),
                 weight: 1.0,
             })
         };
@@ -620,23 +685,23 @@ impl<'a> ScoreCtx<'a> {
                     return None;
                 }
                 let terms = self.terms(pattern, true);
-                let children: Option<Vec<Node<'a>>> = terms.iter().map(hit).collect();
-                Some(Node::Agg {
+                let hits: Option<SmallVec<[Hit<'a>; 2]>> = terms.iter().map(hit).collect();
+                Some(Node::Terms {
                     union: false,
-                    children: children?,
+                    hits: hits?,
                     weight: 1.0,
                 })
             }
             TextPattern::Term(_) => {
                 let terms = self.terms(pattern, self.verbatim);
-                let children: Vec<Node<'a>> = terms.iter().filter_map(hit).collect();
-                match (terms.len(), children.len()) {
+                let hits: SmallVec<[Hit<'a>; 2]> = terms.iter().filter_map(hit).collect();
+                match (terms.len(), hits.len()) {
                     (_, 0) => None,
                     // One term in the dictionary: RediSearch reads it without a union.
-                    (1, _) => children.into_iter().next(),
-                    _ => Some(Node::Agg {
+                    (1, _) => Some(hits[0].node()),
+                    _ => Some(Node::Terms {
                         union: true,
-                        children,
+                        hits,
                         weight: 1.0,
                     }),
                 }
@@ -645,9 +710,9 @@ impl<'a> ScoreCtx<'a> {
             // first matching term (in dictionary order) for each document.
             _ => {
                 let first = self.terms(pattern, true).iter().find_map(hit)?;
-                Some(Node::Agg {
+                Some(Node::Terms {
                     union: true,
-                    children: vec![first],
+                    hits: smallvec::smallvec![first],
                     weight: 1.0,
                 })
             }
@@ -701,7 +766,7 @@ impl Offsets<'_> {
 /// most `max_slop` positions besides its own (in list order when `in_order`). Its arithmetic is
 /// kept, C casts included: a list with no positions (a tag union's) reads as the end marker,
 /// which as an `int` is -1, and so passes an unordered check.
-fn within_range(lists: &[Vec<u32>], max_slop: u32, in_order: bool) -> bool {
+fn within_range(lists: &[Positions], max_slop: u32, in_order: bool) -> bool {
     let n = lists.len();
     if n == 0 {
         return true;
@@ -767,13 +832,18 @@ fn within_range(lists: &[Vec<u32>], max_slop: u32, in_order: bool) -> bool {
 /// anything but filters (so a union of tag values counts, with no positions to read).
 /// The positions of some terms in one document (see [`ScoreCtx::position_table`]).
 struct PositionTable<'n> {
-    names: Vec<&'n str>,
-    lists: Vec<Vec<u32>>,
+    names: Names<'n>,
+    lists: SmallVec<[Positions; 6]>,
 }
+
+/// Small vectors: a scoring walk builds a position table per document, and these keep it off
+/// the allocator for queries of a few terms.
+type Names<'n> = SmallVec<[&'n str; 6]>;
+type Positions = SmallVec<[u32; 4]>;
 
 impl PositionTable<'_> {
     /// Where a node's terms occur, in order.
-    fn offsets(&self, node: &Node) -> Vec<u32> {
+    fn offsets(&self, node: &Node) -> Positions {
         match node {
             Node::Term { name: Some(n), .. } => self
                 .names
@@ -782,7 +852,7 @@ impl PositionTable<'_> {
                 .map(|k| self.lists[k].clone())
                 .unwrap_or_default(),
             Node::Agg { children, .. } => {
-                let mut all: Vec<u32> = children
+                let mut all: Positions = children
                     .iter()
                     .filter(|c| has_offsets(c))
                     .flat_map(|c| self.offsets(c))
@@ -790,16 +860,32 @@ impl PositionTable<'_> {
                 all.sort_unstable();
                 all
             }
-            _ => Vec::new(),
+            Node::Terms { hits, .. } => {
+                let mut all: Positions = hits
+                    .iter()
+                    .filter(|h| h.name.is_some())
+                    .flat_map(|h| self.offsets(&h.node()))
+                    .collect();
+                all.sort_unstable();
+                all
+            }
+            _ => Positions::new(),
         }
     }
 }
 
 /// The distinct term names under `node`, added to `out`.
-fn term_names<'n>(node: &'n Node<'_>, out: &mut Vec<&'n str>) {
+fn term_names<'n>(node: &'n Node<'_>, out: &mut Names<'n>) {
     match node {
         Node::Term { name: Some(n), .. } if !out.contains(n) => out.push(n),
         Node::Agg { children, .. } => children.iter().for_each(|c| term_names(c, out)),
+        Node::Terms { hits, .. } => {
+            for n in hits.iter().filter_map(|h| h.name) {
+                if !out.contains(&n) {
+                    out.push(n);
+                }
+            }
+        }
         _ => {}
     }
 }
@@ -808,6 +894,7 @@ fn has_offsets(node: &Node<'_>) -> bool {
     match node {
         Node::Term { name, .. } => name.is_some(),
         Node::Agg { children, .. } => children.iter().any(|c| !matches!(c, Node::Virtual { .. })),
+        Node::Terms { hits, .. } => !hits.is_empty(),
         Node::Virtual { .. } => false,
     }
 }
@@ -817,6 +904,16 @@ fn dismax(node: &Node<'_>) -> f64 {
         Node::Term { freq, weight, .. } | Node::Virtual { freq, weight, .. } => {
             weight * f64::from(*freq)
         }
+        Node::Terms {
+            union: false,
+            hits,
+            weight,
+        } => weight * hits.iter().map(|h| dismax(&h.node())).sum::<f64>(),
+        Node::Terms {
+            union: true,
+            hits,
+            weight,
+        } => weight * hits.iter().map(|h| dismax(&h.node())).fold(0.0, f64::max),
         Node::Agg {
             union: false,
             children,
@@ -828,6 +925,11 @@ fn dismax(node: &Node<'_>) -> f64 {
             weight,
         } => weight * children.iter().map(dismax).fold(0.0, f64::max),
     }
+}
+
+/// A document count as a `u32` (an index holds at most 2^32 documents).
+fn clamp(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 /// C's `logb`: the binary exponent, as a float.
